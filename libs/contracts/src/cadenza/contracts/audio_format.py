@@ -1,0 +1,59 @@
+"""How a job's audio output is encoded."""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+AudioFormatName = Literal["wav", "flac", "mp3", "ogg"]
+
+MEDIA_TYPES: dict[str, str] = {
+    "wav": "audio/wav",
+    "flac": "audio/flac",
+    "mp3": "audio/mpeg",
+    "ogg": "audio/ogg",
+    "aiff": "audio/aiff",
+}
+
+# MP3 (MPEG-1/2 layer III) only defines these rates.
+MP3_SAMPLE_RATES = frozenset({8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000})
+
+
+class OutputFormat(BaseModel):
+    """Container and encoding of an audio artifact.
+
+    `bit_depth` applies to wav (16, 24, or 32 = 32-bit float) and flac (16 or 24);
+    `quality` applies to mp3 and ogg (0 = smallest file, 1 = best quality).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    format: AudioFormatName = "wav"
+    bit_depth: Literal[16, 24, 32] | None = None
+    quality: float = Field(0.8, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _bit_depth_fits_format(self) -> Self:
+        if self.bit_depth is not None:
+            if self.format in ("mp3", "ogg"):
+                raise ValueError(f"bit_depth does not apply to {self.format}; use quality")
+            if self.format == "flac" and self.bit_depth == 32:
+                raise ValueError("flac supports bit_depth 16 or 24")
+        return self
+
+    @property
+    def media_type(self) -> str:
+        return MEDIA_TYPES[self.format]
+
+    @property
+    def extension(self) -> str:
+        return self.format
+
+    def sample_rate_problem(self, sample_rate: int) -> str | None:
+        if self.format == "mp3" and sample_rate not in MP3_SAMPLE_RATES:
+            return (
+                f"mp3 cannot store {sample_rate} Hz audio (MP3 supports "
+                f"{', '.join(str(r) for r in sorted(MP3_SAMPLE_RATES))} Hz); choose wav, flac or ogg"
+            )
+        return None

@@ -1,0 +1,66 @@
+"""Facts every job shares, whatever service does the work: progress, completion, failure."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from cadenza.contracts.artifacts import ArtifactRef
+from cadenza.contracts.envelope import Event
+
+FailureCode = Literal[
+    "invalid_input",  # the input cannot be used (undecodable audio, bad parameters)
+    "gave_up",  # transient errors outlasted every redelivery
+    "internal",  # a bug: the reason says what broke
+]
+
+
+class JobSubmitted(Event):
+    """The gateway accepted a job: the request as the client made it, and its stages.
+
+    With the commands and facts that follow, it is enough to rebuild the jobs projection.
+    """
+
+    subject: ClassVar[str] = "job.submitted"
+
+    kind: str = Field(min_length=1, max_length=64)
+    input: dict[str, Any]
+    params: dict[str, Any]
+    stages: list[str] = Field(min_length=1)
+
+
+class JobProgress(Event):
+    """A stage made progress. Published at most a few times a second per job."""
+
+    subject: ClassVar[str] = "job.progress"
+
+    stage: str = Field(min_length=1, max_length=64)
+    progress: float = Field(ge=0.0, le=1.0)
+    message: str | None = Field(default=None, max_length=500)
+
+
+class JobCancelled(Event):
+    """A client cancelled the job; workers stop and publish nothing more for it."""
+
+    subject: ClassVar[str] = "job.cancelled"
+
+    reason: str = Field(default="cancelled by the owner", max_length=500)
+
+
+class StageCompleted(Event):
+    """Base of `<domain>.completed`: the stage wrote its outputs to storage."""
+
+    stage: str = Field(min_length=1, max_length=64)
+    outputs: dict[str, ArtifactRef]
+    # False when a routing slip hands the job to a further stage.
+    job_finished: bool = True
+
+
+class StageFailed(Event):
+    """Base of `<domain>.failed`: the stage gave up, with a reason a person can read."""
+
+    stage: str = Field(min_length=1, max_length=64)
+    code: FailureCode
+    reason: str = Field(min_length=1, max_length=2000)
+    attempts: int = Field(default=1, ge=1)

@@ -1,0 +1,23 @@
+"""Subject → event class, for code that reads events it did not subscribe to by type."""
+
+from __future__ import annotations
+
+from cadenza.contracts.effects import EffectsCompleted, EffectsFailed, EffectsRequested
+from cadenza.contracts.envelope import Event
+from cadenza.contracts.jobs import JobCancelled, JobProgress, JobSubmitted
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    EffectsRequested,
+    EffectsCompleted,
+    EffectsFailed,
+    JobSubmitted,
+    JobProgress,
+    JobCancelled,
+)
+
+BY_SUBJECT: dict[str, type[Event]] = {cls.subject: cls for cls in EVENT_TYPES}
+
+
+def decode_event(subject: str, payload: bytes | str) -> Event:
+    """Parse a bus message into its typed event; KeyError for a subject we do not know."""
+    return BY_SUBJECT[subject].model_validate_json(payload)

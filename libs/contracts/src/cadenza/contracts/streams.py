@@ -1,0 +1,49 @@
+"""JetStream stream definitions: the same in tests, development and production.
+
+Plain data (this package depends on pydantic only); cadenza.runtime turns them into
+nats-py configs and creates or updates them on start.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+WEEK_S = 7 * 24 * 3600
+
+
+class StreamSpec(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    subjects: tuple[str, ...]
+    description: str
+    # Limits retention, long enough to replay a week of events.
+    max_age_s: float = WEEK_S
+    duplicate_window_s: float = 300.0
+    max_msg_size: int = 1024 * 1024
+    replicas: int = Field(default=1, ge=1, le=5)
+
+
+EFFECTS = StreamSpec(
+    name="EFFECTS",
+    subjects=("effects.>",),
+    description="Effects commands and facts",
+)
+JOBS = StreamSpec(
+    name="JOBS",
+    subjects=("job.>",),
+    description="Job-wide facts: progress and cancellation",
+)
+
+ALL_STREAMS: tuple[StreamSpec, ...] = (EFFECTS, JOBS)
+
+
+def stream_for_subject(subject: str) -> StreamSpec:
+    domain = subject.split(".", 1)[0]
+    for spec in ALL_STREAMS:
+        if any(pattern.split(".", 1)[0] == domain for pattern in spec.subjects):
+            return spec
+    raise KeyError(f"no stream captures subject {subject!r}")
+
+# Key-value bucket: job id → reason, for every cancelled job (kept as long as the streams).
+CANCELLATIONS_BUCKET = "cadenza-cancellations"

@@ -1,0 +1,1 @@
+"""Runtime shared by every Cadenza service: settings, bus, storage, logging, metrics."""

@@ -1,0 +1,88 @@
+"""The event bus: connecting, declaring streams, and the one publish helper."""
+
+from __future__ import annotations
+
+import logging
+
+from faststream.nats import NatsBroker
+from nats.js import JetStreamContext
+from nats.js.api import (
+    DiscardPolicy,
+    PubAck,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import NotFoundError
+
+from cadenza.contracts.envelope import Event
+from cadenza.contracts.streams import ALL_STREAMS, StreamSpec, stream_for_subject
+from cadenza.runtime.settings import BusSettings
+
+log = logging.getLogger(__name__)
+
+MSG_ID_HEADER = "Nats-Msg-Id"
+
+
+def make_broker(
+    settings: BusSettings, *, name: str, graceful_timeout_s: float = 15.0
+) -> NatsBroker:
+    """A broker that reconnects forever: a NATS restart must not kill a service."""
+    return NatsBroker(
+        settings.nats_url,
+        name=name,
+        connect_timeout=settings.nats_connect_timeout_s,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+        log_level=logging.DEBUG,
+        graceful_timeout=graceful_timeout_s,
+    )
+
+
+def stream_config(spec: StreamSpec, replicas: int = 1) -> StreamConfig:
+    return StreamConfig(
+        name=spec.name,
+        description=spec.description,
+        subjects=list(spec.subjects),
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        max_age=spec.max_age_s,
+        duplicate_window=spec.duplicate_window_s,
+        max_msg_size=spec.max_msg_size,
+        num_replicas=max(replicas, spec.replicas),
+    )
+
+
+async def ensure_streams(
+    js: JetStreamContext, specs: tuple[StreamSpec, ...] = ALL_STREAMS, replicas: int = 1
+) -> None:
+    """Create each stream, or bring an existing one to the configuration in code."""
+    for spec in specs:
+        config = stream_config(spec, replicas)
+        try:
+            await js.stream_info(spec.name)
+        except NotFoundError:
+            await js.add_stream(config)
+            log.info("created stream %s", spec.name)
+        else:
+            await js.update_stream(config)
+
+
+class Bus:
+    """Publishes events to JetStream with `Nats-Msg-Id` = event id (duplicates are dropped)."""
+
+    def __init__(self, broker: NatsBroker, *, timeout_s: float = 5.0) -> None:
+        self.broker = broker
+        self.timeout_s = timeout_s
+
+    async def publish(self, event: Event) -> PubAck:
+        ack = await self.broker.publish(
+            event.model_dump_json().encode(),
+            subject=event.subject,
+            stream=stream_for_subject(event.subject).name,
+            headers={MSG_ID_HEADER: str(event.event_id), "content-type": "application/json"},
+            correlation_id=str(event.correlation_id),
+            timeout=self.timeout_s,
+        )
+        return ack

@@ -1,0 +1,116 @@
+"""The life of a worker process: connect, declare, consume, serve health and metrics, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+
+import uvicorn
+
+from cadenza.runtime.bus import Bus, ensure_streams, make_broker
+from cadenza.runtime.cancellation import Cancellations
+from cadenza.runtime.logging import configure_logging
+from cadenza.runtime.metrics import ops_app
+from cadenza.runtime.settings import WorkerSettings
+from cadenza.runtime.storage import ObjectStore, store_from_settings
+
+log = logging.getLogger(__name__)
+
+
+class WorkerRuntime:
+    """Connections a worker holds: broker and bus, object store, cancellation mirror."""
+
+    def __init__(self, settings: WorkerSettings, name: str) -> None:
+        self.settings = settings
+        self.name = name
+        self.broker = make_broker(
+            settings, name=name, graceful_timeout_s=max(settings.ack_wait_s, 15.0)
+        )
+        self.bus = Bus(self.broker)
+        self.store: ObjectStore = store_from_settings(settings)
+        self._cancellations: Cancellations | None = None
+
+    @property
+    def cancellations(self) -> Cancellations:
+        if self._cancellations is None:
+            raise RuntimeError("WorkerRuntime used before it was entered")
+        return self._cancellations
+
+    async def __aenter__(self) -> Self:
+        connection = await self.broker.connect()
+        js = connection.jetstream()
+        await ensure_streams(js, replicas=self.settings.nats_stream_replicas)
+        self._cancellations = Cancellations(js)
+        await self._cancellations.start()
+        await self.store.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.broker.stop()
+        if self._cancellations:
+            await self._cancellations.stop()
+        await self.store.close()
+
+    async def problems(self) -> dict[str, str]:
+        """What is down, for /health/ready (empty when ready)."""
+        problems: dict[str, str] = {}
+        if not await self.broker.ping(timeout=2.0):
+            problems["nats"] = f"cannot reach NATS at {self.settings.nats_url}"
+        try:
+            await asyncio.wait_for(self.store.ping(), timeout=5.0)
+        except Exception as e:
+            problems["storage"] = f"object storage does not answer: {e}"
+        return problems
+
+
+async def _serve_until_signalled(runtime: WorkerRuntime) -> None:
+    settings = runtime.settings
+    server = uvicorn.Server(
+        uvicorn.Config(
+            ops_app(runtime.problems),
+            host=settings.http_host,
+            port=settings.http_port,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+        )
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    # uvicorn would install its own handlers; ours decide when the process stops.
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    serving = asyncio.create_task(server.serve(), name="ops-http")
+    await stop.wait()
+    log.info("stopping %s", runtime.name)
+    server.should_exit = True
+    with contextlib.suppress(asyncio.CancelledError):
+        await serving
+
+
+def run_worker(
+    settings: WorkerSettings, name: str, install: Callable[[WorkerRuntime], None]
+) -> None:
+    """Entry point of a worker service; `install` registers its subscribers."""
+    configure_logging(name, settings.log_level, settings.log_format)
+
+    async def main() -> None:
+        runtime = WorkerRuntime(settings, name)
+        install(runtime)
+        async with runtime:
+            await runtime.broker.start()
+            log.info("%s consuming; ops http on %s:%d", name, settings.http_host, settings.http_port)
+            await _serve_until_signalled(runtime)
+
+    asyncio.run(main())

@@ -1,0 +1,52 @@
+"""Settings shared by services. Each service composes these into one `Settings` class.
+
+Every field reads an UPPER_CASE environment variable of the same name (for example
+`NATS_URL`, `STORAGE_BACKEND`); README.md lists them all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+
+class BusSettings(CommonSettings):
+    nats_url: str = "nats://127.0.0.1:4222"
+    nats_connect_timeout_s: int = Field(5, ge=1)
+    # Replicas for streams this process creates; 3 on a production NATS cluster.
+    nats_stream_replicas: int = Field(1, ge=1, le=5)
+
+
+class StorageSettings(CommonSettings):
+    storage_backend: Literal["local", "s3"] = "local"
+    storage_dir: Path = Path("var/artifacts")
+    s3_bucket: str = "cadenza"
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = None
+    # Create the bucket on start if missing (development and tests).
+    s3_create_bucket: bool = False
+
+
+class WorkerSettings(BusSettings, StorageSettings):
+    """What every command-consuming service needs."""
+
+    max_deliver: int = Field(5, ge=1, le=100)
+    ack_wait_s: float = Field(30.0, ge=1.0)
+    # Redelivery delays after a transient error, indexed by attempt (last one repeats).
+    retry_backoff_s: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)
+    # How many commands one process works on at once.
+    concurrency: int = Field(1, ge=1, le=64)
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8010, ge=0, le=65535)

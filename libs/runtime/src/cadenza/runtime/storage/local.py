@@ -1,0 +1,138 @@
+"""Local-directory backend: the embedded default. Atomic rename makes writes all-or-nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from cadenza.runtime.hashing import sha256_file
+from cadenza.runtime.storage.base import (
+    ObjectNotFoundError,
+    ObjectStore,
+    PendingObject,
+    StoredObject,
+)
+from cadenza.runtime.storage.keys import validate_key
+
+READ_BLOCK = 1 << 18
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalObjectStore(ObjectStore):
+    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+        self.root = root.resolve()
+        self.fsync = fsync
+        self._tmp = self.root / ".tmp"
+
+    async def start(self) -> None:
+        self._tmp.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        return self.root / validate_key(key)
+
+    def uri_for(self, key: str) -> str:
+        return self._path(key).as_uri()
+
+    def key_for(self, uri: str) -> str:
+        prefix = self.root.as_uri() + "/"
+        if not uri.startswith(prefix):
+            raise ValueError(f"{uri!r} is not in this store ({prefix})")
+        return validate_key(uri[len(prefix) :])
+
+    def _commit(self, key: str, source: Path, media_type: str, *, move: bool) -> StoredObject:
+        final = self._path(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if move:
+            staged = source
+        else:
+            staged = self._tmp / uuid.uuid4().hex
+            shutil.copyfile(source, staged)
+        if self.fsync:
+            with staged.open("rb+") as f:
+                os.fsync(f.fileno())
+        digest = sha256_file(staged)
+        size = staged.stat().st_size
+        os.replace(staged, final)
+        if self.fsync:
+            _fsync_dir(final.parent)
+        return StoredObject(key, final.as_uri(), size, digest, media_type)
+
+    async def put_file(
+        self, key: str, path: Path, media_type: str, *, move: bool = False
+    ) -> StoredObject:
+        if move and path.resolve().parent != self._tmp:
+            # A rename is only atomic within one filesystem; stage through our tmp dir.
+            try:
+                staged = self._tmp / uuid.uuid4().hex
+                os.replace(path, staged)
+                path = staged
+            except OSError:
+                move = False
+        return await asyncio.to_thread(self._commit, key, path, media_type, move=move)
+
+    @asynccontextmanager
+    async def writer(self, key: str, media_type: str) -> AsyncIterator[PendingObject]:
+        validate_key(key)
+        pending = PendingObject(key, media_type, self._tmp / uuid.uuid4().hex)
+        try:
+            yield pending
+            pending.stored = await asyncio.to_thread(
+                self._commit, key, pending.path, media_type, move=True
+            )
+        finally:
+            pending.path.unlink(missing_ok=True)
+
+    @asynccontextmanager
+    async def local_copy(self, key: str) -> AsyncIterator[Path]:
+        path = self._path(key)
+        if not path.is_file():
+            raise ObjectNotFoundError(key)
+        yield path
+
+    async def size(self, key: str) -> int:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError as e:
+            raise ObjectNotFoundError(key) from e
+
+    async def read_range(
+        self, key: str, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        path = self._path(key)
+        try:
+            f = path.open("rb")
+        except FileNotFoundError as e:
+            raise ObjectNotFoundError(key) from e
+        with f:
+            f.seek(start)
+            remaining = None if end is None else end - start
+            while remaining is None or remaining > 0:
+                want = READ_BLOCK if remaining is None else min(READ_BLOCK, remaining)
+                block = await asyncio.to_thread(f.read, want)
+                if not block:
+                    break
+                if remaining is not None:
+                    remaining -= len(block)
+                yield block
+
+    async def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    async def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    async def ping(self) -> None:
+        if not self.root.is_dir() or not os.access(self.root, os.W_OK):
+            raise OSError(f"storage directory {self.root} is missing or not writable")

@@ -1,0 +1,247 @@
+"""How a worker handles one command: heartbeats, progress, cancellation and the error policy.
+
+Only this layer touches messages and acks. The work itself is a plain callable that
+receives a `JobRun` and calls `run.report(fraction)` from any thread as it goes.
+
+Error policy (docs/architecture.md, "Delivery rules"):
+- `PermanentError` (bad input): publish `<domain>.failed` with the reason, ack.
+- any other exception: nack with a backoff delay; on the last allowed delivery,
+  publish `<domain>.failed` (code `gave_up`) and ack, so no job waits forever.
+- cancelled job: stop, ack, publish nothing (the gateway already recorded it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Self
+
+from faststream.exceptions import NackMessage
+from faststream.nats.message import NatsMessage
+
+from cadenza.contracts.envelope import Event
+from cadenza.contracts.jobs import FailureCode, JobProgress, StageFailed
+from cadenza.runtime.bus import Bus
+from cadenza.runtime.cancellation import Cancellations
+from cadenza.runtime.logging import job_context
+from cadenza.runtime.metrics import FAILURES, JOB_SECONDS, JOBS
+from cadenza.runtime.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+
+
+class PermanentError(Exception):
+    """The command cannot succeed however often it is retried; the message is for people."""
+
+    code: FailureCode = "invalid_input"
+
+
+class JobCancelledError(Exception):
+    pass
+
+
+class JobRun:
+    """One attempt at one command.
+
+    While open it heartbeats the message (`in_progress`) so JetStream never redelivers a
+    healthy long job, and publishes progress at most every `progress_interval_s`.
+    `report()` may be called from a worker thread; it raises `JobCancelledError` once the
+    job is cancelled, which stops the work at its next chunk.
+    """
+
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        msg: NatsMessage | None,
+        command: Event,
+        stage: str,
+        cancellations: Cancellations,
+        heartbeat_s: float,
+        progress_interval_s: float = 0.25,
+    ) -> None:
+        self.bus = bus
+        self.msg = msg
+        self.command = command
+        self.stage = stage
+        self.cancellations = cancellations
+        self.heartbeat_s = heartbeat_s
+        self.progress_interval_s = progress_interval_s
+        self._loop = asyncio.get_running_loop()
+        self._lock = threading.Lock()
+        self._last_sent = 0.0
+        self._pending: tuple[float, str | None] | None = None
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last_progress = -1.0
+
+    async def __aenter__(self) -> Self:
+        self._tasks = [
+            asyncio.create_task(self._heartbeat(), name="heartbeat"),
+            asyncio.create_task(self._publish_progress(), name="progress"),
+        ]
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if exc_type is None:
+            await self._flush()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancellations.is_cancelled(self.command.job_id)
+
+    def check_cancelled(self) -> None:
+        if self.cancelled:
+            raise JobCancelledError(str(self.command.job_id))
+
+    def report(self, fraction: float, message: str | None = None) -> None:
+        """Record progress in [0, 1]; thread-safe and cheap enough to call per chunk."""
+        self.check_cancelled()
+        fraction = min(max(fraction, 0.0), 1.0)
+        now = time.monotonic()
+        with self._lock:
+            self._pending = (fraction, message)
+            due = now - self._last_sent >= self.progress_interval_s
+            if due:
+                self._last_sent = now
+        if due:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def _publish_progress(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        fraction, message = pending
+        if fraction <= self._last_progress:
+            return
+        self._last_progress = fraction
+        # The id depends on the value, so a redelivered run repeats the same ids.
+        event = JobProgress.caused_by(
+            self.command,
+            step=f"{self.stage}/{round(fraction * 1000)}",
+            stage=self.stage,
+            progress=fraction,
+            message=message,
+        )
+        try:
+            await self.bus.publish(event)
+        except Exception:  # progress is best effort; the work must go on
+            log.warning("could not publish progress", exc_info=True)
+
+    async def _heartbeat(self) -> None:
+        if self.msg is None:
+            return
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            try:
+                await self.msg.in_progress()
+            except Exception:
+                log.warning("heartbeat failed", exc_info=True)
+
+
+def _attempts(msg: NatsMessage | None) -> int:
+    try:
+        return int(msg.raw_message.metadata.num_delivered) if msg else 1
+    except Exception:  # not a JetStream message (e.g. an in-memory test broker)
+        return 1
+
+
+async def handle_command(
+    *,
+    command: Event,
+    msg: NatsMessage | None,
+    stage: str,
+    failed: type[StageFailed],
+    bus: Bus,
+    cancellations: Cancellations,
+    settings: WorkerSettings,
+    work: Callable[[JobRun], Awaitable[Event]],
+) -> str:
+    """Run `work` under the error policy above and publish the fact it returns.
+
+    Progress still pending is flushed before the fact, so `<domain>.completed` is the last
+    event of the stage. Returns the outcome, for metrics and tests.
+    """
+    attempts = _attempts(msg)
+    with job_context(
+        job_id=command.job_id,
+        correlation_id=command.correlation_id,
+        event_id=command.event_id,
+        stage=stage,
+        attempt=attempts,
+    ):
+        if cancellations.is_cancelled(command.job_id):
+            log.info("skipping cancelled job")
+            JOBS.labels(stage, "cancelled").inc()
+            return "cancelled"
+        started = time.monotonic()
+        try:
+            async with JobRun(
+                bus=bus,
+                msg=msg,
+                command=command,
+                stage=stage,
+                cancellations=cancellations,
+                heartbeat_s=max(settings.ack_wait_s / 3, 0.5),
+            ) as run:
+                fact = await work(run)
+            run.check_cancelled()
+            await bus.publish(fact)
+        except JobCancelledError:
+            log.info("job cancelled while running; stopped")
+            outcome = "cancelled"
+        except PermanentError as error:
+            log.info("job failed permanently: %s", error)
+            await bus.publish(
+                failed.caused_by(
+                    command, stage=stage, code=error.code, reason=str(error), attempts=attempts
+                )
+            )
+            FAILURES.labels(stage, error.code).inc()
+            outcome = "failed"
+        except Exception as error:
+            if attempts >= settings.max_deliver:
+                log.exception("giving up after %d attempts", attempts)
+                reason = f"gave up after {attempts} attempts; last error: {error}"
+                await bus.publish(
+                    failed.caused_by(
+                        command, stage=stage, code="gave_up", reason=reason, attempts=attempts
+                    )
+                )
+                FAILURES.labels(stage, "gave_up").inc()
+                outcome = "failed"
+            else:
+                backoff = settings.retry_backoff_s
+                delay = backoff[min(attempts - 1, len(backoff) - 1)] if backoff else 0.0
+                log.warning(
+                    "attempt %d failed, retrying in %.1fs: %s", attempts, delay, error, exc_info=True
+                )
+                JOBS.labels(stage, "retried").inc()
+                raise NackMessage(delay=delay) from error
+        else:
+            outcome = "completed"
+        JOBS.labels(stage, outcome).inc()
+        JOB_SECONDS.labels(stage).observe(time.monotonic() - started)
+        return outcome

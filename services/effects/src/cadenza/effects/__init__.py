@@ -1,0 +1,1 @@
+"""Effects service: applies pedalboard effect chains to audio, chunk by chunk."""

@@ -1,0 +1,104 @@
+"""The effects worker: `effects.requested` in, processed audio stored, `effects.completed` out."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+
+from faststream import AckPolicy
+from faststream.nats import ConsumerConfig, JStream, PullSub
+from faststream.nats.annotations import NatsMessage
+
+from cadenza.audio import AudioDecodeError
+from cadenza.contracts.artifacts import ArtifactRef
+from cadenza.contracts.effects import STAGE, EffectsCompleted, EffectsFailed, EffectsRequested
+from cadenza.contracts.streams import EFFECTS
+from cadenza.effects.processing import ChainError, apply_chain
+from cadenza.effects.settings import Settings
+from cadenza.runtime.metrics import AUDIO_SECONDS
+from cadenza.runtime.service import WorkerRuntime
+from cadenza.runtime.storage import ObjectNotFoundError, object_key
+from cadenza.runtime.worker import JobRun, PermanentError, handle_command
+
+DURABLE = "effects"
+
+
+async def run_effects(
+    runtime: WorkerRuntime, settings: Settings, cmd: EffectsRequested, run: JobRun
+) -> EffectsCompleted:
+    store = runtime.store
+    try:
+        source_key = store.key_for(cmd.input.uri)
+    except ValueError as e:
+        raise PermanentError(f"the input {cmd.input.uri} is not in this service's storage") from e
+    name = cmd.output_filename
+    output_key = object_key(cmd.owner, str(cmd.job_id), name)
+    try:
+        async with (
+            store.local_copy(source_key) as source,
+            store.writer(output_key, cmd.output.media_type) as pending,
+        ):
+            result = await asyncio.to_thread(
+                apply_chain,
+                source,
+                pending.path,
+                cmd.chain,
+                cmd.output,
+                block_frames=settings.block_frames,
+                on_progress=run.report,
+            )
+    except ObjectNotFoundError as e:
+        raise PermanentError("the input audio is no longer in storage") from e
+    except (AudioDecodeError, ChainError) as e:
+        raise PermanentError(str(e)) from e
+    stored = pending.result()
+    AUDIO_SECONDS.labels(STAGE).inc(result.duration_s)
+    return EffectsCompleted.caused_by(
+        cmd,
+        stage=STAGE,
+        outputs={
+            name: ArtifactRef(
+                uri=stored.uri,
+                media_type=stored.media_type,
+                bytes=stored.bytes,
+                sha256=stored.sha256,
+                duration_s=result.duration_s,
+                sample_rate=result.sample_rate,
+                channels=result.channels,
+            )
+        },
+    )
+
+
+def install(runtime: WorkerRuntime) -> None:
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+
+    @runtime.broker.subscriber(
+        EffectsRequested.subject,
+        stream=JStream(EFFECTS.name, declare=False),
+        durable=DURABLE,
+        pull_sub=PullSub(batch_size=1, timeout=5.0),
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        # No consumer-level BackOff: it would replace AckWait for every delivery. Retry
+        # delays come from the handler's nak(delay) instead (cadenza.runtime.worker).
+        config=ConsumerConfig(
+            max_deliver=settings.max_deliver,
+            ack_wait=settings.ack_wait_s,
+            max_ack_pending=max(settings.concurrency * 4, 16),
+        ),
+        max_workers=settings.concurrency if settings.concurrency > 1 else None,
+        title="apply-effects",
+        description="Applies an effect chain to one audio artifact",
+    )
+    async def apply_effects(cmd: EffectsRequested, msg: NatsMessage) -> None:
+        await handle_command(
+            command=cmd,
+            msg=msg,
+            stage=STAGE,
+            failed=EffectsFailed,
+            bus=runtime.bus,
+            cancellations=runtime.cancellations,
+            settings=settings,
+            work=partial(run_effects, runtime, settings, cmd),
+        )

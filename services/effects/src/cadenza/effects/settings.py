@@ -1,0 +1,13 @@
+"""Effects service settings (environment variables; README.md lists them)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from cadenza.runtime.settings import WorkerSettings
+
+
+class Settings(WorkerSettings):
+    http_port: int = Field(8011, ge=0, le=65535)
+    # Frames per processing block: memory per job is about blocks × channels × 4 bytes × a few.
+    block_frames: int = Field(1 << 16, ge=1024, le=1 << 20)

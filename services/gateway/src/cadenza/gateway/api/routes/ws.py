@@ -1,0 +1,95 @@
+"""WS /api/v1/ws: subscribe to jobs and receive their events as they happen."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from prometheus_client import Gauge
+
+from cadenza.gateway.deps import HubDep, PrincipalDep
+from cadenza.gateway.live import Message, Outbox
+
+router = APIRouter(tags=["live"])
+
+CONNECTIONS = Gauge("cadenza_ws_connections", "Open WebSocket connections")
+
+OUTBOX_SIZE = 1000
+MAX_SUBSCRIPTIONS = 1000
+MAX_FRAME = 4096
+
+
+def _error(message: str) -> Message:
+    return {"type": "error", "message": message}
+
+
+@router.websocket("/api/v1/ws")
+async def live_updates(websocket: WebSocket, hub: HubDep, owner: PrincipalDep) -> None:
+    """Send `{"action": "subscribe", "job_id": "..."}`; receive a `job.snapshot`, then
+    `job.progress`, `job.completed`, `job.failed` or `job.cancelled` events for that job.
+    `{"action": "unsubscribe", "job_id": "..."}` stops them."""
+    await websocket.accept()
+    CONNECTIONS.inc()
+    outbox: Outbox = asyncio.Queue(maxsize=OUTBOX_SIZE)
+    subscribed: set[uuid.UUID] = set()
+    sender = asyncio.create_task(_send_loop(websocket, outbox))
+    try:
+        while True:
+            raw = await websocket.receive_text()
+            reply = await _handle(raw, hub, owner, outbox, subscribed)
+            if reply is not None:
+                with contextlib.suppress(asyncio.QueueFull):
+                    outbox.put_nowait(reply)
+            if sender.done():
+                break
+    except WebSocketDisconnect:
+        pass
+    finally:
+        for job_id in subscribed:
+            hub.unsubscribe(job_id, outbox)
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await sender
+        CONNECTIONS.dec()
+
+
+async def _handle(
+    raw: str, hub: HubDep, owner: str, outbox: Outbox, subscribed: set[uuid.UUID]
+) -> Message | None:
+    if len(raw) > MAX_FRAME:
+        return _error(f"message too long (at most {MAX_FRAME} characters)")
+    try:
+        request: Any = json.loads(raw)
+    except json.JSONDecodeError:
+        return _error('messages must be JSON, e.g. {"action": "subscribe", "job_id": "..."}')
+    if not isinstance(request, dict):
+        return _error("messages must be JSON objects")
+    action = request.get("action")
+    if action not in ("subscribe", "unsubscribe"):
+        return _error(f"unknown action {action!r}; use 'subscribe' or 'unsubscribe'")
+    try:
+        job_id = uuid.UUID(str(request.get("job_id")))
+    except ValueError:
+        return _error(f"job_id {request.get('job_id')!r} is not a job id")
+    if action == "unsubscribe":
+        hub.unsubscribe(job_id, outbox)
+        subscribed.discard(job_id)
+        return {"type": "unsubscribed", "job_id": str(job_id)}
+    if job_id in subscribed:
+        return None
+    if len(subscribed) >= MAX_SUBSCRIPTIONS:
+        return _error(f"too many subscriptions on one connection (at most {MAX_SUBSCRIPTIONS})")
+    if not await hub.subscribe(owner, job_id, outbox):
+        return {"type": "error", "job_id": str(job_id), "message": f"job {job_id} not found"}
+    subscribed.add(job_id)
+    return None
+
+
+async def _send_loop(websocket: WebSocket, outbox: Outbox) -> None:
+    while True:
+        message = await outbox.get()
+        await websocket.send_text(json.dumps(message))

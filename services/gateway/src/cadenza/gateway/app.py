@@ -1,0 +1,110 @@
+"""The gateway's FastAPI app: routes, error handlers, metrics, and its life cycle."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from importlib import resources
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import HTMLResponse
+from prometheus_client import Counter, Histogram
+
+from cadenza.gateway import repository
+from cadenza.gateway.api.routes import health, jobs, uploads, ws
+from cadenza.gateway.db import create_pool, migrate
+from cadenza.gateway.errors import install_error_handlers
+from cadenza.gateway.job_state import JobState
+from cadenza.gateway.live import LiveHub
+from cadenza.gateway.projection import Projection
+from cadenza.gateway.services import Services
+from cadenza.gateway.settings import Settings
+from cadenza.gateway.subscribers import install_subscribers
+from cadenza.runtime.bus import Bus, ensure_streams, make_broker
+from cadenza.runtime.cancellation import Cancellations
+from cadenza.runtime.logging import configure_logging
+from cadenza.runtime.storage import store_from_settings
+
+REQUESTS = Counter(
+    "cadenza_http_requests_total", "HTTP requests", ["method", "route", "status"]
+)
+LATENCY = Histogram(
+    "cadenza_http_request_duration_seconds",
+    "HTTP request latency",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60),
+)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    pool = await create_pool(settings.database_url, settings.database_pool_size)
+    store = store_from_settings(settings)
+    broker = make_broker(settings, name="cadenza-gateway")
+    try:
+        await migrate(pool)
+        await store.start()
+        connection = await broker.connect()
+        js = connection.jetstream()
+        await ensure_streams(js, replicas=settings.nats_stream_replicas)
+        cancellations = Cancellations(js)
+        projection = Projection(pool)
+
+        async def load(owner: str, job_id: uuid.UUID) -> JobState | None:
+            return await repository.get_job(pool, owner, job_id)
+
+        hub = LiveHub(load, settings.live_cache_jobs)
+        install_subscribers(broker, projection, hub)
+        await broker.start()
+        app.state.services = Services(
+            settings=settings,
+            pool=pool,
+            store=store,
+            broker=broker,
+            bus=Bus(broker),
+            cancellations=cancellations,
+            projection=projection,
+            hub=hub,
+        )
+        yield
+    finally:
+        await broker.stop()
+        await store.close()
+        await pool.close()
+
+
+async def _measure(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    started = time.perf_counter()
+    response = await call_next(request)
+    route = getattr(request.scope.get("route"), "path", "unmatched")
+    REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+    LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+    return response
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()  # type: ignore[call-arg]  # DATABASE_URL from env
+    configure_logging("gateway", settings.log_level, settings.log_format)
+    app = FastAPI(
+        title="Cadenza",
+        version="0.1.0",
+        summary="Event-driven backend for AI music production",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.middleware("http")(_measure)
+    for module in (health, uploads, jobs, ws):
+        app.include_router(module.router)
+    index = resources.files("cadenza.gateway").joinpath("static/index.html").read_text()
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> HTMLResponse:
+        return HTMLResponse(index)
+
+    return app

@@ -1,0 +1,68 @@
+"""Dependencies for route handlers, as `Annotated` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends
+from starlette.requests import HTTPConnection
+
+from cadenza.gateway.live import LiveHub
+from cadenza.gateway.projection import Projection
+from cadenza.gateway.services import Services
+from cadenza.gateway.settings import Settings
+from cadenza.runtime.bus import Bus
+from cadenza.runtime.cancellation import Cancellations
+from cadenza.runtime.storage import ObjectStore
+
+
+def get_services(conn: HTTPConnection) -> Services:
+    services: Services = conn.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_settings(services: ServicesDep) -> Settings:
+    return services.settings
+
+
+def get_pool(services: ServicesDep) -> asyncpg.Pool:
+    return services.pool
+
+
+def get_store(services: ServicesDep) -> ObjectStore:
+    return services.store
+
+
+def get_bus(services: ServicesDep) -> Bus:
+    return services.bus
+
+
+def get_projection(services: ServicesDep) -> Projection:
+    return services.projection
+
+
+def get_hub(services: ServicesDep) -> LiveHub:
+    return services.hub
+
+
+def get_cancellations(services: ServicesDep) -> Cancellations:
+    return services.cancellations
+
+
+def get_principal(settings: Annotated[Settings, Depends(get_settings)]) -> str:
+    """The caller. One local principal until authentication is built (see README)."""
+    return settings.default_owner
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
+StoreDep = Annotated[ObjectStore, Depends(get_store)]
+BusDep = Annotated[Bus, Depends(get_bus)]
+ProjectionDep = Annotated[Projection, Depends(get_projection)]
+HubDep = Annotated[LiveHub, Depends(get_hub)]
+CancellationsDep = Annotated[Cancellations, Depends(get_cancellations)]
+PrincipalDep = Annotated[str, Depends(get_principal)]

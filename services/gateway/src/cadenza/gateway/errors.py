@@ -1,0 +1,79 @@
+"""Errors as sentences: every 4xx body is `{"detail": "<what went wrong>", ...}`."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from cadenza.contracts.effect_chain import EFFECT_TYPES
+
+log = logging.getLogger(__name__)
+
+
+def field_path(loc: Sequence[Any]) -> str:
+    """`('body', 'params', 'chain', 0, 'gain', 'gain_db')` → `params.chain.0.gain_db`."""
+    parts: list[str] = []
+    previous: Any = None
+    for item in loc:
+        if item == "body" and not parts:
+            continue
+        # Tagged unions put the tag in the location; the index already names the item.
+        if isinstance(previous, int) and item in EFFECT_TYPES:
+            previous = item
+            continue
+        parts.append(str(item))
+        previous = item
+    return ".".join(parts) or "body"
+
+
+def validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
+    result = []
+    for error in errors:
+        message = str(error.get("msg", "invalid value"))
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        result.append({"field": field_path(error.get("loc", ())), "message": message})
+    return result
+
+
+class UnprocessableError(Exception):
+    """A request that parsed but cannot be done; each problem names its field."""
+
+    def __init__(self, problems: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{p['field']}: {p['message']}" for p in problems))
+        self.problems = problems
+
+    @classmethod
+    def one(cls, field: str, message: str) -> UnprocessableError:
+        return cls([{"field": field, "message": message}])
+
+
+def unprocessable(problems: list[dict[str, str]]) -> JSONResponse:
+    sentence = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+    return JSONResponse(status_code=422, content={"detail": sentence, "errors": problems})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return unprocessable(validation_errors(exc.errors()))
+
+    @app.exception_handler(UnprocessableError)
+    async def _unprocessable(_: Request, exc: UnprocessableError) -> JSONResponse:
+        return unprocessable(exc.problems)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        reference = uuid.uuid4().hex[:12]
+        log.exception("unhandled error on %s %s (ref %s)", request.method, request.url.path,
+                      reference)
+        return JSONResponse(
+            status_code=500,
+            content={"detail": f"internal error; quote reference {reference} when reporting it"},
+        )

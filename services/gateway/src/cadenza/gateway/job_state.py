@@ -1,0 +1,146 @@
+"""A job's state as a pure fold over its events: the projection and the live feed share it.
+
+`reduce` is monotonic: progress never goes back, and the first terminal fact wins. Events
+may therefore arrive twice or out of order (they come from several streams) and the
+result is the same, which is what makes the projection idempotent and rebuildable.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from cadenza.contracts.envelope import Event
+from cadenza.contracts.jobs import (
+    JobCancelled,
+    JobProgress,
+    JobSubmitted,
+    StageCompleted,
+    StageFailed,
+)
+
+Status = Literal["queued", "running", "completed", "failed", "cancelled"]
+TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+
+
+@dataclass(frozen=True)
+class StageState:
+    name: str
+    status: Status = "queued"
+    progress: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "progress": self.progress}
+
+
+@dataclass(frozen=True)
+class JobState:
+    id: uuid.UUID
+    owner: str
+    kind: str
+    status: Status
+    progress: float
+    stages: tuple[StageState, ...]
+    input: dict[str, Any]
+    params: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    error: dict[str, Any] | None = None
+    finished_at: datetime | None = None
+    idempotency_key: str | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+def new_job(event: JobSubmitted, idempotency_key: str | None = None) -> JobState:
+    return JobState(
+        id=event.job_id,
+        owner=event.owner,
+        kind=event.kind,
+        status="queued",
+        progress=0.0,
+        stages=tuple(StageState(name) for name in event.stages),
+        input=event.input,
+        params=event.params,
+        created_at=event.occurred_at,
+        updated_at=event.occurred_at,
+        idempotency_key=idempotency_key,
+    )
+
+
+def _overall(stages: tuple[StageState, ...]) -> float:
+    if not stages:
+        return 0.0
+    done = sum(1.0 if s.status == "completed" else s.progress for s in stages)
+    return min(done / len(stages), 1.0)
+
+
+def _with_stage(job: JobState, name: str, **changes: Any) -> tuple[StageState, ...]:
+    return tuple(replace(s, **changes) if s.name == name else s for s in job.stages)
+
+
+def _touch(job: JobState, event: Event, **changes: Any) -> JobState:
+    return replace(job, updated_at=max(job.updated_at, event.occurred_at), **changes)
+
+
+def reduce(job: JobState, event: Event) -> JobState:
+    """The job after `event`; the same object when the event changes nothing."""
+    if job.terminal or event.job_id != job.id:
+        return job
+    if isinstance(event, JobProgress):
+        stage = next((s for s in job.stages if s.name == event.stage), None)
+        if stage is None or stage.status in TERMINAL:
+            return job
+        progress = max(stage.progress, event.progress)
+        if progress == stage.progress and stage.status == "running" and job.status == "running":
+            return job
+        stages = _with_stage(job, stage.name, status="running", progress=progress)
+        return _touch(job, event, stages=stages, status="running", progress=_overall(stages))
+    if isinstance(event, StageCompleted):
+        stages = _with_stage(job, event.stage, status="completed", progress=1.0)
+        artifacts = {
+            **job.artifacts,
+            **{name: ref.model_dump(mode="json") for name, ref in event.outputs.items()},
+        }
+        finished = event.job_finished or all(s.status == "completed" for s in stages)
+        return _touch(
+            job,
+            event,
+            stages=stages,
+            artifacts=artifacts,
+            status="completed" if finished else "running",
+            progress=1.0 if finished else _overall(stages),
+            finished_at=event.occurred_at if finished else None,
+        )
+    if isinstance(event, StageFailed):
+        return _touch(
+            job,
+            event,
+            stages=_with_stage(job, event.stage, status="failed"),
+            status="failed",
+            error={
+                "stage": event.stage,
+                "code": event.code,
+                "reason": event.reason,
+                "attempts": event.attempts,
+            },
+            finished_at=event.occurred_at,
+        )
+    if isinstance(event, JobCancelled):
+        stages = tuple(
+            s if s.status == "completed" else replace(s, status="cancelled") for s in job.stages
+        )
+        return _touch(
+            job,
+            event,
+            stages=stages,
+            status="cancelled",
+            error={"stage": None, "code": "cancelled", "reason": event.reason},
+            finished_at=event.occurred_at,
+        )
+    return job

@@ -1,0 +1,189 @@
+"""Live job updates for WebSocket subscribers.
+
+Every gateway process hears every job fact on core NATS (so a client may be connected to
+any replica) and folds it with the projection's `reduce`. A subscriber first gets a
+snapshot: the stored job, plus recent events the projection may not have stored yet,
+plus events that arrived while the snapshot was loading. After that it gets each event
+that changes the job, in order. Nothing is lost for a late subscriber and nothing is sent
+that would move a progress bar backwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import Gauge
+
+from cadenza.contracts.envelope import Event
+from cadenza.contracts.jobs import JobCancelled, JobProgress, StageCompleted, StageFailed
+from cadenza.gateway.job_state import JobState, reduce
+from cadenza.gateway.views import JobView, artifact_views
+
+log = logging.getLogger(__name__)
+
+SUBSCRIPTIONS = Gauge("cadenza_ws_subscriptions", "Job subscriptions held by WebSocket clients")
+
+Message = dict[str, Any]
+Outbox = asyncio.Queue[Message]
+SnapshotLoader = Callable[[str, uuid.UUID], Awaitable[JobState | None]]
+
+# Recent events kept per job for late subscribers; progress is coalesced per stage.
+RECENT_PER_JOB = 16
+
+
+def snapshot_message(job: JobState) -> Message:
+    return {"type": "job.snapshot", "job_id": str(job.id), **JobView.of(job).model_dump(mode="json")}
+
+
+def event_message(job: JobState, event: Event) -> Message | None:
+    base: Message = {"job_id": str(job.id), "status": job.status, "job_progress": job.progress}
+    if isinstance(event, JobProgress):
+        stage = next(s for s in job.stages if s.name == event.stage)
+        return {
+            "type": "job.progress",
+            **base,
+            "stage": stage.name,
+            "progress": stage.progress,
+            "message": event.message,
+        }
+    if isinstance(event, StageCompleted):
+        artifacts = [a.model_dump(mode="json") for a in artifact_views(job)]
+        kind = "job.completed" if job.status == "completed" else "job.stage_completed"
+        return {"type": kind, **base, "stage": event.stage, "progress": 1.0, "artifacts": artifacts}
+    if isinstance(event, StageFailed):
+        return {"type": "job.failed", **base, "stage": event.stage, "error": job.error}
+    if isinstance(event, JobCancelled):
+        return {"type": "job.cancelled", **base, "stage": None, "error": job.error}
+    return None
+
+
+def terminal_message(job: JobState) -> Message | None:
+    """For a subscriber who arrives after the end: the final event, as if it just happened."""
+    base: Message = {"job_id": str(job.id), "status": job.status, "job_progress": job.progress}
+    if job.status == "completed":
+        artifacts = [a.model_dump(mode="json") for a in artifact_views(job)]
+        return {"type": "job.completed", **base, "stage": job.stages[-1].name, "progress": 1.0,
+                "artifacts": artifacts}
+    if job.status == "failed":
+        return {"type": "job.failed", **base, "stage": (job.error or {}).get("stage"),
+                "error": job.error}
+    if job.status == "cancelled":
+        return {"type": "job.cancelled", **base, "stage": None, "error": job.error}
+    return None
+
+
+@dataclass
+class Watched:
+    owner: str
+    state: JobState | None = None
+    buffer: list[Event] = field(default_factory=list)
+    outboxes: set[Outbox] = field(default_factory=set)
+    loading: int = 0
+
+
+class LiveHub:
+    def __init__(self, load: SnapshotLoader, recent_jobs: int = 10_000) -> None:
+        self._load = load
+        self._watched: dict[uuid.UUID, Watched] = {}
+        self._recent: OrderedDict[uuid.UUID, list[Event]] = OrderedDict()
+        self._recent_jobs = recent_jobs
+        self._seen: OrderedDict[uuid.UUID, None] = OrderedDict()
+
+    def _remember(self, event: Event) -> None:
+        events = self._recent.setdefault(event.job_id, [])
+        self._recent.move_to_end(event.job_id)
+        if isinstance(event, JobProgress):
+            events[:] = [
+                e for e in events if not (isinstance(e, JobProgress) and e.stage == event.stage)
+            ]
+        events.append(event)
+        del events[:-RECENT_PER_JOB]
+        while len(self._recent) > self._recent_jobs:
+            self._recent.popitem(last=False)
+
+    def publish(self, event: Event) -> None:
+        """Called for every job fact this process hears (possibly twice: dedupe by id)."""
+        if event.event_id in self._seen:
+            return
+        self._seen[event.event_id] = None
+        while len(self._seen) > self._recent_jobs * 4:
+            self._seen.popitem(last=False)
+        self._remember(event)
+        watched = self._watched.get(event.job_id)
+        if watched is None or watched.owner != event.owner:
+            return
+        if watched.state is None:
+            watched.buffer.append(event)
+            return
+        self._advance(watched, event)
+
+    def _advance(self, watched: Watched, event: Event) -> None:
+        assert watched.state is not None
+        after = reduce(watched.state, event)
+        if after is watched.state:
+            return
+        watched.state = after
+        message = event_message(after, event)
+        if message is not None:
+            for outbox in list(watched.outboxes):
+                _offer(outbox, message)
+
+    async def subscribe(self, owner: str, job_id: uuid.UUID, outbox: Outbox) -> bool:
+        """Send `job_id`'s snapshot, then its events, to `outbox`; False if no such job.
+
+        The outbox joins only after its snapshot is queued (no await in between), so a
+        subscriber never sees an event before its snapshot.
+        """
+        watched = self._watched.get(job_id)
+        if watched is not None and watched.owner != owner:
+            return False
+        if watched is None:
+            watched = self._watched[job_id] = Watched(owner)
+        if watched.state is None:
+            watched.loading += 1
+            try:
+                job = await self._load(owner, job_id)
+            finally:
+                watched.loading -= 1
+            if job is None:
+                self._forget_if_idle(job_id)
+                return False
+            if watched.state is None:
+                for event in [*self._recent.get(job_id, []), *watched.buffer]:
+                    job = reduce(job, event)
+                watched.state, watched.buffer = job, []
+        assert watched.state is not None
+        _offer(outbox, snapshot_message(watched.state))
+        if (final := terminal_message(watched.state)) is not None:
+            _offer(outbox, final)
+        watched.outboxes.add(outbox)
+        SUBSCRIPTIONS.inc()
+        return True
+
+    def unsubscribe(self, job_id: uuid.UUID, outbox: Outbox) -> None:
+        watched = self._watched.get(job_id)
+        if watched is None or outbox not in watched.outboxes:
+            return
+        watched.outboxes.discard(outbox)
+        SUBSCRIPTIONS.dec()
+        self._forget_if_idle(job_id)
+
+    def _forget_if_idle(self, job_id: uuid.UUID) -> None:
+        watched = self._watched.get(job_id)
+        if watched is not None and not watched.outboxes and not watched.loading:
+            del self._watched[job_id]
+
+
+def _offer(outbox: Outbox, message: Message) -> None:
+    try:
+        outbox.put_nowait(message)
+    except asyncio.QueueFull:
+        # A client that stopped reading loses intermediate progress, never its socket's
+        # memory budget; the WebSocket handler closes it (see api/routes/ws.py).
+        log.warning("websocket outbox full; dropping %s", message.get("type"))

@@ -1,0 +1,84 @@
+"""Facts into PostgreSQL: each event applied once (keyed by event id) through `reduce`."""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+from prometheus_client import Counter
+
+from cadenza.contracts.envelope import Event
+from cadenza.contracts.jobs import JobSubmitted
+from cadenza.contracts.registry import BY_SUBJECT
+from cadenza.gateway import repository
+from cadenza.gateway.job_state import JobState, new_job, reduce
+
+log = logging.getLogger(__name__)
+
+PROJECTED = Counter(
+    "cadenza_projection_events_total",
+    "Events the jobs projection received, by subject and result",
+    ["subject", "result"],
+)
+
+
+class Projection:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def apply(self, event: Event, *, idempotency_key: str | None = None) -> JobState | None:
+        """Record and fold one event; returns the job after it (None if not known yet)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            recorded = await conn.fetchval(
+                "INSERT INTO job_events (event_id, job_id, subject, occurred_at, payload)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING"
+                " RETURNING event_id",
+                event.event_id,
+                event.job_id,
+                event.subject,
+                event.occurred_at,
+                event.model_dump(mode="json"),
+            )
+            if recorded is None:
+                PROJECTED.labels(event.subject, "duplicate").inc()
+                return await repository.lock_job(conn, event.job_id)
+            if isinstance(event, JobSubmitted):
+                job = await self._create(conn, event, idempotency_key)
+            else:
+                job = await self._fold(conn, event)
+            PROJECTED.labels(event.subject, "applied" if job else "early").inc()
+            return job
+
+    async def _create(
+        self, conn: asyncpg.Connection, event: JobSubmitted, idempotency_key: str | None
+    ) -> JobState | None:
+        job = new_job(event, idempotency_key)
+        await repository.insert_job(conn, job)
+        # Events of this job that were recorded before it existed (a rebuild reads the
+        # streams side by side) are folded in now.
+        rows = await conn.fetch(
+            "SELECT subject, payload FROM job_events WHERE job_id = $1 AND event_id <> $2"
+            " ORDER BY occurred_at",
+            event.job_id,
+            event.event_id,
+        )
+        locked = await repository.lock_job(conn, event.job_id)
+        if locked is None:
+            return None
+        folded = locked
+        for row in rows:
+            cls = BY_SUBJECT.get(row["subject"])
+            if cls is not None:
+                folded = reduce(folded, cls.model_validate(row["payload"]))
+        if folded is not locked:
+            await repository.update_job(conn, folded)
+        return folded
+
+    async def _fold(self, conn: asyncpg.Connection, event: Event) -> JobState | None:
+        job = await repository.lock_job(conn, event.job_id)
+        if job is None:
+            return None
+        after = reduce(job, event)
+        if after is not job:
+            await repository.update_job(conn, after)
+        return after

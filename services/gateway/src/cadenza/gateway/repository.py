@@ -1,0 +1,174 @@
+"""SQL for uploads and the jobs projection. Every read is scoped by owner."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from cadenza.gateway.job_state import JobState, StageState
+
+JOB_COLUMNS = (
+    "id, owner, kind, status, progress, stages, input, params, artifacts, error,"
+    " idempotency_key, created_at, updated_at, finished_at"
+)
+
+
+def job_from_row(row: asyncpg.Record) -> JobState:
+    return JobState(
+        id=row["id"],
+        owner=row["owner"],
+        kind=row["kind"],
+        status=row["status"],
+        progress=row["progress"],
+        stages=tuple(StageState(**s) for s in row["stages"]),
+        input=row["input"],
+        params=row["params"],
+        artifacts=row["artifacts"],
+        error=row["error"],
+        idempotency_key=row["idempotency_key"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+async def insert_job(conn: asyncpg.Connection, job: JobState) -> bool:
+    result = await conn.execute(
+        f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES"
+        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        " ON CONFLICT DO NOTHING",
+        job.id,
+        job.owner,
+        job.kind,
+        job.status,
+        job.progress,
+        [s.as_dict() for s in job.stages],
+        job.input,
+        job.params,
+        job.artifacts,
+        job.error,
+        job.idempotency_key,
+        job.created_at,
+        job.updated_at,
+        job.finished_at,
+    )
+    return bool(result.endswith(" 1"))
+
+
+async def update_job(conn: asyncpg.Connection, job: JobState) -> None:
+    await conn.execute(
+        "UPDATE jobs SET status = $2, progress = $3, stages = $4, artifacts = $5, error = $6,"
+        " updated_at = $7, finished_at = $8 WHERE id = $1",
+        job.id,
+        job.status,
+        job.progress,
+        [s.as_dict() for s in job.stages],
+        job.artifacts,
+        job.error,
+        job.updated_at,
+        job.finished_at,
+    )
+
+
+async def lock_job(conn: asyncpg.Connection, job_id: uuid.UUID) -> JobState | None:
+    row = await conn.fetchrow(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE", job_id)
+    return job_from_row(row) if row else None
+
+
+async def get_job(pool: asyncpg.Pool, owner: str, job_id: uuid.UUID) -> JobState | None:
+    row = await pool.fetchrow(
+        f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 AND owner = $2", job_id, owner
+    )
+    return job_from_row(row) if row else None
+
+
+async def job_id_for_key(pool: asyncpg.Pool, owner: str, key: str) -> uuid.UUID | None:
+    value = await pool.fetchval(
+        "SELECT id FROM jobs WHERE owner = $1 AND idempotency_key = $2", owner, key
+    )
+    return value if isinstance(value, uuid.UUID) else None
+
+
+def encode_cursor(job: JobState) -> str:
+    raw = f"{job.created_at.isoformat()}|{job.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """Raises ValueError for anything that is not a cursor we issued."""
+    padded = cursor + "=" * (-len(cursor) % 4)
+    created, job_id = base64.urlsafe_b64decode(padded.encode()).decode().split("|", 1)
+    return datetime.fromisoformat(created), uuid.UUID(job_id)
+
+
+async def list_jobs(
+    pool: asyncpg.Pool, owner: str, limit: int, cursor: str | None
+) -> tuple[list[JobState], str | None]:
+    """Newest first; returns a page and the cursor of the next one (None at the end)."""
+    args: list[Any] = [owner, limit + 1]
+    where = "owner = $1"
+    if cursor:
+        created, job_id = decode_cursor(cursor)
+        where += " AND (created_at, id) < ($3, $4)"
+        args += [created, job_id]
+    rows = await pool.fetch(
+        f"SELECT {JOB_COLUMNS} FROM jobs WHERE {where}"
+        " ORDER BY created_at DESC, id DESC LIMIT $2",
+        *args,
+    )
+    jobs = [job_from_row(r) for r in rows[:limit]]
+    next_cursor = encode_cursor(jobs[-1]) if len(rows) > limit else None
+    return jobs, next_cursor
+
+
+@dataclass(frozen=True)
+class Upload:
+    id: uuid.UUID
+    owner: str
+    filename: str
+    media_type: str
+    format: str
+    bytes: int
+    sha256: str
+    duration_s: float
+    sample_rate: int
+    channels: int
+    uri: str
+    created_at: datetime
+
+
+UPLOAD_COLUMNS = (
+    "id, owner, filename, media_type, format, bytes, sha256, duration_s, sample_rate,"
+    " channels, uri, created_at"
+)
+
+
+async def insert_upload(pool: asyncpg.Pool, upload: Upload) -> None:
+    await pool.execute(
+        f"INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES"
+        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        upload.id,
+        upload.owner,
+        upload.filename,
+        upload.media_type,
+        upload.format,
+        upload.bytes,
+        upload.sha256,
+        upload.duration_s,
+        upload.sample_rate,
+        upload.channels,
+        upload.uri,
+        upload.created_at,
+    )
+
+
+async def get_upload(pool: asyncpg.Pool, owner: str, upload_id: uuid.UUID) -> Upload | None:
+    row = await pool.fetchrow(
+        f"SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = $1 AND owner = $2", upload_id, owner
+    )
+    return Upload(**dict(row)) if row else None

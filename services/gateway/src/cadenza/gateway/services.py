@@ -1,0 +1,27 @@
+"""What request handlers share: connections and the projection, held for the app's life."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+from faststream.nats import NatsBroker
+
+from cadenza.gateway.live import LiveHub
+from cadenza.gateway.projection import Projection
+from cadenza.gateway.settings import Settings
+from cadenza.runtime.bus import Bus
+from cadenza.runtime.cancellation import Cancellations
+from cadenza.runtime.storage import ObjectStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    pool: asyncpg.Pool
+    store: ObjectStore
+    broker: NatsBroker
+    bus: Bus
+    cancellations: Cancellations
+    projection: Projection
+    hub: LiveHub

@@ -1,0 +1,66 @@
+"""The gateway's bus subscriptions: the projection (durable, shared by replicas) and the
+live feed (core NATS, every replica hears every fact)."""
+
+from __future__ import annotations
+
+import logging
+
+from faststream import AckPolicy
+from faststream.exceptions import NackMessage
+from faststream.nats import ConsumerConfig, JStream, NatsBroker, PullSub
+from faststream.nats.annotations import NatsMessage
+from pydantic import ValidationError
+
+from cadenza.contracts.envelope import Event
+from cadenza.contracts.registry import decode_event
+from cadenza.contracts.streams import ALL_STREAMS
+from cadenza.gateway.live import LiveHub
+from cadenza.gateway.projection import Projection
+
+log = logging.getLogger(__name__)
+
+LIVE_SUBJECTS = ("job.>", "*.completed", "*.failed")
+
+
+def _decode(msg: NatsMessage) -> Event | None:
+    subject = msg.raw_message.subject
+    try:
+        return decode_event(subject, msg.body)
+    except KeyError:
+        return None  # a subject this gateway does not know (a newer service): skip it
+    except ValidationError:
+        log.warning("dropping malformed event on %s", subject, exc_info=True)
+        return None
+
+
+def install_subscribers(broker: NatsBroker, projection: Projection, hub: LiveHub) -> None:
+    for spec in ALL_STREAMS:
+        stream = JStream(spec.name, declare=False)
+        for pattern in spec.subjects:
+
+            @broker.subscriber(
+                pattern,
+                stream=stream,
+                durable=f"gateway-projection-{spec.name.lower()}",
+                pull_sub=PullSub(batch_size=32, timeout=1.0),
+                ack_policy=AckPolicy.NACK_ON_ERROR,
+                config=ConsumerConfig(ack_wait=30),
+                title=f"project-{spec.name.lower()}",
+            )
+            async def project(msg: NatsMessage) -> None:
+                event = _decode(msg)
+                if event is None:
+                    return
+                try:
+                    await projection.apply(event)
+                except Exception as e:
+                    log.warning("projection failed; retrying: %s", e)
+                    raise NackMessage(delay=1.0) from e
+
+    for pattern in LIVE_SUBJECTS:
+
+        @broker.subscriber(pattern, title=f"live-{pattern}")
+        async def live(msg: NatsMessage) -> None:
+            event = _decode(msg)
+            if event is not None:
+                hub.publish(event)

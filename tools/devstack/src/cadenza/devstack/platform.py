@@ -1,0 +1,175 @@
+"""The whole platform as child processes: nats-server, PostgreSQL, gateway, every worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+from cadenza.devstack.nats import NatsServer
+from cadenza.devstack.ports import free_port
+from cadenza.devstack.postgres import Postgres
+
+# Every worker service: its module, and the env var that sets its ops HTTP port.
+WORKERS: dict[str, str] = {
+    "effects": "cadenza.effects",
+}
+
+
+@dataclass
+class Service:
+    name: str
+    module: str
+    port: int
+    env: dict[str, str]
+    log_file: Path | None
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        out = self.log_file.open("ab") if self.log_file else None
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", self.module],
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
+        )
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        last = "not started"
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                code = None if self.process is None else self.process.returncode
+                raise RuntimeError(f"{self.name} exited with code {code} while starting")
+            try:
+                response = httpx.get(f"http://127.0.0.1:{self.port}/health/ready", timeout=2)
+                if response.status_code == 200:
+                    return
+                last = response.text
+            except httpx.HTTPError as e:
+                last = str(e)
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.name} was not ready within {timeout_s:.0f}s: {last}")
+
+    def stop(self, timeout_s: float = 20) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
+@dataclass
+class Platform:
+    """Start with `with Platform(data_dir) as p:`; everything stops on exit, in reverse."""
+
+    data_dir: Path
+    gateway_port: int = 8000
+    workers: tuple[str, ...] = tuple(WORKERS)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    log_dir: Path | None = None
+    nats: NatsServer = field(init=False)
+    postgres: Postgres = field(init=False)
+    services: dict[str, Service] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self.data_dir = self.data_dir.resolve()
+        self.nats = NatsServer(self.data_dir / "nats")
+        self.postgres = Postgres(self.data_dir / "postgres")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.data_dir / "artifacts"
+
+    def _log(self, name: str) -> Path | None:
+        if self.log_dir is None:
+            return None
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        return self.log_dir / f"{name}.log"
+
+    def base_env(self) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "NATS_URL": self.nats.url,
+            "DATABASE_URL": self.postgres.dsn,
+            "STORAGE_BACKEND": "local",
+            "STORAGE_DIR": str(self.storage_dir),
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.update(self.extra_env)
+        return env
+
+    def start(self) -> None:
+        self.nats.start(self._log("nats"))
+        self.postgres.start()
+        env = self.base_env()
+        self.services["gateway"] = Service(
+            "gateway",
+            "cadenza.gateway",
+            self.gateway_port,
+            {**env, "PORT": str(self.gateway_port)},
+            self._log("gateway"),
+        )
+        for name in self.workers:
+            port = free_port()
+            self.services[name] = Service(
+                name, WORKERS[name], port, {**env, "HTTP_PORT": str(port)}, self._log(name)
+            )
+        for service in self.services.values():
+            service.start()
+        for service in self.services.values():
+            service.wait_ready(90)
+
+    def restart(self, name: str) -> None:
+        service = self.services[name]
+        service.stop()
+        service.start()
+        service.wait_ready(60)
+
+    def stop(self) -> None:
+        for service in reversed(list(self.services.values())):
+            service.stop()
+        self.nats.stop()
+        self.postgres.stop()
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
