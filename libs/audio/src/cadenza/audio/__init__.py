@@ -1,6 +1,6 @@
 """Audio files for Cadenza: probing by decoding, and chunked reading and writing."""
 
 from cadenza.audio.codec import AudioWriter, read_blocks
-from cadenza.audio.probe import ACCEPTED, AudioDecodeError, AudioInfo, probe_audio
+from cadenza.audio.probe import ACCEPTED, AudioDecodeError, AudioInfo, decode_reason, probe_audio
 
-__all__ = ["ACCEPTED", "AudioDecodeError", "AudioInfo", "AudioWriter", "probe_audio", "read_blocks"]
+__all__ = ["ACCEPTED", "AudioDecodeError", "AudioInfo", "AudioWriter", "decode_reason", "probe_audio", "read_blocks"]

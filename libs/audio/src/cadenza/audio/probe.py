@@ -76,7 +76,7 @@ def probe_audio(path: Path) -> AudioInfo:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
         raise AudioDecodeError(
-            f"this is not audio we can decode ({ACCEPTED} are accepted): {_reason(e)}"
+            f"this is not audio we can decode ({ACCEPTED} are accepted): {decode_reason(e)}"
         ) from e
     container = CONTAINERS.get(info.format)
     if container is None:
@@ -98,14 +98,15 @@ def probe_audio(path: Path) -> AudioInfo:
             for block in f.blocks(DECODE_BLOCK, dtype="float32", always_2d=True):
                 frames += len(block)
     except (sf.LibsndfileError, RuntimeError) as e:
-        raise AudioDecodeError(f"the audio stream is damaged: {_reason(e)}") from e
+        raise AudioDecodeError(f"the audio stream is damaged: {decode_reason(e)}") from e
     if frames == 0:
         raise AudioDecodeError("the file holds no audio samples")
     fmt, media_type = container
     return AudioInfo(fmt, media_type, int(info.samplerate), int(info.channels), frames)
 
 
-def _reason(error: Exception) -> str:
+def decode_reason(error: Exception) -> str:
+    """libsndfile's message without the server-side path it starts with."""
     text = str(error)
     # libsndfile prefixes its messages with the (server-side) path; keep only the cause.
     if "': " in text:

@@ -74,8 +74,8 @@ class OverlapPitchShift:
 
     Each block is shifted together with the audio around it (so the shifter is primed with
     real signal, not silence), the middle is kept, and `crossfade_s` at each seam blends
-    into the previous segment's look-ahead at the offset (within `search_s`) where the two
-    agree best. Output lags input by one block; `flush` emits it.
+    into the previous segment's look-ahead at an offset (within `search_s`) where the two
+    agree in phase. Output lags input by one block; `flush` emits it.
     """
 
     def __init__(
@@ -114,7 +114,12 @@ class OverlapPitchShift:
         corr = np.correlate(window, tail, mode="valid")
         energy = np.convolve(window * window, np.ones(n, dtype=np.float32), mode="valid")
         score = corr / np.sqrt(np.maximum(energy, 1e-12))
-        return int(low + int(np.argmax(score)))
+        # Periodic sound matches at every period: of the near-best offsets take the one
+        # closest to the nominal position, so offsets cannot drift from seam to seam
+        # (a drift would change the tempo and the pitch).
+        lags = np.arange(low, low + score.shape[0])
+        good = lags[score >= 0.9 * score.max()]
+        return int(good[np.argmin(np.abs(good))])
 
     def _render(self, lookahead: np.ndarray) -> np.ndarray:
         assert self._pending is not None

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from cadenza.audio import AudioDecodeError, AudioWriter, read_blocks
+from cadenza.audio import AudioDecodeError, AudioWriter, decode_reason, read_blocks
 from cadenza.contracts.audio_format import OutputFormat
 from cadenza.contracts.effect_chain import Effect, nyquist_violations
 from cadenza.effects.chain import ChainProcessor
@@ -49,7 +49,7 @@ def apply_chain(
     try:
         info = sf.info(str(source))
     except (sf.LibsndfileError, RuntimeError) as e:
-        raise AudioDecodeError(f"the input is not decodable audio: {e}") from e
+        raise AudioDecodeError(f"the input is not decodable audio: {decode_reason(e)}") from e
     sample_rate, channels, expected = int(info.samplerate), int(info.channels), int(info.frames)
     problems = nyquist_violations(list(chain), sample_rate)
     if problem := output.sample_rate_problem(sample_rate):
@@ -80,7 +80,7 @@ def apply_chain(
                 emit(processor.process(block))
                 on_progress(read / expected if expected else 0.0)
         except (sf.LibsndfileError, RuntimeError) as e:
-            raise AudioDecodeError(f"the input audio is damaged: {e}") from e
+            raise AudioDecodeError(f"the input audio is damaged: {decode_reason(e)}") from e
         emit(processor.flush(channels))
         if written < read:  # a stage that returned short: pad so the length is preserved
             emit(np.zeros((channels, read - written), dtype=np.float32))

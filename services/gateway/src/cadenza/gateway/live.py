@@ -107,6 +107,14 @@ class LiveHub:
         while len(self._recent) > self._recent_jobs:
             self._recent.popitem(last=False)
 
+    def overlay(self, job: JobState) -> JobState:
+        """`job` as stored, plus facts this process heard that the projection may not have
+        stored yet: a REST read right after a WebSocket event agrees with it."""
+        for event in self._recent.get(job.id, ()):
+            if event.owner == job.owner:
+                job = reduce(job, event)
+        return job
+
     def publish(self, event: Event) -> None:
         """Called for every job fact this process hears (possibly twice: dedupe by id)."""
         if event.event_id in self._seen:

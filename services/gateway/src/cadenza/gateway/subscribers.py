@@ -59,7 +59,8 @@ def install_subscribers(broker: NatsBroker, projection: Projection, hub: LiveHub
 
     for pattern in LIVE_SUBJECTS:
 
-        @broker.subscriber(pattern, title=f"live-{pattern}")
+        # no_reply: a JetStream publish is a request; answering it would race the PubAck.
+        @broker.subscriber(pattern, no_reply=True, title=f"live-{pattern}")
         async def live(msg: NatsMessage) -> None:
             event = _decode(msg)
             if event is not None:

@@ -54,12 +54,16 @@ class NatsServer:
     def start(self, log_file: Path | None = None) -> None:
         self.port = self.port or free_port()
         self.monitor_port = self.monitor_port or free_port()
-        out = log_file.open("ab") if log_file else subprocess.DEVNULL
-        self.process = subprocess.Popen(
-            [str(nats_server_binary()), "-c", str(self._config())],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+        out = log_file.open("ab") if log_file else None
+        try:
+            self.process = subprocess.Popen(
+                [str(nats_server_binary()), "-c", str(self._config())],
+                stdout=out or subprocess.DEVNULL,
+                stderr=subprocess.STDOUT,
+            )
+        finally:
+            if out:
+                out.close()  # the child holds its own descriptor
         wait_for_port(self.port, 20, "nats-server")
 
     def stop(self, timeout_s: float = 10) -> None:

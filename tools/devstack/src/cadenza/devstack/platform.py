@@ -35,12 +35,16 @@ class Service:
 
     def start(self) -> None:
         out = self.log_file.open("ab") if self.log_file else None
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module],
-            env=self.env,
-            stdout=out,
-            stderr=subprocess.STDOUT if out else None,
-        )
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", self.module],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT if out else None,
+            )
+        finally:
+            if out:
+                out.close()  # the child holds its own descriptor
 
     @property
     def pid(self) -> int:

@@ -16,6 +16,7 @@ from cadenza.gateway import repository
 from cadenza.gateway.deps import (
     BusDep,
     CancellationsDep,
+    HubDep,
     PoolDep,
     PrincipalDep,
     ProjectionDep,
@@ -23,6 +24,7 @@ from cadenza.gateway.deps import (
 )
 from cadenza.gateway.errors import UnprocessableError
 from cadenza.gateway.job_requests import IDEMPOTENCY_NAMESPACE, JobRequest
+from cadenza.gateway.job_state import JobState
 from cadenza.gateway.views import JobPage, JobView
 from cadenza.runtime.storage import ObjectNotFoundError
 
@@ -94,9 +96,17 @@ async def create_job(
     return JobView.of(job)
 
 
+async def current_job(
+    pool: PoolDep, hub: HubDep, owner: str, job_id: uuid.UUID
+) -> JobState | None:
+    job = await repository.get_job(pool, owner, job_id)
+    return hub.overlay(job) if job else None
+
+
 @router.get("", summary="Your jobs, newest first")
 async def list_jobs(
     pool: PoolDep,
+    hub: HubDep,
     owner: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -105,12 +115,12 @@ async def list_jobs(
         jobs, next_cursor = await repository.list_jobs(pool, owner, limit, cursor)
     except ValueError as e:
         raise HTTPException(422, "cursor: not a cursor this API issued") from e
-    return JobPage(items=[JobView.of(j) for j in jobs], next_cursor=next_cursor)
+    return JobPage(items=[JobView.of(hub.overlay(j)) for j in jobs], next_cursor=next_cursor)
 
 
 @router.get("/{job_id}", summary="One job", responses=NOT_FOUND)
-async def get_job(job_id: uuid.UUID, pool: PoolDep, owner: PrincipalDep) -> JobView:
-    job = await repository.get_job(pool, owner, job_id)
+async def get_job(job_id: uuid.UUID, pool: PoolDep, hub: HubDep, owner: PrincipalDep) -> JobView:
+    job = await current_job(pool, hub, owner, job_id)
     if job is None:
         raise HTTPException(404, f"job {job_id} not found")
     return JobView.of(job)
@@ -128,9 +138,10 @@ async def cancel_job(
     bus: BusDep,
     projection: ProjectionDep,
     cancellations: CancellationsDep,
+    hub: HubDep,
     owner: PrincipalDep,
 ) -> JobView:
-    job = await repository.get_job(pool, owner, job_id)
+    job = await current_job(pool, hub, owner, job_id)
     if job is None:
         raise HTTPException(404, f"job {job_id} not found")
     if job.terminal:
@@ -185,10 +196,11 @@ async def download_artifact(
     name: str,
     request: Request,
     pool: PoolDep,
+    hub: HubDep,
     store: StoreDep,
     owner: PrincipalDep,
 ) -> Response:
-    job = await repository.get_job(pool, owner, job_id)
+    job = await current_job(pool, hub, owner, job_id)
     ref = job.artifacts.get(name) if job else None
     if job is None or ref is None:
         raise HTTPException(404, f"job {job_id} has no artifact named {name!r}")

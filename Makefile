@@ -1,0 +1,44 @@
+# Cadenza — `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+DATA_DIR ?= var
+PORT ?= 8000
+
+.PHONY: help install run test lint fmt bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+install: $(UV) ## Install every package and tool into .venv (from uv.lock)
+	$(UV) sync --frozen --all-packages
+
+run: install ## Start the whole platform on embedded defaults at http://127.0.0.1:8000
+	$(VENV)/bin/cadenza-dev up --data-dir $(DATA_DIR) --port $(PORT)
+
+test: install ## Run the test suite (starts its own nats-server, PostgreSQL and S3 server)
+	$(VENV)/bin/pytest
+
+lint: install ## ruff (lint + format check) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy libs services tools tests bench
+
+fmt: install ## Format and autofix
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install ## Run the benchmarks (prints figures; see docs/benchmarks.md)
+	$(PY) bench/run_all.py
+
+clean: ## Remove the virtualenv, tools and local data
+	rm -rf $(VENV) $(TOOLS) $(DATA_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,135 @@
+"""Both storage backends behave the same: the local directory and S3 (moto server)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from cadenza.runtime.storage import (
+    InvalidKeyError,
+    LocalObjectStore,
+    ObjectNotFoundError,
+    ObjectStore,
+    S3ObjectStore,
+    object_key,
+    validate_key,
+)
+
+
+@pytest.fixture(params=["local", "s3"])
+async def store(
+    request: pytest.FixtureRequest, tmp_path: Path, s3_endpoint: str, unique: str
+) -> AsyncIterator[ObjectStore]:
+    backend: ObjectStore
+    if request.param == "local":
+        backend = LocalObjectStore(tmp_path / "objects")
+    else:
+        backend = S3ObjectStore(
+            f"bucket-{unique}",
+            endpoint_url=s3_endpoint,
+            access_key_id="test",
+            secret_access_key="test",  # noqa: S106 - moto accepts anything
+            create_bucket=True,
+            scratch_dir=tmp_path / "scratch",
+        )
+    async with backend:
+        yield backend
+
+
+async def collect(store: ObjectStore, key: str, start: int = 0, end: int | None = None) -> bytes:
+    return b"".join([block async for block in store.read_range(key, start, end)])
+
+
+async def test_put_file_stores_bytes_with_their_hash(store: ObjectStore, tmp_path: Path) -> None:
+    data = os.urandom(700_000)
+    source = tmp_path / "in.bin"
+    source.write_bytes(data)
+    stored = await store.put_file("alice/job-1/in.wav", source, "audio/wav")
+    assert stored.bytes == len(data)
+    assert stored.sha256 == hashlib.sha256(data).hexdigest()
+    assert store.key_for(stored.uri) == "alice/job-1/in.wav"
+    assert await store.size("alice/job-1/in.wav") == len(data)
+    assert await collect(store, "alice/job-1/in.wav") == data
+    assert source.exists(), "put_file without move keeps the source"
+
+
+async def test_ranges_return_exactly_the_requested_bytes(store: ObjectStore, tmp_path: Path) -> None:
+    data = bytes(range(256)) * 4000
+    source = tmp_path / "in.bin"
+    source.write_bytes(data)
+    await store.put_file("alice/j/r.bin", source, "application/octet-stream")
+    assert await collect(store, "alice/j/r.bin", 10, 20) == data[10:20]
+    assert await collect(store, "alice/j/r.bin", 1000) == data[1000:]
+    assert await collect(store, "alice/j/r.bin", 300_000, 700_000) == data[300_000:700_000]
+
+
+async def test_writer_commits_only_on_clean_exit(store: ObjectStore) -> None:
+    async with store.writer("alice/j/out.wav", "audio/wav") as pending:
+        pending.path.write_bytes(b"complete")
+    assert pending.result().bytes == 8
+    assert await collect(store, "alice/j/out.wav") == b"complete"
+
+    with pytest.raises(RuntimeError, match="worker died"):
+        async with store.writer("alice/j/half.wav", "audio/wav") as pending:
+            pending.path.write_bytes(b"half")
+            raise RuntimeError("worker died")
+    assert not await store.exists("alice/j/half.wav")
+    assert not pending.path.exists()
+
+
+async def test_rewriting_a_key_replaces_it_whole(store: ObjectStore) -> None:
+    for content in (b"first version", b"second"):
+        async with store.writer("alice/j/x.wav", "audio/wav") as pending:
+            pending.path.write_bytes(content)
+    assert await collect(store, "alice/j/x.wav") == b"second"
+
+
+async def test_local_copy_and_missing_objects(store: ObjectStore) -> None:
+    async with store.writer("alice/j/c.wav", "audio/wav") as pending:
+        pending.path.write_bytes(b"abc")
+    async with store.local_copy("alice/j/c.wav") as path:
+        assert path.read_bytes() == b"abc"
+    with pytest.raises(ObjectNotFoundError):
+        await store.size("alice/j/missing.wav")
+    with pytest.raises(ObjectNotFoundError):
+        async with store.local_copy("alice/j/missing.wav"):
+            pass
+    assert not await store.exists("alice/j/missing.wav")
+    await store.delete("alice/j/c.wav")
+    assert not await store.exists("alice/j/c.wav")
+    await store.ping()
+
+
+async def test_uris_from_elsewhere_are_refused(store: ObjectStore) -> None:
+    with pytest.raises(ValueError, match="not in"):
+        store.key_for("s3://some-other-bucket/alice/x.wav")
+    with pytest.raises(ValueError, match="not in"):
+        store.key_for("file:///etc/passwd")
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["", "../x", "alice/../../etc/passwd", "alice//x", "/abs", "alice/x/", "a/.hidden",
+     "a\x00b", "a/b c", "x" * 1100],
+)
+def test_path_like_keys_are_refused(key: str) -> None:
+    with pytest.raises(InvalidKeyError):
+        validate_key(key)
+
+
+def test_keys_are_built_from_plain_segments() -> None:
+    assert object_key("alice", "3f2", "processed.wav") == "alice/3f2/processed.wav"
+
+
+async def test_local_store_never_writes_outside_its_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    async with LocalObjectStore(root) as store:
+        with pytest.raises(InvalidKeyError):
+            async with store.writer("../escape.wav", "audio/wav") as pending:
+                pending.path.write_bytes(b"x")
+    assert not (tmp_path / "escape.wav").exists()
+    assert sorted(p.name for p in root.iterdir()) == [".tmp"]

@@ -1,0 +1,192 @@
+"""The worker error policy against a real nats-server: retries with backoff, giving up,
+permanent failures, heartbeats on long work, and cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from faststream import AckPolicy
+from faststream.nats import ConsumerConfig, JStream, PullSub
+from faststream.nats.annotations import NatsMessage
+
+from cadenza.contracts import (
+    ArtifactRef,
+    EffectsCompleted,
+    EffectsFailed,
+    EffectsRequested,
+    Event,
+    JobProgress,
+)
+from cadenza.contracts.streams import EFFECTS
+from cadenza.devstack.nats import NatsServer
+from cadenza.devstack.testing import stream_messages
+from cadenza.runtime.service import WorkerRuntime
+from cadenza.runtime.settings import WorkerSettings
+from cadenza.runtime.worker import JobRun, PermanentError, handle_command
+
+Work = Callable[[EffectsRequested, JobRun, int], Awaitable[None]]
+REF = ArtifactRef(uri="file:///nowhere", media_type="audio/wav", bytes=1, sha256="0" * 64)
+
+
+class Harness:
+    def __init__(self, runtime: WorkerRuntime) -> None:
+        self.runtime = runtime
+        self.behaviour: dict[uuid.UUID, Work] = {}
+        self.attempts: dict[uuid.UUID, list[float]] = defaultdict(list)
+
+    async def submit(self, work: Work) -> EffectsRequested:
+        command = EffectsRequested(
+            job_id=uuid.uuid4(),
+            owner="alice",
+            correlation_id=uuid.uuid4(),
+            input=REF,
+            chain=[{"type": "gain"}],
+        )
+        self.behaviour[command.job_id] = work
+        await self.runtime.bus.publish(command)
+        return command
+
+    async def facts(self, command: Event) -> list[Event]:
+        js = self.runtime.broker.connection.jetstream()
+        found: list[Event] = []
+        for subject, cls in (("effects.completed", EffectsCompleted), ("effects.failed", EffectsFailed)):
+            for msg in await stream_messages(js, subject, timeout_s=0.3):
+                event = cls.model_validate_json(msg.data)
+                if event.job_id == command.job_id:
+                    found.append(event)
+        return found
+
+    async def wait_for_facts(self, command: Event, timeout_s: float = 20) -> list[Event]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if facts := await self.facts(command):
+                return facts
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"no fact for job {command.job_id} within {timeout_s}s")
+
+
+@pytest.fixture
+async def harness(fresh_nats: NatsServer, tmp_path: Path) -> AsyncIterator[Harness]:
+    settings = WorkerSettings(
+        nats_url=fresh_nats.url,
+        storage_dir=tmp_path,
+        max_deliver=3,
+        ack_wait_s=1.5,
+        retry_backoff_s=(0.3, 0.6),
+    )
+    runtime = WorkerRuntime(settings, "test-worker")
+    h = Harness(runtime)
+
+    @runtime.broker.subscriber(
+        EffectsRequested.subject,
+        stream=JStream(EFFECTS.name, declare=False),
+        durable="policy-test",
+        pull_sub=PullSub(batch_size=1, timeout=1.0),
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        config=ConsumerConfig(max_deliver=settings.max_deliver, ack_wait=settings.ack_wait_s),
+        max_workers=4,
+    )
+    async def handler(cmd: EffectsRequested, msg: NatsMessage) -> None:
+        h.attempts[cmd.job_id].append(time.monotonic())
+        attempt = len(h.attempts[cmd.job_id])
+
+        async def work(run: JobRun) -> EffectsCompleted:
+            await h.behaviour[cmd.job_id](cmd, run, attempt)
+            return EffectsCompleted.caused_by(cmd, stage="effects", outputs={"out.wav": REF})
+
+        await handle_command(
+            command=cmd,
+            msg=msg,
+            stage="effects",
+            failed=EffectsFailed,
+            bus=runtime.bus,
+            cancellations=runtime.cancellations,
+            settings=settings,
+            work=work,
+        )
+
+    async with runtime:
+        await runtime.broker.start()
+        yield h
+
+
+async def test_a_permanent_error_fails_the_job_once_with_its_reason(harness: Harness) -> None:
+    async def bad_input(cmd: EffectsRequested, run: JobRun, attempt: int) -> None:
+        raise PermanentError("upload 3f2 is not audio: libsndfile could not decode it")
+
+    command = await harness.submit(bad_input)
+    (fact,) = await harness.wait_for_facts(command)
+    assert isinstance(fact, EffectsFailed)
+    assert fact.code == "invalid_input"
+    assert fact.reason == "upload 3f2 is not audio: libsndfile could not decode it"
+    await asyncio.sleep(1.0)
+    assert len(harness.attempts[command.job_id]) == 1, "a permanent error is not retried"
+
+
+async def test_transient_errors_are_retried_with_backoff_then_succeed(harness: Harness) -> None:
+    async def flaky(cmd: EffectsRequested, run: JobRun, attempt: int) -> None:
+        if attempt < 3:
+            raise ConnectionError("storage hiccup")
+
+    command = await harness.submit(flaky)
+    (fact,) = await harness.wait_for_facts(command)
+    assert isinstance(fact, EffectsCompleted)
+    times = harness.attempts[command.job_id]
+    assert len(times) == 3
+    assert times[1] - times[0] >= 0.25, "first retry waits the first backoff"
+    assert times[2] - times[1] >= 0.55, "second retry waits the second backoff"
+
+
+async def test_the_last_delivery_gives_up_with_the_error(harness: Harness) -> None:
+    async def broken(cmd: EffectsRequested, run: JobRun, attempt: int) -> None:
+        raise ConnectionError(f"storage down (attempt {attempt})")
+
+    command = await harness.submit(broken)
+    (fact,) = await harness.wait_for_facts(command)
+    assert isinstance(fact, EffectsFailed)
+    assert fact.code == "gave_up"
+    assert fact.attempts == 3
+    assert "storage down (attempt 3)" in fact.reason
+    await asyncio.sleep(1.0)
+    assert len(harness.attempts[command.job_id]) == 3
+
+
+async def test_heartbeats_keep_long_work_from_being_redelivered(harness: Harness) -> None:
+    async def slow(cmd: EffectsRequested, run: JobRun, attempt: int) -> None:
+        for step in range(8):  # 4 s of work against an ack wait of 1.5 s
+            await asyncio.sleep(0.5)
+            run.report((step + 1) / 8)
+
+    command = await harness.submit(slow)
+    (fact,) = await harness.wait_for_facts(command)
+    assert isinstance(fact, EffectsCompleted)
+    assert len(harness.attempts[command.job_id]) == 1
+    js = harness.runtime.broker.connection.jetstream()
+    progress = [
+        JobProgress.model_validate_json(m.data) for m in await stream_messages(js, "job.progress")
+    ]
+    mine = [p.progress for p in progress if p.job_id == command.job_id]
+    assert mine == sorted(mine) and mine[-1] == 1.0 and len(mine) >= 4
+
+
+async def test_a_cancelled_job_stops_and_publishes_nothing(harness: Harness) -> None:
+    started = asyncio.Event()
+
+    async def long(cmd: EffectsRequested, run: JobRun, attempt: int) -> None:
+        started.set()
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            await asyncio.to_thread(run.report, 0.1)  # raises once cancelled, as in a worker thread
+
+    command = await harness.submit(long)
+    await asyncio.wait_for(started.wait(), 10)
+    await harness.runtime.cancellations.cancel(command.job_id, "owner asked")
+    await asyncio.sleep(1.5)
+    assert await harness.facts(command) == []
+    assert len(harness.attempts[command.job_id]) == 1

@@ -1,0 +1,122 @@
+"""The effects worker as deployed (its own subscriber config) against a real nats-server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from cadenza.contracts import (
+    EffectsCompleted,
+    EffectsFailed,
+    EffectsRequested,
+    Event,
+    OutputFormat,
+)
+from cadenza.contracts.artifacts import ArtifactRef
+from cadenza.devstack.nats import NatsServer
+from cadenza.devstack.testing import rms_db, stream_messages, write_tone
+from cadenza.effects.app import install
+from cadenza.effects.settings import Settings
+from cadenza.runtime.service import WorkerRuntime
+from cadenza.runtime.storage import object_key
+
+
+@pytest.fixture
+async def worker(fresh_nats: NatsServer, tmp_path: Path) -> AsyncIterator[WorkerRuntime]:
+    settings = Settings(nats_url=fresh_nats.url, storage_dir=tmp_path / "store", ack_wait_s=5)
+    runtime = WorkerRuntime(settings, "effects-test")
+    install(runtime)
+    async with runtime:
+        await runtime.broker.start()
+        yield runtime
+
+
+async def store_input(runtime: WorkerRuntime, path: Path, owner: str = "alice") -> ArtifactRef:
+    stored = await runtime.store.put_file(object_key(owner, "uploads", "in.wav"), path, "audio/wav")
+    info = sf.info(str(path))
+    return ArtifactRef(uri=stored.uri, media_type="audio/wav", bytes=stored.bytes,
+                       sha256=stored.sha256, duration_s=info.duration,
+                       sample_rate=info.samplerate, channels=info.channels)
+
+
+async def facts_for(runtime: WorkerRuntime, job_id: uuid.UUID, timeout_s: float = 15) -> list[Event]:
+    js = runtime.broker.connection.jetstream()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found: list[Event] = []
+        for subject, cls in (("effects.completed", EffectsCompleted),
+                             ("effects.failed", EffectsFailed)):
+            found += [e for m in await stream_messages(js, subject, timeout_s=0.3)
+                      if (e := cls.model_validate_json(m.data)).job_id == job_id]
+        if found or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.1)
+
+
+async def test_a_command_delivered_twice_yields_one_artifact_and_one_fact(
+    worker: WorkerRuntime, tmp_path: Path
+) -> None:
+    ref = await store_input(worker, write_tone(tmp_path / "in.wav", 2.0))
+    command = EffectsRequested(
+        job_id=uuid.uuid4(), owner="alice", correlation_id=uuid.uuid4(), input=ref,
+        chain=[{"type": "gain", "gain_db": -6}], output=OutputFormat(format="flac"),
+    )
+    js = worker.broker.connection.jetstream()
+    # Two deliveries of the same command (as after a lost ack): distinct message ids get
+    # both past the duplicate window, so the worker really processes it twice.
+    for _ in range(2):
+        await js.publish(command.subject, command.model_dump_json().encode(),
+                         headers={"Nats-Msg-Id": uuid.uuid4().hex})
+    facts = await facts_for(worker, command.job_id)
+    await asyncio.sleep(1.5)  # time for the second delivery to finish and try to publish
+    facts = await facts_for(worker, command.job_id)
+    assert len(facts) == 1
+    (fact,) = facts
+    assert isinstance(fact, EffectsCompleted)
+    artifact = fact.outputs["processed.flac"]
+    job_dir = tmp_path / "store" / "alice" / str(command.job_id)
+    assert [p.name for p in job_dir.iterdir()] == ["processed.flac"]
+    assert not any((tmp_path / "store" / ".tmp").iterdir()), "no half-written leftovers"
+    data, rate = sf.read(str(job_dir / "processed.flac"), dtype="float32")
+    assert (rate, data.shape[1], artifact.sample_rate, artifact.channels) == (44100, 2, 44100, 2)
+    assert artifact.duration_s == pytest.approx(2.0)
+    assert rms_db(data) == pytest.approx(rms_db(sf.read(str(tmp_path / "in.wav"))[0]) - 6, abs=0.1)
+
+
+async def test_undecodable_input_fails_the_job_with_a_reason(
+    worker: WorkerRuntime, tmp_path: Path
+) -> None:
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"this is not audio" * 50)
+    stored = await worker.store.put_file(object_key("alice", "uploads", "junk"), junk, "audio/wav")
+    command = EffectsRequested(
+        job_id=uuid.uuid4(), owner="alice", correlation_id=uuid.uuid4(),
+        input=ArtifactRef(uri=stored.uri, media_type="audio/wav", bytes=stored.bytes,
+                          sha256=stored.sha256),
+        chain=[{"type": "reverb"}],
+    )
+    await worker.bus.publish(command)
+    (fact,) = await facts_for(worker, command.job_id)
+    assert isinstance(fact, EffectsFailed)
+    assert fact.code == "invalid_input"
+    assert "not decodable audio" in fact.reason
+    assert str(tmp_path) not in fact.reason
+
+
+async def test_an_input_outside_the_store_is_refused(worker: WorkerRuntime) -> None:
+    command = EffectsRequested(
+        job_id=uuid.uuid4(), owner="alice", correlation_id=uuid.uuid4(),
+        input=ArtifactRef(uri="file:///etc/passwd", media_type="audio/wav", bytes=1,
+                          sha256="0" * 64),
+        chain=[{"type": "gain"}],
+    )
+    await worker.bus.publish(command)
+    (fact,) = await facts_for(worker, command.job_id)
+    assert isinstance(fact, EffectsFailed)
+    assert "not in this service's storage" in fact.reason

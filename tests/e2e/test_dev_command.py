@@ -1,0 +1,58 @@
+"""`cadenza-dev up` (what `make run` starts) serves the platform and Ctrl-C stops it all."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from cadenza.devstack.ports import free_port
+
+pytestmark = pytest.mark.platform
+
+
+def test_dev_up_serves_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "cadenza.devstack", "up", "--data-dir",
+               str(tmp_path / "var"), "--port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        ready = None
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2)
+                if ready.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        assert ready is not None and ready.status_code == 200
+        data_dir = str(tmp_path / "var")
+        # PostgreSQL daemonizes (pg_ctl), so it is found by its data directory.
+        children = psutil.Process(process.pid).children(recursive=True) + [
+            p for p in psutil.process_iter(["cmdline"])
+            if data_dir in " ".join(p.info["cmdline"] or []) and p.pid != process.pid
+        ]
+        names = " ".join(" ".join(c.cmdline()) for c in children)
+        for expected in ("nats-server", "cadenza.gateway", "cadenza.effects", "postgres"):
+            assert expected in names, expected
+        # Ctrl-C in a terminal signals the whole foreground process group.
+        os.killpg(process.pid, signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+        assert process.returncode == 0, output.decode()
+        assert b"Cadenza is up" in output and b"stopped" in output
+        gone, alive = psutil.wait_procs(children, timeout=15)
+        assert [p.cmdline() for p in alive] == []
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
