@@ -25,8 +25,11 @@ pytestmark = pytest.mark.platform
 
 
 def effects_job(upload_id: str, chain: list[dict[str, Any]], **params: Any) -> dict[str, Any]:
-    return {"kind": "effects", "input": {"upload_id": upload_id},
-            "params": {"chain": chain, **params}}
+    return {
+        "kind": "effects",
+        "input": {"upload_id": upload_id},
+        "params": {"chain": chain, **params},
+    }
 
 
 async def follow(ws_url: str, job_id: str, timeout_s: float = 60) -> list[dict[str, Any]]:
@@ -99,8 +102,10 @@ async def test_effects_job_end_to_end(
 ) -> None:
     source = write_noise(tmp_path / "music.wav", 20.0)
     upload_id = upload(api, source).json()["id"]
-    response = api.post("/api/v1/jobs", json=effects_job(
-        upload_id, [{"type": "gain", "gain_db": -6}], format="wav", bit_depth=32))
+    response = api.post(
+        "/api/v1/jobs",
+        json=effects_job(upload_id, [{"type": "gain", "gain_db": -6}], format="wav", bit_depth=32),
+    )
     assert response.status_code == 202, response.text
     job = response.json()
     assert job["status"] == "queued" and job["kind"] == "effects"
@@ -152,8 +157,11 @@ BAD_REQUESTS = [
     ({"type": "gain", "gain_db": 60}, "params.chain.0.gain_db", "less than or equal to 24"),
     ({"type": "reverb", "room_size": -1}, "params.chain.0.room_size", "greater than or equal"),
     ({"type": "gain", "gain": 3}, "params.chain.0.gain", "Extra inputs are not permitted"),
-    ({"type": "lowpass_filter", "cutoff_frequency_hz": 30000},
-     "params.chain.0.cutoff_frequency_hz", "must be below 22050 Hz"),
+    (
+        {"type": "lowpass_filter", "cutoff_frequency_hz": 30000},
+        "params.chain.0.cutoff_frequency_hz",
+        "must be below 22050 Hz",
+    ),
 ]
 
 
@@ -173,14 +181,34 @@ def test_invalid_effects_are_refused_naming_the_field(
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"kind": "teleport", "input": {"upload_id": str(uuid.uuid4())},
-          "params": {"chain": [{"type": "gain"}]}}, "kind"),
-        ({"kind": "effects", "input": {"upload_id": str(uuid.uuid4())},
-          "params": {"chain": [{"type": "gain"}]}}, "input.upload_id"),
-        ({"kind": "effects", "input": {"upload_id": "nope"}, "params": {"chain": []}},
-         "input.upload_id"),
-        ({"kind": "effects", "input": {}, "params": {"chain": [{"type": "gain"}],
-                                                     "format": "m4a"}}, "input.upload_id"),
+        (
+            {
+                "kind": "teleport",
+                "input": {"upload_id": str(uuid.uuid4())},
+                "params": {"chain": [{"type": "gain"}]},
+            },
+            "kind",
+        ),
+        (
+            {
+                "kind": "effects",
+                "input": {"upload_id": str(uuid.uuid4())},
+                "params": {"chain": [{"type": "gain"}]},
+            },
+            "input.upload_id",
+        ),
+        (
+            {"kind": "effects", "input": {"upload_id": "nope"}, "params": {"chain": []}},
+            "input.upload_id",
+        ),
+        (
+            {
+                "kind": "effects",
+                "input": {},
+                "params": {"chain": [{"type": "gain"}], "format": "m4a"},
+            },
+            "input.upload_id",
+        ),
     ],
 )
 def test_malformed_jobs_are_refused(api: httpx.Client, body: dict[str, Any], field: str) -> None:
@@ -191,8 +219,9 @@ def test_malformed_jobs_are_refused(api: httpx.Client, body: dict[str, Any], fie
 
 def test_mp3_output_of_a_96k_upload_is_refused(api: httpx.Client, tmp_path: Path) -> None:
     upload_id = upload(api, write_tone(tmp_path / "hi.wav", 0.5, sample_rate=96000)).json()["id"]
-    response = api.post("/api/v1/jobs", json=effects_job(upload_id, [{"type": "gain"}],
-                                                        format="mp3"))
+    response = api.post(
+        "/api/v1/jobs", json=effects_job(upload_id, [{"type": "gain"}], format="mp3")
+    )
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "params.format"
 
@@ -230,8 +259,11 @@ def test_bad_uploads_are_refused_and_the_platform_keeps_working(
 
 def test_unknown_ids_answer_404(api: httpx.Client) -> None:
     missing = uuid.uuid4()
-    for path in (f"/api/v1/jobs/{missing}", f"/api/v1/uploads/{missing}",
-                 f"/api/v1/jobs/{missing}/artifacts/processed.wav"):
+    for path in (
+        f"/api/v1/jobs/{missing}",
+        f"/api/v1/uploads/{missing}",
+        f"/api/v1/jobs/{missing}/artifacts/processed.wav",
+    ):
         response = api.get(path)
         assert response.status_code == 404
         assert str(missing) in response.json()["detail"]
@@ -254,8 +286,11 @@ async def test_unknown_jobs_and_bad_messages_on_the_websocket(ws_url: str) -> No
 async def test_cancel_stops_a_running_job(api: httpx.Client, ws_url: str, tmp_path: Path) -> None:
     source = write_noise(tmp_path / "long.flac", 40.0)
     upload_id = upload(api, source).json()["id"]
-    chain = [{"type": "pitch_shift", "semitones": 2}, {"type": "reverb"},
-             {"type": "pitch_shift", "semitones": -2}]
+    chain: list[dict[str, Any]] = [
+        {"type": "pitch_shift", "semitones": 2},
+        {"type": "reverb"},
+        {"type": "pitch_shift", "semitones": -2},
+    ]
     job = api.post("/api/v1/jobs", json=effects_job(upload_id, chain)).json()
     async with websockets.connect(ws_url) as ws:
         await ws.send(json.dumps({"action": "subscribe", "job_id": job["id"]}))
@@ -278,8 +313,10 @@ async def test_cancel_stops_a_running_job(api: httpx.Client, ws_url: str, tmp_pa
 
 def test_jobs_are_listed_newest_first_in_pages(api: httpx.Client, tmp_path: Path) -> None:
     upload_id = upload(api, write_tone(tmp_path / "t.wav", 0.2)).json()["id"]
-    ids = [api.post("/api/v1/jobs", json=effects_job(upload_id, [{"type": "gain"}])).json()["id"]
-           for _ in range(3)]
+    ids = [
+        api.post("/api/v1/jobs", json=effects_job(upload_id, [{"type": "gain"}])).json()["id"]
+        for _ in range(3)
+    ]
     first = api.get("/api/v1/jobs", params={"limit": 2}).json()
     assert [j["id"] for j in first["items"]] == ids[::-1][:2]
     second = api.get("/api/v1/jobs", params={"limit": 2, "cursor": first["next_cursor"]}).json()
@@ -301,19 +338,28 @@ def test_the_same_idempotency_key_returns_the_same_job(api: httpx.Client, tmp_pa
 
 def test_many_jobs_at_once_all_complete(api: httpx.Client, tmp_path: Path) -> None:
     upload_id = upload(api, write_tone(tmp_path / "t.wav", 1.0)).json()["id"]
-    ids = [api.post("/api/v1/jobs", json=effects_job(upload_id, [{"type": "delay"}])).json()["id"]
-           for _ in range(25)]
+    ids = [
+        api.post("/api/v1/jobs", json=effects_job(upload_id, [{"type": "delay"}])).json()["id"]
+        for _ in range(25)
+    ]
     statuses = {wait_for_status(api, job_id)["status"] for job_id in ids}
     assert statuses == {"completed"}
 
 
 def test_docs_openapi_and_metrics(api: httpx.Client) -> None:
     spec = api.get("/openapi.json").json()
-    for path in ("/api/v1/uploads", "/api/v1/jobs", "/api/v1/jobs/{job_id}",
-                 "/api/v1/jobs/{job_id}/artifacts/{name}", "/health", "/health/ready"):
+    for path in (
+        "/api/v1/uploads",
+        "/api/v1/jobs",
+        "/api/v1/jobs/{job_id}",
+        "/api/v1/jobs/{job_id}/artifacts/{name}",
+        "/health",
+        "/health/ready",
+    ):
         assert path in spec["paths"], path
-    assert "multipart/form-data" in spec["paths"]["/api/v1/uploads"]["post"]["requestBody"][
-        "content"]
+    assert (
+        "multipart/form-data" in spec["paths"]["/api/v1/uploads"]["post"]["requestBody"]["content"]
+    )
     assert api.get("/docs").status_code == 200
     metrics = api.get("/metrics").text
     assert 'cadenza_http_requests_total{method="POST",route="/api/v1/jobs",status="202"}' in metrics

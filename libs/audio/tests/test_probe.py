@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,7 @@ def wav_bytes(tmp_path: Path) -> bytes:
     return write_tone(tmp_path / "good.wav", 2.0).read_bytes()
 
 
-BAD = {
+BAD: dict[str, tuple[Callable[[Path], bytes], str]] = {
     "empty": (lambda tmp: b"", "the file is empty"),
     "garbage": (lambda tmp: os.urandom(4096), "not audio we can decode"),
     "text named mp3": (lambda tmp: b"hello world " * 500, "not audio we can decode"),

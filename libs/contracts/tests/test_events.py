@@ -51,7 +51,12 @@ def example(cls: type[Event]) -> Event:
         },
         EffectsCompleted: {"stage": "effects", "outputs": {"processed.wav": REF}},
         EffectsFailed: {"stage": "effects", "code": "invalid_input", "reason": "not audio"},
-        JobSubmitted: {"kind": "effects", "input": {"upload_id": "x"}, "params": {}, "stages": ["effects"]},
+        JobSubmitted: {
+            "kind": "effects",
+            "input": {"upload_id": "x"},
+            "params": {},
+            "stages": ["effects"],
+        },
         JobProgress: {"stage": "effects", "progress": 0.5, "message": "chunk 3 of 6"},
         JobCancelled: {"reason": "changed my mind"},
     }

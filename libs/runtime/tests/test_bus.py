@@ -54,7 +54,9 @@ async def test_publishing_the_same_event_twice_stores_it_once(nats_server: NatsS
     assert again.duplicate
     assert again.seq == first.seq
     stored = [
-        m for m in await stream_messages(js, "job.progress") if str(event.event_id).encode() in m.data
+        m
+        for m in await stream_messages(js, "job.progress")
+        if str(event.event_id).encode() in m.data
     ]
     assert len(stored) == 1
     assert stored[0].headers is not None

@@ -32,7 +32,7 @@ async def store(
             f"bucket-{unique}",
             endpoint_url=s3_endpoint,
             access_key_id="test",
-            secret_access_key="test",  # noqa: S106 - moto accepts anything
+            secret_access_key="test",
             create_bucket=True,
             scratch_dir=tmp_path / "scratch",
         )
@@ -57,7 +57,9 @@ async def test_put_file_stores_bytes_with_their_hash(store: ObjectStore, tmp_pat
     assert source.exists(), "put_file without move keeps the source"
 
 
-async def test_ranges_return_exactly_the_requested_bytes(store: ObjectStore, tmp_path: Path) -> None:
+async def test_ranges_return_exactly_the_requested_bytes(
+    store: ObjectStore, tmp_path: Path
+) -> None:
     data = bytes(range(256)) * 4000
     source = tmp_path / "in.bin"
     source.write_bytes(data)
@@ -73,12 +75,18 @@ async def test_writer_commits_only_on_clean_exit(store: ObjectStore) -> None:
     assert pending.result().bytes == 8
     assert await collect(store, "alice/j/out.wav") == b"complete"
 
-    with pytest.raises(RuntimeError, match="worker died"):
-        async with store.writer("alice/j/half.wav", "audio/wav") as pending:
-            pending.path.write_bytes(b"half")
+    scratch: list[Path] = []
+
+    async def crash_while_writing() -> None:
+        async with store.writer("alice/j/half.wav", "audio/wav") as half:
+            scratch.append(half.path)
+            half.path.write_bytes(b"half")
             raise RuntimeError("worker died")
+
+    with pytest.raises(RuntimeError, match="worker died"):
+        await crash_while_writing()
     assert not await store.exists("alice/j/half.wav")
-    assert not pending.path.exists()
+    assert not scratch[0].exists()
 
 
 async def test_rewriting_a_key_replaces_it_whole(store: ObjectStore) -> None:
@@ -113,8 +121,18 @@ async def test_uris_from_elsewhere_are_refused(store: ObjectStore) -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["", "../x", "alice/../../etc/passwd", "alice//x", "/abs", "alice/x/", "a/.hidden",
-     "a\x00b", "a/b c", "x" * 1100],
+    [
+        "",
+        "../x",
+        "alice/../../etc/passwd",
+        "alice//x",
+        "/abs",
+        "alice/x/",
+        "a/.hidden",
+        "a\x00b",
+        "a/b c",
+        "x" * 1100,
+    ],
 )
 def test_path_like_keys_are_refused(key: str) -> None:
     with pytest.raises(InvalidKeyError):

@@ -55,7 +55,10 @@ class Harness:
     async def facts(self, command: Event) -> list[Event]:
         js = self.runtime.broker.connection.jetstream()
         found: list[Event] = []
-        for subject, cls in (("effects.completed", EffectsCompleted), ("effects.failed", EffectsFailed)):
+        for subject, cls in (
+            ("effects.completed", EffectsCompleted),
+            ("effects.failed", EffectsFailed),
+        ):
             for msg in await stream_messages(js, subject, timeout_s=0.3):
                 event = cls.model_validate_json(msg.data)
                 if event.job_id == command.job_id:
@@ -190,3 +193,49 @@ async def test_a_cancelled_job_stops_and_publishes_nothing(harness: Harness) -> 
     await asyncio.sleep(1.5)
     assert await harness.facts(command) == []
     assert len(harness.attempts[command.job_id]) == 1
+
+
+class SwallowingBus:
+    """A bus whose publish swallows cancellation, as asyncio.wait_for can on Python 3.11
+    when a PubAck arrives at the moment of cancelling."""
+
+    def __init__(self) -> None:
+        self.published: list[Event] = []
+
+    async def publish(self, event: Event) -> None:
+        try:
+            await asyncio.sleep(0.05)
+        except asyncio.CancelledError:
+            pass
+        self.published.append(event)
+
+
+async def test_a_job_run_ends_even_if_publishing_swallows_cancellation(
+    fresh_nats: NatsServer, tmp_path: Path
+) -> None:
+    settings = WorkerSettings(nats_url=fresh_nats.url, storage_dir=tmp_path)
+    runtime = WorkerRuntime(settings, "test-worker")
+    command = EffectsRequested(
+        job_id=uuid.uuid4(),
+        owner="alice",
+        correlation_id=uuid.uuid4(),
+        input=REF,
+        chain=[{"type": "gain"}],
+    )
+    bus = SwallowingBus()
+    async with runtime:
+        started = time.monotonic()
+        for _ in range(20):
+            async with JobRun(
+                bus=bus,  # type: ignore[arg-type]
+                msg=None,
+                command=command,
+                stage="effects",
+                cancellations=runtime.cancellations,
+                heartbeat_s=10,
+            ) as run:
+                for step in range(5):
+                    run.report(step / 5)
+                    await asyncio.sleep(0.06)
+        assert time.monotonic() - started < 20 * (5 * 0.06 + 0.5)
+    assert bus.published, "progress was published"

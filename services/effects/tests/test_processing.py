@@ -28,8 +28,13 @@ def chain(*plugins: dict[str, Any]) -> EffectChain:
 
 def test_gain_of_minus_6_db_lowers_rms_by_6_db(tmp_path: Path) -> None:
     source = write_tone(tmp_path / "in.wav", 3.0, subtype="FLOAT")
-    result = apply_chain(source, tmp_path / "out.wav", chain({"type": "gain", "gain_db": -6}),
-                         FLOAT_WAV, block_frames=4096)
+    result = apply_chain(
+        source,
+        tmp_path / "out.wav",
+        chain({"type": "gain", "gain_db": -6}),
+        FLOAT_WAV,
+        block_frames=4096,
+    )
     before, _ = sf.read(str(source), dtype="float32")
     after, rate = sf.read(str(tmp_path / "out.wav"), dtype="float32")
     assert (rate, after.shape) == (44100, before.shape)
@@ -44,12 +49,19 @@ def test_gain_of_minus_6_db_lowers_rms_by_6_db(tmp_path: Path) -> None:
         [{"type": "delay", "delay_seconds": 0.3, "feedback": 0.5}],
         [{"type": "compressor", "threshold_db": -20, "ratio": 4}, {"type": "limiter"}],
         [{"type": "chorus"}, {"type": "phaser"}, {"type": "distortion", "drive_db": 10}],
-        [{"type": "highpass_filter", "cutoff_frequency_hz": 200},
-         {"type": "low_shelf_filter", "gain_db": 3}, {"type": "peak_filter", "gain_db": -4},
-         {"type": "high_shelf_filter", "gain_db": 2}, {"type": "lowpass_filter",
-                                                       "cutoff_frequency_hz": 8000}],
-        [{"type": "noise_gate", "threshold_db": -30}, {"type": "bitcrush", "bit_depth": 6},
-         {"type": "clipping", "threshold_db": -3}, {"type": "invert"}],
+        [
+            {"type": "highpass_filter", "cutoff_frequency_hz": 200},
+            {"type": "low_shelf_filter", "gain_db": 3},
+            {"type": "peak_filter", "gain_db": -4},
+            {"type": "high_shelf_filter", "gain_db": 2},
+            {"type": "lowpass_filter", "cutoff_frequency_hz": 8000},
+        ],
+        [
+            {"type": "noise_gate", "threshold_db": -30},
+            {"type": "bitcrush", "bit_depth": 6},
+            {"type": "clipping", "threshold_db": -3},
+            {"type": "invert"},
+        ],
     ],
     ids=["reverb", "delay", "dynamics", "modulation", "eq", "lofi"],
 )
@@ -70,13 +82,16 @@ def test_pitch_shift_matches_whole_buffer_pedalboard_in_pitch_length_and_level(
     tmp_path: Path,
 ) -> None:
     source = write_tone(tmp_path / "in.wav", 8.0, frequency_hz=440.0, subtype="FLOAT")
-    apply_chain(source, tmp_path / "out.wav", chain({"type": "pitch_shift", "semitones": 3}),
-                FLOAT_WAV, block_frames=30_000)
+    apply_chain(
+        source,
+        tmp_path / "out.wav",
+        chain({"type": "pitch_shift", "semitones": 3}),
+        FLOAT_WAV,
+        block_frames=30_000,
+    )
     out, rate = sf.read(str(tmp_path / "out.wav"), dtype="float32")
     assert out.shape == (8 * 44100, 2)
-    reference = pedalboard.Pedalboard([pedalboard.PitchShift(semitones=3)])(
-        tone(8.0).T, rate
-    )[0]
+    reference = pedalboard.Pedalboard([pedalboard.PitchShift(semitones=3)])(tone(8.0).T, rate)[0]
 
     def peak_hz(signal: np.ndarray) -> float:
         spectrum = np.abs(np.fft.rfft(signal))
@@ -97,8 +112,12 @@ def test_pitch_shift_matches_whole_buffer_pedalboard_in_pitch_length_and_level(
 
 def test_pitch_shift_between_other_plugins_keeps_the_length(tmp_path: Path) -> None:
     source = write_noise(tmp_path / "in.wav", 3.3)
-    effects = chain({"type": "gain", "gain_db": -3}, {"type": "pitch_shift", "semitones": -5},
-                    {"type": "pitch_shift", "semitones": 2}, {"type": "reverb"})
+    effects = chain(
+        {"type": "gain", "gain_db": -3},
+        {"type": "pitch_shift", "semitones": -5},
+        {"type": "pitch_shift", "semitones": 2},
+        {"type": "reverb"},
+    )
     result = apply_chain(source, tmp_path / "out.wav", effects, FLOAT_WAV, block_frames=20_000)
     assert result.frames == sf.info(str(source)).frames
     out, _ = sf.read(str(tmp_path / "out.wav"), dtype="float32")
@@ -127,14 +146,20 @@ def test_integer_formats_clip_instead_of_wrapping(tmp_path: Path) -> None:
 def test_frequencies_above_nyquist_are_refused(tmp_path: Path) -> None:
     source = write_tone(tmp_path / "in.wav", 1.0, sample_rate=22050)
     with pytest.raises(ChainError, match="must be below 11025 Hz"):
-        apply_chain(source, tmp_path / "out.wav",
-                    chain({"type": "lowpass_filter", "cutoff_frequency_hz": 15000}), FLOAT_WAV)
+        apply_chain(
+            source,
+            tmp_path / "out.wav",
+            chain({"type": "lowpass_filter", "cutoff_frequency_hz": 15000}),
+            FLOAT_WAV,
+        )
 
 
 def test_mp3_output_needs_an_mp3_sample_rate(tmp_path: Path) -> None:
     source = write_tone(tmp_path / "in.wav", 1.0, sample_rate=96000)
     with pytest.raises(ChainError, match="mp3 cannot store 96000 Hz"):
-        apply_chain(source, tmp_path / "out.mp3", chain({"type": "gain"}), OutputFormat(format="mp3"))
+        apply_chain(
+            source, tmp_path / "out.mp3", chain({"type": "gain"}), OutputFormat(format="mp3")
+        )
 
 
 def test_undecodable_input_raises_a_decode_error(tmp_path: Path) -> None:
@@ -147,8 +172,14 @@ def test_undecodable_input_raises_a_decode_error(tmp_path: Path) -> None:
 def test_progress_is_reported_up_to_one(tmp_path: Path) -> None:
     source = write_tone(tmp_path / "in.wav", 3.0)
     seen: list[float] = []
-    apply_chain(source, tmp_path / "out.wav", chain({"type": "gain"}), FLOAT_WAV,
-                block_frames=8192, on_progress=seen.append)
+    apply_chain(
+        source,
+        tmp_path / "out.wav",
+        chain({"type": "gain"}),
+        FLOAT_WAV,
+        block_frames=8192,
+        on_progress=seen.append,
+    )
     assert len(seen) >= 16
     assert seen == sorted(seen) and seen[-1] == 1.0
 

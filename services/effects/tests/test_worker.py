@@ -40,20 +40,33 @@ async def worker(fresh_nats: NatsServer, tmp_path: Path) -> AsyncIterator[Worker
 async def store_input(runtime: WorkerRuntime, path: Path, owner: str = "alice") -> ArtifactRef:
     stored = await runtime.store.put_file(object_key(owner, "uploads", "in.wav"), path, "audio/wav")
     info = sf.info(str(path))
-    return ArtifactRef(uri=stored.uri, media_type="audio/wav", bytes=stored.bytes,
-                       sha256=stored.sha256, duration_s=info.duration,
-                       sample_rate=info.samplerate, channels=info.channels)
+    return ArtifactRef(
+        uri=stored.uri,
+        media_type="audio/wav",
+        bytes=stored.bytes,
+        sha256=stored.sha256,
+        duration_s=info.duration,
+        sample_rate=info.samplerate,
+        channels=info.channels,
+    )
 
 
-async def facts_for(runtime: WorkerRuntime, job_id: uuid.UUID, timeout_s: float = 15) -> list[Event]:
+async def facts_for(
+    runtime: WorkerRuntime, job_id: uuid.UUID, timeout_s: float = 15
+) -> list[Event]:
     js = runtime.broker.connection.jetstream()
     deadline = time.monotonic() + timeout_s
     while True:
         found: list[Event] = []
-        for subject, cls in (("effects.completed", EffectsCompleted),
-                             ("effects.failed", EffectsFailed)):
-            found += [e for m in await stream_messages(js, subject, timeout_s=0.3)
-                      if (e := cls.model_validate_json(m.data)).job_id == job_id]
+        for subject, cls in (
+            ("effects.completed", EffectsCompleted),
+            ("effects.failed", EffectsFailed),
+        ):
+            found += [
+                e
+                for m in await stream_messages(js, subject, timeout_s=0.3)
+                if (e := cls.model_validate_json(m.data)).job_id == job_id
+            ]
         if found or time.monotonic() > deadline:
             return found
         await asyncio.sleep(0.1)
@@ -64,15 +77,22 @@ async def test_a_command_delivered_twice_yields_one_artifact_and_one_fact(
 ) -> None:
     ref = await store_input(worker, write_tone(tmp_path / "in.wav", 2.0))
     command = EffectsRequested(
-        job_id=uuid.uuid4(), owner="alice", correlation_id=uuid.uuid4(), input=ref,
-        chain=[{"type": "gain", "gain_db": -6}], output=OutputFormat(format="flac"),
+        job_id=uuid.uuid4(),
+        owner="alice",
+        correlation_id=uuid.uuid4(),
+        input=ref,
+        chain=[{"type": "gain", "gain_db": -6}],
+        output=OutputFormat(format="flac"),
     )
     js = worker.broker.connection.jetstream()
     # Two deliveries of the same command (as after a lost ack): distinct message ids get
     # both past the duplicate window, so the worker really processes it twice.
     for _ in range(2):
-        await js.publish(command.subject, command.model_dump_json().encode(),
-                         headers={"Nats-Msg-Id": uuid.uuid4().hex})
+        await js.publish(
+            command.subject,
+            command.model_dump_json().encode(),
+            headers={"Nats-Msg-Id": uuid.uuid4().hex},
+        )
     facts = await facts_for(worker, command.job_id)
     await asyncio.sleep(1.5)  # time for the second delivery to finish and try to publish
     facts = await facts_for(worker, command.job_id)
@@ -96,9 +116,12 @@ async def test_undecodable_input_fails_the_job_with_a_reason(
     junk.write_bytes(b"this is not audio" * 50)
     stored = await worker.store.put_file(object_key("alice", "uploads", "junk"), junk, "audio/wav")
     command = EffectsRequested(
-        job_id=uuid.uuid4(), owner="alice", correlation_id=uuid.uuid4(),
-        input=ArtifactRef(uri=stored.uri, media_type="audio/wav", bytes=stored.bytes,
-                          sha256=stored.sha256),
+        job_id=uuid.uuid4(),
+        owner="alice",
+        correlation_id=uuid.uuid4(),
+        input=ArtifactRef(
+            uri=stored.uri, media_type="audio/wav", bytes=stored.bytes, sha256=stored.sha256
+        ),
         chain=[{"type": "reverb"}],
     )
     await worker.bus.publish(command)
@@ -111,9 +134,12 @@ async def test_undecodable_input_fails_the_job_with_a_reason(
 
 async def test_an_input_outside_the_store_is_refused(worker: WorkerRuntime) -> None:
     command = EffectsRequested(
-        job_id=uuid.uuid4(), owner="alice", correlation_id=uuid.uuid4(),
-        input=ArtifactRef(uri="file:///etc/passwd", media_type="audio/wav", bytes=1,
-                          sha256="0" * 64),
+        job_id=uuid.uuid4(),
+        owner="alice",
+        correlation_id=uuid.uuid4(),
+        input=ArtifactRef(
+            uri="file:///etc/passwd", media_type="audio/wav", bytes=1, sha256="0" * 64
+        ),
         chain=[{"type": "gain"}],
     )
     await worker.bus.publish(command)

@@ -22,8 +22,15 @@ REF = ArtifactRef(uri="file:///s/a.wav", media_type="audio/wav", bytes=10, sha25
 
 
 def submitted(stages: list[str] | None = None) -> JobSubmitted:
-    return JobSubmitted(job_id=uuid.uuid4(), owner="alice", correlation_id=uuid.uuid4(),
-                        kind="effects", input={}, params={}, stages=stages or ["effects"])
+    return JobSubmitted(
+        job_id=uuid.uuid4(),
+        owner="alice",
+        correlation_id=uuid.uuid4(),
+        kind="effects",
+        input={},
+        params={},
+        stages=stages or ["effects"],
+    )
 
 
 def progress(cause: Event, value: float, stage: str = "effects") -> JobProgress:
@@ -64,10 +71,16 @@ def test_the_first_terminal_fact_wins() -> None:
     assert reduce(cancelled, late) is cancelled
     assert cancelled.status == "cancelled" and cancelled.error
     assert cancelled.error["code"] == "cancelled"
-    failed = reduce(new_job(start), EffectsFailed.caused_by(
-        start, stage="effects", code="invalid_input", reason="not audio"))
-    assert failed.error == {"stage": "effects", "code": "invalid_input", "reason": "not audio",
-                            "attempts": 1}
+    failed = reduce(
+        new_job(start),
+        EffectsFailed.caused_by(start, stage="effects", code="invalid_input", reason="not audio"),
+    )
+    assert failed.error == {
+        "stage": "effects",
+        "code": "invalid_input",
+        "reason": "not audio",
+        "attempts": 1,
+    }
     assert reduce(failed, progress(start, 0.9)) is failed
 
 
@@ -93,11 +106,13 @@ def test_multi_stage_jobs_average_their_stages_and_finish_at_the_last() -> None:
     start = submitted(["separation", "effects"])
     job = reduce(new_job(start), progress(start, 0.5, stage="separation"))
     assert job.progress == pytest.approx(0.25)
-    middle = EffectsCompleted.caused_by(start, step="sep", stage="separation",
-                                        outputs={"vocals.wav": REF}, job_finished=False)
+    middle = EffectsCompleted.caused_by(
+        start, step="sep", stage="separation", outputs={"vocals.wav": REF}, job_finished=False
+    )
     job = reduce(job, middle)
     assert (job.status, job.progress) == ("running", 0.5)
-    job = reduce(job, EffectsCompleted.caused_by(start, stage="effects",
-                                                 outputs={"processed.wav": REF}))
+    job = reduce(
+        job, EffectsCompleted.caused_by(start, stage="effects", outputs={"processed.wav": REF})
+    )
     assert job.status == "completed"
     assert sorted(job.artifacts) == ["processed.wav", "vocals.wav"]

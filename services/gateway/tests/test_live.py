@@ -33,8 +33,15 @@ class FakeStore:
 
 
 def make_job(store: FakeStore) -> JobSubmitted:
-    start = JobSubmitted(job_id=uuid.uuid4(), owner="alice", correlation_id=uuid.uuid4(),
-                         kind="effects", input={}, params={}, stages=["effects"])
+    start = JobSubmitted(
+        job_id=uuid.uuid4(),
+        owner="alice",
+        correlation_id=uuid.uuid4(),
+        kind="effects",
+        input={},
+        params={},
+        stages=["effects"],
+    )
     store.jobs[start.job_id] = new_job(start)
     return start
 
@@ -53,8 +60,13 @@ async def test_snapshot_then_events_in_order_without_repeats() -> None:
         hub.publish(progress(start, value))
     hub.publish(EffectsCompleted.caused_by(start, stage="effects", outputs={"out.wav": REF}))
     messages = drain(outbox)
-    assert [m["type"] for m in messages] == ["job.snapshot", "job.progress", "job.progress",
-                                             "job.progress", "job.completed"]
+    assert [m["type"] for m in messages] == [
+        "job.snapshot",
+        "job.progress",
+        "job.progress",
+        "job.progress",
+        "job.completed",
+    ]
     assert [m.get("progress") for m in messages[1:4]] == [0.2, 0.5, 0.9]
     assert messages[-1]["artifacts"][0]["name"] == "out.wav"  # type: ignore[index]
 

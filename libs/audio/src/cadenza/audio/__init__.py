@@ -3,4 +3,12 @@
 from cadenza.audio.codec import AudioWriter, read_blocks
 from cadenza.audio.probe import ACCEPTED, AudioDecodeError, AudioInfo, decode_reason, probe_audio
 
-__all__ = ["ACCEPTED", "AudioDecodeError", "AudioInfo", "AudioWriter", "decode_reason", "probe_audio", "read_blocks"]
+__all__ = [
+    "ACCEPTED",
+    "AudioDecodeError",
+    "AudioInfo",
+    "AudioWriter",
+    "decode_reason",
+    "probe_audio",
+    "read_blocks",
+]

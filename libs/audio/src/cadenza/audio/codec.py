@@ -16,9 +16,7 @@ _DEFAULT_BIT_DEPTH = {"wav": 24, "flac": 24}
 _CONTAINER = {"wav": "WAV", "flac": "FLAC", "mp3": "MP3", "ogg": "OGG"}
 
 
-def read_blocks(
-    path: Path, block_frames: int, *, overlap: int = 0
-) -> Iterator[np.ndarray]:
+def read_blocks(path: Path, block_frames: int, *, overlap: int = 0) -> Iterator[np.ndarray]:
     """Float32 blocks shaped (channels, frames), read sequentially from the file."""
     with sf.SoundFile(str(path)) as f:
         for block in f.blocks(block_frames, overlap=overlap, dtype="float32", always_2d=True):

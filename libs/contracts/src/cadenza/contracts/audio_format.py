@@ -54,6 +54,7 @@ class OutputFormat(BaseModel):
         if self.format == "mp3" and sample_rate not in MP3_SAMPLE_RATES:
             return (
                 f"mp3 cannot store {sample_rate} Hz audio (MP3 supports "
-                f"{', '.join(str(r) for r in sorted(MP3_SAMPLE_RATES))} Hz); choose wav, flac or ogg"
+                f"{', '.join(str(r) for r in sorted(MP3_SAMPLE_RATES))} Hz); "
+                "choose wav, flac or ogg"
             )
         return None

@@ -45,5 +45,6 @@ def stream_for_subject(subject: str) -> StreamSpec:
             return spec
     raise KeyError(f"no stream captures subject {subject!r}")
 
+
 # Key-value bucket: job id → reason, for every cancelled job (kept as long as the streams).
 CANCELLATIONS_BUCKET = "cadenza-cancellations"

@@ -50,7 +50,7 @@ class Cancellations:
         watcher = await self._kv.watchall()
         seen: set[str] = set()
         # The watcher yields None once it has replayed what the bucket holds.
-        while (entry := await watcher.updates(timeout=30)) is not None:
+        while (entry := await watcher.updates(timeout=30)) is not None:  # type: ignore[no-untyped-call]
             if entry.value is not None and entry.operation is None:
                 seen.add(entry.key)
         self._cancelled = frozenset(seen)

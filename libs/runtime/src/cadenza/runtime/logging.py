@@ -11,15 +11,17 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-_job_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar(
-    "cadenza_job_context", default={}
+_job_context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "cadenza_job_context", default=None
 )
 
 
 @contextmanager
 def job_context(**fields: object) -> Iterator[None]:
     """Attach job_id, correlation_id, ... to every log line written inside the block."""
-    token = _job_context.set({**_job_context.get(), **{k: str(v) for k, v in fields.items()}})
+    token = _job_context.set(
+        {**(_job_context.get() or {}), **{k: str(v) for k, v in fields.items()}}
+    )
     try:
         yield
     finally:
@@ -38,7 +40,7 @@ class JsonFormatter(logging.Formatter):
             "service": self.service,
             "logger": record.name,
             "msg": record.getMessage(),
-            **_job_context.get(),
+            **(_job_context.get() or {}),
         }
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
@@ -47,7 +49,7 @@ class JsonFormatter(logging.Formatter):
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        context = " ".join(f"{k}={v}" for k, v in _job_context.get().items())
+        context = " ".join(f"{k}={v}" for k, v in (_job_context.get() or {}).items())
         line = super().format(record)
         return f"{line} {context}" if context else line
 

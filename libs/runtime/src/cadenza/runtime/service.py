@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
+import io
 import logging
 import signal
 from collections.abc import Callable
@@ -56,7 +58,10 @@ class WorkerRuntime:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.broker.stop()
+        try:
+            await self.broker.stop()
+        except Exception as e:  # NATS already gone: nothing left to drain
+            log.warning("could not drain the NATS connection: %s", e)
         if self._cancellations:
             await self._cancellations.stop()
         await self.store.close()
@@ -89,14 +94,21 @@ async def _serve_until_signalled(runtime: WorkerRuntime) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    # uvicorn would install its own handlers; ours decide when the process stops.
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     serving = asyncio.create_task(server.serve(), name="ops-http")
     await stop.wait()
     log.info("stopping %s", runtime.name)
     server.should_exit = True
     with contextlib.suppress(asyncio.CancelledError):
         await serving
+
+
+def _dump_tasks() -> None:
+    """SIGUSR1: log what every thread and every asyncio task is doing (for hung workers)."""
+    faulthandler.dump_traceback(all_threads=True)
+    for task in asyncio.all_tasks():
+        buffer = io.StringIO()
+        task.print_stack(file=buffer)
+        log.warning("task %s:\n%s", task.get_name(), buffer.getvalue())
 
 
 def run_worker(
@@ -108,9 +120,12 @@ def run_worker(
     async def main() -> None:
         runtime = WorkerRuntime(settings, name)
         install(runtime)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _dump_tasks)
         async with runtime:
             await runtime.broker.start()
-            log.info("%s consuming; ops http on %s:%d", name, settings.http_host, settings.http_port)
+            log.info(
+                "%s consuming; ops http on %s:%d", name, settings.http_host, settings.http_port
+            )
             await _serve_until_signalled(runtime)
 
     asyncio.run(main())

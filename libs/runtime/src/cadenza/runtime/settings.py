@@ -44,6 +44,8 @@ class WorkerSettings(BusSettings, StorageSettings):
 
     max_deliver: int = Field(5, ge=1, le=100)
     ack_wait_s: float = Field(30.0, ge=1.0)
+    # A job that reports no progress for this long stops heartbeating and is redelivered.
+    stall_timeout_s: float = Field(600.0, ge=1.0)
     # Redelivery delays after a transient error, indexed by attempt (last one repeats).
     retry_backoff_s: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)
     # How many commands one process works on at once.

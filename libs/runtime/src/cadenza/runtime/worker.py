@@ -63,6 +63,7 @@ class JobRun:
         stage: str,
         cancellations: Cancellations,
         heartbeat_s: float,
+        stall_timeout_s: float = 600.0,
         progress_interval_s: float = 0.25,
     ) -> None:
         self.bus = bus
@@ -71,6 +72,7 @@ class JobRun:
         self.stage = stage
         self.cancellations = cancellations
         self.heartbeat_s = heartbeat_s
+        self.stall_timeout_s = stall_timeout_s
         self.progress_interval_s = progress_interval_s
         self._loop = asyncio.get_running_loop()
         self._lock = threading.Lock()
@@ -79,6 +81,8 @@ class JobRun:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._last_progress = -1.0
+        self._last_report = time.monotonic()
+        self._closing = False
 
     async def __aenter__(self) -> Self:
         self._tasks = [
@@ -93,11 +97,16 @@ class JobRun:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        for task in self._tasks:
+        # Stop the helpers cooperatively. Cancelling a task that is awaiting a PubAck is not
+        # reliable on Python 3.11: asyncio.wait_for (inside nats-py's request) can swallow
+        # the cancellation when the reply arrives at the same moment, and the task runs on.
+        self._closing = True
+        self._wake.set()
+        heartbeat = self._tasks[0]
+        heartbeat.cancel()  # it sleeps or does a core publish: safe to cancel
+        _, late = await asyncio.wait(self._tasks, timeout=5.0)
+        for task in late:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         if exc_type is None:
             await self._flush()
 
@@ -114,6 +123,7 @@ class JobRun:
         self.check_cancelled()
         fraction = min(max(fraction, 0.0), 1.0)
         now = time.monotonic()
+        self._last_report = now
         with self._lock:
             self._pending = (fraction, message)
             due = now - self._last_sent >= self.progress_interval_s
@@ -123,10 +133,11 @@ class JobRun:
             self._loop.call_soon_threadsafe(self._wake.set)
 
     async def _publish_progress(self) -> None:
-        while True:
+        while not self._closing:
             await self._wake.wait()
             self._wake.clear()
-            await self._flush()
+            if not self._closing:
+                await self._flush()
 
     async def _flush(self) -> None:
         with self._lock:
@@ -151,10 +162,20 @@ class JobRun:
             log.warning("could not publish progress", exc_info=True)
 
     async def _heartbeat(self) -> None:
+        """Keep the message ours while the work reports progress; a stalled job stops
+        heartbeating so JetStream redelivers it (to this or another worker)."""
         if self.msg is None:
             return
-        while True:
+        while not self._closing:
             await asyncio.sleep(self.heartbeat_s)
+            if self._closing:
+                return
+            if time.monotonic() - self._last_report > self.stall_timeout_s:
+                log.error(
+                    "no progress for %.0fs: releasing the message for redelivery",
+                    self.stall_timeout_s,
+                )
+                return
             try:
                 await self.msg.in_progress()
             except Exception:
@@ -205,6 +226,7 @@ async def handle_command(
                 stage=stage,
                 cancellations=cancellations,
                 heartbeat_s=max(settings.ack_wait_s / 3, 0.5),
+                stall_timeout_s=settings.stall_timeout_s,
             ) as run:
                 fact = await work(run)
             run.check_cancelled()
@@ -236,7 +258,11 @@ async def handle_command(
                 backoff = settings.retry_backoff_s
                 delay = backoff[min(attempts - 1, len(backoff) - 1)] if backoff else 0.0
                 log.warning(
-                    "attempt %d failed, retrying in %.1fs: %s", attempts, delay, error, exc_info=True
+                    "attempt %d failed, retrying in %.1fs: %s",
+                    attempts,
+                    delay,
+                    error,
+                    exc_info=True,
                 )
                 JOBS.labels(stage, "retried").inc()
                 raise NackMessage(delay=delay) from error

@@ -1,1 +1,1 @@
-"""Gateway: REST and WebSocket API; turns requests into events and projects facts into PostgreSQL."""
+"""Gateway: REST and WebSocket API; requests become events, facts become job state."""

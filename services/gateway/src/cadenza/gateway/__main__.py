@@ -25,7 +25,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="cadenza-gateway")
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
     args = parser.parse_args()
-    settings = Settings()  # type: ignore[call-arg]  # DATABASE_URL comes from the environment
+    settings = Settings()  # DATABASE_URL comes from the environment
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
         return

@@ -71,8 +71,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         reference = uuid.uuid4().hex[:12]
-        log.exception("unhandled error on %s %s (ref %s)", request.method, request.url.path,
-                      reference)
+        log.exception(
+            "unhandled error on %s %s (ref %s)", request.method, request.url.path, reference
+        )
         return JSONResponse(
             status_code=500,
             content={"detail": f"internal error; quote reference {reference} when reporting it"},

@@ -38,7 +38,11 @@ RECENT_PER_JOB = 16
 
 
 def snapshot_message(job: JobState) -> Message:
-    return {"type": "job.snapshot", "job_id": str(job.id), **JobView.of(job).model_dump(mode="json")}
+    return {
+        "type": "job.snapshot",
+        "job_id": str(job.id),
+        **JobView.of(job).model_dump(mode="json"),
+    }
 
 
 def event_message(job: JobState, event: Event) -> Message | None:
@@ -68,11 +72,20 @@ def terminal_message(job: JobState) -> Message | None:
     base: Message = {"job_id": str(job.id), "status": job.status, "job_progress": job.progress}
     if job.status == "completed":
         artifacts = [a.model_dump(mode="json") for a in artifact_views(job)]
-        return {"type": "job.completed", **base, "stage": job.stages[-1].name, "progress": 1.0,
-                "artifacts": artifacts}
+        return {
+            "type": "job.completed",
+            **base,
+            "stage": job.stages[-1].name,
+            "progress": 1.0,
+            "artifacts": artifacts,
+        }
     if job.status == "failed":
-        return {"type": "job.failed", **base, "stage": (job.error or {}).get("stage"),
-                "error": job.error}
+        return {
+            "type": "job.failed",
+            **base,
+            "stage": (job.error or {}).get("stage"),
+            "error": job.error,
+        }
     if job.status == "cancelled":
         return {"type": "job.cancelled", **base, "stage": None, "error": job.error}
     return None

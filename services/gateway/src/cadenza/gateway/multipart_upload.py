@@ -28,6 +28,15 @@ class UploadRejectedError(Exception):
         self.detail = detail
 
 
+@dataclass
+class _State:
+    in_file: bool = False
+    found: bool = False
+    parts: int = 0
+    size: int = 0
+    filename: str = ""
+
+
 @dataclass(frozen=True)
 class ReceivedFile:
     filename: str
@@ -57,12 +66,12 @@ async def receive_file(request: Request, dest: Path, *, field: str, limit: int) 
     headers: dict[str, str] = {}
     header_field = bytearray()
     header_value = bytearray()
-    state = {"in_file": False, "found": False, "parts": 0, "size": 0, "filename": ""}
+    state = _State()
     chunk = bytearray()
 
     def on_part_begin() -> None:
         headers.clear()
-        state["parts"] = int(state["parts"]) + 1
+        state.parts += 1
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
         header_field.extend(data[start:end])
@@ -78,18 +87,17 @@ async def receive_file(request: Request, dest: Path, *, field: str, limit: int) 
     def on_headers_finished() -> None:
         _, disposition = parse_options_header(headers.get("content-disposition", ""))
         name = disposition.get(b"name", b"").decode("utf-8", "replace")
-        is_file = name == field and b"filename" in disposition and not state["found"]
-        state["in_file"] = is_file
-        if is_file:
-            state["found"] = True
-            state["filename"] = clean_filename(disposition[b"filename"].decode("utf-8", "replace"))
+        state.in_file = name == field and b"filename" in disposition and not state.found
+        if state.in_file:
+            state.found = True
+            state.filename = clean_filename(disposition[b"filename"].decode("utf-8", "replace"))
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
-        if state["in_file"]:
+        if state.in_file:
             chunk.extend(data[start:end])
 
     def on_part_end() -> None:
-        state["in_file"] = False
+        state.in_file = False
 
     parser = MultipartParser(
         boundary,
@@ -107,11 +115,11 @@ async def receive_file(request: Request, dest: Path, *, field: str, limit: int) 
         try:
             async for body in request.stream():
                 parser.write(body)
-                if int(state["parts"]) > MAX_FIELDS:
+                if state.parts > MAX_FIELDS:
                     raise UploadRejectedError(422, f"too many form fields (at most {MAX_FIELDS})")
                 if chunk:
-                    state["size"] = int(state["size"]) + len(chunk)
-                    if int(state["size"]) > limit:
+                    state.size += len(chunk)
+                    if state.size > limit:
                         raise UploadRejectedError(413, _too_large(limit))
                     await asyncio.to_thread(out.write, bytes(chunk))
                     chunk.clear()
@@ -120,11 +128,11 @@ async def receive_file(request: Request, dest: Path, *, field: str, limit: int) 
             raise UploadRejectedError(400, f"the multipart body is malformed: {e}") from e
         except ClientDisconnect as e:
             raise UploadRejectedError(400, "the client disconnected during the upload") from e
-    if not state["found"]:
+    if not state.found:
         raise UploadRejectedError(
             422, f"no file in the form: send it in a field named {field!r} with a filename"
         )
-    return ReceivedFile(str(state["filename"]), int(state["size"]))
+    return ReceivedFile(state.filename, state.size)
 
 
 def _too_large(limit: int) -> str:

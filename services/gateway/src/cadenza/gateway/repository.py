@@ -117,8 +117,7 @@ async def list_jobs(
         where += " AND (created_at, id) < ($3, $4)"
         args += [created, job_id]
     rows = await pool.fetch(
-        f"SELECT {JOB_COLUMNS} FROM jobs WHERE {where}"
-        " ORDER BY created_at DESC, id DESC LIMIT $2",
+        f"SELECT {JOB_COLUMNS} FROM jobs WHERE {where} ORDER BY created_at DESC, id DESC LIMIT $2",
         *args,
     )
     jobs = [job_from_row(r) for r in rows[:limit]]

@@ -58,7 +58,6 @@ def install_subscribers(broker: NatsBroker, projection: Projection, hub: LiveHub
                     raise NackMessage(delay=1.0) from e
 
     for pattern in LIVE_SUBJECTS:
-
         # no_reply: a JetStream publish is a request; answering it would race the PubAck.
         @broker.subscriber(pattern, no_reply=True, title=f"live-{pattern}")
         async def live(msg: NatsMessage) -> None:

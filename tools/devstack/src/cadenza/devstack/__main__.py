@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
@@ -14,8 +15,12 @@ from cadenza.devstack.platform import WORKERS, Platform
 def main() -> None:
     parser = argparse.ArgumentParser(prog="cadenza-dev", description=__doc__)
     parser.add_argument("command", choices=["up"], help="start everything")
-    parser.add_argument("--data-dir", type=Path, default=Path("var"),
-                        help="where NATS, PostgreSQL and artifacts keep their data (default: var)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("var"),
+        help="where NATS, PostgreSQL and artifacts keep their data (default: var)",
+    )
     parser.add_argument("--port", type=int, default=8000, help="gateway port (default: 8000)")
     args = parser.parse_args()
 
@@ -34,10 +39,8 @@ def main() -> None:
                 f"data in {platform.data_dir}; press Ctrl-C to stop\n",
                 flush=True,
             )
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 stop.wait()
-            except KeyboardInterrupt:
-                pass
             print("\nstopping ...", flush=True)
     except KeyboardInterrupt:
         print("\nstopped while starting", file=sys.stderr)

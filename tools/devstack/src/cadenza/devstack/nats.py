@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cadenza.devstack.children import spawn
 from cadenza.devstack.ports import free_port, wait_for_port
 
 
@@ -56,7 +57,7 @@ class NatsServer:
         self.monitor_port = self.monitor_port or free_port()
         out = log_file.open("ab") if log_file else None
         try:
-            self.process = subprocess.Popen(
+            self.process = spawn(
                 [str(nats_server_binary()), "-c", str(self._config())],
                 stdout=out or subprocess.DEVNULL,
                 stderr=subprocess.STDOUT,

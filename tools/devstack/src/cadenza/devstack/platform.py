@@ -14,6 +14,7 @@ from typing import Self
 
 import httpx
 
+from cadenza.devstack.children import spawn
 from cadenza.devstack.nats import NatsServer
 from cadenza.devstack.ports import free_port
 from cadenza.devstack.postgres import Postgres
@@ -36,7 +37,7 @@ class Service:
     def start(self) -> None:
         out = self.log_file.open("ab") if self.log_file else None
         try:
-            self.process = subprocess.Popen(
+            self.process = spawn(
                 [sys.executable, "-m", self.module],
                 env=self.env,
                 stdout=out,

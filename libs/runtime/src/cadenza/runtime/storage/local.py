@@ -69,18 +69,21 @@ class LocalObjectStore(ObjectStore):
             _fsync_dir(final.parent)
         return StoredObject(key, final.as_uri(), size, digest, media_type)
 
-    async def put_file(
-        self, key: str, path: Path, media_type: str, *, move: bool = False
-    ) -> StoredObject:
+    def _put(self, key: str, path: Path, media_type: str, move: bool) -> StoredObject:
         if move and path.resolve().parent != self._tmp:
             # A rename is only atomic within one filesystem; stage through our tmp dir.
+            staged = self._tmp / uuid.uuid4().hex
             try:
-                staged = self._tmp / uuid.uuid4().hex
                 os.replace(path, staged)
                 path = staged
             except OSError:
                 move = False
-        return await asyncio.to_thread(self._commit, key, path, media_type, move=move)
+        return self._commit(key, path, media_type, move=move)
+
+    async def put_file(
+        self, key: str, path: Path, media_type: str, *, move: bool = False
+    ) -> StoredObject:
+        return await asyncio.to_thread(self._put, key, path, media_type, move)
 
     @asynccontextmanager
     async def writer(self, key: str, media_type: str) -> AsyncIterator[PendingObject]:

@@ -95,7 +95,7 @@ class S3ObjectStore(ObjectStore):
     ) -> StoredObject:
         validate_key(key)
         digest = await asyncio.to_thread(sha256_file, path)
-        size = path.stat().st_size
+        size = (await asyncio.to_thread(path.stat)).st_size
         await self.client.upload_file(
             str(path),
             self.bucket,
@@ -103,7 +103,7 @@ class S3ObjectStore(ObjectStore):
             ExtraArgs={"ContentType": media_type, "Metadata": {"sha256": digest}},
         )
         if move:
-            path.unlink(missing_ok=True)
+            await asyncio.to_thread(path.unlink, missing_ok=True)
         return StoredObject(key, self.uri_for(key), size, digest, media_type)
 
     def _scratch(self) -> Path:

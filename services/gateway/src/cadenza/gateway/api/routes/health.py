@@ -41,8 +41,9 @@ async def ready(services: ServicesDep) -> JSONResponse:
             status_code=503,
             content={"status": "unavailable", "detail": detail, "problems": problems},
         )
-    return JSONResponse({"status": "ready", "checks": {"nats": "ok", "postgres": "ok",
-                                                        "storage": "ok"}})
+    return JSONResponse(
+        {"status": "ready", "checks": {"nats": "ok", "postgres": "ok", "storage": "ok"}}
+    )
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
@@ -31,7 +31,7 @@ from cadenza.runtime.storage import ObjectNotFoundError
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
-NOT_FOUND = {404: {"description": "No such job for this caller"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such job for this caller"}}
 
 
 class QueueingFailed(StageFailed):
@@ -44,8 +44,10 @@ class QueueingFailed(StageFailed):
     "",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Submit a job",
-    responses={422: {"description": "Invalid request; `errors` names each field"},
-               503: {"description": "The event bus is unavailable; nothing was queued"}},
+    responses={
+        422: {"description": "Invalid request; `errors` names each field"},
+        503: {"description": "The event bus is unavailable; nothing was queued"},
+    },
 )
 async def create_job(
     body: JobRequest,
@@ -64,9 +66,7 @@ async def create_job(
             return JobView.of(job)
     upload = await repository.get_upload(pool, owner, body.input.upload_id)
     if upload is None:
-        raise UnprocessableError.one(
-            "input.upload_id", f"no upload with id {body.input.upload_id}"
-        )
+        raise UnprocessableError.one("input.upload_id", f"no upload with id {body.input.upload_id}")
     if problems := body.problems(upload):
         raise UnprocessableError(problems)
     job_id = (
@@ -96,9 +96,7 @@ async def create_job(
     return JobView.of(job)
 
 
-async def current_job(
-    pool: PoolDep, hub: HubDep, owner: str, job_id: uuid.UUID
-) -> JobState | None:
+async def current_job(pool: PoolDep, hub: HubDep, owner: str, job_id: uuid.UUID) -> JobState | None:
     job = await repository.get_job(pool, owner, job_id)
     return hub.overlay(job) if job else None
 
@@ -146,7 +144,8 @@ async def cancel_job(
         raise HTTPException(404, f"job {job_id} not found")
     if job.terminal:
         raise HTTPException(
-            409, f"job {job_id} is already {job.status}; only queued or running jobs can be cancelled"
+            409,
+            f"job {job_id} is already {job.status}; only queued or running jobs can be cancelled",
         )
     event = JobCancelled(
         event_id=derive_id(job_id, JobCancelled.subject),
@@ -188,8 +187,11 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     methods=["GET", "HEAD"],
     summary="Download an artifact (Range requests supported)",
     response_class=Response,
-    responses={**NOT_FOUND, 206: {"description": "Partial content"},
-               416: {"description": "Range not satisfiable"}},
+    responses={
+        **NOT_FOUND,
+        206: {"description": "Partial content"},
+        416: {"description": "Range not satisfiable"},
+    },
 )
 async def download_artifact(
     job_id: uuid.UUID,
@@ -221,7 +223,8 @@ async def download_artifact(
             chosen = parse_range(range_header, size)
         except ValueError:
             raise HTTPException(
-                416, f"range {range_header!r} is outside the artifact's {size} bytes",
+                416,
+                f"range {range_header!r} is outside the artifact's {size} bytes",
                 headers={"Content-Range": f"bytes */{size}"},
             ) from None
         if chosen:
