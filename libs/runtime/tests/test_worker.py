@@ -4,6 +4,7 @@ permanent failures, heartbeats on long work, and cancellation."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections import defaultdict
@@ -203,10 +204,8 @@ class SwallowingBus:
         self.published: list[Event] = []
 
     async def publish(self, event: Event) -> None:
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await asyncio.sleep(0.05)
-        except asyncio.CancelledError:
-            pass
         self.published.append(event)
 
 

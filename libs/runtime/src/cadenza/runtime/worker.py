@@ -13,7 +13,6 @@ Error policy (docs/architecture.md, "Delivery rules"):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
