@@ -38,7 +38,7 @@ fmt: install ## Format and autofix
 	$(VENV)/bin/ruff check --fix .
 
 bench: install ## Run the benchmarks (prints figures; see docs/benchmarks.md)
-	$(PY) bench/run_all.py
+	$(PY) -m bench.run_all
 
 clean: ## Remove the virtualenv, tools and local data
 	rm -rf $(VENV) $(TOOLS) $(DATA_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -75,7 +75,8 @@ class JobRun:
         self.progress_interval_s = progress_interval_s
         self._loop = asyncio.get_running_loop()
         self._lock = threading.Lock()
-        self._last_sent = 0.0
+        # The first progress event waits one interval: jobs shorter than that publish none.
+        self._last_sent = time.monotonic()
         self._pending: tuple[float, str | None] | None = None
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -106,8 +107,6 @@ class JobRun:
         _, late = await asyncio.wait(self._tasks, timeout=5.0)
         for task in late:
             task.cancel()
-        if exc_type is None:
-            await self._flush()
 
     @property
     def cancelled(self) -> bool:
@@ -201,8 +200,8 @@ async def handle_command(
 ) -> str:
     """Run `work` under the error policy above and publish the fact it returns.
 
-    Progress still pending is flushed before the fact, so `<domain>.completed` is the last
-    event of the stage. Returns the outcome, for metrics and tests.
+    Progress not yet published is dropped: the fact that follows says more. Returns the
+    outcome, for metrics and tests.
     """
     attempts = _attempts(msg)
     with job_context(

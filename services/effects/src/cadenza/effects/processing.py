@@ -71,7 +71,7 @@ def apply_chain(
                     "the chain produced invalid samples (infinite or NaN); "
                     "check filter frequencies and feedback settings"
                 )
-            writer.write(np.clip(block, -1.0, 1.0) if clip else block)
+            writer.write(np.clip(block, -1.0, 1.0, out=block) if clip else block)
             written += block.shape[-1]
 
         try:

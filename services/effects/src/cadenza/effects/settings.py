@@ -9,5 +9,8 @@ from cadenza.runtime.settings import WorkerSettings
 
 class Settings(WorkerSettings):
     http_port: int = Field(8011, ge=0, le=65535)
+    # Two commands at a time: pedalboard and libsndfile release the GIL, so a second job
+    # overlaps the first one's I/O and bus round trips (docs/benchmarks.md).
+    concurrency: int = Field(2, ge=1, le=64)
     # Frames per processing block: memory per job is about blocks × channels × 4 bytes × a few.
     block_frames: int = Field(1 << 16, ge=1024, le=1 << 20)

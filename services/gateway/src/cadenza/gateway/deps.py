@@ -1,4 +1,8 @@
-"""Dependencies for route handlers, as `Annotated` aliases."""
+"""Dependencies for route handlers, as `Annotated` aliases.
+
+All `async def`: FastAPI runs plain `def` dependencies in a thread pool, a thread hop
+per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from cadenza.runtime.cancellation import Cancellations
 from cadenza.runtime.storage import ObjectStore
 
 
-def get_services(conn: HTTPConnection) -> Services:
+async def get_services(conn: HTTPConnection) -> Services:
     services: Services = conn.app.state.services
     return services
 
@@ -25,35 +29,35 @@ def get_services(conn: HTTPConnection) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_settings(services: ServicesDep) -> Settings:
+async def get_settings(services: ServicesDep) -> Settings:
     return services.settings
 
 
-def get_pool(services: ServicesDep) -> asyncpg.Pool:
+async def get_pool(services: ServicesDep) -> asyncpg.Pool:
     return services.pool
 
 
-def get_store(services: ServicesDep) -> ObjectStore:
+async def get_store(services: ServicesDep) -> ObjectStore:
     return services.store
 
 
-def get_bus(services: ServicesDep) -> Bus:
+async def get_bus(services: ServicesDep) -> Bus:
     return services.bus
 
 
-def get_projection(services: ServicesDep) -> Projection:
+async def get_projection(services: ServicesDep) -> Projection:
     return services.projection
 
 
-def get_hub(services: ServicesDep) -> LiveHub:
+async def get_hub(services: ServicesDep) -> LiveHub:
     return services.hub
 
 
-def get_cancellations(services: ServicesDep) -> Cancellations:
+async def get_cancellations(services: ServicesDep) -> Cancellations:
     return services.cancellations
 
 
-def get_principal(settings: Annotated[Settings, Depends(get_settings)]) -> str:
+async def get_principal(settings: Annotated[Settings, Depends(get_settings)]) -> str:
     """The caller. One local principal until authentication is built (see README)."""
     return settings.default_owner
 

@@ -62,6 +62,8 @@ class Projection:
             event.job_id,
             event.event_id,
         )
+        if not rows:
+            return job
         locked = await repository.lock_job(conn, event.job_id)
         if locked is None:
             return None

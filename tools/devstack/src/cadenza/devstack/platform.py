@@ -95,13 +95,15 @@ class Platform:
     workers: tuple[str, ...] = tuple(WORKERS)
     extra_env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
+    # JetStream fsync: "always" (acknowledged = on disk) or a period such as "2m".
+    nats_sync_interval: str = "always"
     nats: NatsServer = field(init=False)
     postgres: Postgres = field(init=False)
     services: dict[str, Service] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.resolve()
-        self.nats = NatsServer(self.data_dir / "nats")
+        self.nats = NatsServer(self.data_dir / "nats", sync_interval=self.nats_sync_interval)
         self.postgres = Postgres(self.data_dir / "postgres")
 
     @property

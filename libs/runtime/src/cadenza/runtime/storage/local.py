@@ -69,7 +69,10 @@ class LocalObjectStore(ObjectStore):
             _fsync_dir(final.parent)
         return StoredObject(key, final.as_uri(), size, digest, media_type)
 
-    def _put(self, key: str, path: Path, media_type: str, move: bool) -> StoredObject:
+    def put_file_sync(
+        self, key: str, path: Path, media_type: str, *, move: bool = False
+    ) -> StoredObject:
+        """`put_file` for code that is not async (benchmarks, thread workers)."""
         if move and path.resolve().parent != self._tmp:
             # A rename is only atomic within one filesystem; stage through our tmp dir.
             staged = self._tmp / uuid.uuid4().hex
@@ -83,7 +86,7 @@ class LocalObjectStore(ObjectStore):
     async def put_file(
         self, key: str, path: Path, media_type: str, *, move: bool = False
     ) -> StoredObject:
-        return await asyncio.to_thread(self._put, key, path, media_type, move)
+        return await asyncio.to_thread(self.put_file_sync, key, path, media_type, move=move)
 
     @asynccontextmanager
     async def writer(self, key: str, media_type: str) -> AsyncIterator[PendingObject]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -77,12 +78,12 @@ async def create_job(
     submitted, commands = body.events(
         job_id=job_id, owner=owner, correlation_id=uuid.uuid4(), upload=upload
     )
-    job = await projection.apply(submitted, idempotency_key=idempotency_key)
+    # Recording the job and queueing its events are independent: do them at once.
+    recording = asyncio.ensure_future(projection.apply(submitted, idempotency_key=idempotency_key))
     try:
-        await bus.publish(submitted)
-        for command in commands:
-            await bus.publish(command)
+        await asyncio.gather(bus.publish(submitted), *(bus.publish(c) for c in commands))
     except Exception as e:
+        await recording
         log.exception("could not queue job %s", job_id)
         failure = QueueingFailed.caused_by(
             submitted,
@@ -92,6 +93,7 @@ async def create_job(
         )
         await projection.apply(failure)
         raise HTTPException(503, "the event bus is unavailable; the job was not queued") from e
+    job = await recording
     assert job is not None
     return JobView.of(job)
 

@@ -1,0 +1,30 @@
+"""Run every benchmark in turn (each prints its figures and writes bench/results/*.json).
+
+    .venv/bin/python -m bench.run_all
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+BENCHMARKS = [
+    "bench.effects_throughput",
+    "bench.dispatch_latency",
+    "bench.worker_memory",
+    "bench.vs_celery",
+]
+
+
+def main() -> None:
+    failed = []
+    for module in BENCHMARKS:
+        print(f"=== {module}", flush=True)
+        if subprocess.run([sys.executable, "-m", module], check=False).returncode != 0:
+            failed.append(module)
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()
