@@ -176,7 +176,8 @@ async def test_heartbeats_keep_long_work_from_being_redelivered(harness: Harness
         JobProgress.model_validate_json(m.data) for m in await stream_messages(js, "job.progress")
     ]
     mine = [p.progress for p in progress if p.job_id == command.job_id]
-    assert mine == sorted(mine) and mine[-1] == 1.0 and len(mine) >= 4
+    # Reported at most every 0.25 s; what is pending at the end gives way to the fact.
+    assert mine == sorted(mine) and len(mine) >= 4 and mine[-1] >= 0.75
 
 
 async def test_a_cancelled_job_stops_and_publishes_nothing(harness: Harness) -> None:
@@ -233,8 +234,9 @@ async def test_a_job_run_ends_even_if_publishing_swallows_cancellation(
                 cancellations=runtime.cancellations,
                 heartbeat_s=10,
             ) as run:
-                for step in range(5):
-                    run.report(step / 5)
-                    await asyncio.sleep(0.06)
-        assert time.monotonic() - started < 20 * (5 * 0.06 + 0.5)
+                run.report(0.1)
+                await asyncio.sleep(0.3)
+                run.report(0.9)  # due: published by the progress task...
+                await asyncio.sleep(0.01)  # ...which is mid-publish when the block exits
+        assert time.monotonic() - started < 20 * (0.3 + 0.5)
     assert bus.published, "progress was published"

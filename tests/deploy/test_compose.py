@@ -1,0 +1,205 @@
+"""Offline checks of docker-compose.yml and .env.example.
+
+It needs check-jsonschema from the dev dependency group (it bundles the Compose
+specification's schema).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Iterator
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema  # type: ignore[import-untyped]
+import pytest
+import yaml
+
+from .deploy_helpers import ROOT, SERVICES, is_pinned, required, settings_of
+
+_VARIABLE = re.compile(
+    r"\$(?:(?P<escaped>\$)"
+    r"|\{(?P<braced>[A-Za-z_]\w*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
+    r"|(?P<named>[A-Za-z_]\w*))"
+)
+
+
+class UnsetVariableError(Exception):
+    pass
+
+
+def interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?error}`, `$$`."""
+
+    def substitute(m: re.Match[str]) -> str:
+        if m["escaped"]:
+            return "$"
+        name = m["braced"] or m["named"]
+        op, arg = m["op"], m["arg"] or ""
+        present = name in env and (env[name] != "" or not (op or "").startswith(":"))
+        if present:
+            return env[name]
+        if op in (":-", "-"):
+            return arg
+        if op in (":?", "?"):
+            raise UnsetVariableError(f"{name}: {arg}")
+        return ""
+
+    return _VARIABLE.sub(substitute, value)
+
+
+def interpolate_tree(node: Any, env: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        return {k: interpolate_tree(v, env) for k, v in node.items()}
+    if isinstance(node, list):
+        return [interpolate_tree(v, env) for v in node]
+    if isinstance(node, str):
+        return interpolate(node, env)
+    return node
+
+
+def strings(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for v in node.values():
+            yield from strings(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from strings(v)
+    elif isinstance(node, str):
+        yield node
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    env = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, sep, value = line.partition("=")
+            assert sep, f"{path.name}: not KEY=VALUE: {line!r}"
+            env[key.strip()] = value.strip()
+    return env
+
+
+@cache
+def compose_raw() -> dict[str, Any]:
+    text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    loaded: dict[str, Any] = yaml.safe_load(text)
+    return loaded
+
+
+def compose() -> dict[str, Any]:
+    """docker-compose.yml as `docker compose config` sees it after `cp .env.example .env`."""
+    rendered: dict[str, Any] = interpolate_tree(compose_raw(), read_env_file(ROOT / ".env.example"))
+    return rendered
+
+
+@cache
+def compose_schema() -> jsonschema.protocols.Validator:
+    # check-jsonschema vendors the Compose specification's schema (Apache-2.0).
+    source = resources.files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json"
+    schema = json.loads(source.read_text(encoding="utf-8"))
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    validator: jsonschema.protocols.Validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+    return validator
+
+
+def compose_errors(document: dict[str, Any]) -> list[str]:
+    return [f"{list(e.absolute_path)}: {e.message}" for e in compose_schema().iter_errors(document)]
+
+
+def test_compose_file_matches_the_compose_specification() -> None:
+    assert not compose_errors(compose_raw())
+    assert not compose_errors(compose())
+
+
+def test_compose_schema_catches_mistakes() -> None:
+    broken = copy.deepcopy(compose())
+    broken["services"]["gateway"]["helthcheck"] = broken["services"]["gateway"].pop("healthcheck")
+    assert any("helthcheck" in e for e in compose_errors(broken))
+    broken = copy.deepcopy(compose())
+    broken["services"]["gateway"]["depends_on"]["nats"]["condition"] = "service_ready"
+    assert compose_errors(broken)
+
+
+def test_env_example_documents_every_compose_variable() -> None:
+    example = read_env_file(ROOT / ".env.example")
+    used: dict[str, set[str | None]] = {}
+    for text in strings(compose_raw()):
+        for m in _VARIABLE.finditer(text):
+            if m["escaped"]:
+                continue
+            name = m["braced"] or m["named"]
+            default = m["arg"] if m["op"] in (":-", "-") else None
+            used.setdefault(name, set()).add(default)
+    assert set(used) == set(example), (
+        f"only in docker-compose.yml: {sorted(set(used) - set(example))}; "
+        f"only in .env.example: {sorted(set(example) - set(used))}"
+    )
+    for name, defaults in used.items():
+        if defaults == {None}:
+            continue
+        # Where compose has a default, the example shows the same value.
+        assert defaults == {example[name]}, (
+            f"{name}: {defaults} in compose, {example[name]} in .env"
+        )
+    # Without a .env only the secrets are missing, and compose says so.
+    with pytest.raises(UnsetVariableError, match="PASSWORD"):
+        interpolate_tree(compose_raw(), {})
+    secrets = {n for n, d in used.items() if d == {None}}
+    assert secrets == {"POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD"}
+    interpolate_tree(compose_raw(), dict.fromkeys(secrets, "x"))
+
+
+def test_compose_wires_the_services_together() -> None:
+    services = compose()["services"]
+    assert {"nats", "postgres", "minio", "minio-init", "gateway", "effects"} <= set(services)
+    volumes = set(compose()["volumes"])
+
+    nats = services["nats"]
+    assert "-js" in nats["command"]
+    store = nats["command"][nats["command"].index("-sd") + 1]
+    mounted = {target: source for source, target, *_ in (v.split(":") for v in nats["volumes"])}
+    assert mounted.get(store) in volumes, "JetStream files live on a named volume"
+    assert services["postgres"]["image"].startswith("pgvector/pgvector:")
+    assert any(v.split(":")[0] in volumes for v in services["postgres"]["volumes"])
+
+    for name, svc in services.items():
+        if "build" not in svc:
+            assert is_pinned(svc["image"]), f"{name}: pin the image ({svc['image']})"
+        if name not in ("minio-init",):
+            assert svc.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+
+    gateway, effects = services["gateway"], services["effects"]
+    assert gateway["ports"] == ["8000:8000"]
+    for dependency in ("nats", "postgres"):
+        assert gateway["depends_on"][dependency]["condition"] == "service_healthy"
+    assert effects["depends_on"]["nats"]["condition"] == "service_healthy"
+    minio = services["minio"]["environment"]
+    for svc in (gateway, effects):
+        env = svc["environment"]
+        assert svc["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
+        assert env["STORAGE_BACKEND"] == "s3"
+        assert env["S3_ENDPOINT_URL"] == "http://minio:9000"
+        assert env["S3_ACCESS_KEY_ID"] == minio["MINIO_ROOT_USER"]
+        assert env["S3_SECRET_ACCESS_KEY"] == minio["MINIO_ROOT_PASSWORD"]
+        assert env["NATS_URL"] == "nats://nats:4222"
+    assert gateway["environment"]["DATABASE_URL"].startswith("postgresql://")
+    assert "@postgres:5432/" in gateway["environment"]["DATABASE_URL"]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_compose_environment_is_what_the_service_reads(service: str) -> None:
+    svc = compose()["services"][service]
+    env = svc["environment"]
+    unknown = set(env) - set(settings_of(service))
+    assert not unknown, f"{service} has no setting for {sorted(unknown)}"
+    assert required(service) <= set(env)
+    spec = SERVICES[service]
+    assert env[spec.host_var] == "0.0.0.0"
+    assert env[spec.port_var] == str(spec.port)
+    assert (ROOT / svc["build"]["context"] / svc["build"]["dockerfile"]) == spec.dockerfile
+    assert str(spec.port) in " ".join(svc["healthcheck"]["test"])

@@ -1,0 +1,147 @@
+"""Offline checks of the services' Dockerfiles and .dockerignore.
+
+It needs dockerfile-parse and docker (for its implementation of .dockerignore rules) from the
+dev dependency group.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from docker.utils.build import exclude_paths
+from dockerfile_parse import DockerfileParser  # type: ignore[import-untyped]
+
+from .deploy_helpers import ROOT, SERVICES
+
+
+@cache
+def parsed(service: str) -> Any:
+    return DockerfileParser(fileobj=io.BytesIO(SERVICES[service].dockerfile.read_bytes()))
+
+
+def dockerfile(service: str) -> list[tuple[str, str]]:
+    """(instruction, value) pairs, continuation lines joined, comments dropped."""
+    structure = parsed(service).structure
+    return [(i["instruction"], i["value"]) for i in structure if i["instruction"] != "COMMENT"]
+
+
+def stages(service: str) -> list[list[tuple[str, str]]]:
+    result: list[list[tuple[str, str]]] = []
+    for instruction, value in dockerfile(service):
+        if instruction == "FROM":
+            result.append([])
+        assert result, "the Dockerfile starts with FROM"
+        result[-1].append((instruction, value))
+    return result
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_dockerfile_base_images_are_pinned(service: str) -> None:
+    aliases: set[str] = set()
+    bases = []
+    for stage in stages(service):
+        words = stage[0][1].split()
+        image = next(w for w in words if not w.startswith("--"))
+        if len(words) >= 3 and words[-2].lower() == "as":
+            aliases.add(words[-1])
+        if image in aliases:
+            continue
+        bases.append(image)
+        digest = re.search(r"@sha256:[0-9a-f]{64}$", image)
+        tag = image.split("@")[0].rsplit("/", 1)[-1].partition(":")[2]
+        assert digest or re.match(r"\d+\.\d+\.\d+", tag), f"{image}: pin a full version"
+    # The venv is copied between stages: its interpreter must be the same one.
+    assert len(set(bases)) == 1, f"builder and runtime differ: {bases}"
+    assert len(stages(service)) >= 2, "multi-stage: build tools stay out of the runtime"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_dockerfile_builds_from_the_lock_file_with_uv(service: str) -> None:
+    runs = [v for i, v in stages(service)[0] if i == "RUN"]
+    assert any(re.search(r"\buv==\d+\.\d+\.\d+", r) for r in runs), "pin the uv version"
+    syncs = [r for r in runs if "uv sync" in r]
+    assert syncs
+    for run in syncs:
+        assert "--frozen" in run or "--locked" in run
+        assert "--no-dev" in run
+        assert f"--package {SERVICES[service].package}" in run
+    package = (ROOT / "services" / service / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'name = "{SERVICES[service].package}"' in package
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_dockerfile_runtime_is_non_root_with_a_healthcheck(service: str) -> None:
+    spec = SERVICES[service]
+    final = stages(service)[-1]
+    instructions = dict(final)  # the last of each kind wins, as in Docker
+    user = instructions["USER"].split(":")[0]
+    assert user.isdigit(), "a numeric USER, so that Kubernetes' runAsNonRoot can check it"
+    assert int(user) != 0, "USER must not be root"
+    assert instructions["EXPOSE"].split("/")[0] == str(spec.port)
+
+    healthcheck = instructions["HEALTHCHECK"]
+    assert "CMD" in healthcheck
+    command = json.loads(healthcheck[healthcheck.index("CMD") + 3 :].strip())
+    assert command[:2] == ["python", "-c"], "no curl in a slim image: Python's urllib"
+    assert "/health" in command[2]
+    assert spec.port_var in command[2]
+    compile(command[2], "HEALTHCHECK", "exec")
+
+    assert json.loads(instructions["CMD"]) == ["python", "-m", spec.module]
+    main = ROOT / "services" / service / "src" / Path(*spec.module.split(".")) / "__main__.py"
+    assert main.is_file()
+    env = parsed(service).envs  # the final stage's
+    assert env[spec.host_var] == "0.0.0.0"
+    assert env[spec.port_var] == str(spec.port)
+
+
+def dockerignore_patterns() -> list[str]:
+    lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_copy_source_is_in_the_build_context(service: str) -> None:
+    context = set(
+        exclude_paths(
+            str(ROOT),
+            dockerignore_patterns(),
+            dockerfile=str(SERVICES[service].dockerfile.relative_to(ROOT)),
+        )
+    )
+    for instruction, value in dockerfile(service):
+        if instruction not in ("COPY", "ADD") or "--from=" in value:
+            continue
+        *sources, _dest = (word for word in value.split() if not word.startswith("--"))
+        for source in sources:
+            assert source in context, f"COPY {source}: not in the build context"
+
+
+def test_dockerignore_keeps_secrets_and_local_state_out(tmp_path: Path) -> None:
+    files = {
+        "pyproject.toml": True,
+        "uv.lock": True,
+        "libs/runtime/pyproject.toml": True,
+        "libs/runtime/src/cadenza/runtime/bus.py": True,
+        "services/gateway/src/cadenza/gateway/app.py": True,
+        ".env": False,
+        "services/gateway/.env": False,
+        ".git/config": False,
+        ".venv/bin/python": False,
+        "var/artifacts/a.wav": False,
+        "k8s/base/gateway.yaml": False,
+        "libs/runtime/tests/test_bus.py": False,
+        "libs/runtime/src/cadenza/runtime/__pycache__/bus.cpython-311.pyc": False,
+    }
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    sent = set(exclude_paths(str(tmp_path), dockerignore_patterns()))
+    assert not {name for name, wanted in files.items() if wanted and name not in sent}
+    assert not {name for name, wanted in files.items() if not wanted and name in sent}

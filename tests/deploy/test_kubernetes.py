@@ -1,0 +1,279 @@
+"""Offline checks of k8s/: both overlays rendered, schema-validated and checked.
+
+It needs:
+
+- a kustomize renderer: `kustomize` or `kubectl` (which embeds it) on PATH, or the path of
+  either in $KUSTOMIZE. GitHub's Ubuntu runners ship both. A missing renderer fails the
+  test run (it is not skipped); k8s/README.md says how to get one.
+- kubernetes-validate from the dev dependency group (it bundles the Kubernetes JSON schemas).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
+import yaml
+
+from .deploy_helpers import ROOT, SERVICES, is_pinned, required, settings_of
+
+K8S = ROOT / "k8s"
+OVERLAYS = ("dev", "prod")
+# The three minor versions upstream supports at the time of writing.
+KUBERNETES_VERSIONS = ("1.35.0", "1.36.0", "1.37.0")
+SECRET_NAME = "cadenza-secrets"
+
+Manifest = dict[str, Any]
+
+
+def kustomize_command() -> list[str]:
+    explicit = os.environ.get("KUSTOMIZE")
+    if explicit:
+        return [explicit, "kustomize"] if Path(explicit).name == "kubectl" else [explicit, "build"]
+    if found := shutil.which("kustomize"):
+        return [found, "build"]
+    if found := shutil.which("kubectl"):
+        return [found, "kustomize"]
+    pytest.fail(
+        "no kustomize renderer: install kustomize or kubectl (k8s/README.md), "
+        "or set KUSTOMIZE to the path of one"
+    )
+
+
+@cache
+def render(path: str) -> tuple[Manifest, ...]:
+    done = subprocess.run(
+        [*kustomize_command(), str(K8S / path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, f"kustomize could not render k8s/{path}:\n{done.stderr}"
+    objects = tuple(d for d in yaml.safe_load_all(done.stdout) if d)
+    assert objects, f"k8s/{path} rendered nothing"
+    return objects
+
+
+def find(objects: tuple[Manifest, ...], kind: str, name: str) -> Manifest:
+    hits = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(hits) == 1, f"expected one {kind}/{name}, found {len(hits)}"
+    return hits[0]
+
+
+def container(deployment: Manifest) -> Manifest:
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1, "one container per service pod"
+    result: Manifest = containers[0]
+    return result
+
+
+def container_env(objects: tuple[Manifest, ...], deployment: Manifest) -> dict[str, Any]:
+    """The variables a container gets: ConfigMap values, or the `valueFrom` of `env` entries."""
+    c = container(deployment)
+    env: dict[str, Any] = {}
+    for source in c.get("envFrom", []):
+        assert set(source) == {"configMapRef"}, f"only ConfigMaps come in through envFrom: {source}"
+        env.update(find(objects, "ConfigMap", source["configMapRef"]["name"])["data"])
+    for entry in c.get("env", []):
+        env[entry["name"]] = entry.get("value", entry.get("valueFrom"))
+    return env
+
+
+_SCALE = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30}
+
+
+def quantity(value: str | int) -> float:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(m|k|M|G|Ki|Mi|Gi)?", str(value))
+    assert match, f"not a Kubernetes quantity (or an unusual suffix): {value!r}"
+    return float(match[1]) * _SCALE.get(match[2] or "", 1.0)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_renders_every_object_and_no_secret(overlay: str) -> None:
+    objects = render(f"overlays/{overlay}")
+    for name in SERVICES:
+        for kind in (
+            "ServiceAccount",
+            "Deployment",
+            "Service",
+            "PodDisruptionBudget",
+            "HorizontalPodAutoscaler",
+        ):
+            find(objects, kind, name)
+    assert not [o for o in objects if o["kind"] == "Secret"], "secrets are never committed"
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_object_matches_the_kubernetes_schema(overlay: str, version: str) -> None:
+    errors = []
+    for o in render(f"overlays/{overlay}"):
+        try:
+            kubernetes_validate.validate(o, version, strict=True)
+        except kubernetes_validate.ValidationError as e:
+            errors.append(f"{o['kind']}/{o['metadata']['name']}: {e.message} at {list(e.path)}")
+    assert not errors, "\n".join(errors)
+
+
+def test_schema_validation_catches_mistakes() -> None:
+    deployment = copy.deepcopy(find(render("overlays/prod"), "Deployment", "gateway"))
+    container(deployment)["livenesProbe"] = container(deployment).pop("livenessProbe")
+    with pytest.raises(kubernetes_validate.ValidationError, match="livenesProbe"):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSIONS[-1], strict=True)
+    deployment = copy.deepcopy(find(render("overlays/prod"), "Deployment", "gateway"))
+    deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = "thirty"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSIONS[-1], strict=True)
+
+
+def test_base_is_namespace_agnostic() -> None:
+    placed = [
+        f"{o['kind']}/{o['metadata']['name']}"
+        for o in render("base")
+        if "namespace" in o["metadata"]
+    ]
+    assert not placed, f"the overlays choose the namespace: {placed}"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_pods_are_hardened(overlay: str, service: str) -> None:
+    objects = render(f"overlays/{overlay}")
+    deployment = find(objects, "Deployment", service)
+    pod = deployment["spec"]["template"]["spec"]
+    c = container(deployment)
+    # The container's securityContext overrides the pod's, field by field.
+    effective = {**pod.get("securityContext", {}), **c.get("securityContext", {})}
+    assert effective.get("runAsNonRoot") is True
+    assert effective.get("runAsUser", 0) != 0
+    assert effective.get("readOnlyRootFilesystem") is True
+    assert effective.get("allowPrivilegeEscalation") is False
+    assert effective.get("privileged", False) is False
+    assert effective.get("capabilities", {}).get("drop") == ["ALL"]
+    assert not effective.get("capabilities", {}).get("add")
+    assert effective.get("seccompProfile") == {"type": "RuntimeDefault"}
+
+    # /tmp is the only writable place, and it is a bounded emptyDir.
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
+    assert "/tmp" in mounts, "a read-only root needs a writable /tmp"
+    assert "sizeLimit" in volumes[mounts["/tmp"]].get("emptyDir", {})
+
+    account = find(objects, "ServiceAccount", pod["serviceAccountName"])
+    assert account["automountServiceAccountToken"] is False
+    assert pod["automountServiceAccountToken"] is False
+
+    # dev runs locally built `:dev` images; prod must name a release (checked below).
+    tag = c["image"].rsplit("/", 1)[-1].partition(":")[2]
+    assert tag, f"{c['image']}: no tag"
+    assert tag != "latest", f"{c['image']}: name the version"
+
+    resources_ = c["resources"]
+    for resource in ("cpu", "memory"):
+        request = quantity(resources_["requests"][resource])
+        limit = quantity(resources_["limits"][resource])
+        assert 0 < request <= limit, f"{resource}: request {request} and limit {limit}"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_probes_use_the_health_endpoints_on_the_served_port(overlay: str, service: str) -> None:
+    objects = render(f"overlays/{overlay}")
+    deployment = find(objects, "Deployment", service)
+    c = container(deployment)
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    expected = {
+        "livenessProbe": "/health",
+        "readinessProbe": "/health/ready",
+        "startupProbe": "/health",
+    }
+    for probe, path in expected.items():
+        get = c[probe]["httpGet"]
+        assert get["path"] == path, f"{probe} asks {get['path']}"
+        port = ports[get["port"]] if isinstance(get["port"], str) else get["port"]
+        assert port == SERVICES[service].port, f"{probe} asks port {port}"
+    env = container_env(objects, deployment)
+    assert env[SERVICES[service].port_var] == str(SERVICES[service].port)
+    assert env[SERVICES[service].host_var] == "0.0.0.0"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_environment_is_what_the_service_reads(overlay: str, service: str) -> None:
+    objects = render(f"overlays/{overlay}")
+    env = container_env(objects, find(objects, "Deployment", service))
+    unknown = set(env) - set(settings_of(service))
+    assert not unknown, f"{service} has no setting for {sorted(unknown)}"
+    missing = required(service) - set(env)
+    assert not missing, f"{service} requires {sorted(missing)}"
+    assert env["STORAGE_BACKEND"] == "s3", "pods share artifacts through S3, not a local dir"
+
+    readme = (K8S / "README.md").read_text(encoding="utf-8")
+    for name, value in env.items():
+        if isinstance(value, dict) and "secretKeyRef" in value:
+            ref = value["secretKeyRef"]
+            assert ref["name"] == SECRET_NAME
+            assert f"`{ref['key']}`" in readme, f"k8s/README.md does not document {ref['key']}"
+        else:
+            assert isinstance(value, str), f"{name}: {value!r}"
+            assert not re.search(r"PASSWORD|SECRET|DATABASE_URL", name), f"{name} is a secret"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_service_budget_and_autoscaler_target_the_deployment(overlay: str, service: str) -> None:
+    objects = render(f"overlays/{overlay}")
+    deployment = find(objects, "Deployment", service)
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= pod_labels.items()
+    assert "replicas" not in deployment["spec"], "the autoscaler owns the replica count"
+
+    svc = find(objects, "Service", service)
+    assert svc["spec"]["selector"] == selector
+    port_names = {p["name"] for p in container(deployment)["ports"]}
+    assert {p["targetPort"] for p in svc["spec"]["ports"]} <= port_names
+
+    pdb = find(objects, "PodDisruptionBudget", service)
+    assert pdb["spec"]["selector"]["matchLabels"] == selector
+
+    hpa = find(objects, "HorizontalPodAutoscaler", service)
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": service,
+    }
+    assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+    assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu"]
+    # CPU utilisation is measured against the request, so there has to be one.
+    assert "cpu" in container(deployment)["resources"]["requests"]
+
+
+def test_prod_runs_more_and_larger_pods_on_replicated_streams() -> None:
+    dev, prod = render("overlays/dev"), render("overlays/prod")
+    for service in SERVICES:
+        dev_env = container_env(dev, find(dev, "Deployment", service))
+        prod_env = container_env(prod, find(prod, "Deployment", service))
+        assert dev_env["NATS_STREAM_REPLICAS"] == "1"
+        assert prod_env["NATS_STREAM_REPLICAS"] == "3"
+        dev_hpa = find(dev, "HorizontalPodAutoscaler", service)["spec"]
+        prod_hpa = find(prod, "HorizontalPodAutoscaler", service)["spec"]
+        assert prod_hpa["minReplicas"] > dev_hpa["minReplicas"]
+        assert prod_hpa["maxReplicas"] > dev_hpa["maxReplicas"]
+        dev_limits = container(find(dev, "Deployment", service))["resources"]["limits"]
+        prod_limits = container(find(prod, "Deployment", service))["resources"]["limits"]
+        for resource in ("cpu", "memory"):
+            assert quantity(prod_limits[resource]) > quantity(dev_limits[resource])
+        image = container(find(prod, "Deployment", service))["image"]
+        assert is_pinned(image), f"prod runs {image}: a release tag or a digest"
+    assert find(prod, "HorizontalPodAutoscaler", "gateway")["spec"]["minReplicas"] >= 3
