@@ -146,3 +146,42 @@ async def test_an_input_outside_the_store_is_refused(worker: WorkerRuntime) -> N
     (fact,) = await facts_for(worker, command.job_id)
     assert isinstance(fact, EffectsFailed)
     assert "not in this service's storage" in fact.reason
+
+
+async def test_the_worker_reads_and_writes_through_s3(
+    fresh_nats: NatsServer, s3_endpoint: str, unique: str, tmp_path: Path
+) -> None:
+    settings = Settings(
+        nats_url=fresh_nats.url,
+        storage_backend="s3",
+        s3_bucket=f"effects-{unique}",
+        s3_endpoint_url=s3_endpoint,
+        s3_access_key_id="test",
+        s3_secret_access_key="test",
+        s3_create_bucket=True,
+    )
+    runtime = WorkerRuntime(settings, "effects-s3-test")
+    install(runtime)
+    async with runtime:
+        await runtime.broker.start()
+        ref = await store_input(runtime, write_tone(tmp_path / "in.wav", 1.5))
+        assert ref.uri.startswith(f"s3://effects-{unique}/")
+        command = EffectsRequested(
+            job_id=uuid.uuid4(),
+            owner="alice",
+            correlation_id=uuid.uuid4(),
+            input=ref,
+            chain=[{"type": "gain", "gain_db": -6}],
+            output=OutputFormat(format="ogg"),
+        )
+        await runtime.bus.publish(command)
+        (fact,) = await facts_for(runtime, command.job_id)
+        assert isinstance(fact, EffectsCompleted)
+        artifact = fact.outputs["processed.ogg"]
+        key = f"alice/{command.job_id}/processed.ogg"
+        assert artifact.uri == f"s3://effects-{unique}/{key}"
+        assert await runtime.store.size(key) == artifact.bytes
+        async with runtime.store.local_copy(key) as path:
+            info = sf.info(str(path))
+        assert (info.format, info.samplerate, info.channels) == ("OGG", 44100, 2)
+        assert info.duration == pytest.approx(1.5, abs=0.05)

@@ -39,6 +39,21 @@ def make_broker(
     )
 
 
+async def nats_answers(broker: NatsBroker, timeout_s: float = 2.0) -> bool:
+    """A real round trip (PING/PONG), not just the client's idea of its connection."""
+    try:
+        connection = broker.connection
+    except Exception:
+        return False
+    if connection is None or not connection.is_connected:
+        return False
+    try:
+        await connection.flush(timeout=max(1, round(timeout_s)))
+    except Exception:
+        return False
+    return True
+
+
 def stream_config(spec: StreamSpec, replicas: int = 1) -> StreamConfig:
     return StreamConfig(
         name=spec.name,

@@ -14,7 +14,7 @@ from typing import Self
 
 import uvicorn
 
-from cadenza.runtime.bus import Bus, ensure_streams, make_broker
+from cadenza.runtime.bus import Bus, ensure_streams, make_broker, nats_answers
 from cadenza.runtime.cancellation import Cancellations
 from cadenza.runtime.logging import configure_logging
 from cadenza.runtime.metrics import ops_app
@@ -69,7 +69,7 @@ class WorkerRuntime:
     async def problems(self) -> dict[str, str]:
         """What is down, for /health/ready (empty when ready)."""
         problems: dict[str, str] = {}
-        if not await self.broker.ping(timeout=2.0):
+        if not await nats_answers(self.broker):
             problems["nats"] = f"cannot reach NATS at {self.settings.nats_url}"
         try:
             await asyncio.wait_for(self.store.ping(), timeout=5.0)

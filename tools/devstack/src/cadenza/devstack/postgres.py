@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,10 @@ import asyncpg
 import pgserver
 
 DATABASE = "cadenza"
+
+# pgserver logs its bookkeeping at INFO, some of it from an atexit hook after logging has shut
+# down; warnings and errors still come through.
+logging.getLogger("pgserver").setLevel(logging.WARNING)
 
 
 async def _ensure_database(admin_dsn: str, name: str) -> None:

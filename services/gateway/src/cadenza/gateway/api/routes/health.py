@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cadenza.gateway.deps import ServicesDep
+from cadenza.runtime.bus import nats_answers
 
 router = APIRouter(tags=["operations"])
 
@@ -25,7 +26,7 @@ async def health() -> dict[str, str]:
 )
 async def ready(services: ServicesDep) -> JSONResponse:
     problems: dict[str, str] = {}
-    if not await services.broker.ping(timeout=2.0):
+    if not await nats_answers(services.broker):
         problems["nats"] = f"NATS at {services.settings.nats_url} does not answer"
     try:
         await asyncio.wait_for(services.pool.fetchval("SELECT 1"), timeout=3.0)
