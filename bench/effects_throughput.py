@@ -52,11 +52,10 @@ def direct(source: Path, dest: Path) -> float:
     return time.perf_counter() - started
 
 
-async def through_platform(
-    url_base: str, platform: Platform, upload_id: str, repeat: int
-) -> list[float]:
+async def through_platform(platform: Platform, upload_id: str, repeat: int) -> list[float]:
+    """Seconds from POST /api/v1/jobs to job.completed on the WebSocket, per run."""
     timings = []
-    async with httpx.AsyncClient(base_url=url_base, timeout=600) as client:
+    async with httpx.AsyncClient(base_url=platform.url, timeout=3600) as client:
         ws = await open_ws(platform)
         try:
             for _ in range(repeat):
@@ -83,7 +82,7 @@ def main() -> None:
             platform_s: list[float] = []
             for _ in range(args.repeat):
                 direct_s.append(direct(source, root / "direct.wav"))
-                platform_s += asyncio.run(through_platform(platform.url, platform, upload_id, 1))
+                platform_s += asyncio.run(through_platform(platform, upload_id, 1))
     direct_median = statistics.median(direct_s)
     platform_median = statistics.median(platform_s)
     save(

@@ -18,17 +18,13 @@ import numpy as np
 import soundfile as sf
 
 from bench.common import (
-    effects_job,
-    open_ws,
     running_platform,
     save,
-    submit_and_wait,
     upload,
     vm_hwm_mb,
     vm_rss_mb,
 )
-from bench.effects_throughput import CHAIN
-from cadenza.devstack.platform import Platform
+from bench.effects_throughput import CHAIN, through_platform
 
 
 def write_long_track(path: Path, minutes: float, sample_rate: int = 44100) -> Path:
@@ -38,16 +34,6 @@ def write_long_track(path: Path, minutes: float, sample_rate: int = 44100) -> Pa
         for _ in range(int(minutes)):
             f.write((rng.standard_normal((60 * sample_rate, 2)) * 0.1).astype(np.float32))
     return path
-
-
-async def run_job(platform: Platform, url: str, upload_id: str) -> float:
-    async with httpx.AsyncClient(base_url=url, timeout=3600) as client:
-        ws = await open_ws(platform)
-        try:
-            seconds, _ = await submit_and_wait(client, ws, effects_job(upload_id, CHAIN))
-        finally:
-            await ws.close()
-    return seconds
 
 
 def main() -> None:
@@ -65,7 +51,7 @@ def main() -> None:
             with httpx.Client(base_url=platform.url) as api:
                 upload_id = upload(api, track)["id"]
             upload_s = time.perf_counter() - started
-            job_s = asyncio.run(run_job(platform, platform.url, upload_id))
+            (job_s,) = asyncio.run(through_platform(platform, upload_id, repeat=1))
             result = {
                 "track_minutes": args.minutes,
                 "track_bytes": track.stat().st_size,

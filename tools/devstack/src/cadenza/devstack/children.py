@@ -34,3 +34,22 @@ def spawn(args: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
         preexec_fn=_die_with_parent(),  # only calls prctl
         **kwargs,
     )
+
+
+def stop(process: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout_s`."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def kill(process: subprocess.Popen[bytes] | None) -> None:
+    """Crash it (SIGKILL), for fault tests."""
+    if process is not None and process.poll() is None:
+        process.kill()
+        process.wait()

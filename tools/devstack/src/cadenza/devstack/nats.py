@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cadenza.devstack import children
 from cadenza.devstack.children import spawn
 from cadenza.devstack.ports import free_port, wait_for_port
 
@@ -68,18 +68,10 @@ class NatsServer:
         wait_for_port(self.port, 20, "nats-server")
 
     def stop(self, timeout_s: float = 10) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        children.stop(self.process, timeout_s)
         self.process = None
 
     def kill(self) -> None:
         """Crash it (SIGKILL), for fault tests."""
-        if self.process:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
+        children.kill(self.process)
+        self.process = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from typing import Self
 
 import httpx
 
+from cadenza.devstack import children
 from cadenza.devstack.children import spawn
 from cadenza.devstack.nats import NatsServer
 from cadenza.devstack.ports import free_port
@@ -70,19 +70,12 @@ class Service:
         raise TimeoutError(f"{self.name} was not ready within {timeout_s:.0f}s: {last}")
 
     def stop(self, timeout_s: float = 20) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        children.stop(self.process, timeout_s)
         self.process = None
 
     def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        """Crash it (SIGKILL), for fault tests."""
+        children.kill(self.process)
         self.process = None
 
 
