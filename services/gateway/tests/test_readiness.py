@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from cadenza.devstack.nats import NatsServer
+from cadenza.devstack.postgres import Postgres
 from cadenza.gateway.app import create_app
 from cadenza.gateway.settings import Settings
 
@@ -46,3 +47,28 @@ async def test_readiness_names_what_is_down(
         assert set(down.json()["problems"]) == {"nats"}
         assert f"NATS at {fresh_nats.url} does not answer" in down.json()["detail"]
         assert (await api.get("/health")).status_code == 200, "liveness is unaffected"
+
+
+async def test_a_database_outage_is_a_503_with_a_reason(
+    fresh_nats: NatsServer, tmp_path: Path
+) -> None:
+    postgres = Postgres(tmp_path / "pg")
+    await asyncio.to_thread(postgres.start)
+    app = create_app(
+        Settings(database_url=postgres.dsn, nats_url=fresh_nats.url, storage_dir=tmp_path / "s")
+    )
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as api,
+        ):
+            assert (await api.get("/api/v1/jobs")).status_code == 200
+            await asyncio.to_thread(postgres.stop)
+            listing = await api.get("/api/v1/jobs")
+            assert listing.status_code == 503
+            assert listing.json()["detail"].startswith("the database is unavailable")
+            ready = await api.get("/health/ready")
+            assert ready.status_code == 503
+            assert set(ready.json()["problems"]) == {"postgres"}
+    finally:
+        await asyncio.to_thread(postgres.stop)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from importlib import resources
+from typing import Any
 
 import asyncpg
 
@@ -21,9 +22,25 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+class DatabaseUnavailableError(ConnectionError):
+    """PostgreSQL cannot be reached; requests answer 503 instead of a stack trace."""
+
+
+async def _connect(dsn: str, **kwargs: Any) -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(dsn, **kwargs)
+    except (OSError, asyncpg.CannotConnectNowError) as e:
+        raise DatabaseUnavailableError(f"cannot connect to PostgreSQL: {e}") from e
+
+
 async def create_pool(dsn: str, size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        dsn, min_size=1, max_size=size, init=_init_connection, command_timeout=30
+        dsn,
+        min_size=1,
+        max_size=size,
+        init=_init_connection,
+        command_timeout=30,
+        connect=_connect,
     )
     assert pool is not None
     return pool

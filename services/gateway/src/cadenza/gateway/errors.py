@@ -7,11 +7,13 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from cadenza.contracts.effect_chain import EFFECT_TYPES
+from cadenza.gateway.db import DatabaseUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(UnprocessableError)
     async def _unprocessable(_: Request, exc: UnprocessableError) -> JSONResponse:
         return unprocessable(exc.problems)
+
+    @app.exception_handler(asyncpg.PostgresConnectionError)
+    @app.exception_handler(DatabaseUnavailableError)
+    async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse(
+            status_code=503,
+            content={"detail": "the database is unavailable; nothing was changed, try again"},
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
