@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -40,6 +41,7 @@ SERVICES = {
     for s in (
         Service("gateway", port=8000, port_var="PORT", host_var="HOST"),
         Service("effects", port=8011, port_var="HTTP_PORT", host_var="HTTP_HOST"),
+        Service("separation", port=8012, port_var="HTTP_PORT", host_var="HTTP_HOST"),
     )
 }
 
@@ -62,3 +64,11 @@ def is_pinned(image: str) -> bool:
         return True
     tag = image.rsplit("/", 1)[-1].partition(":")[2]
     return bool(re.match(r"v?\d+\.\d+|RELEASE\.\d{4}-", tag))
+
+
+def locked_version(package: str) -> str:
+    """The version uv.lock records for a third-party package."""
+    lock = tomllib.loads((ROOT / "uv.lock").read_text(encoding="utf-8"))
+    versions = {str(p["version"]) for p in lock["package"] if p["name"] == package}
+    assert len(versions) == 1, f"uv.lock has {package} {sorted(versions)}"
+    return versions.pop()

@@ -156,7 +156,8 @@ def test_env_example_documents_every_compose_variable() -> None:
 
 def test_compose_wires_the_services_together() -> None:
     services = compose()["services"]
-    assert {"nats", "postgres", "minio", "minio-init", "gateway", "effects"} <= set(services)
+    workers = ("effects", "separation")
+    assert {"nats", "postgres", "minio", "minio-init", "gateway", *workers} <= set(services)
     volumes = set(compose()["volumes"])
 
     nats = services["nats"]
@@ -173,13 +174,15 @@ def test_compose_wires_the_services_together() -> None:
         if name not in ("minio-init",):
             assert svc.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
 
-    gateway, effects = services["gateway"], services["effects"]
+    gateway = services["gateway"]
     assert gateway["ports"] == ["8000:8000"]
     for dependency in ("nats", "postgres"):
         assert gateway["depends_on"][dependency]["condition"] == "service_healthy"
-    assert effects["depends_on"]["nats"]["condition"] == "service_healthy"
+    for worker in workers:
+        assert services[worker]["depends_on"]["nats"]["condition"] == "service_healthy"
+        assert "ports" not in services[worker], "workers publish nothing on the host"
     minio = services["minio"]["environment"]
-    for svc in (gateway, effects):
+    for svc in (gateway, *(services[worker] for worker in workers)):
         env = svc["environment"]
         assert svc["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
         assert env["STORAGE_BACKEND"] == "s3"
@@ -203,3 +206,26 @@ def test_compose_environment_is_what_the_service_reads(service: str) -> None:
     assert env[spec.port_var] == str(spec.port)
     assert (ROOT / svc["build"]["context"] / svc["build"]["dockerfile"]) == spec.dockerfile
     assert str(spec.port) in " ".join(svc["healthcheck"]["test"])
+
+
+def test_compose_separation_reads_models_from_a_read_only_mount() -> None:
+    separation = compose()["services"]["separation"]
+    env = separation["environment"]
+    mounts = {}
+    for volume in separation["volumes"]:
+        source, target, *options = volume.split(":")
+        mounts[target] = (source, options)
+    assert env["MODEL_DIR"] in mounts, "MODEL_DIR is a mounted folder"
+    source, options = mounts[env["MODEL_DIR"]]
+    assert options == ["ro"], "the worker only reads the checkpoints"
+    assert source == read_env_file(ROOT / ".env.example")["SEPARATION_MODEL_DIR"]
+    # The CPU image: no GPU, no downloads into a hub cache.
+    assert env["DEVICE"] == "cpu"
+    assert env["USE_TORCH_HUB_CACHE"] == "false"
+    assert int(env["TORCH_THREADS"]) >= 0
+    assert int(env["CONCURRENCY"]) >= 1
+    # Demucs needs a few GiB; an unbounded container could take the machine's memory.
+    memory = separation["deploy"]["resources"]["limits"]["memory"]
+    match = re.fullmatch(r"(\d+)([gm])", memory.lower())
+    assert match, f"memory limit {memory!r}"
+    assert int(match[1]) * (1024 if match[2] == "g" else 1) >= 3 * 1024

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import tomllib
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 from docker.utils.build import exclude_paths
 from dockerfile_parse import DockerfileParser  # type: ignore[import-untyped]
 
-from .deploy_helpers import ROOT, SERVICES
+from .deploy_helpers import ROOT, SERVICES, locked_version, settings_of
 
 
 @cache
@@ -99,6 +100,67 @@ def test_dockerfile_runtime_is_non_root_with_a_healthcheck(service: str) -> None
     env = parsed(service).envs  # the final stage's
     assert env[spec.host_var] == "0.0.0.0"
     assert env[spec.port_var] == str(spec.port)
+
+
+PYTORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+def test_separation_gets_torch_from_the_cpu_index_only() -> None:
+    """uv.lock's torch is the CPU build from a folder a Docker build does not have, and PyPI's
+    torch pulls the CUDA libraries: the image installs the CPU build from PyTorch's CPU index."""
+    version = locked_version("torch")
+    assert version.endswith("+cpu"), f"uv.lock has torch {version}, not the CPU build"
+    builder = stages("separation")[0]
+    runs = [v for i, v in builder if i == "RUN"]
+    torch_runs = [i for i, r in enumerate(runs) if re.search(r"\btorch==", r)]
+    assert len(torch_runs) == 1, "torch is installed once, by itself"
+    install = runs[torch_runs[0]]
+    assert "uv pip install" in install
+    assert "--python /opt/venv/bin/python" in install, "into the venv the runtime copies"
+    index = re.findall(r"--index-url[= ](\S+)", install)
+    assert index == [PYTORCH_CPU_INDEX], f"torch from {index}"
+    assert "--extra-index-url" not in install, "no fallback to PyPI's CUDA build"
+    assert "--no-deps" in install, "nothing but torch comes from that index"
+    assert re.search(rf"\btorch=={re.escape(version)}(?=[\"'\s]|$)", install), (
+        f"pin torch to the locked {version}"
+    )
+
+    # The syncs install the rest of the lock but never its torch (its wheel is not there), and
+    # a sync after the torch install keeps it (a sync is exact: it removes what it did not put).
+    syncs = [(i, r) for i, r in enumerate(runs) if "uv sync" in r]
+    assert syncs
+    for i, run in syncs:
+        assert "--no-install-package torch" in run, run
+        if i > torch_runs[0]:
+            assert "--inexact" in run, f"this sync would uninstall torch: {run}"
+    # uv refuses to start when pyproject.toml names a find-links folder that is missing.
+    tool_uv = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["uv"]
+    for folder in tool_uv.get("find-links", []):
+        if folder.startswith("/"):
+            made = [
+                i for i, r in enumerate(runs) if re.search(rf"mkdir -p {re.escape(folder)}\b", r)
+            ]
+            assert made, f"pyproject.toml's find-links {folder}: create it (empty) for uv"
+            assert made[0] < syncs[0][0], f"create {folder} before the first uv sync"
+
+    # No CUDA build anywhere: no CUDA index, no nvidia packages (comments may say why).
+    text = " ".join(value for _, value in dockerfile("separation"))
+    assert not re.search(r"/whl/cu\d|nvidia|\+cu\d", text)
+    base = stages("separation")[-1][0][1]
+    assert "cuda" not in base.lower(), f"a CPU image, not {base}"
+
+
+def test_separation_image_reads_models_from_the_volume_only() -> None:
+    instructions = dict(stages("separation")[-1])
+    env = parsed("separation").envs
+    assert json.loads(instructions["VOLUME"]) == [env["MODEL_DIR"]]
+    assert env["DEVICE"] == "cpu", "the image has no CUDA"
+    assert env["USE_TORCH_HUB_CACHE"] == "false"
+    assert env["TORCH_HOME"].startswith("/tmp/"), "writable with a read-only root filesystem"
+    assert env["TORCH_THREADS"] == "0", "from the container's CPU quota"
+    settings = settings_of("separation")
+    for name in ("MODEL_DIR", "DEVICE", "USE_TORCH_HUB_CACHE", "TORCH_THREADS"):
+        assert name in settings, f"separation has no setting {name}"
 
 
 def dockerignore_patterns() -> list[str]:

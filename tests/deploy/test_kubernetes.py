@@ -30,6 +30,7 @@ OVERLAYS = ("dev", "prod")
 # The three minor versions upstream supports at the time of writing.
 KUBERNETES_VERSIONS = ("1.35.0", "1.36.0", "1.37.0")
 SECRET_NAME = "cadenza-secrets"
+MODELS_CLAIM = "cadenza-models"
 
 Manifest = dict[str, Any]
 
@@ -109,6 +110,7 @@ def test_overlay_renders_every_object_and_no_secret(overlay: str) -> None:
             "HorizontalPodAutoscaler",
         ):
             find(objects, kind, name)
+    find(objects, "PersistentVolumeClaim", MODELS_CLAIM)
     assert not [o for o in objects if o["kind"] == "Secret"], "secrets are never committed"
 
 
@@ -277,3 +279,44 @@ def test_prod_runs_more_and_larger_pods_on_replicated_streams() -> None:
         image = container(find(prod, "Deployment", service))["image"]
         assert is_pinned(image), f"prod runs {image}: a release tag or a digest"
     assert find(prod, "HorizontalPodAutoscaler", "gateway")["spec"]["minReplicas"] >= 3
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_separation_reads_checkpoints_from_the_models_claim(overlay: str) -> None:
+    objects = render(f"overlays/{overlay}")
+    deployment = find(objects, "Deployment", "separation")
+    pod = deployment["spec"]["template"]["spec"]
+    c = container(deployment)
+    env = container_env(objects, deployment)
+
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    assert env["MODEL_DIR"] in mounts, "MODEL_DIR is where the claim is mounted"
+    mount = mounts[env["MODEL_DIR"]]
+    assert mount.get("readOnly") is True, "the worker only reads the checkpoints"
+    volume = {v["name"]: v for v in pod["volumes"]}[mount["name"]]
+    claim = volume["persistentVolumeClaim"]
+    assert claim == {"claimName": MODELS_CLAIM, "readOnly": True}
+    pvc = find(objects, "PersistentVolumeClaim", MODELS_CLAIM)
+    assert quantity(pvc["spec"]["resources"]["requests"]["storage"]) >= 2 * 2**30
+    modes = pvc["spec"]["accessModes"]
+    if overlay == "prod":
+        # Pods on several nodes mount it at once.
+        assert set(modes) & {"ReadWriteMany", "ReadOnlyMany"}, modes
+    else:
+        assert modes, "an access mode a one-node cluster offers"
+
+    # The CPU image, checkpoints from the claim only, torch threads from the CPU limit.
+    assert env["DEVICE"] == "cpu"
+    assert env["USE_TORCH_HUB_CACHE"] == "false"
+    assert env["TORCH_THREADS"] == "0"
+    # Loading torch and reading the models is slow: minutes before liveness counts.
+    startup = c["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 180
+    # Demucs: at least 2 CPUs and 3 GiB, with room above.
+    requests, limits = c["resources"]["requests"], c["resources"]["limits"]
+    assert quantity(requests["cpu"]) >= 2
+    assert quantity(requests["memory"]) >= 3 * 2**30
+    assert quantity(limits["memory"]) >= 6 * 2**30
+    # What /tmp may hold fits in the pod's ephemeral-storage limit.
+    tmp = {v["name"]: v for v in pod["volumes"]}[mounts["/tmp"]["name"]]
+    assert quantity(tmp["emptyDir"]["sizeLimit"]) <= quantity(limits["ephemeral-storage"])

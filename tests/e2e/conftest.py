@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cadenza.devstack.demucs_models import install_test_models
 from cadenza.devstack.platform import Platform
 from cadenza.devstack.ports import free_port
 
@@ -17,6 +18,7 @@ MAX_UPLOAD_BYTES = 8 * 1024 * 1024
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("platform")
+    install_test_models(root / "data" / "models")  # random weights, demucs's format
     with Platform(
         root / "data",
         gateway_port=free_port(),

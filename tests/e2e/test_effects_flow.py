@@ -122,7 +122,9 @@ async def test_effects_job_end_to_end(
 
     done = api.get(f"/api/v1/jobs/{job['id']}").json()
     assert (done["status"], done["progress"]) == ("completed", 1.0)
-    assert done["stages"] == [{"name": "effects", "status": "completed", "progress": 1.0}]
+    assert done["stages"] == [
+        {"name": "effects", "status": "completed", "progress": 1.0, "details": {}}
+    ]
     download = api.get(artifact["url"])
     assert download.status_code == 200
     assert download.headers["content-type"] == "audio/wav"
@@ -150,10 +152,12 @@ def test_a_late_subscriber_gets_the_snapshot_and_the_ending(
     events = asyncio.run(follow(ws_url, job["id"]))
     assert [e["type"] for e in events] == ["job.snapshot", "job.completed"]
     assert events[0]["status"] == "completed"
+    assert events[1]["details"] == {}
+    assert events[1]["artifacts"][0]["name"] == "processed.wav"
 
 
 BAD_REQUESTS = [
-    ({"type": "flanger"}, "params.chain.0", "does not match any of the expected tags"),
+    ({"type": "flanger"}, "params.chain.0.type", "does not match any of the expected tags"),
     ({"type": "gain", "gain_db": 60}, "params.chain.0.gain_db", "less than or equal to 24"),
     ({"type": "reverb", "room_size": -1}, "params.chain.0.room_size", "greater than or equal"),
     ({"type": "gain", "gain": 3}, "params.chain.0.gain", "Extra inputs are not permitted"),

@@ -20,6 +20,9 @@ from cadenza.contracts import (
     JobProgress,
     JobSubmitted,
     OutputFormat,
+    SeparationCompleted,
+    SeparationFailed,
+    SeparationRequested,
     decode_event,
     nyquist_violations,
 )
@@ -59,6 +62,13 @@ def example(cls: type[Event]) -> Event:
         },
         JobProgress: {"stage": "effects", "progress": 0.5, "message": "chunk 3 of 6"},
         JobCancelled: {"reason": "changed my mind"},
+        SeparationRequested: {"input": REF, "model": "htdemucs", "stems": ("vocals", "drums")},
+        SeparationCompleted: {
+            "stage": "separation",
+            "outputs": {"vocals.wav": REF},
+            "details": {"model": "htdemucs", "cache": "hit"},
+        },
+        SeparationFailed: {"stage": "separation", "code": "gave_up", "reason": "GPU fell over"},
     }
     return cls(**envelope(), **fields[cls])
 

@@ -96,6 +96,19 @@ async def test_rewriting_a_key_replaces_it_whole(store: ObjectStore) -> None:
     assert await collect(store, "alice/j/x.wav") == b"second"
 
 
+async def test_copies_are_whole_and_independent(store: ObjectStore) -> None:
+    async with store.writer("alice/cache/x/vocals.wav", "audio/wav") as pending:
+        pending.path.write_bytes(b"stem bytes")
+    original = pending.result()
+    copied = await store.copy("alice/cache/x/vocals.wav", "alice/job/vocals.wav", "audio/wav")
+    assert (copied.bytes, copied.sha256) == (original.bytes, original.sha256)
+    assert await collect(store, "alice/job/vocals.wav") == b"stem bytes"
+    await store.delete("alice/cache/x/vocals.wav")
+    assert await collect(store, "alice/job/vocals.wav") == b"stem bytes"
+    with pytest.raises(ObjectNotFoundError):
+        await store.copy("alice/cache/none.wav", "alice/job/none.wav", "audio/wav")
+
+
 async def test_local_copy_and_missing_objects(store: ObjectStore) -> None:
     async with store.writer("alice/j/c.wav", "audio/wav") as pending:
         pending.path.write_bytes(b"abc")
@@ -151,3 +164,16 @@ async def test_local_store_never_writes_outside_its_root(tmp_path: Path) -> None
                 pending.path.write_bytes(b"x")
     assert not (tmp_path / "escape.wav").exists()
     assert sorted(p.name for p in root.iterdir()) == [".tmp"]
+
+
+async def test_staging_left_by_a_crashed_writer_is_swept(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path / "root", stale_after_s=3600)
+    await store.start()
+    stale = tmp_path / "root" / ".tmp" / "crashed-writer"
+    stale.write_bytes(b"half a stem")
+    os.utime(stale, (0, 0))  # last written long ago
+    fresh = tmp_path / "root" / ".tmp" / "busy-writer"
+    fresh.write_bytes(b"being written")
+    await LocalObjectStore(tmp_path / "root", stale_after_s=3600).start()  # a restart
+    assert not stale.exists()
+    assert fresh.exists(), "a file still being written is left alone"

@@ -48,7 +48,28 @@ def test_filenames_are_display_names_never_paths(raw: str, clean: str) -> None:
     assert clean_filename(raw) == clean
 
 
+def test_a_wrong_tag_is_reported_on_the_tag_field() -> None:
+    from cadenza.gateway.errors import validation_errors
+
+    errors = [
+        {
+            "type": "union_tag_invalid",
+            "loc": ("body",),
+            "msg": "Input tag 'x' found using 'kind'",
+            "ctx": {"discriminator": "'kind'", "tag": "x"},
+        },
+        {
+            "type": "union_tag_invalid",
+            "loc": ("body", "effects", "params", "chain", 2),
+            "msg": "Input tag 'flanger'",
+            "ctx": {"discriminator": "'type'", "tag": "flanger"},
+        },
+    ]
+    assert [e["field"] for e in validation_errors(errors)] == ["kind", "params.chain.2.type"]
+
+
 def test_field_paths_drop_the_union_tag() -> None:
     assert field_path(("body", "params", "chain", 0, "gain", "gain_db")) == "params.chain.0.gain_db"
     assert field_path(("body", "kind")) == "kind"
+    assert field_path(("body", "separation", "params", "stems", 0)) == "params.stems.0"
     assert field_path(("body",)) == "body"

@@ -13,11 +13,21 @@ from cadenza.contracts.jobs import (
     StageFailed,
 )
 from cadenza.contracts.registry import BY_SUBJECT, EVENT_TYPES, decode_event
+from cadenza.contracts.separation import (
+    CLASSICAL_MODEL,
+    STEM_NAMES,
+    ModelInfo,
+    SeparationCompleted,
+    SeparationFailed,
+    SeparationRequested,
+)
 
 __all__ = [
     "BY_SUBJECT",
+    "CLASSICAL_MODEL",
     "EVENT_TYPES",
     "MEDIA_TYPES",
+    "STEM_NAMES",
     "ArtifactRef",
     "Effect",
     "EffectChain",
@@ -28,7 +38,11 @@ __all__ = [
     "JobCancelled",
     "JobProgress",
     "JobSubmitted",
+    "ModelInfo",
     "OutputFormat",
+    "SeparationCompleted",
+    "SeparationFailed",
+    "SeparationRequested",
     "StageCompleted",
     "StageFailed",
     "decode_event",

@@ -55,6 +55,8 @@ class StageCompleted(Event):
     outputs: dict[str, ArtifactRef]
     # False when a routing slip hands the job to a further stage.
     job_finished: bool = True
+    # What a person may want to know about how the stage ran (model, device, cache hit…).
+    details: dict[str, Any] = Field(default_factory=dict)
 
 
 class StageFailed(Event):

@@ -5,11 +5,19 @@ from __future__ import annotations
 from cadenza.contracts.effects import EffectsCompleted, EffectsFailed, EffectsRequested
 from cadenza.contracts.envelope import Event
 from cadenza.contracts.jobs import JobCancelled, JobProgress, JobSubmitted
+from cadenza.contracts.separation import (
+    SeparationCompleted,
+    SeparationFailed,
+    SeparationRequested,
+)
 
 EVENT_TYPES: tuple[type[Event], ...] = (
     EffectsRequested,
     EffectsCompleted,
     EffectsFailed,
+    SeparationRequested,
+    SeparationCompleted,
+    SeparationFailed,
     JobSubmitted,
     JobProgress,
     JobCancelled,

@@ -29,13 +29,18 @@ EFFECTS = StreamSpec(
     subjects=("effects.>",),
     description="Effects commands and facts",
 )
+SEPARATION = StreamSpec(
+    name="SEPARATION",
+    subjects=("separation.>",),
+    description="Separation commands and facts",
+)
 JOBS = StreamSpec(
     name="JOBS",
     subjects=("job.>",),
     description="Job-wide facts: progress and cancellation",
 )
 
-ALL_STREAMS: tuple[StreamSpec, ...] = (EFFECTS, JOBS)
+ALL_STREAMS: tuple[StreamSpec, ...] = (EFFECTS, SEPARATION, JOBS)
 
 
 def stream_for_subject(subject: str) -> StreamSpec:
@@ -48,3 +53,6 @@ def stream_for_subject(subject: str) -> StreamSpec:
 
 # Key-value bucket: job id → reason, for every cancelled job (kept as long as the streams).
 CANCELLATIONS_BUCKET = "cadenza-cancellations"
+# Key-value bucket: model name → ModelInfo JSON, refreshed by the workers that can run it.
+MODELS_BUCKET = "cadenza-models"
+MODELS_TTL_S = 300.0

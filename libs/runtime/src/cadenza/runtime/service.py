@@ -8,7 +8,7 @@ import faulthandler
 import io
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Self
 
@@ -36,6 +36,9 @@ class WorkerRuntime:
         self.bus = Bus(self.broker)
         self.store: ObjectStore = store_from_settings(settings)
         self._cancellations: Cancellations | None = None
+        # Run once connected (and in reverse on the way out), for services with more to set up.
+        self.startup_hooks: list[Callable[[], Awaitable[None]]] = []
+        self.shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
 
     @property
     def cancellations(self) -> Cancellations:
@@ -50,6 +53,8 @@ class WorkerRuntime:
         self._cancellations = Cancellations(js)
         await self._cancellations.start()
         await self.store.start()
+        for hook in self.startup_hooks:
+            await hook()
         return self
 
     async def __aexit__(
@@ -59,9 +64,14 @@ class WorkerRuntime:
         tb: TracebackType | None,
     ) -> None:
         try:
-            await self.broker.stop()
+            await self.broker.stop()  # waits for the commands in hand (graceful timeout)
         except Exception as e:  # NATS already gone: nothing left to drain
             log.warning("could not drain the NATS connection: %s", e)
+        for hook in reversed(self.shutdown_hooks):
+            try:
+                await hook()
+            except Exception:
+                log.warning("shutdown hook failed", exc_info=True)
         if self._cancellations:
             await self._cancellations.stop()
         await self.store.close()

@@ -18,6 +18,7 @@ from cadenza.gateway.services import Services
 from cadenza.gateway.settings import Settings
 from cadenza.runtime.bus import Bus
 from cadenza.runtime.cancellation import Cancellations
+from cadenza.runtime.model_registry import ModelRegistry
 from cadenza.runtime.storage import ObjectStore
 
 
@@ -57,6 +58,10 @@ async def get_cancellations(services: ServicesDep) -> Cancellations:
     return services.cancellations
 
 
+async def get_models(services: ServicesDep) -> ModelRegistry:
+    return services.models
+
+
 async def get_principal(settings: Annotated[Settings, Depends(get_settings)]) -> str:
     """The caller. One local principal until authentication is built (see README)."""
     return settings.default_owner
@@ -70,3 +75,4 @@ ProjectionDep = Annotated[Projection, Depends(get_projection)]
 HubDep = Annotated[LiveHub, Depends(get_hub)]
 CancellationsDep = Annotated[Cancellations, Depends(get_cancellations)]
 PrincipalDep = Annotated[str, Depends(get_principal)]
+ModelsDep = Annotated[ModelRegistry, Depends(get_models)]

@@ -18,12 +18,19 @@ from cadenza.gateway.db import DatabaseUnavailableError
 log = logging.getLogger(__name__)
 
 
+JOB_KINDS = ("effects", "separation")
+
+
 def field_path(loc: Sequence[Any]) -> str:
-    """`('body', 'params', 'chain', 0, 'gain', 'gain_db')` → `params.chain.0.gain_db`."""
+    """`('body', 'effects', 'params', 'chain', 0, 'gain', 'gain_db')` →
+    `params.chain.0.gain_db`: the tags of tagged unions are dropped, the index names it."""
     parts: list[str] = []
     previous: Any = None
-    for item in loc:
+    for position, item in enumerate(loc):
         if item == "body" and not parts:
+            continue
+        if position == 1 and loc[0] == "body" and item in JOB_KINDS:
+            previous = item
             continue
         # Tagged unions put the tag in the location; the index already names the item.
         if isinstance(previous, int) and item in EFFECT_TYPES:
@@ -34,13 +41,20 @@ def field_path(loc: Sequence[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+TAG_ERRORS = ("union_tag_invalid", "union_tag_not_found")
+
+
 def validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
     result = []
     for error in errors:
         message = str(error.get("msg", "invalid value"))
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
-        result.append({"field": field_path(error.get("loc", ())), "message": message})
+        loc = tuple(error.get("loc", ()))
+        if error.get("type") in TAG_ERRORS:
+            # A wrong or missing tag is about the tag field itself ("kind", "type").
+            loc += (str(error.get("ctx", {}).get("discriminator", "")).strip("'\""),)
+        result.append({"field": field_path(loc), "message": message})
     return result
 
 

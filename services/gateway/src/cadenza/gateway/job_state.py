@@ -30,9 +30,16 @@ class StageState:
     name: str
     status: Status = "queued"
     progress: float = 0.0
+    # What the service said about the run when it finished (model, device, cache hit…).
+    details: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "status": self.status, "progress": self.progress}
+        return {
+            "name": self.name,
+            "status": self.status,
+            "progress": self.progress,
+            "details": self.details,
+        }
 
 
 @dataclass(frozen=True)
@@ -102,7 +109,9 @@ def reduce(job: JobState, event: Event) -> JobState:
         stages = _with_stage(job, stage.name, status="running", progress=progress)
         return _touch(job, event, stages=stages, status="running", progress=_overall(stages))
     if isinstance(event, StageCompleted):
-        stages = _with_stage(job, event.stage, status="completed", progress=1.0)
+        stages = _with_stage(
+            job, event.stage, status="completed", progress=1.0, details=dict(event.details)
+        )
         artifacts = {
             **job.artifacts,
             **{name: ref.model_dump(mode="json") for name, ref in event.outputs.items()},

@@ -59,7 +59,14 @@ def event_message(job: JobState, event: Event) -> Message | None:
     if isinstance(event, StageCompleted):
         artifacts = [a.model_dump(mode="json") for a in artifact_views(job)]
         kind = "job.completed" if job.status == "completed" else "job.stage_completed"
-        return {"type": kind, **base, "stage": event.stage, "progress": 1.0, "artifacts": artifacts}
+        return {
+            "type": kind,
+            **base,
+            "stage": event.stage,
+            "progress": 1.0,
+            "artifacts": artifacts,
+            "details": dict(event.details),
+        }
     if isinstance(event, StageFailed):
         return {"type": "job.failed", **base, "stage": event.stage, "error": job.error}
     if isinstance(event, JobCancelled):
@@ -78,6 +85,7 @@ def terminal_message(job: JobState) -> Message | None:
             "stage": job.stages[-1].name,
             "progress": 1.0,
             "artifacts": artifacts,
+            "details": dict(job.stages[-1].details),
         }
     if job.status == "failed":
         return {

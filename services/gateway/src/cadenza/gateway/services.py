@@ -12,6 +12,7 @@ from cadenza.gateway.projection import Projection
 from cadenza.gateway.settings import Settings
 from cadenza.runtime.bus import Bus
 from cadenza.runtime.cancellation import Cancellations
+from cadenza.runtime.model_registry import ModelRegistry
 from cadenza.runtime.storage import ObjectStore
 
 
@@ -25,3 +26,4 @@ class Services:
     cancellations: Cancellations
     projection: Projection
     hub: LiveHub
+    models: ModelRegistry

@@ -44,6 +44,9 @@ class StageView(BaseModel):
     name: str
     status: Status
     progress: float
+    details: dict[str, Any] = Field(
+        default_factory=dict, description="How the stage ran: model, device, cache hit…"
+    )
 
 
 class ArtifactView(BaseModel):

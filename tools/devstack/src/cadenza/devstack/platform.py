@@ -22,6 +22,7 @@ from cadenza.devstack.postgres import Postgres
 # Every worker service: its module, and the env var that sets its ops HTTP port.
 WORKERS: dict[str, str] = {
     "effects": "cadenza.effects",
+    "separation": "cadenza.separation",
 }
 
 
@@ -120,6 +121,7 @@ class Platform:
             "DATABASE_URL": self.postgres.dsn,
             "STORAGE_BACKEND": "local",
             "STORAGE_DIR": str(self.storage_dir),
+            "MODEL_DIR": str(self.data_dir / "models"),
             "PYTHONUNBUFFERED": "1",
         }
         env.update(self.extra_env)

@@ -74,6 +74,10 @@ class ObjectStore(ABC):
         """Store a local file under `key` (`move` lets a backend take the file over)."""
 
     @abstractmethod
+    async def copy(self, source_key: str, dest_key: str, media_type: str) -> StoredObject:
+        """Copy an object within the store (all-or-nothing, like every write)."""
+
+    @abstractmethod
     def writer(self, key: str, media_type: str) -> AbstractAsyncContextManager[PendingObject]:
         """Write to `pending.path`; on clean exit the object is committed under `key`."""
 

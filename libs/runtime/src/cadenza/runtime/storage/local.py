@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +22,7 @@ from cadenza.runtime.storage.base import (
 from cadenza.runtime.storage.keys import validate_key
 
 READ_BLOCK = 1 << 18
+log = logging.getLogger(__name__)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -31,13 +34,31 @@ def _fsync_dir(path: Path) -> None:
 
 
 class LocalObjectStore(ObjectStore):
-    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+    def __init__(self, root: Path, *, fsync: bool = True, stale_after_s: float = 3600.0) -> None:
         self.root = root.resolve()
         self.fsync = fsync
+        self.stale_after_s = stale_after_s
         self._tmp = self.root / ".tmp"
 
     async def start(self) -> None:
         self._tmp.mkdir(parents=True, exist_ok=True)
+        removed = await asyncio.to_thread(self.sweep_staging, self.stale_after_s)
+        if removed:
+            log.info("removed %d staging files left by crashed writers", removed)
+
+    def sweep_staging(self, older_than_s: float) -> int:
+        """Delete staging files nobody has written to for `older_than_s` (a crashed
+        writer's leftovers: never visible as objects, but they take space)."""
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for path in self._tmp.iterdir():
+            try:
+                if path.stat().st_mtime <= cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue  # committed or removed meanwhile
+        return removed
 
     def _path(self, key: str) -> Path:
         return self.root / validate_key(key)
@@ -87,6 +108,20 @@ class LocalObjectStore(ObjectStore):
         self, key: str, path: Path, media_type: str, *, move: bool = False
     ) -> StoredObject:
         return await asyncio.to_thread(self.put_file_sync, key, path, media_type, move=move)
+
+    def _copy(self, source_key: str, dest_key: str, media_type: str) -> StoredObject:
+        source = self._path(source_key)
+        if not source.is_file():
+            raise ObjectNotFoundError(source_key)
+        staged = self._tmp / uuid.uuid4().hex
+        try:
+            os.link(source, staged)  # same bytes, no copy: objects are never modified in place
+        except OSError:
+            shutil.copyfile(source, staged)
+        return self._commit(dest_key, staged, media_type, move=True)
+
+    async def copy(self, source_key: str, dest_key: str, media_type: str) -> StoredObject:
+        return await asyncio.to_thread(self._copy, source_key, dest_key, media_type)
 
     @asynccontextmanager
     async def writer(self, key: str, media_type: str) -> AsyncIterator[PendingObject]:

@@ -106,6 +106,24 @@ class S3ObjectStore(ObjectStore):
             await asyncio.to_thread(path.unlink, missing_ok=True)
         return StoredObject(key, self.uri_for(key), size, digest, media_type)
 
+    async def copy(self, source_key: str, dest_key: str, media_type: str) -> StoredObject:
+        try:
+            head = await self.client.head_object(Bucket=self.bucket, Key=validate_key(source_key))
+        except ClientError as e:
+            if _is_not_found(e):
+                raise ObjectNotFoundError(source_key) from e
+            raise
+        await self.client.copy(
+            {"Bucket": self.bucket, "Key": source_key}, self.bucket, validate_key(dest_key)
+        )
+        return StoredObject(
+            dest_key,
+            self.uri_for(dest_key),
+            int(head["ContentLength"]),
+            str(head.get("Metadata", {}).get("sha256", "")),
+            media_type,
+        )
+
     def _scratch(self) -> Path:
         base = Path(self.scratch_dir or tempfile.gettempdir())
         base.mkdir(parents=True, exist_ok=True)

@@ -14,17 +14,19 @@ from fastapi.responses import StreamingResponse
 from cadenza.contracts.envelope import derive_id
 from cadenza.contracts.jobs import JobCancelled, StageFailed
 from cadenza.gateway import repository
+from cadenza.gateway.api.routes.models import available_models
 from cadenza.gateway.deps import (
     BusDep,
     CancellationsDep,
     HubDep,
+    ModelsDep,
     PoolDep,
     PrincipalDep,
     ProjectionDep,
     StoreDep,
 )
 from cadenza.gateway.errors import UnprocessableError
-from cadenza.gateway.job_requests import IDEMPOTENCY_NAMESPACE, JobRequest
+from cadenza.gateway.job_requests import IDEMPOTENCY_NAMESPACE, Context, JobRequest, plan_job
 from cadenza.gateway.job_state import JobState
 from cadenza.gateway.views import JobPage, JobView
 from cadenza.runtime.storage import ObjectNotFoundError
@@ -55,6 +57,7 @@ async def create_job(
     pool: PoolDep,
     bus: BusDep,
     projection: ProjectionDep,
+    registry: ModelsDep,
     owner: PrincipalDep,
     idempotency_key: Annotated[
         str | None,
@@ -68,16 +71,21 @@ async def create_job(
     upload = await repository.get_upload(pool, owner, body.input.upload_id)
     if upload is None:
         raise UnprocessableError.one("input.upload_id", f"no upload with id {body.input.upload_id}")
-    if problems := body.problems(upload):
-        raise UnprocessableError(problems)
     job_id = (
         uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{owner}/{idempotency_key}")
         if idempotency_key
         else uuid.uuid4()
     )
-    submitted, commands = body.events(
-        job_id=job_id, owner=owner, correlation_id=uuid.uuid4(), upload=upload
+    context = Context(
+        job_id=job_id,
+        owner=owner,
+        correlation_id=uuid.uuid4(),
+        upload=upload,
+        models=await available_models(registry),
     )
+    if problems := body.problems(context):
+        raise UnprocessableError(problems)
+    submitted, commands = plan_job(body, context)
     # Recording the job and queueing its events are independent: do them at once.
     recording = asyncio.ensure_future(projection.apply(submitted, idempotency_key=idempotency_key))
     try:

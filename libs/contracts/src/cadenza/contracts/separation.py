@@ -1,0 +1,67 @@
+"""Events of the separation domain, and what a separation model is."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cadenza.contracts.artifacts import ArtifactRef
+from cadenza.contracts.audio_format import OutputFormat
+from cadenza.contracts.envelope import Event
+from cadenza.contracts.jobs import StageCompleted, StageFailed
+
+STAGE = "separation"
+
+# The stems Demucs models produce (the 6-source model adds guitar and piano).
+STEM_NAMES: tuple[str, ...] = ("drums", "bass", "other", "vocals", "guitar", "piano")
+StemName = Literal["drums", "bass", "other", "vocals", "guitar", "piano"]
+
+# Needs no weights: always available.
+CLASSICAL_MODEL = "classical"
+
+
+class ModelInfo(BaseModel):
+    """A separation model a worker can run, as workers advertise it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    name: str = Field(min_length=1, max_length=64)
+    family: Literal["demucs", "classical"]
+    stems: tuple[StemName, ...]
+    sample_rate: int
+    description: str = ""
+    # Identifies the weights (checksums of the checkpoint files), part of the cache key.
+    fingerprint: str = ""
+
+
+CLASSICAL_INFO = ModelInfo(
+    name=CLASSICAL_MODEL,
+    family="classical",
+    stems=("drums", "bass", "other", "vocals"),
+    sample_rate=0,  # works at the input's rate
+    description=(
+        "No trained weights: harmonic/percussive separation, a low band for bass and "
+        "REPET-SIM for vocals. Fast and always available; far below Demucs in quality"
+    ),
+    fingerprint="classical-1",
+)
+
+
+class SeparationRequested(Event):
+    """Command: split `input` into `stems` with `model`; each stem becomes `<stem>.<format>`."""
+
+    subject: ClassVar[str] = "separation.requested"
+
+    input: ArtifactRef
+    model: str = Field(min_length=1, max_length=64)
+    stems: tuple[StemName, ...] = Field(min_length=1)
+    output: OutputFormat = OutputFormat()
+
+
+class SeparationCompleted(StageCompleted):
+    subject: ClassVar[str] = "separation.completed"
+
+
+class SeparationFailed(StageFailed):
+    subject: ClassVar[str] = "separation.failed"

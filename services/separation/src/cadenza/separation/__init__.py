@@ -1,0 +1,1 @@
+"""Separation service: splits tracks into stems with Demucs or a classical method."""

@@ -1,0 +1,299 @@
+"""The separation worker: `separation.requested` in, one stored file per stem, facts out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from functools import partial
+
+import torch
+from faststream import AckPolicy
+from faststream.nats import ConsumerConfig, JStream, PullSub
+from faststream.nats.annotations import NatsMessage
+
+from cadenza.audio import AudioDecodeError
+from cadenza.contracts.artifacts import ArtifactRef
+from cadenza.contracts.separation import (
+    CLASSICAL_MODEL,
+    STAGE,
+    ModelInfo,
+    SeparationCompleted,
+    SeparationFailed,
+    SeparationRequested,
+)
+from cadenza.contracts.streams import SEPARATION
+from cadenza.runtime.metrics import AUDIO_SECONDS
+from cadenza.runtime.model_registry import ModelRegistry
+from cadenza.runtime.service import WorkerRuntime
+from cadenza.runtime.storage import ObjectNotFoundError, ObjectStore, PendingObject, object_key
+from cadenza.runtime.worker import JobRun, PermanentError, handle_command
+from cadenza.separation.batching import SegmentBatcher
+from cadenza.separation.device import configure_torch
+from cadenza.separation.models import Catalog, LoadedModels, ModelBook
+from cadenza.separation.pipeline import Plan, SeparationInputError, separate_file
+from cadenza.separation.separators import classical_plan, demucs_plan
+from cadenza.separation.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DURABLE = "separation"
+ADVERTISE_EVERY_S = 60.0
+# Bump when the output of the same model on the same audio changes (part of the cache key).
+PIPELINE_VERSION = 1
+
+
+@dataclass
+class Separation:
+    """What the handler needs besides the runtime: device, models, batcher."""
+
+    settings: Settings
+    device: torch.device
+    book: ModelBook
+    loaded: LoadedModels
+    batcher: SegmentBatcher
+    registry: ModelRegistry | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Separation:
+        device = configure_torch(settings.device, settings.torch_threads)
+        catalog = Catalog.from_settings(settings.model_dir, settings.use_torch_hub_cache)
+        batch = settings.batch_size or (8 if device.type == "cuda" else 1)
+        return cls(
+            settings=settings,
+            device=device,
+            book=ModelBook(catalog),
+            loaded=LoadedModels(catalog, device, settings.model_cache_size),
+            batcher=SegmentBatcher(device, batch_size=batch, wait_s=settings.batch_wait_ms / 1000),
+        )
+
+    async def plan(self, model: str) -> Plan:
+        if model == CLASSICAL_MODEL:
+            return classical_plan(overlap=self.settings.overlap)
+        loaded = await asyncio.to_thread(self.loaded.get, model)
+        inflight = max(1, self.batcher.batch_size)
+        return demucs_plan(
+            loaded, self.batcher, overlap=self.settings.overlap, max_inflight=inflight
+        )
+
+    async def advertise_forever(self) -> None:
+        assert self.registry is not None
+        while True:
+            try:
+                models = await asyncio.to_thread(self.book.refresh)
+                await self.registry.advertise(list(models.values()))
+            except Exception:
+                log.warning("could not advertise models", exc_info=True)
+            await asyncio.sleep(ADVERTISE_EVERY_S)
+
+
+def cache_prefix(cmd: SeparationRequested, model: ModelInfo, overlap: float) -> str:
+    """Stems of the same audio, model (and weights), output and settings, for this owner."""
+    identity = json.dumps(
+        {
+            "input": cmd.input.sha256,
+            "model": model.name,
+            "weights": model.fingerprint,
+            "output": cmd.output.model_dump(mode="json"),
+            "overlap": overlap,
+            "pipeline": PIPELINE_VERSION,
+        },
+        sort_keys=True,
+    )
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
+    return f"{cmd.owner}/cache/separation/{digest}"
+
+
+async def _read_manifest(store: ObjectStore, key: str) -> dict[str, dict[str, object]] | None:
+    try:
+        async with store.local_copy(key) as path:
+            manifest: dict[str, dict[str, object]] = json.loads(path.read_text())
+    except ObjectNotFoundError:
+        return None
+    except (ValueError, OSError):
+        return None
+    return manifest
+
+
+def _ref(
+    uri: str,
+    media_type: str,
+    size: int,
+    sha256: str,
+    duration_s: float | None,
+    sample_rate: int | None,
+    channels: int | None,
+) -> ArtifactRef:
+    return ArtifactRef(
+        uri=uri,
+        media_type=media_type,
+        bytes=size,
+        sha256=sha256,
+        duration_s=duration_s,
+        sample_rate=sample_rate,
+        channels=channels,
+    )
+
+
+async def run_separation(
+    runtime: WorkerRuntime, separation: Separation, cmd: SeparationRequested, run: JobRun
+) -> SeparationCompleted:
+    store, settings = runtime.store, separation.settings
+    model = separation.book.models.get(cmd.model)
+    if model is None:
+        available = ", ".join(sorted(separation.book.models))
+        raise PermanentError(f"model {cmd.model!r} is not available here (available: {available})")
+    missing = [stem for stem in cmd.stems if stem not in model.stems]
+    if missing:
+        raise PermanentError(
+            f"model {model.name} has no {', '.join(missing)} stem (it has {', '.join(model.stems)})"
+        )
+    try:
+        source_key = store.key_for(cmd.input.uri)
+    except ValueError as e:
+        raise PermanentError(f"the input {cmd.input.uri} is not in this service's storage") from e
+    extension = cmd.output.extension
+    media_type = cmd.output.media_type
+
+    def job_key(name: str) -> str:
+        return object_key(cmd.owner, str(cmd.job_id), name)
+
+    prefix = cache_prefix(cmd, model, settings.overlap)
+    details: dict[str, object] = {"model": model.name, "device": str(separation.device)}
+
+    if settings.result_cache:
+        manifest = await _read_manifest(store, f"{prefix}/manifest.json")
+        if manifest and all(stem in manifest for stem in cmd.stems):
+            cached: dict[str, ArtifactRef] = {}
+            for stem in cmd.stems:
+                entry = manifest[stem]
+                copied = await store.copy(
+                    f"{prefix}/{stem}.{extension}", job_key(f"{stem}.{extension}"), media_type
+                )
+                cached[f"{stem}.{extension}"] = _ref(
+                    copied.uri,
+                    media_type,
+                    copied.bytes,
+                    str(entry["sha256"]),
+                    cmd.input.duration_s,
+                    cmd.input.sample_rate,
+                    cmd.input.channels,
+                )
+            run.report(1.0)
+            return SeparationCompleted.caused_by(
+                cmd, stage=STAGE, outputs=cached, details={**details, "cache": "hit"}
+            )
+
+    plan = await separation.plan(model.name)
+    # With the cache on, every stem of the model is kept (a later job may ask for others).
+    stems = list(model.stems) if settings.result_cache else list(cmd.stems)
+
+    def key(stem: str) -> str:
+        if settings.result_cache:
+            return f"{prefix}/{stem}.{extension}"
+        return job_key(f"{stem}.{extension}")
+
+    started = time.monotonic()
+    try:
+        source_ctx = store.local_copy(source_key)
+        async with AsyncExitStack() as stack:
+            source = await stack.enter_async_context(source_ctx)
+            pending: dict[str, PendingObject] = {
+                stem: await stack.enter_async_context(store.writer(key(stem), media_type))
+                for stem in stems
+            }
+            result = await asyncio.to_thread(
+                separate_file,
+                source,
+                {stem: p.path for stem, p in pending.items()},
+                plan,
+                cmd.output,
+                on_progress=run.report,
+            )
+    except ObjectNotFoundError as e:
+        raise PermanentError("the input audio is no longer in storage") from e
+    except (AudioDecodeError, SeparationInputError) as e:
+        raise PermanentError(str(e)) from e
+    elapsed = time.monotonic() - started
+    AUDIO_SECONDS.labels(STAGE).inc(result.duration_s)
+    stored = {stem: p.result() for stem, p in pending.items()}
+    outputs: dict[str, ArtifactRef] = {}
+    for stem in cmd.stems:
+        item = stored[stem]
+        if settings.result_cache:
+            item = await store.copy(item.key, job_key(f"{stem}.{extension}"), media_type)
+        outputs[f"{stem}.{extension}"] = _ref(
+            item.uri,
+            media_type,
+            item.bytes,
+            stored[stem].sha256,
+            result.duration_s,
+            result.sample_rate,
+            result.channels,
+        )
+    if settings.result_cache:
+        manifest_body = {stem: {"sha256": s.sha256, "bytes": s.bytes} for stem, s in stored.items()}
+        async with store.writer(f"{prefix}/manifest.json", "application/json") as written:
+            written.path.write_text(json.dumps(manifest_body))
+    details.update(
+        cache="miss" if settings.result_cache else "off",
+        seconds=round(elapsed, 2),
+        realtime_factor=round(result.duration_s / elapsed, 2) if elapsed else None,
+    )
+    return SeparationCompleted.caused_by(cmd, stage=STAGE, outputs=outputs, details=details)
+
+
+def install(runtime: WorkerRuntime) -> None:
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    separation = Separation.from_settings(settings)
+
+    async def start() -> None:
+        separation.registry = ModelRegistry(runtime.broker.connection.jetstream())
+        models = await asyncio.to_thread(separation.book.refresh)
+        await separation.registry.advertise(list(models.values()))
+        log.info("models available: %s", ", ".join(sorted(models)))
+        separation.tasks.append(asyncio.create_task(separation.advertise_forever()))
+
+    async def stop() -> None:
+        for task in separation.tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await asyncio.to_thread(separation.batcher.close)
+
+    runtime.startup_hooks.append(start)
+    runtime.shutdown_hooks.append(stop)
+
+    @runtime.broker.subscriber(
+        SeparationRequested.subject,
+        stream=JStream(SEPARATION.name, declare=False),
+        durable=DURABLE,
+        pull_sub=PullSub(batch_size=1, timeout=5.0),
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        config=ConsumerConfig(
+            max_deliver=settings.max_deliver,
+            ack_wait=settings.ack_wait_s,
+            max_ack_pending=max(settings.concurrency * 4, 16),
+        ),
+        max_workers=settings.concurrency if settings.concurrency > 1 else None,
+        title="separate",
+        description="Splits one audio artifact into stems",
+    )
+    async def separate(cmd: SeparationRequested, msg: NatsMessage) -> None:
+        await handle_command(
+            command=cmd,
+            msg=msg,
+            stage=STAGE,
+            failed=SeparationFailed,
+            bus=runtime.bus,
+            cancellations=runtime.cancellations,
+            settings=settings,
+            work=partial(run_separation, runtime, separation, cmd),
+        )

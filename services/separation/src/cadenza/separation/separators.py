@@ -1,0 +1,84 @@
+"""Plans for the two families of models: Demucs (through the shared batcher) and classical."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from typing import Any
+
+import torch
+from demucs.apply import BagOfModels
+
+from cadenza.separation.batching import SegmentBatcher
+from cadenza.separation.classical import ClassicalSeparator
+from cadenza.separation.pipeline import Plan
+from cadenza.separation.streaming import StreamingSeparator
+
+
+class DemucsSegments:
+    """A demucs model as the stream sees it: its segment length and valid lengths."""
+
+    def __init__(self, model: Any) -> None:  # demucs's models are not typed
+        self.model = model
+        self.sources = list(model.sources)
+        self.samplerate = int(model.samplerate)
+        self.audio_channels = int(model.audio_channels)
+        self.segment_length = int(model.samplerate * model.segment)
+
+    def valid_length(self, length: int) -> int:
+        # As demucs's apply_model does for a segment (split=False, segment=None).
+        if hasattr(self.model, "valid_length"):
+            return int(self.model.valid_length(length))
+        return length
+
+
+def demucs_plan(
+    model: BagOfModels | torch.nn.Module,
+    batcher: SegmentBatcher,
+    *,
+    overlap: float = 0.25,
+    max_inflight: int = 1,
+) -> Plan:
+    if isinstance(model, BagOfModels):
+        members = list(model.models)
+        weights = [list(w) for w in model.weights]
+    else:
+        members, weights = [model], None
+    segments = [DemucsSegments(member) for member in members]
+
+    def submit(index: int, segment: torch.Tensor) -> Future[torch.Tensor]:
+        return batcher.submit(members[index], segment)
+
+    def make_stream(_: int) -> StreamingSeparator:
+        return StreamingSeparator(
+            segments, submit, weights=weights, overlap=overlap, max_inflight=max_inflight
+        )
+
+    first = segments[0]
+    return Plan(
+        sources=tuple(first.sources),
+        samplerate=first.samplerate,
+        audio_channels=first.audio_channels,
+        normalise=True,
+        make_stream=make_stream,
+    )
+
+
+def classical_plan(*, overlap: float = 0.25) -> Plan:
+    def make_stream(samplerate: int) -> StreamingSeparator:
+        separator = ClassicalSeparator(samplerate)
+
+        def submit(_: int, segment: torch.Tensor) -> Future[torch.Tensor]:
+            future: Future[torch.Tensor] = Future()
+            with torch.inference_mode():
+                future.set_result(separator(segment[None])[0])
+            return future
+
+        return StreamingSeparator([separator], submit, overlap=overlap)
+
+    return Plan(
+        sources=tuple(ClassicalSeparator(44100).sources),
+        samplerate=None,
+        audio_channels=2,
+        normalise=False,
+        make_stream=make_stream,
+    )
