@@ -1,7 +1,14 @@
 """Audio files for Cadenza: probing by decoding, and chunked reading and writing."""
 
 from cadenza.audio.codec import AudioWriter, read_blocks
-from cadenza.audio.probe import ACCEPTED, AudioDecodeError, AudioInfo, decode_reason, probe_audio
+from cadenza.audio.probe import (
+    ACCEPTED,
+    AudioDecodeError,
+    AudioInfo,
+    decode_reason,
+    header_info,
+    probe_audio,
+)
 
 __all__ = [
     "ACCEPTED",
@@ -9,6 +16,7 @@ __all__ = [
     "AudioInfo",
     "AudioWriter",
     "decode_reason",
+    "header_info",
     "probe_audio",
     "read_blocks",
 ]

@@ -68,6 +68,16 @@ def _declared_data_bytes(path: Path) -> tuple[int, int] | None:
             f.seek(length + (length & 1), 1)
 
 
+def header_info(path: Path) -> tuple[int, int, int]:
+    """(sample rate, channels, frames) from the header, without decoding the samples.
+    For files already probed at upload; AudioDecodeError if it no longer opens."""
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError) as e:
+        raise AudioDecodeError(f"the input is not decodable audio: {decode_reason(e)}") from e
+    return int(info.samplerate), int(info.channels), int(info.frames)
+
+
 def probe_audio(path: Path) -> AudioInfo:
     """Decode the whole file once; return what it is or raise `AudioDecodeError`."""
     if path.stat().st_size == 0:

@@ -8,12 +8,14 @@ from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 from nats.js.api import (
     DiscardPolicy,
+    KeyValueConfig,
     PubAck,
     RetentionPolicy,
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import NotFoundError
+from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
 
 from cadenza.contracts.envelope import Event
 from cadenza.contracts.streams import ALL_STREAMS, StreamSpec, stream_for_subject
@@ -82,6 +84,20 @@ async def ensure_streams(
             log.info("created stream %s", spec.name)
         else:
             await js.update_stream(config)
+
+
+async def key_value_bucket(
+    js: JetStreamContext, name: str, *, ttl_s: float, replicas: int = 1
+) -> KeyValue:
+    """A key-value bucket (latest value only, file storage), created on first use."""
+    try:
+        return await js.key_value(name)
+    except BucketNotFoundError:
+        return await js.create_key_value(
+            KeyValueConfig(
+                bucket=name, history=1, ttl=ttl_s, storage=StorageType.FILE, replicas=replicas
+            )
+        )
 
 
 class Bus:

@@ -8,28 +8,16 @@ import logging
 import uuid
 
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
 
 from cadenza.contracts.streams import CANCELLATIONS_BUCKET, WEEK_S
+from cadenza.runtime.bus import key_value_bucket
 
 log = logging.getLogger(__name__)
 
 
 async def cancellations_bucket(js: JetStreamContext, replicas: int = 1) -> KeyValue:
-    try:
-        return await js.key_value(CANCELLATIONS_BUCKET)
-    except BucketNotFoundError:
-        return await js.create_key_value(
-            KeyValueConfig(
-                bucket=CANCELLATIONS_BUCKET,
-                history=1,
-                ttl=WEEK_S,
-                storage=StorageType.FILE,
-                replicas=replicas,
-            )
-        )
+    return await key_value_bucket(js, CANCELLATIONS_BUCKET, ttl_s=WEEK_S, replicas=replicas)
 
 
 class Cancellations:

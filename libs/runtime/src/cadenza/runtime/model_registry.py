@@ -6,28 +6,17 @@ from __future__ import annotations
 import time
 
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoKeysError
+from nats.js.errors import KeyNotFoundError, NoKeysError
 from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
 from cadenza.contracts.separation import ModelInfo
 from cadenza.contracts.streams import MODELS_BUCKET, MODELS_TTL_S
+from cadenza.runtime.bus import key_value_bucket
 
 
 async def models_bucket(js: JetStreamContext, replicas: int = 1) -> KeyValue:
-    try:
-        return await js.key_value(MODELS_BUCKET)
-    except BucketNotFoundError:
-        return await js.create_key_value(
-            KeyValueConfig(
-                bucket=MODELS_BUCKET,
-                history=1,
-                ttl=MODELS_TTL_S,
-                storage=StorageType.FILE,
-                replicas=replicas,
-            )
-        )
+    return await key_value_bucket(js, MODELS_BUCKET, ttl_s=MODELS_TTL_S, replicas=replicas)
 
 
 class ModelRegistry:

@@ -5,20 +5,17 @@ from __future__ import annotations
 import asyncio
 from functools import partial
 
-from faststream import AckPolicy
-from faststream.nats import ConsumerConfig, JStream, PullSub
-from faststream.nats.annotations import NatsMessage
-
 from cadenza.audio import AudioDecodeError
 from cadenza.contracts.artifacts import ArtifactRef
 from cadenza.contracts.effects import STAGE, EffectsCompleted, EffectsFailed, EffectsRequested
 from cadenza.contracts.streams import EFFECTS
 from cadenza.effects.processing import ChainError, apply_chain
 from cadenza.effects.settings import Settings
+from cadenza.runtime.commands import subscribe_commands
 from cadenza.runtime.metrics import AUDIO_SECONDS
 from cadenza.runtime.service import WorkerRuntime
 from cadenza.runtime.storage import ObjectNotFoundError, object_key
-from cadenza.runtime.worker import JobRun, PermanentError, handle_command
+from cadenza.runtime.worker import JobRun, PermanentError
 
 DURABLE = "effects"
 
@@ -73,32 +70,14 @@ async def run_effects(
 def install(runtime: WorkerRuntime) -> None:
     settings = runtime.settings
     assert isinstance(settings, Settings)
-
-    @runtime.broker.subscriber(
-        EffectsRequested.subject,
-        stream=JStream(EFFECTS.name, declare=False),
+    subscribe_commands(
+        runtime,
+        command=EffectsRequested,
+        stream=EFFECTS,
         durable=DURABLE,
-        pull_sub=PullSub(batch_size=1, timeout=5.0),
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        # No consumer-level BackOff: it would replace AckWait for every delivery. Retry
-        # delays come from the handler's nak(delay) instead (cadenza.runtime.worker).
-        config=ConsumerConfig(
-            max_deliver=settings.max_deliver,
-            ack_wait=settings.ack_wait_s,
-            max_ack_pending=max(settings.concurrency * 4, 16),
-        ),
-        max_workers=settings.concurrency if settings.concurrency > 1 else None,
+        stage=STAGE,
+        failed=EffectsFailed,
+        work=partial(run_effects, runtime, settings),
         title="apply-effects",
         description="Applies an effect chain to one audio artifact",
     )
-    async def apply_effects(cmd: EffectsRequested, msg: NatsMessage) -> None:
-        await handle_command(
-            command=cmd,
-            msg=msg,
-            stage=STAGE,
-            failed=EffectsFailed,
-            bus=runtime.bus,
-            cancellations=runtime.cancellations,
-            settings=settings,
-            work=partial(run_effects, runtime, settings, cmd),
-        )

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from cadenza.audio import AudioDecodeError, AudioWriter, decode_reason, read_blocks
+from cadenza.audio import AudioDecodeError, AudioWriter, decode_reason, header_info, read_blocks
 from cadenza.contracts.audio_format import OutputFormat
 from cadenza.contracts.effect_chain import Effect, nyquist_violations
 from cadenza.effects.chain import ChainProcessor
@@ -46,11 +46,7 @@ def apply_chain(
     on_progress: Callable[[float], None] = _no_progress,
 ) -> ProcessResult:
     """Read `source` block by block, run `chain`, write `dest`; same rate, channels, length."""
-    try:
-        info = sf.info(str(source))
-    except (sf.LibsndfileError, RuntimeError) as e:
-        raise AudioDecodeError(f"the input is not decodable audio: {decode_reason(e)}") from e
-    sample_rate, channels, expected = int(info.samplerate), int(info.channels), int(info.frames)
+    sample_rate, channels, expected = header_info(source)
     problems = nyquist_violations(list(chain), sample_rate)
     if problem := output.sample_rate_problem(sample_rate):
         problems.append(problem)

@@ -13,9 +13,6 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import torch
-from faststream import AckPolicy
-from faststream.nats import ConsumerConfig, JStream, PullSub
-from faststream.nats.annotations import NatsMessage
 
 from cadenza.audio import AudioDecodeError
 from cadenza.contracts.artifacts import ArtifactRef
@@ -28,11 +25,12 @@ from cadenza.contracts.separation import (
     SeparationRequested,
 )
 from cadenza.contracts.streams import SEPARATION
+from cadenza.runtime.commands import subscribe_commands
 from cadenza.runtime.metrics import AUDIO_SECONDS
 from cadenza.runtime.model_registry import ModelRegistry
 from cadenza.runtime.service import WorkerRuntime
 from cadenza.runtime.storage import ObjectNotFoundError, ObjectStore, PendingObject, object_key
-from cadenza.runtime.worker import JobRun, PermanentError, handle_command
+from cadenza.runtime.worker import JobRun, PermanentError
 from cadenza.separation.batching import SegmentBatcher
 from cadenza.separation.device import configure_torch
 from cadenza.separation.models import Catalog, LoadedModels, ModelBook
@@ -271,29 +269,14 @@ def install(runtime: WorkerRuntime) -> None:
     runtime.startup_hooks.append(start)
     runtime.shutdown_hooks.append(stop)
 
-    @runtime.broker.subscriber(
-        SeparationRequested.subject,
-        stream=JStream(SEPARATION.name, declare=False),
+    subscribe_commands(
+        runtime,
+        command=SeparationRequested,
+        stream=SEPARATION,
         durable=DURABLE,
-        pull_sub=PullSub(batch_size=1, timeout=5.0),
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        config=ConsumerConfig(
-            max_deliver=settings.max_deliver,
-            ack_wait=settings.ack_wait_s,
-            max_ack_pending=max(settings.concurrency * 4, 16),
-        ),
-        max_workers=settings.concurrency if settings.concurrency > 1 else None,
+        stage=STAGE,
+        failed=SeparationFailed,
+        work=partial(run_separation, runtime, separation),
         title="separate",
         description="Splits one audio artifact into stems",
     )
-    async def separate(cmd: SeparationRequested, msg: NatsMessage) -> None:
-        await handle_command(
-            command=cmd,
-            msg=msg,
-            stage=STAGE,
-            failed=SeparationFailed,
-            bus=runtime.bus,
-            cancellations=runtime.cancellations,
-            settings=settings,
-            work=partial(run_separation, runtime, separation, cmd),
-        )

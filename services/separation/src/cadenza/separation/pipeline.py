@@ -17,7 +17,7 @@ import soundfile as sf
 import soxr
 import torch
 
-from cadenza.audio import AudioDecodeError, AudioWriter, decode_reason, read_blocks
+from cadenza.audio import AudioDecodeError, AudioWriter, decode_reason, header_info, read_blocks
 from cadenza.contracts.audio_format import OutputFormat
 from cadenza.separation.streaming import StreamingSeparator
 
@@ -157,11 +157,7 @@ def separate_file(
     on_progress: Callable[[float], None] = _no_progress,
 ) -> Result:
     """Write each stem named in `outputs` to its path; returns what was written."""
-    try:
-        info = sf.info(str(source))
-    except (sf.LibsndfileError, RuntimeError) as e:
-        raise AudioDecodeError(f"the input is not decodable audio: {decode_reason(e)}") from e
-    rate_in, channels_in, frames = int(info.samplerate), int(info.channels), int(info.frames)
+    rate_in, channels_in, frames = header_info(source)
     if channels_in > MAX_INPUT_CHANNELS:
         raise SeparationInputError(
             f"separation takes mono or stereo audio; this file has {channels_in} channels"

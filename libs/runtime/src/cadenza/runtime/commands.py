@@ -1,0 +1,70 @@
+"""How a worker subscribes to its commands: one durable pull consumer, the same delivery
+rules for every service, and the error policy of `cadenza.runtime.worker`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TypeVar
+
+from faststream import AckPolicy
+from faststream.nats import ConsumerConfig, JStream, PullSub
+from faststream.nats.annotations import NatsMessage
+
+from cadenza.contracts.envelope import Event
+from cadenza.contracts.jobs import StageFailed
+from cadenza.contracts.streams import StreamSpec
+from cadenza.runtime.service import WorkerRuntime
+from cadenza.runtime.settings import WorkerSettings
+from cadenza.runtime.worker import JobRun, handle_command
+
+C = TypeVar("C", bound=Event)
+
+
+def subscribe_commands(
+    runtime: WorkerRuntime,
+    *,
+    command: type[C],
+    stream: StreamSpec,
+    durable: str,
+    stage: str,
+    failed: type[StageFailed],
+    work: Callable[[C, JobRun], Awaitable[Event]],
+    title: str,
+    description: str,
+) -> None:
+    """Run `work(command, run)` for each `command` and publish the fact it returns."""
+    settings: WorkerSettings = runtime.settings
+
+    async def handler(cmd: C, msg: NatsMessage) -> None:
+        await handle_command(
+            command=cmd,
+            msg=msg,
+            stage=stage,
+            failed=failed,
+            bus=runtime.bus,
+            cancellations=runtime.cancellations,
+            settings=settings,
+            work=partial(work, cmd),
+        )
+
+    # FastStream decodes the body by the handler's annotation: make it the concrete command
+    # (also what the generated AsyncAPI document shows).
+    handler.__annotations__ = {"cmd": command, "msg": NatsMessage, "return": None}
+    runtime.broker.subscriber(
+        command.subject,
+        stream=JStream(stream.name, declare=False),
+        durable=durable,
+        pull_sub=PullSub(batch_size=1, timeout=5.0),
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        # No consumer-level BackOff: it would replace AckWait for every delivery. Retry
+        # delays come from the handler's nak(delay) instead (cadenza.runtime.worker).
+        config=ConsumerConfig(
+            max_deliver=settings.max_deliver,
+            ack_wait=settings.ack_wait_s,
+            max_ack_pending=max(settings.concurrency * 4, 16),
+        ),
+        max_workers=settings.concurrency if settings.concurrency > 1 else None,
+        title=title,
+        description=description,
+    )(handler)
