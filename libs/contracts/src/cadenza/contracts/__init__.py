@@ -2,6 +2,12 @@
 
 from cadenza.contracts.artifacts import ArtifactRef
 from cadenza.contracts.audio_format import MEDIA_TYPES, OutputFormat
+from cadenza.contracts.catalog import (
+    CatalogIngestFailed,
+    CatalogIngestRequested,
+    CatalogSongIngested,
+    SongMetadata,
+)
 from cadenza.contracts.effect_chain import Effect, EffectChain, nyquist_violations
 from cadenza.contracts.effects import EffectsCompleted, EffectsFailed, EffectsRequested
 from cadenza.contracts.envelope import Event, derive_id
@@ -29,6 +35,9 @@ __all__ = [
     "MEDIA_TYPES",
     "STEM_NAMES",
     "ArtifactRef",
+    "CatalogIngestFailed",
+    "CatalogIngestRequested",
+    "CatalogSongIngested",
     "Effect",
     "EffectChain",
     "EffectsCompleted",
@@ -43,6 +52,7 @@ __all__ = [
     "SeparationCompleted",
     "SeparationFailed",
     "SeparationRequested",
+    "SongMetadata",
     "StageCompleted",
     "StageFailed",
     "decode_event",

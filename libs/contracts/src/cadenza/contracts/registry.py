@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from cadenza.contracts.catalog import (
+    CatalogIngestFailed,
+    CatalogIngestRequested,
+    CatalogSongIngested,
+)
 from cadenza.contracts.effects import EffectsCompleted, EffectsFailed, EffectsRequested
 from cadenza.contracts.envelope import Event
 from cadenza.contracts.jobs import JobCancelled, JobProgress, JobSubmitted
@@ -18,6 +23,9 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     SeparationRequested,
     SeparationCompleted,
     SeparationFailed,
+    CatalogIngestRequested,
+    CatalogSongIngested,
+    CatalogIngestFailed,
     JobSubmitted,
     JobProgress,
     JobCancelled,

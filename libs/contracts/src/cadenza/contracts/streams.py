@@ -34,20 +34,37 @@ SEPARATION = StreamSpec(
     subjects=("separation.>",),
     description="Separation commands and facts",
 )
+# Only ingestion: catalog queries (`catalog.query.*`) are request/reply and must never be
+# captured by a stream (JetStream would answer them with a PubAck).
+CATALOG = StreamSpec(
+    name="CATALOG",
+    subjects=("catalog.ingest.>", "catalog.song.>"),
+    description="Catalog ingestion commands and facts",
+)
 JOBS = StreamSpec(
     name="JOBS",
     subjects=("job.>",),
     description="Job-wide facts: progress and cancellation",
 )
 
-ALL_STREAMS: tuple[StreamSpec, ...] = (EFFECTS, SEPARATION, JOBS)
+ALL_STREAMS: tuple[StreamSpec, ...] = (EFFECTS, SEPARATION, CATALOG, JOBS)
 
 
 def stream_for_subject(subject: str) -> StreamSpec:
-    domain = subject.split(".", 1)[0]
+    tokens = subject.split(".")
     for spec in ALL_STREAMS:
-        if any(pattern.split(".", 1)[0] == domain for pattern in spec.subjects):
-            return spec
+        for pattern in spec.subjects:
+            parts = pattern.split(".")
+            if parts[-1] == ">":
+                prefix = parts[:-1]
+                if len(tokens) > len(prefix) and all(
+                    p in ("*", t) for p, t in zip(prefix, tokens, strict=False)
+                ):
+                    return spec
+            elif len(parts) == len(tokens) and all(
+                p in ("*", t) for p, t in zip(parts, tokens, strict=True)
+            ):
+                return spec
     raise KeyError(f"no stream captures subject {subject!r}")
 
 

@@ -39,6 +39,8 @@ class WorkerRuntime:
         # Run once connected (and in reverse on the way out), for services with more to set up.
         self.startup_hooks: list[Callable[[], Awaitable[None]]] = []
         self.shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
+        # More dependencies for /health/ready: name → check that raises when it is down.
+        self.readiness_checks: dict[str, Callable[[], Awaitable[None]]] = {}
 
     @property
     def cancellations(self) -> Cancellations:
@@ -85,6 +87,11 @@ class WorkerRuntime:
             await asyncio.wait_for(self.store.ping(), timeout=5.0)
         except Exception as e:
             problems["storage"] = f"object storage does not answer: {e}"
+        for name, check in self.readiness_checks.items():
+            try:
+                await asyncio.wait_for(check(), timeout=5.0)
+            except Exception as e:
+                problems[name] = f"{name} does not answer: {e}"
         return problems
 
 
