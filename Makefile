@@ -9,6 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA_DIR ?= var
 PORT ?= 8000
+SEED ?= 500
 
 .PHONY: help install run test lint fmt bench clean
 
@@ -21,9 +22,12 @@ $(UV):
 
 install: $(UV) ## Install every package and tool into .venv (from uv.lock)
 	$(UV) sync --frozen --all-packages
+	@# librosa compiles its numba functions on first use (~30 s): do it once, cached in .venv.
+	@test -f $(VENV)/.librosa-warm -a $(VENV)/.librosa-warm -nt uv.lock || \
+		($(PY) -m cadenza.catalog.warmup && touch $(VENV)/.librosa-warm)
 
 run: install ## Start the whole platform on embedded defaults at http://127.0.0.1:8000
-	$(VENV)/bin/cadenza-dev up --data-dir $(DATA_DIR) --port $(PORT)
+	$(VENV)/bin/cadenza-dev up --data-dir $(DATA_DIR) --port $(PORT) --seed $(SEED)
 
 test: install ## Run the test suite (starts its own nats-server, PostgreSQL and S3 server)
 	$(VENV)/bin/pytest

@@ -1,0 +1,64 @@
+"""The catalog worker: ingestion commands from JetStream, queries over request/reply."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+from cadenza.catalog import repository
+from cadenza.catalog.ingest import Catalog, run_ingest
+from cadenza.catalog.queries import QUERIES, handler_for
+from cadenza.catalog.settings import Settings
+from cadenza.contracts.catalog import STAGE, CatalogIngestFailed, CatalogIngestRequested
+from cadenza.contracts.streams import CATALOG
+from cadenza.runtime.commands import subscribe_commands
+from cadenza.runtime.requests import Responder
+from cadenza.runtime.service import WorkerRuntime
+
+log = logging.getLogger(__name__)
+
+DURABLE = "catalog-ingest"
+QUERY_QUEUE = "catalog"
+
+
+def install(runtime: WorkerRuntime) -> None:
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    catalog = Catalog(runtime, settings)
+    responder = Responder(settings.query_concurrency)
+
+    async def open_database() -> None:
+        applied = await repository.migrate(settings.database_url)
+        if applied:
+            log.info("catalog migrations applied: %s", ", ".join(applied))
+        catalog.pool = await repository.create_pool(
+            settings.database_url, settings.database_pool_size
+        )
+        connection = runtime.broker.connection
+        for kind in QUERIES:
+            await responder.serve(
+                connection, kind.subject(), QUERY_QUEUE, handler_for(catalog, kind)
+            )
+
+    async def close_database() -> None:
+        await responder.stop()
+        if catalog.pool is not None:
+            await catalog.pool.close()
+
+    async def database_answers() -> None:
+        await catalog.db.fetchval("SELECT 1")
+
+    runtime.startup_hooks.append(open_database)
+    runtime.shutdown_hooks.append(close_database)
+    runtime.readiness_checks["postgres"] = database_answers
+    subscribe_commands(
+        runtime,
+        command=CatalogIngestRequested,
+        stream=CATALOG,
+        durable=DURABLE,
+        stage=STAGE,
+        failed=CatalogIngestFailed,
+        work=partial(run_ingest, catalog),
+        title="ingest-song",
+        description="Analyses a song's MIDI and/or audio and adds it to the catalog",
+    )
