@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cadenza.gateway.api.routes.jobs import parse_range
+from cadenza.gateway.downloads import parse_range
 from cadenza.gateway.errors import field_path
 from cadenza.gateway.multipart_upload import clean_filename
 

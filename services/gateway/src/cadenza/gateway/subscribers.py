@@ -19,7 +19,14 @@ from cadenza.gateway.projection import Projection
 
 log = logging.getLogger(__name__)
 
-LIVE_SUBJECTS = ("job.>", "*.completed", "*.failed")
+# Facts of every stage: `<domain>.completed`/`.failed`, and the catalog's ingestion facts.
+LIVE_SUBJECTS = (
+    "job.>",
+    "*.completed",
+    "*.failed",
+    "catalog.song.ingested",
+    "catalog.ingest.failed",
+)
 
 
 def _decode(msg: NatsMessage) -> Event | None:
@@ -36,16 +43,19 @@ def _decode(msg: NatsMessage) -> Event | None:
 def install_subscribers(broker: NatsBroker, projection: Projection, hub: LiveHub) -> None:
     for spec in ALL_STREAMS:
         stream = JStream(spec.name, declare=False)
-        for pattern in spec.subjects:
+        for index, pattern in enumerate(spec.subjects):
+            # One durable consumer per subject filter: two subscriptions sharing a durable
+            # name would fight over its filter.
+            durable = f"gateway-projection-{spec.name.lower()}" + (f"-{index}" if index else "")
 
             @broker.subscriber(
                 pattern,
                 stream=stream,
-                durable=f"gateway-projection-{spec.name.lower()}",
+                durable=durable,
                 pull_sub=PullSub(batch_size=32, timeout=1.0),
                 ack_policy=AckPolicy.NACK_ON_ERROR,
                 config=ConsumerConfig(ack_wait=30),
-                title=f"project-{spec.name.lower()}",
+                title=f"project-{durable.removeprefix('gateway-projection-')}",
             )
             async def project(msg: NatsMessage) -> None:
                 event = _decode(msg)

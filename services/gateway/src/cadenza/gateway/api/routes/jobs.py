@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import uuid
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
-from fastapi.responses import StreamingResponse
 
-from cadenza.contracts.envelope import derive_id
-from cadenza.contracts.jobs import JobCancelled, StageFailed
+from cadenza.contracts.envelope import Event, derive_id
+from cadenza.contracts.jobs import JobCancelled, JobSubmitted, StageFailed
 from cadenza.gateway import repository
 from cadenza.gateway.api.routes.models import available_models
 from cadenza.gateway.deps import (
@@ -25,11 +24,13 @@ from cadenza.gateway.deps import (
     ProjectionDep,
     StoreDep,
 )
+from cadenza.gateway.downloads import send_object
 from cadenza.gateway.errors import UnprocessableError
 from cadenza.gateway.job_requests import IDEMPOTENCY_NAMESPACE, Context, JobRequest, plan_job
 from cadenza.gateway.job_state import JobState
+from cadenza.gateway.projection import Projection
 from cadenza.gateway.views import JobPage, JobView
-from cadenza.runtime.storage import ObjectNotFoundError
+from cadenza.runtime.bus import Bus
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
@@ -86,13 +87,25 @@ async def create_job(
     if problems := body.problems(context):
         raise UnprocessableError(problems)
     submitted, commands = plan_job(body, context)
+    return JobView.of(await queue_job(projection, bus, submitted, commands, idempotency_key))
+
+
+async def queue_job(
+    projection: Projection,
+    bus: Bus,
+    submitted: JobSubmitted,
+    commands: Sequence[Event],
+    idempotency_key: str | None = None,
+) -> JobState:
+    """Record the job and publish its first events; 503 (and a failed job) when the bus
+    refuses them."""
     # Recording the job and queueing its events are independent: do them at once.
     recording = asyncio.ensure_future(projection.apply(submitted, idempotency_key=idempotency_key))
     try:
         await asyncio.gather(bus.publish(submitted), *(bus.publish(c) for c in commands))
     except Exception as e:
         await recording
-        log.exception("could not queue job %s", job_id)
+        log.exception("could not queue job %s", submitted.job_id)
         failure = QueueingFailed.caused_by(
             submitted,
             stage=submitted.stages[0],
@@ -103,7 +116,7 @@ async def create_job(
         raise HTTPException(503, "the event bus is unavailable; the job was not queued") from e
     job = await recording
     assert job is not None
-    return JobView.of(job)
+    return job
 
 
 async def current_job(pool: PoolDep, hub: HubDep, owner: str, job_id: uuid.UUID) -> JobState | None:
@@ -169,29 +182,6 @@ async def cancel_job(
     return JobView.of(after or job)
 
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
-def parse_range(header: str, size: int) -> tuple[int, int] | None:
-    """One `bytes=a-b` range as [start, end); None to send the whole file; ValueError → 416."""
-    match = _RANGE.match(header.strip())
-    if match is None:
-        return None  # multiple or unknown ranges: ignoring Range is allowed (RFC 9110)
-    first, last = match.groups()
-    if not first and not last:
-        return None
-    if not first:
-        length = int(last)
-        if length == 0:
-            raise ValueError("empty suffix range")
-        return max(size - length, 0), size
-    start = int(first)
-    end = min(int(last) + 1, size) if last else size
-    if start >= size or end <= start:
-        raise ValueError("range not satisfiable")
-    return start, end
-
-
 @router.api_route(
     "/{job_id}/artifacts/{name}",
     methods=["GET", "HEAD"],
@@ -216,36 +206,12 @@ async def download_artifact(
     ref = job.artifacts.get(name) if job else None
     if job is None or ref is None:
         raise HTTPException(404, f"job {job_id} has no artifact named {name!r}")
-    key = store.key_for(ref["uri"])
-    try:
-        size = await store.size(key)
-    except ObjectNotFoundError as e:
-        raise HTTPException(404, f"artifact {name!r} of job {job_id} is no longer stored") from e
-    headers = {
-        "Accept-Ranges": "bytes",
-        "ETag": f'"{ref["sha256"]}"',
-        "Content-Disposition": f'attachment; filename="{name}"',
-    }
-    start, end, code = 0, size, 200
-    range_header = request.headers.get("range")
-    if range_header and request.headers.get("if-range", headers["ETag"]) == headers["ETag"]:
-        try:
-            chosen = parse_range(range_header, size)
-        except ValueError:
-            raise HTTPException(
-                416,
-                f"range {range_header!r} is outside the artifact's {size} bytes",
-                headers={"Content-Range": f"bytes */{size}"},
-            ) from None
-        if chosen:
-            start, end, code = *chosen, 206
-            headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
-    headers["Content-Length"] = str(end - start)
-    if request.method == "HEAD":
-        return Response(status_code=code, headers=headers, media_type=ref["media_type"])
-    return StreamingResponse(
-        store.read_range(key, start, end),
-        status_code=code,
-        headers=headers,
+    return await send_object(
+        request,
+        store,
+        uri=ref["uri"],
+        sha256=ref["sha256"],
         media_type=ref["media_type"],
+        filename=name,
+        gone=f"artifact {name!r} of job {job_id} is no longer stored",
     )
