@@ -28,6 +28,8 @@ def test_dev_up_serves_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         str(tmp_path / "var"),
         "--port",
         str(port),
+        "--seed",
+        "3",
     ]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
@@ -41,6 +43,15 @@ def test_dev_up_serves_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
             printed += line
         ready = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=5)
         assert ready.status_code == 200
+        # The first start seeds the catalog with the music21 corpus, in the background.
+        while b"catalog seeded" not in printed:
+            line = process.stdout.readline()
+            assert line and b"seeding failed" not in line, printed.decode()
+            printed += line
+        songs = httpx.get(f"http://127.0.0.1:{port}/api/v1/songs", timeout=10).json()
+        assert songs["total"] == 3
+        assert all(hit["song"]["source"].startswith("music21:") for hit in songs["items"])
+        assert (tmp_path / "var" / "catalog-seeded").exists()
         data_dir = str(tmp_path / "var")
         # PostgreSQL daemonizes (pg_ctl), so it is found by its data directory.
         children = psutil.Process(process.pid).children(recursive=True) + [
@@ -49,7 +60,14 @@ def test_dev_up_serves_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
             if data_dir in " ".join(p.info["cmdline"] or []) and p.pid != process.pid
         ]
         names = " ".join(" ".join(c.cmdline()) for c in children)
-        for expected in ("nats-server", "cadenza.gateway", "cadenza.effects", "postgres"):
+        for expected in (
+            "nats-server",
+            "cadenza.gateway",
+            "cadenza.effects",
+            "cadenza.separation",
+            "cadenza.catalog",
+            "postgres",
+        ):
             assert expected in names, expected
         # Ctrl-C in a terminal signals the whole foreground process group.
         os.killpg(process.pid, signal.SIGINT)

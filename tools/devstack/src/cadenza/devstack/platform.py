@@ -23,6 +23,7 @@ from cadenza.devstack.postgres import Postgres
 WORKERS: dict[str, str] = {
     "effects": "cadenza.effects",
     "separation": "cadenza.separation",
+    "catalog": "cadenza.catalog",
 }
 
 
@@ -147,6 +148,30 @@ class Platform:
             service.start()
         for service in self.services.values():
             service.wait_ready(90)
+
+    def seed_catalog(self, limit: int) -> subprocess.Popen[bytes]:
+        """Import `limit` songs of the music21 corpus over the bus, in the background."""
+        out = self._log("catalog-seed")
+        stream = out.open("ab") if out else None
+        try:
+            return spawn(
+                [
+                    sys.executable,
+                    "-m",
+                    "cadenza.catalog.cli",
+                    "seed",
+                    "--limit",
+                    str(limit),
+                    "--workers",
+                    "1",
+                ],
+                env=self.base_env(),
+                stdout=stream,
+                stderr=subprocess.STDOUT if stream else None,
+            )
+        finally:
+            if stream:
+                stream.close()
 
     def restart(self, name: str) -> None:
         service = self.services[name]
