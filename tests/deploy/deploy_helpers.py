@@ -7,11 +7,14 @@ Every environment variable the deployment files set is checked against the servi
 from __future__ import annotations
 
 import importlib
+import io
 import re
 import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+from dockerfile_parse import DockerfileParser  # type: ignore[import-untyped]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,6 +45,7 @@ SERVICES = {
         Service("gateway", port=8000, port_var="PORT", host_var="HOST"),
         Service("effects", port=8011, port_var="HTTP_PORT", host_var="HTTP_HOST"),
         Service("separation", port=8012, port_var="HTTP_PORT", host_var="HTTP_HOST"),
+        Service("catalog", port=8013, port_var="HTTP_PORT", host_var="HTTP_HOST"),
     )
 }
 
@@ -52,6 +56,13 @@ def settings_of(service: str) -> dict[str, bool]:
     module = importlib.import_module(f"{SERVICES[service].module}.settings")
     fields = module.Settings.model_fields
     return {name.upper(): field.is_required() for name, field in fields.items()}
+
+
+def image_env(service: str) -> dict[str, str]:
+    """The environment a service's image sets (its Dockerfile's final stage)."""
+    parser = DockerfileParser(fileobj=io.BytesIO(SERVICES[service].dockerfile.read_bytes()))
+    envs: dict[str, str] = parser.envs
+    return envs
 
 
 def required(service: str) -> set[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import tomllib
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
@@ -156,7 +157,7 @@ def test_env_example_documents_every_compose_variable() -> None:
 
 def test_compose_wires_the_services_together() -> None:
     services = compose()["services"]
-    workers = ("effects", "separation")
+    workers = ("effects", "separation", "catalog")
     assert {"nats", "postgres", "minio", "minio-init", "gateway", *workers} <= set(services)
     volumes = set(compose()["volumes"])
 
@@ -168,10 +169,12 @@ def test_compose_wires_the_services_together() -> None:
     assert services["postgres"]["image"].startswith("pgvector/pgvector:")
     assert any(v.split(":")[0] in volumes for v in services["postgres"]["volumes"])
 
+    # An image that a service of this file builds needs no pin where another one runs it.
+    built = {svc["image"] for svc in services.values() if "build" in svc}
     for name, svc in services.items():
-        if "build" not in svc:
+        if svc["image"] not in built:
             assert is_pinned(svc["image"]), f"{name}: pin the image ({svc['image']})"
-        if name not in ("minio-init",):
+        if svc.get("restart") != "no":  # one-shots (minio-init, catalog-seed) exit instead
             assert svc.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
 
     gateway = services["gateway"]
@@ -192,6 +195,10 @@ def test_compose_wires_the_services_together() -> None:
         assert env["NATS_URL"] == "nats://nats:4222"
     assert gateway["environment"]["DATABASE_URL"].startswith("postgresql://")
     assert "@postgres:5432/" in gateway["environment"]["DATABASE_URL"]
+    # The catalog keeps its tables (schema `catalog`) in the gateway's database.
+    catalog = services["catalog"]
+    assert catalog["environment"]["DATABASE_URL"] == gateway["environment"]["DATABASE_URL"]
+    assert catalog["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -229,3 +236,32 @@ def test_compose_separation_reads_models_from_a_read_only_mount() -> None:
     match = re.fullmatch(r"(\d+)([gm])", memory.lower())
     assert match, f"memory limit {memory!r}"
     assert int(match[1]) * (1024 if match[2] == "g" else 1) >= 3 * 1024
+
+
+def test_compose_catalog_seed_is_a_one_shot_in_the_seed_profile() -> None:
+    services = compose()["services"]
+    seed, catalog = services["catalog-seed"], services["catalog"]
+    # Only `docker compose --profile seed …` starts it; the catalog itself is in no profile.
+    assert seed["profiles"] == ["seed"]
+    assert "profiles" not in catalog
+    limit = read_env_file(ROOT / ".env.example")["SEED_LIMIT"]
+    assert seed["command"] == ["cadenza-catalog", "seed", "--limit", limit]
+    assert int(limit) > 0
+    scripts = tomllib.loads(
+        (ROOT / "services" / "catalog" / "pyproject.toml").read_text(encoding="utf-8")
+    )["project"]["scripts"]
+    assert scripts["cadenza-catalog"] == "cadenza.catalog.cli:main"
+
+    # The catalog's image and settings, run once the workers that do the analyses are up.
+    assert seed["image"] == catalog["image"]
+    assert "build" not in seed, "built once, by the catalog service"
+    assert seed["environment"] == catalog["environment"]
+    assert not set(seed["environment"]) - set(settings_of("catalog"))
+    assert seed["depends_on"] == {"catalog": {"condition": "service_healthy"}}
+    assert seed["restart"] == "no", "it exits when the corpus is in; restarting would rerun it"
+    # The image's HEALTHCHECK asks the worker's HTTP server, which the seed does not run.
+    assert seed["healthcheck"] == {"disable": True}
+    assert "ports" not in seed
+    for svc in (seed, catalog):
+        assert svc["cap_drop"] == ["ALL"]
+        assert "no-new-privileges:true" in svc["security_opt"]

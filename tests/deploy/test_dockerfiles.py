@@ -163,6 +163,46 @@ def test_separation_image_reads_models_from_the_volume_only() -> None:
         assert name in settings, f"separation has no setting {name}"
 
 
+def test_catalog_image_warms_the_numba_cache_at_build_time() -> None:
+    """librosa compiles its numba functions on first use (about 30 s); the image does it once,
+    at build time, as the runtime user, into a NUMBA_CACHE_DIR that stays in the image."""
+    final = stages("catalog")[-1]
+    env = parsed("catalog").envs
+    cache_dir = env["NUMBA_CACHE_DIR"]
+    assert cache_dir.startswith("/"), cache_dir
+    # Kubernetes mounts an emptyDir over /tmp, which would hide a cache built there.
+    assert not cache_dir.startswith("/tmp"), f"{cache_dir}: outside /tmp"
+    # numba keys its cache by processor: a cache for the build machine's would be recompiled
+    # on every node that differs from it.
+    assert env["NUMBA_CPU_NAME"] == "generic"
+
+    def index(predicate: Any) -> int:
+        hits = [i for i, (instruction, value) in enumerate(final) if predicate(instruction, value)]
+        assert hits, "missing from the final stage"
+        return hits[-1]
+
+    warmups = [
+        i
+        for i, (ins, value) in enumerate(final)
+        if ins == "RUN" and "cadenza.catalog.warmup" in value
+    ]
+    assert len(warmups) == 1, "python -m cadenza.catalog.warmup, once, in the final stage"
+    warmup = warmups[0]
+    assert re.search(r"\bpython -m cadenza\.catalog\.warmup\b", final[warmup][1])
+    module = ROOT / "services/catalog/src/cadenza/catalog/warmup.py"
+    assert module.is_file()
+    # After the venv is in place, with the cache folder set, as the (non-root) runtime user, who
+    # then owns the cache; the folder is made for that user first.
+    assert index(lambda i, v: i == "COPY" and "/opt/venv" in v) < warmup
+    assert index(lambda i, v: i == "ENV" and f"NUMBA_CACHE_DIR={cache_dir}" in v) < warmup
+    assert index(lambda i, v: i == "ENV" and "NUMBA_CPU_NAME=" in v) < warmup
+    user = index(lambda i, v: i == "USER")
+    assert user < warmup
+    assert int(final[user][1].split(":")[0]) != 0
+    made = index(lambda i, v: i == "RUN" and re.search(rf"install -d -o \S+ .*{cache_dir}", v))
+    assert made < user
+
+
 def dockerignore_patterns() -> list[str]:
     lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]

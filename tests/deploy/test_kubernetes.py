@@ -23,7 +23,7 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from .deploy_helpers import ROOT, SERVICES, is_pinned, required, settings_of
+from .deploy_helpers import ROOT, SERVICES, image_env, is_pinned, required, settings_of
 
 K8S = ROOT / "k8s"
 OVERLAYS = ("dev", "prod")
@@ -153,16 +153,17 @@ def test_pods_are_hardened(overlay: str, service: str) -> None:
     deployment = find(objects, "Deployment", service)
     pod = deployment["spec"]["template"]["spec"]
     c = container(deployment)
-    # The container's securityContext overrides the pod's, field by field.
-    effective = {**pod.get("securityContext", {}), **c.get("securityContext", {})}
-    assert effective.get("runAsNonRoot") is True
-    assert effective.get("runAsUser", 0) != 0
-    assert effective.get("readOnlyRootFilesystem") is True
-    assert effective.get("allowPrivilegeEscalation") is False
-    assert effective.get("privileged", False) is False
-    assert effective.get("capabilities", {}).get("drop") == ["ALL"]
-    assert not effective.get("capabilities", {}).get("add")
-    assert effective.get("seccompProfile") == {"type": "RuntimeDefault"}
+    for each in (c, *pod.get("initContainers", [])):
+        # The container's securityContext overrides the pod's, field by field.
+        effective = {**pod.get("securityContext", {}), **each.get("securityContext", {})}
+        assert effective.get("runAsNonRoot") is True
+        assert effective.get("runAsUser", 0) != 0
+        assert effective.get("readOnlyRootFilesystem") is True
+        assert effective.get("allowPrivilegeEscalation") is False
+        assert effective.get("privileged", False) is False
+        assert effective.get("capabilities", {}).get("drop") == ["ALL"]
+        assert not effective.get("capabilities", {}).get("add")
+        assert effective.get("seccompProfile") == {"type": "RuntimeDefault"}
 
     # /tmp is the only writable place, and it is a bounded emptyDir.
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
@@ -320,3 +321,54 @@ def test_separation_reads_checkpoints_from_the_models_claim(overlay: str) -> Non
     # What /tmp may hold fits in the pod's ephemeral-storage limit.
     tmp = {v["name"]: v for v in pod["volumes"]}[mounts["/tmp"]["name"]]
     assert quantity(tmp["emptyDir"]["sizeLimit"]) <= quantity(limits["ephemeral-storage"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_catalog_reads_the_database_url_from_the_secret(overlay: str) -> None:
+    objects = render(f"overlays/{overlay}")
+    env = container_env(objects, find(objects, "Deployment", "catalog"))
+    # Required: without it the worker would try a database on 127.0.0.1.
+    assert env["DATABASE_URL"] == {"secretKeyRef": {"name": SECRET_NAME, "key": "DATABASE_URL"}}
+    for name in ("HNSW_EF_SEARCH", "QUERY_CONCURRENCY", "CONCURRENCY"):
+        assert int(env[name]) >= 1, name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_catalog_gets_the_image_numba_cache_on_a_writable_volume(overlay: str) -> None:
+    """numba will not import librosa unless its cache folder is writable, and the root
+    filesystem is read-only: an init container copies the image's warm cache into an emptyDir
+    that the worker mounts at the image's NUMBA_CACHE_DIR."""
+    cache_dir = image_env("catalog")["NUMBA_CACHE_DIR"]
+    objects = render(f"overlays/{overlay}")
+    deployment = find(objects, "Deployment", "catalog")
+    pod = deployment["spec"]["template"]["spec"]
+    c = container(deployment)
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    assert cache_dir in mounts, f"nothing writable at NUMBA_CACHE_DIR ({cache_dir})"
+    mount = mounts[cache_dir]
+    assert not mount.get("readOnly"), "numba writes to it"
+    assert "sizeLimit" in volumes[mount["name"]].get("emptyDir", {})
+    env = container_env(objects, deployment)
+    assert "NUMBA_CACHE_DIR" not in env, "the image's folder, where its cache is"
+
+    (init,) = pod["initContainers"]
+    assert init["image"] == c["image"], "the cache of the same build"
+    (seed_mount,) = init["volumeMounts"]
+    assert seed_mount["name"] == mount["name"]
+    assert seed_mount["mountPath"] != cache_dir, "the image's folder stays visible to copy"
+    script = init["command"][-1]
+    assert init["command"][:2] == ["python", "-c"]
+    compile(script, "initContainer", "exec")
+    assert re.search(
+        rf"copytree\(\s*'{re.escape(cache_dir)}',\s*'{re.escape(seed_mount['mountPath'])}'",
+        script,
+    ), script
+    for resource in ("cpu", "memory"):
+        assert quantity(init["resources"]["requests"][resource]) <= quantity(
+            init["resources"]["limits"][resource]
+        )
+
+    # Both emptyDirs fit in the pod's ephemeral-storage limit.
+    sizes = [quantity(v["emptyDir"]["sizeLimit"]) for v in volumes.values() if "emptyDir" in v]
+    assert sum(sizes) <= quantity(c["resources"]["limits"]["ephemeral-storage"])
