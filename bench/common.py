@@ -23,9 +23,16 @@ RESULTS = Path(__file__).parent / "results"
 
 
 @contextmanager
-def running_platform(root: Path, sync_interval: str = "always", **env: str) -> Iterator[Platform]:
+def running_platform(
+    root: Path,
+    sync_interval: str = "always",
+    **env: str,
+) -> Iterator[Platform]:
+    """The whole platform; `WORKERS="a,b"` in `env` starts only those workers."""
+    workers = env.pop("WORKERS", None)
     with Platform(
         root / "data",
+        **({"workers": tuple(workers.split(","))} if workers else {}),
         nats_sync_interval=sync_interval,
         gateway_port=free_port(),
         log_dir=root / "logs",

@@ -13,6 +13,8 @@ BENCHMARKS = [
     "bench.dispatch_latency",
     "bench.worker_memory",
     "bench.vs_celery",
+    "bench.catalog_similarity",
+    "bench.catalog_ingest",
 ]
 
 
