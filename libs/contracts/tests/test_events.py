@@ -32,7 +32,25 @@ from cadenza.contracts.catalog import (
     CatalogSongIngested,
     SongMetadata,
 )
+from cadenza.contracts.composition import (
+    BlendSource,
+    CompositionCompleted,
+    CompositionFailed,
+    CompositionRequested,
+)
 from cadenza.contracts.effect_chain import EFFECT_MODELS, EFFECT_TYPES
+from cadenza.contracts.pipeline import MasterParams, MasterStep, RenderStep
+from cadenza.contracts.render import (
+    MasterCompleted,
+    MasterFailed,
+    MasterRequested,
+    MixCompleted,
+    MixFailed,
+    MixRequested,
+    RenderCompleted,
+    RenderFailed,
+    RenderRequested,
+)
 from cadenza.contracts.streams import ALL_STREAMS, stream_for_subject
 
 CHAIN = TypeAdapter(EffectChain)
@@ -45,6 +63,7 @@ REF = ArtifactRef(
     sample_rate=44100,
     channels=2,
 )
+MIDI = REF.model_copy(update={"media_type": "audio/midi", "sample_rate": None, "channels": None})
 
 
 def envelope() -> dict[str, Any]:
@@ -87,6 +106,30 @@ def example(cls: type[Event]) -> Event:
             "details": {"created": True, "near_duplicate_of": None},
         },
         CatalogIngestFailed: {"stage": "ingest", "code": "invalid_input", "reason": "no notes"},
+        CompositionRequested: {
+            "sources": [
+                BlendSource(song_id=uuid.uuid4(), title=f"Song {i}", midi=MIDI, key="D")
+                for i in range(3)
+            ],
+            "settings": {"length_bars": 16, "seed": 7, "lyrics": "la la la"},
+            "slip": [RenderStep(stage="render"), MasterStep(stage="master")],
+            "output_prefix": "blend-",
+        },
+        CompositionCompleted: {"stage": "blend", "outputs": {"blend.mid": MIDI}},
+        CompositionFailed: {"stage": "blend", "code": "invalid_input", "reason": "one song"},
+        RenderRequested: {"input": MIDI, "params": {"sample_rate": 48000, "stems": False}},
+        RenderCompleted: {"stage": "render", "outputs": {"mix.wav": REF}},
+        RenderFailed: {"stage": "render", "code": "internal", "reason": "no soundfont"},
+        MixRequested: {"inputs": {"drums": REF, "bass": REF}, "params": {"gains_db": {"bass": 3}}},
+        MixCompleted: {"stage": "mix", "outputs": {"mix.wav": REF}},
+        MixFailed: {"stage": "mix", "code": "invalid_input", "reason": "rates differ"},
+        MasterRequested: {"input": REF, "params": MasterParams(preset="broadcast")},
+        MasterCompleted: {
+            "stage": "master",
+            "outputs": {"mastered.wav": REF},
+            "details": {"lufs": -23.0, "true_peak_db": -1.2},
+        },
+        MasterFailed: {"stage": "master", "code": "invalid_input", "reason": "silence"},
     }
     return cls(**envelope(), **fields[cls])
 

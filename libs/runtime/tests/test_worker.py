@@ -10,6 +10,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from faststream import AckPolicy
@@ -24,6 +25,8 @@ from cadenza.contracts import (
     Event,
     JobProgress,
 )
+from cadenza.contracts.pipeline import MasterStep, MixStep, RenderStep
+from cadenza.contracts.render import MasterRequested
 from cadenza.contracts.streams import EFFECTS
 from cadenza.devstack.nats import NatsServer
 from cadenza.devstack.testing import stream_messages
@@ -41,13 +44,14 @@ class Harness:
         self.behaviour: dict[uuid.UUID, Work] = {}
         self.attempts: dict[uuid.UUID, list[float]] = defaultdict(list)
 
-    async def submit(self, work: Work) -> EffectsRequested:
+    async def submit(self, work: Work, **fields: Any) -> EffectsRequested:
         command = EffectsRequested(
             job_id=uuid.uuid4(),
             owner="alice",
             correlation_id=uuid.uuid4(),
             input=REF,
             chain=[{"type": "gain"}],
+            **fields,
         )
         self.behaviour[command.job_id] = work
         await self.runtime.bus.publish(command)
@@ -102,7 +106,9 @@ async def harness(fresh_nats: NatsServer, tmp_path: Path) -> AsyncIterator[Harne
 
         async def work(run: JobRun) -> EffectsCompleted:
             await h.behaviour[cmd.job_id](cmd, run, attempt)
-            return EffectsCompleted.caused_by(cmd, stage="effects", outputs={"out.wav": REF})
+            return EffectsCompleted.caused_by(
+                cmd, stage=cmd.stage, outputs={cmd.prefixed("processed.wav"): REF}
+            )
 
         await handle_command(
             command=cmd,
@@ -240,3 +246,39 @@ async def test_a_job_run_ends_even_if_publishing_swallows_cancellation(
                 await asyncio.sleep(0.01)  # ...which is mid-publish when the block exits
         assert time.monotonic() - started < 20 * (0.3 + 0.5)
     assert bus.published, "progress was published"
+
+
+async def _noop(cmd: EffectsRequested, run: JobRun, attempt: int) -> None:
+    return None
+
+
+async def test_a_pipeline_step_hands_the_job_on_to_the_next_step(harness: Harness) -> None:
+    command = await harness.submit(
+        _noop,
+        stage="polish",
+        output_prefix="polish-",
+        slip=(MasterStep(stage="master"),),
+    )
+    (fact,) = await harness.wait_for_facts(command)
+    assert isinstance(fact, EffectsCompleted)
+    assert fact.stage == "polish" and fact.job_finished is False
+    assert list(fact.outputs) == ["polish-processed.wav"]
+    js = harness.runtime.broker.connection.jetstream()
+    following = [
+        MasterRequested.model_validate_json(m.data)
+        for m in await stream_messages(js, MasterRequested.subject)
+    ]
+    (master,) = [m for m in following if m.job_id == command.job_id]
+    assert master.stage == "master" and master.slip == () and master.output_prefix == ""
+    assert master.input == REF and master.causation_id == fact.event_id
+
+
+async def test_a_slip_that_cannot_go_on_fails_the_step_with_a_reason(harness: Harness) -> None:
+    # A render needs MIDI; an effects step gives audio.
+    command = await harness.submit(
+        _noop, stage="effects", slip=(RenderStep(stage="render"), MixStep(stage="mix"))
+    )
+    (fact,) = await harness.wait_for_facts(command)
+    assert isinstance(fact, EffectsFailed)
+    assert fact.code == "invalid_input"
+    assert "the pipeline cannot go on after effects: expected one MIDI file" in fact.reason

@@ -7,9 +7,25 @@ from cadenza.contracts.catalog import (
     CatalogIngestRequested,
     CatalogSongIngested,
 )
+from cadenza.contracts.composition import (
+    CompositionCompleted,
+    CompositionFailed,
+    CompositionRequested,
+)
 from cadenza.contracts.effects import EffectsCompleted, EffectsFailed, EffectsRequested
 from cadenza.contracts.envelope import Event
 from cadenza.contracts.jobs import JobCancelled, JobProgress, JobSubmitted
+from cadenza.contracts.render import (
+    MasterCompleted,
+    MasterFailed,
+    MasterRequested,
+    MixCompleted,
+    MixFailed,
+    MixRequested,
+    RenderCompleted,
+    RenderFailed,
+    RenderRequested,
+)
 from cadenza.contracts.separation import (
     SeparationCompleted,
     SeparationFailed,
@@ -26,6 +42,18 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     CatalogIngestRequested,
     CatalogSongIngested,
     CatalogIngestFailed,
+    CompositionRequested,
+    CompositionCompleted,
+    CompositionFailed,
+    RenderRequested,
+    RenderCompleted,
+    RenderFailed,
+    MixRequested,
+    MixCompleted,
+    MixFailed,
+    MasterRequested,
+    MasterCompleted,
+    MasterFailed,
     JobSubmitted,
     JobProgress,
     JobCancelled,

@@ -8,14 +8,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cadenza.contracts.artifacts import ArtifactRef
 from cadenza.contracts.audio_format import OutputFormat
-from cadenza.contracts.envelope import Event
 from cadenza.contracts.jobs import StageCompleted, StageFailed
+from cadenza.contracts.pipeline import PipelineCommand
+from cadenza.contracts.stems import STEM_NAMES as STEM_NAMES
+from cadenza.contracts.stems import StemName as StemName
 
 STAGE = "separation"
-
-# The stems Demucs models produce (the 6-source model adds guitar and piano).
-STEM_NAMES: tuple[str, ...] = ("drums", "bass", "other", "vocals", "guitar", "piano")
-StemName = Literal["drums", "bass", "other", "vocals", "guitar", "piano"]
 
 # Needs no weights: always available.
 CLASSICAL_MODEL = "classical"
@@ -48,11 +46,12 @@ CLASSICAL_INFO = ModelInfo(
 )
 
 
-class SeparationRequested(Event):
+class SeparationRequested(PipelineCommand):
     """Command: split `input` into `stems` with `model`; each stem becomes `<stem>.<format>`."""
 
     subject: ClassVar[str] = "separation.requested"
 
+    stage: str = STAGE
     input: ArtifactRef
     model: str = Field(min_length=1, max_length=64)
     stems: tuple[StemName, ...] = Field(min_length=1)

@@ -34,6 +34,17 @@ SEPARATION = StreamSpec(
     subjects=("separation.>",),
     description="Separation commands and facts",
 )
+COMPOSITION = StreamSpec(
+    name="COMPOSITION",
+    subjects=("composition.>",),
+    description="Composition (blend) commands and facts",
+)
+# Render, mix and master: one service, one stream.
+RENDER = StreamSpec(
+    name="RENDER",
+    subjects=("render.>",),
+    description="Render, mix and master commands and facts",
+)
 # Only ingestion: catalog queries (`catalog.query.*`) are request/reply and must never be
 # captured by a stream (JetStream would answer them with a PubAck).
 CATALOG = StreamSpec(
@@ -47,7 +58,7 @@ JOBS = StreamSpec(
     description="Job-wide facts: progress and cancellation",
 )
 
-ALL_STREAMS: tuple[StreamSpec, ...] = (EFFECTS, SEPARATION, CATALOG, JOBS)
+ALL_STREAMS: tuple[StreamSpec, ...] = (EFFECTS, SEPARATION, COMPOSITION, RENDER, CATALOG, JOBS)
 
 
 def stream_for_subject(subject: str) -> StreamSpec:

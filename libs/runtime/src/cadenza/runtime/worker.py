@@ -24,7 +24,9 @@ from faststream.exceptions import NackMessage
 from faststream.nats.message import NatsMessage
 
 from cadenza.contracts.envelope import Event
-from cadenza.contracts.jobs import FailureCode, JobProgress, StageFailed
+from cadenza.contracts.jobs import FailureCode, JobProgress, StageCompleted, StageFailed
+from cadenza.contracts.pipeline import PipelineCommand
+from cadenza.contracts.routing import PipelineError, next_command
 from cadenza.runtime.bus import Bus
 from cadenza.runtime.cancellation import Cancellations
 from cadenza.runtime.logging import job_context
@@ -180,6 +182,18 @@ class JobRun:
                 log.warning("heartbeat failed", exc_info=True)
 
 
+def _next_step(command: Event, fact: Event) -> Event | None:
+    """The next command of the routing slip; a slip that cannot go on is bad input."""
+    if not isinstance(command, PipelineCommand) or not command.slip:
+        return None
+    if not isinstance(fact, StageCompleted):
+        raise TypeError(f"a pipeline step must end in a completed fact, not {fact.subject}")
+    try:
+        return next_command(command, fact)
+    except PipelineError as e:
+        raise PermanentError(f"the pipeline cannot go on after {command.stage}: {e}") from e
+
+
 def _attempts(msg: NatsMessage | None) -> int:
     try:
         return int(msg.raw_message.metadata.num_delivered) if msg else 1
@@ -200,10 +214,16 @@ async def handle_command(
 ) -> str:
     """Run `work` under the error policy above and publish the fact it returns.
 
+    A pipeline step (a command with a routing slip) then publishes the next step's
+    command, built from the fact's outputs; the fact says the job goes on.
     Progress not yet published is dropped: the fact that follows says more. Returns the
-    outcome, for metrics and tests.
+    outcome, for metrics and tests. `stage` labels metrics; progress and facts carry the
+    command's own stage name when it has one (pipelines name their stages).
     """
     attempts = _attempts(msg)
+    metric_stage = stage
+    if isinstance(command, PipelineCommand):
+        stage = command.stage
     with job_context(
         job_id=command.job_id,
         correlation_id=command.correlation_id,
@@ -213,7 +233,7 @@ async def handle_command(
     ):
         if cancellations.is_cancelled(command.job_id):
             log.info("skipping cancelled job")
-            JOBS.labels(stage, "cancelled").inc()
+            JOBS.labels(metric_stage, "cancelled").inc()
             return "cancelled"
         started = time.monotonic()
         try:
@@ -227,8 +247,14 @@ async def handle_command(
                 stall_timeout_s=settings.stall_timeout_s,
             ) as run:
                 fact = await work(run)
+                following = _next_step(command, fact)
             run.check_cancelled()
+            if following is not None:
+                assert isinstance(fact, StageCompleted)
+                fact = fact.model_copy(update={"job_finished": False})
             await bus.publish(fact)
+            if following is not None:
+                await bus.publish(following)
         except JobCancelledError:
             log.info("job cancelled while running; stopped")
             outcome = "cancelled"
@@ -239,7 +265,7 @@ async def handle_command(
                     command, stage=stage, code=error.code, reason=str(error), attempts=attempts
                 )
             )
-            FAILURES.labels(stage, error.code).inc()
+            FAILURES.labels(metric_stage, error.code).inc()
             outcome = "failed"
         except Exception as error:
             if attempts >= settings.max_deliver:
@@ -250,7 +276,7 @@ async def handle_command(
                         command, stage=stage, code="gave_up", reason=reason, attempts=attempts
                     )
                 )
-                FAILURES.labels(stage, "gave_up").inc()
+                FAILURES.labels(metric_stage, "gave_up").inc()
                 outcome = "failed"
             else:
                 backoff = settings.retry_backoff_s
@@ -262,10 +288,10 @@ async def handle_command(
                     error,
                     exc_info=True,
                 )
-                JOBS.labels(stage, "retried").inc()
+                JOBS.labels(metric_stage, "retried").inc()
                 raise NackMessage(delay=delay) from error
         else:
             outcome = "completed"
-        JOBS.labels(stage, outcome).inc()
-        JOB_SECONDS.labels(stage).observe(time.monotonic() - started)
+        JOBS.labels(metric_stage, outcome).inc()
+        JOB_SECONDS.labels(metric_stage).observe(time.monotonic() - started)
         return outcome

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from functools import partial
 
 from cadenza.audio import AudioDecodeError
 from cadenza.contracts.artifacts import ArtifactRef
+from cadenza.contracts.effect_chain import EffectChain
 from cadenza.contracts.effects import STAGE, EffectsCompleted, EffectsFailed, EffectsRequested
 from cadenza.contracts.streams import EFFECTS
 from cadenza.effects.processing import ChainError, apply_chain
@@ -23,12 +25,34 @@ DURABLE = "effects"
 async def run_effects(
     runtime: WorkerRuntime, settings: Settings, cmd: EffectsRequested, run: JobRun
 ) -> EffectsCompleted:
+    items = cmd.work_items()
+    outputs: dict[str, ArtifactRef] = {}
+    for index, (name, source, chain) in enumerate(items):
+        if chain is None:  # a stem the pipeline leaves as it is
+            outputs[name] = source
+            continue
+
+        def report(fraction: float, message: str | None = None, *, done: int = index) -> None:
+            run.report((done + fraction) / len(items), message)
+
+        outputs[name] = await process_one(runtime, settings, cmd, name, source, chain, report)
+    return EffectsCompleted.caused_by(cmd, stage=cmd.stage, outputs=outputs)
+
+
+async def process_one(
+    runtime: WorkerRuntime,
+    settings: Settings,
+    cmd: EffectsRequested,
+    name: str,
+    source_ref: ArtifactRef,
+    chain: EffectChain,
+    report: Callable[[float], None],
+) -> ArtifactRef:
     store = runtime.store
     try:
-        source_key = store.key_for(cmd.input.uri)
+        source_key = store.key_for(source_ref.uri)
     except ValueError as e:
-        raise PermanentError(f"the input {cmd.input.uri} is not in this service's storage") from e
-    name = cmd.output_filename
+        raise PermanentError(f"the input {source_ref.uri} is not in this service's storage") from e
     output_key = object_key(cmd.owner, str(cmd.job_id), name)
     try:
         async with (
@@ -39,10 +63,10 @@ async def run_effects(
                 apply_chain,
                 source,
                 pending.path,
-                cmd.chain,
+                chain,
                 cmd.output,
                 block_frames=settings.block_frames,
-                on_progress=run.report,
+                on_progress=report,
             )
     except ObjectNotFoundError as e:
         raise PermanentError("the input audio is no longer in storage") from e
@@ -50,20 +74,14 @@ async def run_effects(
         raise PermanentError(str(e)) from e
     stored = pending.result()
     AUDIO_SECONDS.labels(STAGE).inc(result.duration_s)
-    return EffectsCompleted.caused_by(
-        cmd,
-        stage=STAGE,
-        outputs={
-            name: ArtifactRef(
-                uri=stored.uri,
-                media_type=stored.media_type,
-                bytes=stored.bytes,
-                sha256=stored.sha256,
-                duration_s=result.duration_s,
-                sample_rate=result.sample_rate,
-                channels=result.channels,
-            )
-        },
+    return ArtifactRef(
+        uri=stored.uri,
+        media_type=stored.media_type,
+        bytes=stored.bytes,
+        sha256=stored.sha256,
+        duration_s=result.duration_s,
+        sample_rate=result.sample_rate,
+        channels=result.channels,
     )
 
 

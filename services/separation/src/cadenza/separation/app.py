@@ -171,10 +171,9 @@ async def run_separation(
             cached: dict[str, ArtifactRef] = {}
             for stem in cmd.stems:
                 entry = manifest[stem]
-                copied = await store.copy(
-                    f"{prefix}/{stem}.{extension}", job_key(f"{stem}.{extension}"), media_type
-                )
-                cached[f"{stem}.{extension}"] = _ref(
+                name = cmd.prefixed(f"{stem}.{extension}")
+                copied = await store.copy(f"{prefix}/{stem}.{extension}", job_key(name), media_type)
+                cached[name] = _ref(
                     copied.uri,
                     media_type,
                     copied.bytes,
@@ -185,7 +184,7 @@ async def run_separation(
                 )
             run.report(1.0)
             return SeparationCompleted.caused_by(
-                cmd, stage=STAGE, outputs=cached, details={**details, "cache": "hit"}
+                cmd, stage=cmd.stage, outputs=cached, details={**details, "cache": "hit"}
             )
 
     plan = await separation.plan(model.name)
@@ -195,7 +194,7 @@ async def run_separation(
     def key(stem: str) -> str:
         if settings.result_cache:
             return f"{prefix}/{stem}.{extension}"
-        return job_key(f"{stem}.{extension}")
+        return job_key(cmd.prefixed(f"{stem}.{extension}"))
 
     started = time.monotonic()
     try:
@@ -224,9 +223,10 @@ async def run_separation(
     outputs: dict[str, ArtifactRef] = {}
     for stem in cmd.stems:
         item = stored[stem]
+        name = cmd.prefixed(f"{stem}.{extension}")
         if settings.result_cache:
-            item = await store.copy(item.key, job_key(f"{stem}.{extension}"), media_type)
-        outputs[f"{stem}.{extension}"] = _ref(
+            item = await store.copy(item.key, job_key(name), media_type)
+        outputs[name] = _ref(
             item.uri,
             media_type,
             item.bytes,
@@ -244,7 +244,7 @@ async def run_separation(
         seconds=round(elapsed, 2),
         realtime_factor=round(result.duration_s / elapsed, 2) if elapsed else None,
     )
-    return SeparationCompleted.caused_by(cmd, stage=STAGE, outputs=outputs, details=details)
+    return SeparationCompleted.caused_by(cmd, stage=cmd.stage, outputs=outputs, details=details)
 
 
 def install(runtime: WorkerRuntime) -> None:
