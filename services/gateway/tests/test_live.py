@@ -6,6 +6,8 @@ import asyncio
 import uuid
 
 from cadenza.contracts import ArtifactRef, EffectsCompleted, JobProgress, JobSubmitted
+from cadenza.contracts.composition import CompositionCompleted, CompositionFailed
+from cadenza.contracts.render import MasterCompleted, RenderCompleted
 from cadenza.gateway.job_state import JobState, new_job
 from cadenza.gateway.live import LiveHub, Outbox
 
@@ -124,3 +126,74 @@ async def test_unsubscribe_stops_events() -> None:
     drain(outbox)
     hub.publish(progress(start, 0.5))
     assert drain(outbox) == []
+
+
+async def test_a_pipeline_speaks_the_stage_vocabulary() -> None:
+    store = FakeStore()
+    hub = LiveHub(store.load)
+    start = JobSubmitted(
+        job_id=uuid.uuid4(),
+        owner="alice",
+        correlation_id=uuid.uuid4(),
+        kind="pipeline",
+        input={},
+        params={},
+        stages=["blend", "render", "master"],
+    )
+    store.jobs[start.job_id] = new_job(start)
+    outbox: Outbox = asyncio.Queue()
+    assert await hub.subscribe("alice", start.job_id, outbox)
+    midi = REF.model_copy(update={"media_type": "audio/midi"})
+    hub.publish(JobProgress.caused_by(start, step="b", stage="blend", progress=0.5))
+    hub.publish(
+        CompositionCompleted.caused_by(
+            start, stage="blend", outputs={"blend-blend.mid": midi}, job_finished=False
+        )
+    )
+    hub.publish(JobProgress.caused_by(start, step="r", stage="render", progress=0.4))
+    hub.publish(
+        RenderCompleted.caused_by(
+            start, stage="render", outputs={"render-mix.wav": REF}, job_finished=False
+        )
+    )
+    hub.publish(MasterCompleted.caused_by(start, stage="master", outputs={"mastered.wav": REF}))
+    stage_events = [
+        (m["type"], m.get("stage"))
+        for m in drain(outbox)
+        if str(m["type"]).startswith(("stage.", "project."))
+    ]
+    assert stage_events == [
+        ("stage.started", "blend"),
+        ("stage.progress", "blend"),
+        ("stage.completed", "blend"),
+        ("stage.started", "render"),
+        ("stage.progress", "render"),
+        ("stage.completed", "render"),
+        ("stage.started", "master"),
+        ("stage.completed", "master"),
+        ("project.completed", None),
+    ]
+
+
+async def test_a_failed_stage_fails_the_project() -> None:
+    store = FakeStore()
+    hub = LiveHub(store.load)
+    start = JobSubmitted(
+        job_id=uuid.uuid4(),
+        owner="alice",
+        correlation_id=uuid.uuid4(),
+        kind="pipeline",
+        input={},
+        params={},
+        stages=["blend", "render"],
+    )
+    store.jobs[start.job_id] = new_job(start)
+    outbox: Outbox = asyncio.Queue()
+    assert await hub.subscribe("alice", start.job_id, outbox)
+    hub.publish(
+        CompositionFailed.caused_by(
+            start, stage="blend", code="invalid_input", reason="song 2 has no notes"
+        )
+    )
+    (failed,) = [m for m in drain(outbox) if m["type"] == "project.failed"]
+    assert failed["error"]["reason"] == "song 2 has no notes"  # type: ignore[index]

@@ -15,7 +15,7 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cadenza.gateway import repository
-from cadenza.gateway.api.routes import health, jobs, models, songs, uploads, ws
+from cadenza.gateway.api.routes import health, jobs, models, music, songs, uploads, ws
 from cadenza.gateway.db import create_pool, migrate
 from cadenza.gateway.errors import install_error_handlers
 from cadenza.gateway.job_state import JobState
@@ -122,7 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(RequestMetrics)
-    for module in (health, uploads, jobs, songs, models, ws):
+    for module in (health, uploads, jobs, songs, music, models, ws):
         app.include_router(module.router)
     index = resources.files("cadenza.gateway").joinpath("static/index.html").read_text()
 

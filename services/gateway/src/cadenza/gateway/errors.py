@@ -18,7 +18,7 @@ from cadenza.gateway.db import DatabaseUnavailableError
 log = logging.getLogger(__name__)
 
 
-JOB_KINDS = ("effects", "separation")
+JOB_KINDS = ("effects", "separation", "blend", "render", "master", "pipeline")
 
 
 def field_path(loc: Sequence[Any]) -> str:

@@ -117,6 +117,16 @@ def reduce(job: JobState, event: Event) -> JobState:
             **{name: ref.model_dump(mode="json") for name, ref in event.outputs.items()},
         }
         finished = event.job_finished or all(s.status == "completed" for s in stages)
+        if not finished:
+            # A routing slip handed the job on: the next stage's command is on its way.
+            names = [s.name for s in stages]
+            if event.stage in names:
+                following = names.index(event.stage) + 1
+                if following < len(stages) and stages[following].status == "queued":
+                    stages = tuple(
+                        replace(s, status="running") if i == following else s
+                        for i, s in enumerate(stages)
+                    )
         return _touch(
             job,
             event,

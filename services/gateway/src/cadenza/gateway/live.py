@@ -74,6 +74,52 @@ def event_message(job: JobState, event: Event) -> Message | None:
     return None
 
 
+def stage_messages(before: JobState, after: JobState, event: Event) -> list[Message]:
+    """For jobs with several stages (pipelines), the stage vocabulary as well:
+    `stage.started`, `stage.progress`, `stage.completed`, then `project.completed` or
+    `project.failed`. A stage starts when its first progress or fact arrives, or as soon as
+    the stage before it completes (`reduce` marks it running: its command is on its way)."""
+    if len(after.stages) < 2:
+        return []
+    base: Message = {"job_id": str(after.id), "project_id": str(after.id)}
+    messages: list[Message] = []
+    was = {s.name: s for s in before.stages}
+    for index, stage in enumerate(after.stages):
+        old = was.get(stage.name)
+        if old is None or old == stage:
+            continue
+        if old.status == "queued" and stage.status != "queued":
+            messages.append({"type": "stage.started", **base, "stage": stage.name, "index": index})
+        if stage.status == "running" and stage.progress != old.progress:
+            messages.append(
+                {
+                    "type": "stage.progress",
+                    **base,
+                    "stage": stage.name,
+                    "progress": stage.progress,
+                    "project_progress": after.progress,
+                }
+            )
+        if stage.status == "completed" and old.status != "completed":
+            messages.append(
+                {
+                    "type": "stage.completed",
+                    **base,
+                    "stage": stage.name,
+                    "details": stage.details,
+                    "project_progress": after.progress,
+                }
+            )
+    if after.status == "completed" and before.status != "completed":
+        artifacts = [a.model_dump(mode="json") for a in artifact_views(after)]
+        messages.append({"type": "project.completed", **base, "artifacts": artifacts})
+    elif after.status in ("failed", "cancelled") and before.status not in ("failed", "cancelled"):
+        messages.append(
+            {"type": "project.failed", **base, "status": after.status, "error": after.error}
+        )
+    return messages
+
+
 def terminal_message(job: JobState) -> Message | None:
     """For a subscriber who arrives after the end: the final event, as if it just happened."""
     base: Message = {"job_id": str(job.id), "status": job.status, "job_progress": job.progress}
@@ -157,9 +203,10 @@ class LiveHub:
         after = reduce(watched.state, event)
         if after is watched.state:
             return
-        watched.state = after
+        before, watched.state = watched.state, after
         message = event_message(after, event)
-        if message is not None:
+        messages = ([message] if message is not None else []) + stage_messages(before, after, event)
+        for message in messages:
             for outbox in list(watched.outboxes):
                 _offer(outbox, message)
 

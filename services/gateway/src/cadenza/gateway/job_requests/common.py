@@ -8,8 +8,10 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cadenza.contracts.artifacts import ArtifactRef
+from cadenza.contracts.artifacts import ARTIFACT_NAME_PATTERN, ArtifactRef
 from cadenza.contracts.audio_format import AudioFormatName, OutputFormat
+from cadenza.contracts.composition import BlendSource
+from cadenza.contracts.routing import MIDI_TYPES
 from cadenza.contracts.separation import ModelInfo
 from cadenza.gateway.repository import Upload
 
@@ -22,6 +24,22 @@ class Strict(BaseModel):
 
 class UploadInput(Strict):
     upload_id: uuid.UUID
+
+
+class JobArtifactInput(Strict):
+    """An artifact of one of your earlier jobs (e.g. a rendered mix to master)."""
+
+    job_id: uuid.UUID
+    artifact: str = Field(pattern=ARTIFACT_NAME_PATTERN)
+
+
+class SongInput(Strict):
+    """A catalog song (its MIDI)."""
+
+    song_id: uuid.UUID
+
+
+AnyInput = UploadInput | JobArtifactInput | SongInput
 
 
 class OutputParams(Strict):
@@ -41,7 +59,9 @@ class OutputParams(Strict):
     def output(self) -> OutputFormat:
         return OutputFormat(format=self.format, bit_depth=self.bit_depth, quality=self.quality)
 
-    def format_problems(self, upload: Upload) -> list[Problem]:
+    def format_problems(self, upload: Upload | None) -> list[Problem]:
+        if upload is None:
+            return []
         if problem := self.output().sample_rate_problem(upload.sample_rate):
             return [{"field": "params.format", "message": problem}]
         return []
@@ -49,13 +69,28 @@ class OutputParams(Strict):
 
 @dataclass(frozen=True)
 class Context:
-    """What checking and planning a job may look at."""
+    """What checking and planning a job may look at: its input resolved (an upload, an
+    earlier job's artifact or a catalog song's MIDI) and, for blends, the catalog songs."""
 
     job_id: uuid.UUID
     owner: str
     correlation_id: uuid.UUID
-    upload: Upload
+    upload: Upload | None
     models: dict[str, ModelInfo]
+    source: ArtifactRef | None = None
+    songs: tuple[BlendSource, ...] = ()
+
+    def require_upload(self) -> Upload:
+        if self.upload is None:
+            raise ValueError("this job needs an upload as its input")
+        return self.upload
+
+    @property
+    def input_kind(self) -> str | None:
+        """ "midi", "audio" or None (no input)."""
+        if self.source is None:
+            return None
+        return "midi" if self.source.media_type in MIDI_TYPES else "audio"
 
 
 def input_ref(upload: Upload) -> ArtifactRef:

@@ -31,7 +31,7 @@ class EffectsJobRequest(Strict):
     def problems(self, context: Context) -> list[Problem]:
         found = [
             {"field": f"params.{p.split(':', 1)[0]}", "message": p.split(": ", 1)[1]}
-            for p in nyquist_violations(self.params.chain, context.upload.sample_rate)
+            for p in nyquist_violations(self.params.chain, context.require_upload().sample_rate)
         ]
         return found + self.params.format_problems(context.upload)
 
@@ -42,7 +42,7 @@ class EffectsJobRequest(Strict):
         return [
             EffectsRequested.caused_by(
                 cause,
-                input=input_ref(context.upload),
+                input=input_ref(context.require_upload()),
                 chain=self.params.chain,
                 output=self.params.output(),
             )

@@ -53,12 +53,12 @@ class SeparationJobRequest(Strict):
 
     def problems(self, context: Context) -> list[Problem]:
         found: list[Problem] = []
-        if context.upload.channels > MAX_CHANNELS:
+        if context.require_upload().channels > MAX_CHANNELS:
             found.append(
                 {
                     "field": "input.upload_id",
                     "message": "separation takes mono or stereo audio; this upload has "
-                    f"{context.upload.channels} channels",
+                    f"{context.require_upload().channels} channels",
                 }
             )
         name = self.params.model or default_model(context.models)
@@ -95,7 +95,7 @@ class SeparationJobRequest(Strict):
         return [
             SeparationRequested.caused_by(
                 cause,
-                input=input_ref(context.upload),
+                input=input_ref(context.require_upload()),
                 model=params.model,
                 stems=tuple(params.stems),
                 output=params.output(),

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 
+from cadenza.contracts.composition import BlendSource
 from cadenza.contracts.envelope import Event, derive_id
 from cadenza.contracts.jobs import JobCancelled, JobSubmitted, StageFailed
 from cadenza.gateway import repository
@@ -22,11 +23,14 @@ from cadenza.gateway.deps import (
     PoolDep,
     PrincipalDep,
     ProjectionDep,
+    ServicesDep,
     StoreDep,
 )
 from cadenza.gateway.downloads import send_object
 from cadenza.gateway.errors import UnprocessableError
+from cadenza.gateway.job_inputs import resolve_input, resolve_songs
 from cadenza.gateway.job_requests import IDEMPOTENCY_NAMESPACE, Context, JobRequest, plan_job
+from cadenza.gateway.job_requests.blend import song_count_problems
 from cadenza.gateway.job_state import JobState
 from cadenza.gateway.projection import Projection
 from cadenza.gateway.views import JobPage, JobView
@@ -59,6 +63,8 @@ async def create_job(
     bus: BusDep,
     projection: ProjectionDep,
     registry: ModelsDep,
+    hub: HubDep,
+    services: ServicesDep,
     owner: PrincipalDep,
     idempotency_key: Annotated[
         str | None,
@@ -69,9 +75,16 @@ async def create_job(
         existing = await repository.job_id_for_key(pool, owner, idempotency_key)
         if existing and (job := await repository.get_job(pool, owner, existing)):
             return JobView.of(job)
-    upload = await repository.get_upload(pool, owner, body.input.upload_id)
-    if upload is None:
-        raise UnprocessableError.one("input.upload_id", f"no upload with id {body.input.upload_id}")
+    resolved = await resolve_input(
+        body.input, pool=pool, hub=hub, broker=services.broker, owner=owner
+    )
+    songs: tuple[BlendSource, ...] = ()
+    wanted = body.songs_to_resolve() if hasattr(body, "songs_to_resolve") else None
+    if wanted is not None:
+        field, names = wanted
+        if problems := song_count_problems(names, field):
+            raise UnprocessableError(problems)
+        songs = await resolve_songs(services.broker, owner, field, names)
     job_id = (
         uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{owner}/{idempotency_key}")
         if idempotency_key
@@ -81,8 +94,10 @@ async def create_job(
         job_id=job_id,
         owner=owner,
         correlation_id=uuid.uuid4(),
-        upload=upload,
+        upload=resolved.upload,
         models=await available_models(registry),
+        source=resolved.source,
+        songs=songs,
     )
     if problems := body.problems(context):
         raise UnprocessableError(problems)

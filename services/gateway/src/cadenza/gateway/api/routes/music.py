@@ -1,0 +1,175 @@
+"""One-call music endpoints: blend catalog songs into a rendered, mastered track.
+
+`POST /api/v1/generate` and `POST /api/v1/music/generate/full-song` submit the `full-song`
+pipeline (blend → render → master) as one job; a "project" is that job, seen through
+`/api/v1/music/project/{id}/aggregate` (every stage's metadata and the computed progress)
+and `/status`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, status
+from pydantic import BaseModel, Field
+
+from cadenza.contracts.composition import BlendSettings
+from cadenza.contracts.pipeline import MasterParams, RenderParams
+from cadenza.gateway.api.routes.jobs import create_job, current_job
+from cadenza.gateway.deps import (
+    BusDep,
+    HubDep,
+    ModelsDep,
+    PoolDep,
+    PrincipalDep,
+    ProjectionDep,
+    ServicesDep,
+)
+from cadenza.gateway.job_requests.blend import MAX_LISTED_SONGS
+from cadenza.gateway.job_requests.pipeline import PipelineJobRequest
+from cadenza.gateway.job_state import JobState
+from cadenza.gateway.views import ArtifactView, JobView, artifact_views
+
+router = APIRouter(tags=["music"])
+
+
+class GenerateRequest(BlendSettings):
+    songs: list[str] = Field(
+        max_length=MAX_LISTED_SONGS,
+        description='2 to 5 catalog songs: ids or "Title - Artist" (or just "Title")',
+    )
+    render: RenderParams = RenderParams()
+    master: MasterParams = MasterParams()
+
+    def pipeline(self) -> PipelineJobRequest:
+        blend = self.model_dump(mode="json", exclude={"render", "master"}, exclude_none=True)
+        return PipelineJobRequest(
+            kind="pipeline",
+            preset="full-song",
+            params={
+                **blend,
+                "render": self.render.model_dump(mode="json", exclude_none=True),
+                "master": self.master.model_dump(mode="json", exclude_none=True),
+            },
+        )
+
+
+class StageView(BaseModel):
+    name: str
+    status: str
+    progress: float
+    details: dict[str, Any]
+
+
+class ProjectStatus(BaseModel):
+    project_id: uuid.UUID
+    status: str
+    progress: float
+    current_stage: str | None
+    stages: list[StageView]
+    error: dict[str, Any] | None
+
+
+class ProjectAggregate(ProjectStatus):
+    project: JobView
+    artifacts: list[ArtifactView]
+    # The blend's summary (key, tempo, sections, chords, influence, originality…) and the
+    # master's measured loudness, lifted out of the stages for convenience.
+    composition: dict[str, Any] | None
+    mastering: dict[str, Any] | None
+
+
+def _status(job: JobState) -> ProjectStatus:
+    current = next((s.name for s in job.stages if s.status in ("queued", "running")), None)
+    return ProjectStatus(
+        project_id=job.id,
+        status=job.status,
+        progress=round(job.progress, 4),
+        current_stage=None if job.terminal else current,
+        stages=[StageView(**s.as_dict()) for s in job.stages],
+        error=job.error,
+    )
+
+
+async def _project(pool: PoolDep, hub: HubDep, owner: str, project_id: uuid.UUID) -> JobState:
+    job = await current_job(pool, hub, owner, project_id)
+    if job is None or job.kind != "pipeline":
+        raise HTTPException(404, f"project {project_id} not found")
+    return job
+
+
+@router.post(
+    "/api/v1/generate",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Blend catalog songs into a rendered, mastered track (the full-song pipeline)",
+    responses={422: {"description": "Unknown song, wrong number of songs, bad parameters"}},
+)
+async def generate(
+    body: GenerateRequest,
+    pool: PoolDep,
+    bus: BusDep,
+    projection: ProjectionDep,
+    registry: ModelsDep,
+    hub: HubDep,
+    services: ServicesDep,
+    owner: PrincipalDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> JobView:
+    return await create_job(
+        body.pipeline(), pool, bus, projection, registry, hub, services, owner, idempotency_key
+    )
+
+
+@router.post(
+    "/api/v1/music/generate/full-song",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Start a full-song project: blend → render → master",
+    responses={422: {"description": "Unknown song, wrong number of songs, bad parameters"}},
+)
+async def generate_full_song(
+    body: GenerateRequest,
+    pool: PoolDep,
+    bus: BusDep,
+    projection: ProjectionDep,
+    registry: ModelsDep,
+    hub: HubDep,
+    services: ServicesDep,
+    owner: PrincipalDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> ProjectStatus:
+    view = await create_job(
+        body.pipeline(), pool, bus, projection, registry, hub, services, owner, idempotency_key
+    )
+    return _status(await _project(pool, hub, owner, view.id))
+
+
+@router.get(
+    "/api/v1/music/project/{project_id}/status",
+    summary="A project's status, current stage and progress",
+    responses={404: {"description": "No such project for this caller"}},
+)
+async def project_status(
+    project_id: uuid.UUID, pool: PoolDep, hub: HubDep, owner: PrincipalDep
+) -> ProjectStatus:
+    return _status(await _project(pool, hub, owner, project_id))
+
+
+@router.get(
+    "/api/v1/music/project/{project_id}/aggregate",
+    summary="A project with every stage's metadata, its artifacts and computed progress",
+    responses={404: {"description": "No such project for this caller"}},
+)
+async def project_aggregate(
+    project_id: uuid.UUID, pool: PoolDep, hub: HubDep, owner: PrincipalDep
+) -> ProjectAggregate:
+    job = await _project(pool, hub, owner, project_id)
+    steps = {step["stage"]: step["kind"] for step in job.params.get("steps", [])}
+    by_kind = {steps.get(s.name, s.name): s.details for s in job.stages if s.details}
+    return ProjectAggregate(
+        **_status(job).model_dump(),
+        project=JobView.of(job),
+        artifacts=artifact_views(job),
+        composition=by_kind.get("blend"),
+        mastering=by_kind.get("master"),
+    )
