@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from cadenza.contracts.artifacts import ArtifactRef
 from cadenza.contracts.jobs import StageCompleted, StageFailed
@@ -43,7 +43,9 @@ class BlendSettings(BaseModel):
 
     length_bars: int | None = Field(default=None, ge=1, le=MAX_BARS)
     length_seconds: float | None = Field(default=None, ge=MIN_SECONDS, le=MAX_SECONDS)
-    tempo_bpm: float | None = Field(default=None, ge=40, le=240)
+    tempo_bpm: float | None = Field(
+        default=None, ge=40, le=240, validation_alias=AliasChoices("tempo_bpm", "tempo")
+    )
     key: str | None = Field(
         default=None, max_length=16, description='e.g. "A minor", "F#", "Eb major"'
     )
