@@ -21,6 +21,12 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
 install: $(UV) ## Install every package and tool into .venv (from uv.lock)
+	@# FluidSynth (render): a Debian library that PyPI cannot provide; apt, as root or via sudo.
+	@ldconfig -p | grep -q 'libfluidsynth\.so\.3' || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+			libfluidsynth3 fluidsynth; }
 	$(UV) sync --frozen --all-packages
 	@# librosa compiles its numba functions on first use (~30 s): do it once, cached in .venv.
 	@test -f $(VENV)/.librosa-warm -a $(VENV)/.librosa-warm -nt uv.lock || \

@@ -15,6 +15,8 @@ BENCHMARKS = [
     "bench.vs_celery",
     "bench.catalog_similarity",
     "bench.catalog_ingest",
+    "bench.render_speed",
+    "bench.mastering_accuracy",
 ]
 
 
