@@ -138,8 +138,8 @@ async def generate_full_song(
     owner: PrincipalDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> ProjectStatus:
-    view = await create_job(
-        body.pipeline(), pool, bus, projection, registry, hub, services, owner, idempotency_key
+    view = await generate(
+        body, pool, bus, projection, registry, hub, services, owner, idempotency_key
     )
     return _status(await _project(pool, hub, owner, view.id))
 
