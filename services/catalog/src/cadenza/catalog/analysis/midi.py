@@ -1,30 +1,33 @@
 """What a Standard MIDI File holds: tempo, meter, key, instruments, and the pitch, interval,
 chord and rhythm statistics the song embedding is built from.
 
-mido parses the bytes, a few structural checks turn absurd files into readable errors before
-anything large is built, and pretty_midi maps ticks to seconds and pairs notes. Both libraries
-raise many kinds of exceptions on broken files; every one becomes an AnalysisError. The one
-warning pretty_midi gives while loading (meta events outside the first track) is prevented
-by moving those events, see `_gather_meta`.
+cadenza.music.midi_file parses and loads the file (mido, then pretty_midi, which maps ticks
+to seconds and pairs notes), refusing absurd files before anything large is built and moving
+tempo, meter and key events into the first track, so pretty_midi neither misses nor warns
+about them. Every way a file can be unusable there becomes an AnalysisError with the same
+sentence.
 """
 
 from __future__ import annotations
 
-import io
-import itertools
 from dataclasses import dataclass
 from typing import Any
 
-import mido
 import numpy as np
 import pretty_midi
 
 from cadenza.catalog.analysis.chords import chord_histograms
 from cadenza.catalog.analysis.errors import AnalysisError, describe_seconds
 from cadenza.catalog.analysis.keys import KeyEstimate, estimate_key, key_name
+from cadenza.music.midi_file import (
+    MidiFileError,
+    load_pretty_midi,
+    parse_midi,
+    states_tempo,
+    unwrap_riff,
+)
+from cadenza.music.timing import quarter_clock
 
-# pretty_midi builds a tick -> seconds table as long as the last tick; it refuses more itself.
-MAX_TICKS = 10_000_000
 TEMPO_RANGE_BPM = (10.0, 1000.0)
 # Notes starting this close together are one onset (a chord played by hand is not a rhythm).
 ONSET_TOLERANCE_S = 0.03
@@ -92,9 +95,12 @@ def analyse_midi(
     data: bytes, *, max_seconds: float = 3600, max_notes: int = 500_000
 ) -> MidiAnalysis:
     """Analyse a Standard MIDI File's bytes; AnalysisError says why a file cannot be used."""
-    midi = _parse(_unwrap_riff(data), max_notes)
-    tempo_stated = any(msg.type == "set_tempo" for track in midi.tracks for msg in track)
-    pm = _load(midi)
+    try:
+        midi = parse_midi(unwrap_riff(data), max_notes=max_notes)
+        tempo_stated = states_tempo(midi)
+        pm = load_pretty_midi(midi)
+    except MidiFileError as e:
+        raise AnalysisError(str(e)) from e
     notes = [n for inst in pm.instruments for n in inst.notes]
     if not notes:
         raise AnalysisError("the MIDI file has no notes")
@@ -120,7 +126,7 @@ def analyse_midi(
         [s.time for s in signatures],
         duration,
     )
-    beat_position = _quarter_clock(np.asarray(tempo_times), np.asarray(tempi))
+    beat_position = quarter_clock(tempo_times, tempi)
 
     pitched = [inst for inst in pm.instruments if not inst.is_drum and inst.notes]
     start, end, pitch = _note_arrays([n for inst in pitched for n in inst.notes])
@@ -150,106 +156,6 @@ def analyse_midi(
     )
 
 
-def _unwrap_riff(data: bytes) -> bytes:
-    """The Standard MIDI File inside a RIFF "RMID" wrapper (old Windows .rmi files)."""
-    if data[:4] != b"RIFF" or data[8:12] != b"RMID":
-        return data
-    pos = 12
-    while pos + 8 <= len(data):
-        size = int.from_bytes(data[pos + 4 : pos + 8], "little")
-        if data[pos : pos + 4] == b"data":
-            return data[pos + 8 : pos + 8 + size]
-        pos += 8 + size + (size & 1)
-    raise AnalysisError("the RIFF MIDI file holds no MIDI data")
-
-
-def _parse(data: bytes, max_notes: int) -> mido.MidiFile:
-    if not data:
-        raise AnalysisError("the MIDI file is empty")
-    if not data.startswith(b"MThd"):
-        raise AnalysisError("the file is not a Standard MIDI File (it does not start with MThd)")
-    try:
-        midi = mido.MidiFile(file=io.BytesIO(data))
-    except EOFError as e:
-        raise AnalysisError("the MIDI file is damaged: it ends in the middle of a track") from e
-    except Exception as e:  # mido raises whatever its parser trips on
-        raise AnalysisError(f"the MIDI file is damaged: {_reason(e)}") from e
-    if midi.ticks_per_beat <= 0 or midi.ticks_per_beat & 0x8000:
-        raise AnalysisError(
-            "the MIDI file counts time in SMPTE frames or not at all; only beats are read"
-        )
-    midi.tracks = [track for track in midi.tracks if len(track)]
-    _gather_meta(midi)
-    last_tick = max((sum(msg.time for msg in track) for track in midi.tracks), default=0)
-    if last_tick > MAX_TICKS:
-        raise AnalysisError(
-            f"the MIDI file is damaged or far too long: its last event is"
-            f" {last_tick / midi.ticks_per_beat:,.0f} beats after the start"
-        )
-    note_ons = sum(
-        1 for track in midi.tracks for msg in track if msg.type == "note_on" and msg.velocity
-    )
-    if note_ons == 0:
-        raise AnalysisError("the MIDI file has no notes")
-    if note_ons > max_notes:
-        raise AnalysisError(f"the MIDI file has {note_ons:,} notes; the limit is {max_notes:,}")
-    return midi
-
-
-_GLOBAL_META = ("set_tempo", "time_signature", "key_signature")
-
-
-def _gather_meta(midi: mido.MidiFile) -> None:
-    """Move tempo, meter and key events from later tracks into the first, the only one
-    pretty_midi reads them from (the standard puts them there; many exporters do not).
-
-    Moving them also keeps pretty_midi from warning about them: the analysis runs in worker
-    threads, where `warnings.catch_warnings` is not safe (it swaps process-wide state), so
-    warnings are prevented rather than caught.
-    """
-    if len(midi.tracks) < 2 or not any(
-        msg.type in _GLOBAL_META for track in midi.tracks[1:] for msg in track
-    ):
-        return
-    moved = []
-    for i in range(1, len(midi.tracks)):
-        kept = mido.MidiTrack()
-        carry = 0  # the removed events' delta times go to the next event kept
-        for tick, msg in _absolute(midi.tracks[i]):
-            if msg.type in _GLOBAL_META:
-                moved.append((tick, msg))
-                carry += msg.time
-            else:
-                kept.append(msg.copy(time=msg.time + carry))
-                carry = 0
-        midi.tracks[i] = kept
-    first = mido.MidiTrack()
-    previous = 0
-    for tick, msg in sorted([*_absolute(midi.tracks[0]), *moved], key=lambda e: e[0]):
-        first.append(msg.copy(time=tick - previous))
-        previous = tick
-    midi.tracks[0] = first
-
-
-def _absolute(track: mido.MidiTrack) -> list[tuple[int, Any]]:
-    ticks = itertools.accumulate(msg.time for msg in track)
-    return list(zip(ticks, track, strict=True))
-
-
-def _load(midi: mido.MidiFile) -> pretty_midi.PrettyMIDI:
-    try:
-        return pretty_midi.PrettyMIDI(mido_object=midi)
-    except Exception as e:  # pretty_midi raises whatever its tempo map or pairing trips on
-        raise AnalysisError(f"the MIDI file could not be read: {_reason(e)}") from e
-
-
-def _reason(e: Exception) -> str:
-    if isinstance(e, LookupError | TypeError | AttributeError | ArithmeticError):
-        return "its events contradict each other"  # the parser's own bug-like failures
-    text = str(e).strip().rstrip(".")
-    return text[:1].lower() + text[1:] if text else type(e).__name__
-
-
 def _longest(values: list[Any], times: list[float], end: float) -> Any:
     """The value that holds for the longest total time (the first of equals), or None."""
     if not values:
@@ -260,17 +166,6 @@ def _longest(values: list[Any], times: list[float], end: float) -> Any:
         key = round(float(value), 6) if isinstance(value, float | np.floating) else value
         held[key] = held.get(key, 0.0) + max(0.0, t1 - t0)
     return max(held, key=lambda k: held[k])  # dicts keep first-seen order: ties go first
-
-
-def _quarter_clock(times: np.ndarray, tempi: np.ndarray) -> Any:
-    """A function from seconds to quarter notes since the start, following tempo changes."""
-    quarters_at = np.concatenate([[0.0], np.cumsum(np.diff(times) * tempi[:-1] / 60.0)])
-
-    def position(t: np.ndarray) -> np.ndarray:
-        i = np.clip(np.searchsorted(times, t, side="right") - 1, 0, len(times) - 1)
-        return np.asarray(quarters_at[i] + (t - times[i]) * tempi[i] / 60.0)
-
-    return position
 
 
 def _note_arrays(notes: list[pretty_midi.Note]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

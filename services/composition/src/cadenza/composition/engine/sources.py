@@ -1,21 +1,18 @@
 """What the engine learns from a source song: its key, tempo, chords and its top voice.
 
-mido parses the bytes (so damaged files become readable errors before anything large is
-built), tempo, meter and key events are gathered into the first track (the only one
-pretty_midi reads them from, and where moving them keeps pretty_midi from warning), and
-pretty_midi pairs the notes. Everything after that works in quarter-note beats, so sources
-at different tempi are comparable.
+cadenza.music.midi_file parses the bytes with mido (so damaged files become readable errors
+before anything large is built), gathers tempo, meter and key events into the first track (the
+only one pretty_midi reads them from, and where moving them keeps pretty_midi from warning),
+and has pretty_midi pair the notes. Everything after that works in quarter-note beats, so
+sources at different tempi are comparable.
 """
 
 from __future__ import annotations
 
-import io
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-import mido
 import numpy as np
 import pretty_midi
 
@@ -32,12 +29,18 @@ from cadenza.composition.engine.theory import (
     parse_key,
 )
 from cadenza.composition.engine.units import UNITS_PER_BEAT, quantize_duration
+from cadenza.music.midi_file import (
+    MidiFileError,
+    MidiProblem,
+    load_pretty_midi,
+    parse_midi,
+    states_tempo,
+)
+from cadenza.music.timing import quarter_clock
 
-MAX_TICKS = 10_000_000  # pretty_midi builds a table as long as the last tick
 MAX_NOTES = 200_000
 ONSET_TOLERANCE_BEATS = 0.05  # notes this close start together (a chord played by hand)
 MAX_CHORD_NOTE_BEATS = 16.0  # longer notes count towards chords for this long
-_GLOBAL_META = ("set_tempo", "time_signature", "key_signature")
 
 MelodyLine = tuple[tuple[int, int], ...]  # (MIDI pitch, duration in units) per note
 
@@ -71,7 +74,7 @@ def read_source(
     notes = [n for inst in pm.instruments if not inst.is_drum for n in inst.notes]
     if not notes:
         raise BlendError(f"{name} has no pitched notes to learn from (only drums or nothing)")
-    clock = _quarter_clock(pm)
+    clock = quarter_clock(*pm.get_tempo_changes())
     start, end, pitch = _beats(notes, clock)
     profile = np.bincount(pitch % 12, weights=np.maximum(end - start, 1e-3), minlength=12)
 
@@ -136,77 +139,30 @@ def melody_in(line: MelodyLine, source: Key, target: Key, *, map_mode: bool = Tr
     return tuple(moved)
 
 
+# What is wrong with a source, in a sentence that names it ({name}); see MidiFileError.
+_PROBLEMS = {
+    MidiProblem.EMPTY: "{name} is empty",
+    MidiProblem.NOT_SMF: "{name} is not a Standard MIDI File (it does not start with MThd)",
+    MidiProblem.NO_RIFF_DATA: "{name} is a RIFF MIDI file that holds no MIDI data",
+    MidiProblem.DAMAGED: "{name} is a damaged MIDI file: {reason}",
+    MidiProblem.SMPTE_TIME: "{name} counts time in SMPTE frames; only beat-based MIDI is read",
+    MidiProblem.TOO_LONG: "{name} is damaged or far too long: its last event is beyond the limit",
+    MidiProblem.NO_NOTES: "{name} has no notes",
+    MidiProblem.TOO_MANY_NOTES: "{name} has {notes:,} notes; the limit is {limit:,}",
+    MidiProblem.UNREADABLE: "{name} could not be read as MIDI: {reason}",
+}
+
+
 def _load(name: str, data: bytes) -> tuple[pretty_midi.PrettyMIDI, bool]:
-    if not data:
-        raise BlendError(f"{name} is empty")
-    if not data.startswith(b"MThd"):
-        raise BlendError(f"{name} is not a Standard MIDI File (it does not start with MThd)")
     try:
-        midi = mido.MidiFile(file=io.BytesIO(data))
-    except EOFError as e:
-        raise BlendError(f"{name} is a damaged MIDI file: it ends in the middle of a track") from e
-    except Exception as e:  # mido raises whatever its parser trips on
-        raise BlendError(f"{name} is a damaged MIDI file: {_reason(e)}") from e
-    if midi.ticks_per_beat <= 0 or midi.ticks_per_beat & 0x8000:
-        raise BlendError(f"{name} counts time in SMPTE frames; only beat-based MIDI is read")
-    midi.tracks = [track for track in midi.tracks if len(track)]
-    _gather_meta(midi)
-    last_tick = max((sum(msg.time for msg in track) for track in midi.tracks), default=0)
-    if last_tick > MAX_TICKS:
-        raise BlendError(f"{name} is damaged or far too long: its last event is beyond the limit")
-    note_ons = sum(
-        1 for track in midi.tracks for msg in track if msg.type == "note_on" and msg.velocity
-    )
-    if note_ons == 0:
-        raise BlendError(f"{name} has no notes")
-    if note_ons > MAX_NOTES:
-        raise BlendError(f"{name} has {note_ons:,} notes; the limit is {MAX_NOTES:,}")
-    tempo_stated = any(msg.type == "set_tempo" for track in midi.tracks for msg in track)
-    try:
-        return pretty_midi.PrettyMIDI(mido_object=midi), tempo_stated
-    except Exception as e:  # pretty_midi raises whatever its tempo map or pairing trips on
-        raise BlendError(f"{name} could not be read as MIDI: {_reason(e)}") from e
-
-
-def _reason(e: Exception) -> str:
-    if isinstance(e, LookupError | TypeError | AttributeError | ArithmeticError):
-        return "its events contradict each other"
-    text = str(e).strip().rstrip(".")
-    return text[:1].lower() + text[1:] if text else type(e).__name__
-
-
-def _gather_meta(midi: mido.MidiFile) -> None:
-    """Move tempo, meter and key events from later tracks into the first.
-
-    Moving them (rather than catching pretty_midi's warning) is thread-safe:
-    `warnings.catch_warnings` swaps process-wide state."""
-    if len(midi.tracks) < 2 or not any(
-        msg.type in _GLOBAL_META for track in midi.tracks[1:] for msg in track
-    ):
-        return
-    moved = []
-    for i in range(1, len(midi.tracks)):
-        kept = mido.MidiTrack()
-        carry = 0  # a removed event's delta time goes to the next event kept
-        for tick, msg in _absolute(midi.tracks[i]):
-            if msg.type in _GLOBAL_META:
-                moved.append((tick, msg))
-                carry += msg.time
-            else:
-                kept.append(msg.copy(time=msg.time + carry))
-                carry = 0
-        midi.tracks[i] = kept
-    first = mido.MidiTrack()
-    previous = 0
-    for tick, msg in sorted([*_absolute(midi.tracks[0]), *moved], key=lambda e: e[0]):
-        first.append(msg.copy(time=tick - previous))
-        previous = tick
-    midi.tracks[0] = first
-
-
-def _absolute(track: mido.MidiTrack) -> list[tuple[int, Any]]:
-    ticks = itertools.accumulate(msg.time for msg in track)
-    return list(zip(ticks, track, strict=True))
+        midi = parse_midi(data, max_notes=MAX_NOTES)
+        tempo_stated = states_tempo(midi)
+        return load_pretty_midi(midi), tempo_stated
+    except MidiFileError as e:
+        sentence = _PROBLEMS[e.problem].format(
+            name=name, reason=e.reason, notes=e.notes, limit=e.limit
+        )
+        raise BlendError(sentence) from e
 
 
 def _longest_tempo(pm: pretty_midi.PrettyMIDI) -> float:
@@ -219,20 +175,8 @@ def _longest_tempo(pm: pretty_midi.PrettyMIDI) -> float:
     return max(held, key=lambda k: held[k])  # first of equals: dicts keep insertion order
 
 
-def _quarter_clock(pm: pretty_midi.PrettyMIDI) -> Any:
-    """seconds → quarter notes since the start, following the tempo map."""
-    times, tempi = (np.asarray(a, dtype=np.float64) for a in pm.get_tempo_changes())
-    quarters_at = np.concatenate([[0.0], np.cumsum(np.diff(times) * tempi[:-1] / 60.0)])
-
-    def position(t: np.ndarray) -> np.ndarray:
-        i = np.clip(np.searchsorted(times, t, side="right") - 1, 0, len(times) - 1)
-        return np.asarray(quarters_at[i] + (t - times[i]) * tempi[i] / 60.0)
-
-    return position
-
-
 def _beats(
-    notes: Sequence[pretty_midi.Note], clock: Any
+    notes: Sequence[pretty_midi.Note], clock: Callable[[np.ndarray], np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     start = clock(np.array([n.start for n in notes], dtype=np.float64))
     end = np.maximum(clock(np.array([n.end for n in notes], dtype=np.float64)), start)

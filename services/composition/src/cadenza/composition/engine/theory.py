@@ -11,13 +11,12 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
 from cadenza.composition.engine.errors import BlendError
-
-Mode = Literal["major", "minor"]
+from cadenza.music.key_profiles import Mode as Mode  # re-exported: the engine's key modes
+from cadenza.music.key_profiles import best_key, key_correlations
 
 SHARP_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 FLAT_NAMES = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
@@ -222,46 +221,9 @@ def map_chord(chord: Chord, source: Mode, target: Mode) -> Chord:
     return Chord(root, chord.quality)
 
 
-# Key profiles for the Krumhansl–Schmuckler method: Temperley's, counted from the Kostka–Payne
-# harmony corpus (the ones the catalog's analysis uses, so the engine's estimates agree with
-# the catalog's key hints); they keep a bare triad in its own key where Krumhansl–Kessler's
-# listening-test profiles nearly call C–E–G E minor.
-_MAJOR_PROFILE = np.array(
-    [0.748, 0.060, 0.488, 0.082, 0.670, 0.460, 0.096, 0.715, 0.104, 0.366, 0.057, 0.400]
-)
-_MINOR_PROFILE = np.array(
-    [0.712, 0.084, 0.474, 0.618, 0.049, 0.460, 0.105, 0.747, 0.404, 0.067, 0.133, 0.330]
-)
-
-
-def _key_templates() -> np.ndarray:
-    rows = [np.roll(_MAJOR_PROFILE, t) for t in range(12)]
-    rows += [np.roll(_MINOR_PROFILE, t) for t in range(12)]
-    templates = np.array(rows)
-    templates -= templates.mean(axis=1, keepdims=True)
-    unit: np.ndarray = templates / np.linalg.norm(templates, axis=1, keepdims=True)
-    return unit
-
-
-_KEY_TEMPLATES = _key_templates()
-
-
-def key_correlations(profile: np.ndarray) -> np.ndarray:
-    """Pearson correlation of a 12-bin pitch-class profile with the 24 keys (major C..B, then
-    minor C..B); zeros when the profile is flat."""
-    centred = np.asarray(profile, dtype=np.float64).reshape(12)
-    centred = centred - centred.mean()
-    norm = float(np.linalg.norm(centred))
-    if norm <= 1e-12:
-        return np.zeros(24)
-    return np.asarray(_KEY_TEMPLATES @ (centred / norm))
-
-
 def estimate_key(profile: np.ndarray, *, tonic: int | None = None) -> Key:
-    """The best-correlating key; with `tonic` given, only its mode is estimated. Ties go to
-    the lowest tonic, major before minor (rounding makes float-noise ties real ties)."""
-    scores = np.round(key_correlations(profile), 9)
-    if tonic is not None:
-        return Key(tonic, "major" if scores[tonic] >= scores[tonic + 12] else "minor")
-    best = int(np.argmax(scores))
-    return Key(best % 12, "major" if best < 12 else "minor")
+    """The best-correlating key of a 12-bin pitch-class profile (Krumhansl–Schmuckler with
+    the profiles the catalog's analysis uses too, see cadenza.music.key_profiles); with
+    `tonic` given, only its mode is estimated. Ties go to the lowest tonic, major before
+    minor."""
+    return Key(*best_key(key_correlations(profile), tonic=tonic))

@@ -1,0 +1,189 @@
+"""Standard MIDI Files read safely: every way a file can be unusable becomes a MidiFileError
+whose message is one sentence a person understands.
+
+mido parses the bytes, a few structural checks turn absurd files into readable errors before
+anything large is built, and pretty_midi maps ticks to seconds and pairs notes. Both libraries
+raise many kinds of exceptions on broken files; every one becomes a MidiFileError. The one
+warning pretty_midi gives while loading (meta events outside the first track) is prevented
+by moving those events, see `gather_meta`.
+
+Each error carries its `problem` (and the numbers in it), so a service can word the sentence
+its own way; `str(error)` is a neutral sentence about "the MIDI file".
+"""
+
+from __future__ import annotations
+
+import enum
+import io
+import itertools
+from typing import Any
+
+import mido
+import pretty_midi
+
+# pretty_midi builds a tick -> seconds table as long as the last tick; it refuses more itself.
+MAX_TICKS = 10_000_000
+# The events pretty_midi reads from the first track only.
+GLOBAL_META = ("set_tempo", "time_signature", "key_signature")
+
+
+class MidiProblem(enum.Enum):
+    EMPTY = "empty"
+    NOT_SMF = "not a Standard MIDI File"
+    NO_RIFF_DATA = "RIFF without MIDI data"
+    DAMAGED = "damaged"  # mido could not parse it; `reason` says why
+    SMPTE_TIME = "SMPTE time"
+    TOO_LONG = "too long"  # `last_beat`: where the last event lies
+    NO_NOTES = "no notes"
+    TOO_MANY_NOTES = "too many notes"  # `notes` and `limit`
+    UNREADABLE = "unreadable"  # pretty_midi could not load it; `reason` says why
+
+
+class MidiFileError(ValueError):
+    """A MIDI file that cannot be used; the message is one sentence a person understands."""
+
+    def __init__(
+        self,
+        problem: MidiProblem,
+        message: str,
+        *,
+        reason: str = "",
+        last_beat: float = 0.0,
+        notes: int = 0,
+        limit: int = 0,
+    ) -> None:
+        super().__init__(message)
+        self.problem = problem
+        self.reason = reason
+        self.last_beat = last_beat
+        self.notes = notes
+        self.limit = limit
+
+
+def unwrap_riff(data: bytes) -> bytes:
+    """The Standard MIDI File inside a RIFF "RMID" wrapper (old Windows .rmi files); other
+    bytes as they are."""
+    if data[:4] != b"RIFF" or data[8:12] != b"RMID":
+        return data
+    pos = 12
+    while pos + 8 <= len(data):
+        size = int.from_bytes(data[pos + 4 : pos + 8], "little")
+        if data[pos : pos + 4] == b"data":
+            return data[pos + 8 : pos + 8 + size]
+        pos += 8 + size + (size & 1)
+    raise MidiFileError(MidiProblem.NO_RIFF_DATA, "the RIFF MIDI file holds no MIDI data")
+
+
+def parse_midi(data: bytes, *, max_notes: int, max_ticks: int = MAX_TICKS) -> mido.MidiFile:
+    """Parse a Standard MIDI File's bytes, refusing files that are not one, are damaged,
+    count time in SMPTE frames, last more than `max_ticks` or have no notes or more than
+    `max_notes` (note-ons). Empty tracks are dropped and tempo, meter and key events are
+    gathered into the first track (`gather_meta`), ready for `load_pretty_midi`."""
+    if not data:
+        raise MidiFileError(MidiProblem.EMPTY, "the MIDI file is empty")
+    if not data.startswith(b"MThd"):
+        raise MidiFileError(
+            MidiProblem.NOT_SMF,
+            "the file is not a Standard MIDI File (it does not start with MThd)",
+        )
+    try:
+        midi = mido.MidiFile(file=io.BytesIO(data))
+    except Exception as e:  # mido raises whatever its parser trips on
+        if isinstance(e, EOFError):
+            reason = "it ends in the middle of a track"
+        else:
+            reason = failure_reason(e)
+        raise MidiFileError(
+            MidiProblem.DAMAGED, f"the MIDI file is damaged: {reason}", reason=reason
+        ) from e
+    if midi.ticks_per_beat <= 0 or midi.ticks_per_beat & 0x8000:
+        raise MidiFileError(
+            MidiProblem.SMPTE_TIME,
+            "the MIDI file counts time in SMPTE frames or not at all; only beats are read",
+        )
+    midi.tracks = [track for track in midi.tracks if len(track)]
+    gather_meta(midi)
+    last_tick = max((sum(msg.time for msg in track) for track in midi.tracks), default=0)
+    if last_tick > max_ticks:
+        last_beat = last_tick / midi.ticks_per_beat
+        raise MidiFileError(
+            MidiProblem.TOO_LONG,
+            f"the MIDI file is damaged or far too long: its last event is"
+            f" {last_beat:,.0f} beats after the start",
+            last_beat=last_beat,
+        )
+    note_ons = sum(
+        1 for track in midi.tracks for msg in track if msg.type == "note_on" and msg.velocity
+    )
+    if note_ons == 0:
+        raise MidiFileError(MidiProblem.NO_NOTES, "the MIDI file has no notes")
+    if note_ons > max_notes:
+        raise MidiFileError(
+            MidiProblem.TOO_MANY_NOTES,
+            f"the MIDI file has {note_ons:,} notes; the limit is {max_notes:,}",
+            notes=note_ons,
+            limit=max_notes,
+        )
+    return midi
+
+
+def load_pretty_midi(midi: mido.MidiFile) -> pretty_midi.PrettyMIDI:
+    """pretty_midi's view of a parsed file (seconds, paired notes, instruments)."""
+    try:
+        return pretty_midi.PrettyMIDI(mido_object=midi)
+    except Exception as e:  # pretty_midi raises whatever its tempo map or pairing trips on
+        reason = failure_reason(e)
+        raise MidiFileError(
+            MidiProblem.UNREADABLE, f"the MIDI file could not be read: {reason}", reason=reason
+        ) from e
+
+
+def states_tempo(midi: mido.MidiFile) -> bool:
+    """Whether the file sets a tempo at all (pretty_midi assumes 120 BPM when it does not)."""
+    return any(msg.type == "set_tempo" for track in midi.tracks for msg in track)
+
+
+def failure_reason(e: Exception) -> str:
+    """A parser's exception as the end of a sentence: "its events contradict each other" for
+    the parsers' own bug-like failures, otherwise their message, lower-cased and unpunctuated."""
+    if isinstance(e, LookupError | TypeError | AttributeError | ArithmeticError):
+        return "its events contradict each other"
+    text = str(e).strip().rstrip(".")
+    return text[:1].lower() + text[1:] if text else type(e).__name__
+
+
+def gather_meta(midi: mido.MidiFile) -> None:
+    """Move tempo, meter and key events from later tracks into the first, the only one
+    pretty_midi reads them from (the standard puts them there; many exporters do not).
+
+    Moving them also keeps pretty_midi from warning about them: the services load files in
+    worker threads, where `warnings.catch_warnings` is not safe (it swaps process-wide state),
+    so warnings are prevented rather than caught.
+    """
+    if len(midi.tracks) < 2 or not any(
+        msg.type in GLOBAL_META for track in midi.tracks[1:] for msg in track
+    ):
+        return
+    moved = []
+    for i in range(1, len(midi.tracks)):
+        kept = mido.MidiTrack()
+        carry = 0  # the removed events' delta times go to the next event kept
+        for tick, msg in _absolute(midi.tracks[i]):
+            if msg.type in GLOBAL_META:
+                moved.append((tick, msg))
+                carry += msg.time
+            else:
+                kept.append(msg.copy(time=msg.time + carry))
+                carry = 0
+        midi.tracks[i] = kept
+    first = mido.MidiTrack()
+    previous = 0
+    for tick, msg in sorted([*_absolute(midi.tracks[0]), *moved], key=lambda e: e[0]):
+        first.append(msg.copy(time=tick - previous))
+        previous = tick
+    midi.tracks[0] = first
+
+
+def _absolute(track: mido.MidiTrack) -> list[tuple[int, Any]]:
+    ticks = itertools.accumulate(msg.time for msg in track)
+    return list(zip(ticks, track, strict=True))
