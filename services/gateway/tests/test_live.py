@@ -7,9 +7,12 @@ import uuid
 
 from cadenza.contracts import ArtifactRef, EffectsCompleted, JobProgress, JobSubmitted
 from cadenza.contracts.composition import CompositionCompleted, CompositionFailed
+from cadenza.contracts.jobs import StageCompleted, StageFailed
+from cadenza.contracts.registry import EVENT_TYPES
 from cadenza.contracts.render import MasterCompleted, RenderCompleted
 from cadenza.gateway.job_state import JobState, new_job
 from cadenza.gateway.live import LiveHub, Outbox
+from cadenza.gateway.subscribers import LIVE_SUBJECTS
 
 REF = ArtifactRef(uri="file:///s/a.wav", media_type="audio/wav", bytes=10, sha256="1" * 64)
 
@@ -197,3 +200,13 @@ async def test_a_failed_stage_fails_the_project() -> None:
     )
     (failed,) = [m for m in drain(outbox) if m["type"] == "project.failed"]
     assert failed["error"]["reason"] == "song 2 has no notes"  # type: ignore[index]
+
+
+def test_the_live_feed_hears_every_fact_of_every_stage() -> None:
+    """Three-token subjects (`render.master.completed`) included: a wildcard like
+    `*.completed` would miss them and the WebSocket would stall at the last stage."""
+    facts = {t.subject for t in EVENT_TYPES if issubclass(t, (StageCompleted, StageFailed))}
+    assert {"render.master.completed", "render.mix.failed", "composition.completed"} <= facts
+    assert facts <= set(LIVE_SUBJECTS)
+    assert "catalog.song.ingested" in LIVE_SUBJECTS and "job.>" in LIVE_SUBJECTS
+    assert not [s for s in LIVE_SUBJECTS if s.endswith(".requested")]

@@ -12,20 +12,22 @@ from faststream.nats.annotations import NatsMessage
 from pydantic import ValidationError
 
 from cadenza.contracts.envelope import Event
-from cadenza.contracts.registry import decode_event
+from cadenza.contracts.registry import EVENT_TYPES, decode_event
 from cadenza.contracts.streams import ALL_STREAMS
 from cadenza.gateway.live import LiveHub
 from cadenza.gateway.projection import Projection
 
 log = logging.getLogger(__name__)
 
-# Facts of every stage: `<domain>.completed`/`.failed`, and the catalog's ingestion facts.
+# Every fact (whatever is not a command): stage outcomes such as `render.master.completed`
+# and the catalog's ingestion facts; `job.>` carries progress, submissions, cancellations.
 LIVE_SUBJECTS = (
     "job.>",
-    "*.completed",
-    "*.failed",
-    "catalog.song.ingested",
-    "catalog.ingest.failed",
+    *sorted(
+        t.subject
+        for t in EVENT_TYPES
+        if not t.subject.endswith(".requested") and not t.subject.startswith("job.")
+    ),
 )
 
 
