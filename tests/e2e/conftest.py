@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import websockets
 
 from cadenza.devstack.demucs_models import install_test_models
 from cadenza.devstack.platform import Platform
@@ -42,3 +48,44 @@ def ws_url(platform: Platform) -> str:
 def upload(api: httpx.Client, path: Path, name: str | None = None) -> httpx.Response:
     with path.open("rb") as f:
         return api.post("/api/v1/uploads", files={"file": (name or path.name, f)})
+
+
+JOB_ENDINGS = ("job.completed", "job.failed", "job.cancelled", "error")
+
+
+async def follow(
+    ws_url: str, job_id: str, timeout_s: float = 60, until: tuple[str, ...] = JOB_ENDINGS
+) -> list[dict[str, Any]]:
+    """Subscribe and collect events until one of type `until` (the job's end) arrives."""
+    events: list[dict[str, Any]] = []
+    async with websockets.connect(ws_url) as ws:
+        await ws.send(json.dumps({"action": "subscribe", "job_id": job_id}))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                received = await asyncio.wait_for(ws.recv(), deadline - time.monotonic())
+            except TimeoutError:
+                break
+            events.append(json.loads(received))
+            if events[-1]["type"] in until:
+                return events
+    raise AssertionError(f"job {job_id} did not finish in {timeout_s}s: {events}")
+
+
+def wait_for_status(api: httpx.Client, job_id: str, timeout_s: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = api.get(f"/api/v1/jobs/{job_id}").json()
+        if job["status"] in ("completed", "failed", "cancelled"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} still {job['status']} after {timeout_s}s")
+
+
+def download(api: httpx.Client, artifact: dict[str, Any], path: Path) -> Path:
+    """Fetch a job's artifact (checking its digest) to `path`."""
+    response = api.get(artifact["url"])
+    assert response.status_code == 200, response.text
+    assert hashlib.sha256(response.content).hexdigest() == artifact["sha256"]
+    path.write_bytes(response.content)
+    return path

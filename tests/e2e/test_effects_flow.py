@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import websockets
 from cadenza.devstack.platform import Platform
 from cadenza.devstack.testing import rms_db, write_noise, write_tone
 
-from .conftest import upload
+from .conftest import follow, upload, wait_for_status
 
 pytestmark = pytest.mark.platform
 
@@ -30,30 +29,6 @@ def effects_job(upload_id: str, chain: list[dict[str, Any]], **params: Any) -> d
         "input": {"upload_id": upload_id},
         "params": {"chain": chain, **params},
     }
-
-
-async def follow(ws_url: str, job_id: str, timeout_s: float = 60) -> list[dict[str, Any]]:
-    """Subscribe and collect events until the job ends."""
-    events: list[dict[str, Any]] = []
-    async with websockets.connect(ws_url) as ws:
-        await ws.send(json.dumps({"action": "subscribe", "job_id": job_id}))
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            message = json.loads(await asyncio.wait_for(ws.recv(), deadline - time.monotonic()))
-            events.append(message)
-            if message["type"] in ("job.completed", "job.failed", "job.cancelled", "error"):
-                return events
-    raise AssertionError(f"job {job_id} did not finish in {timeout_s}s: {events}")
-
-
-def wait_for_status(api: httpx.Client, job_id: str, timeout_s: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = api.get(f"/api/v1/jobs/{job_id}").json()
-        if job["status"] in ("completed", "failed", "cancelled"):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} still {job['status']} after {timeout_s}s")
 
 
 def test_health_and_readiness(api: httpx.Client) -> None:

@@ -4,7 +4,6 @@ embedded platform's separation worker and random-weight Demucs models on disk.""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import time
 import uuid
@@ -19,34 +18,19 @@ import websockets
 
 from cadenza.devstack.testing import sdr_db, synthetic_band, write_noise
 
-from .conftest import upload
+from .conftest import download, upload
+from .conftest import follow as follow_job
+
+
+async def follow(ws_url: str, job_id: str, timeout_s: float = 120) -> list[dict[str, Any]]:
+    return await follow_job(ws_url, job_id, timeout_s=timeout_s)
+
 
 pytestmark = pytest.mark.platform
 
 
 def separation_job(upload_id: str, **params: Any) -> dict[str, Any]:
     return {"kind": "separation", "input": {"upload_id": upload_id}, "params": params}
-
-
-async def follow(ws_url: str, job_id: str, timeout_s: float = 120) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    async with websockets.connect(ws_url) as ws:
-        await ws.send(json.dumps({"action": "subscribe", "job_id": job_id}))
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            event = json.loads(await asyncio.wait_for(ws.recv(), deadline - time.monotonic()))
-            events.append(event)
-            if event["type"] in ("job.completed", "job.failed", "job.cancelled", "error"):
-                return events
-    raise AssertionError(f"job {job_id} did not finish: {events}")
-
-
-def download(api: httpx.Client, artifact: dict[str, Any], path: Path) -> Path:
-    response = api.get(artifact["url"])
-    assert response.status_code == 200
-    assert hashlib.sha256(response.content).hexdigest() == artifact["sha256"]
-    path.write_bytes(response.content)
-    return path
 
 
 def test_the_models_workers_can_run_are_listed(api: httpx.Client) -> None:

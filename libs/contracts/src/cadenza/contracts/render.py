@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from cadenza.contracts.artifacts import ArtifactRef
 from cadenza.contracts.jobs import StageCompleted, StageFailed
@@ -18,6 +18,16 @@ RENDER_STAGE = "render"
 MIX_STAGE = "mix"
 MASTER_STAGE = "master"
 MAX_STEMS = 32
+
+
+class SoundFontInfo(BaseModel):
+    """A SoundFont a render worker can use, as workers advertise it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    name: str = Field(min_length=1, max_length=64)
+    bytes: int = Field(ge=0)
+    default: bool = False
 
 
 class RenderRequested(PipelineCommand):

@@ -84,3 +84,6 @@ CANCELLATIONS_BUCKET = "cadenza-cancellations"
 # Key-value bucket: model name → ModelInfo JSON, refreshed by the workers that can run it.
 MODELS_BUCKET = "cadenza-models"
 MODELS_TTL_S = 300.0
+# Key-value bucket: SoundFont name → SoundFontInfo JSON, refreshed by render workers.
+SOUNDFONTS_BUCKET = "cadenza-soundfonts"
+SOUNDFONTS_TTL_S = 300.0

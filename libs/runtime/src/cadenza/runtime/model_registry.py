@@ -1,48 +1,78 @@
-"""Which separation models are available: workers advertise them in a key-value bucket
-(with a time-to-live they keep refreshing), the gateway reads it to answer and validate."""
+"""What workers can do right now, advertised in key-value buckets: separation models
+(`ModelRegistry`) and SoundFonts (`SoundFontRegistry`). Workers keep refreshing their
+entries within a time-to-live; the gateway reads them to answer and to validate."""
 
 from __future__ import annotations
 
+import re
 import time
+from typing import ClassVar, Generic, Protocol, TypeVar, cast
 
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, NoKeysError
 from nats.js.kv import KeyValue
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from cadenza.contracts.render import SoundFontInfo
 from cadenza.contracts.separation import ModelInfo
-from cadenza.contracts.streams import MODELS_BUCKET, MODELS_TTL_S
+from cadenza.contracts.streams import (
+    MODELS_BUCKET,
+    MODELS_TTL_S,
+    SOUNDFONTS_BUCKET,
+    SOUNDFONTS_TTL_S,
+)
 from cadenza.runtime.bus import key_value_bucket
 
-
-async def models_bucket(js: JetStreamContext, replicas: int = 1) -> KeyValue:
-    return await key_value_bucket(js, MODELS_BUCKET, ttl_s=MODELS_TTL_S, replicas=replicas)
+_KEY_UNSAFE = re.compile(r"[^-_=.a-zA-Z0-9]")
 
 
-class ModelRegistry:
+class Advertised(Protocol):
+    """What a registry holds: a pydantic model with a name."""
+
+    @property
+    def name(self) -> str: ...
+
+    def model_dump_json(self) -> str: ...
+
+
+Item = TypeVar("Item", bound=Advertised)
+
+
+class Registry(Generic[Item]):
+    """Items keyed by their `name`, each a JSON value in `bucket` (cached for `cache_s`)."""
+
+    bucket: ClassVar[str]
+    ttl_s: ClassVar[float]
+    item_type: ClassVar[type[BaseModel]]
+
     def __init__(self, js: JetStreamContext, *, cache_s: float = 2.0) -> None:
         self.js = js
         self.cache_s = cache_s
         self._kv: KeyValue | None = None
-        self._cached: dict[str, ModelInfo] = {}
+        self._cached: dict[str, Item] = {}
         self._cached_at = float("-inf")
 
     async def _bucket(self) -> KeyValue:
         if self._kv is None:
-            self._kv = await models_bucket(self.js)
+            self._kv = await key_value_bucket(self.js, self.bucket, ttl_s=self.ttl_s)
         return self._kv
 
-    async def advertise(self, models: list[ModelInfo]) -> None:
-        kv = await self._bucket()
-        for model in models:
-            await kv.put(model.name, model.model_dump_json().encode())
+    @staticmethod
+    def _key(name: str) -> str:
+        """A bucket key for any name (keys allow only letters, digits and `-_=.`)."""
+        return _KEY_UNSAFE.sub(lambda m: f"={ord(m.group()):x}=", name)
 
-    async def available(self) -> dict[str, ModelInfo]:
-        """Models some worker advertised within the time-to-live (cached for `cache_s`)."""
+    async def advertise(self, items: list[Item]) -> None:
+        kv = await self._bucket()
+        for item in items:
+            await kv.put(self._key(str(item.name)), item.model_dump_json().encode())
+
+    async def available(self) -> dict[str, Item]:
+        """Items some worker advertised within the time-to-live, by name."""
         if time.monotonic() - self._cached_at < self.cache_s:
             return self._cached
         kv = await self._bucket()
-        found: dict[str, ModelInfo] = {}
+        found: dict[str, Item] = {}
         try:
             keys = await kv.keys()
         except NoKeysError:
@@ -54,8 +84,21 @@ class ModelRegistry:
                 continue
             if entry.value:
                 try:
-                    found[key] = ModelInfo.model_validate_json(entry.value)
+                    item = cast(Item, self.item_type.model_validate_json(entry.value))
                 except ValidationError:
                     continue
+                found[str(item.name)] = item
         self._cached, self._cached_at = found, time.monotonic()
         return found
+
+
+class ModelRegistry(Registry[ModelInfo]):
+    bucket = MODELS_BUCKET
+    ttl_s = MODELS_TTL_S
+    item_type = ModelInfo
+
+
+class SoundFontRegistry(Registry[SoundFontInfo]):
+    bucket = SOUNDFONTS_BUCKET
+    ttl_s = SOUNDFONTS_TTL_S
+    item_type = SoundFontInfo

@@ -13,6 +13,7 @@ from cadenza.contracts.effects import STAGE, EffectsCompleted, EffectsFailed, Ef
 from cadenza.contracts.streams import EFFECTS
 from cadenza.effects.processing import ChainError, apply_chain
 from cadenza.effects.settings import Settings
+from cadenza.runtime.artifacts import artifact_ref
 from cadenza.runtime.commands import subscribe_commands
 from cadenza.runtime.metrics import AUDIO_SECONDS
 from cadenza.runtime.service import WorkerRuntime
@@ -72,13 +73,9 @@ async def process_one(
         raise PermanentError("the input audio is no longer in storage") from e
     except (AudioDecodeError, ChainError) as e:
         raise PermanentError(str(e)) from e
-    stored = pending.result()
     AUDIO_SECONDS.labels(STAGE).inc(result.duration_s)
-    return ArtifactRef(
-        uri=stored.uri,
-        media_type=stored.media_type,
-        bytes=stored.bytes,
-        sha256=stored.sha256,
+    return artifact_ref(
+        pending.result(),
         duration_s=result.duration_s,
         sample_rate=result.sample_rate,
         channels=result.channels,

@@ -15,7 +15,16 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cadenza.gateway import repository
-from cadenza.gateway.api.routes import health, jobs, models, music, songs, uploads, ws
+from cadenza.gateway.api.routes import (
+    health,
+    jobs,
+    models,
+    music,
+    songs,
+    soundfonts,
+    uploads,
+    ws,
+)
 from cadenza.gateway.db import create_pool, migrate
 from cadenza.gateway.errors import install_error_handlers
 from cadenza.gateway.job_state import JobState
@@ -27,7 +36,7 @@ from cadenza.gateway.subscribers import install_subscribers
 from cadenza.runtime.bus import Bus, ensure_streams, make_broker
 from cadenza.runtime.cancellation import Cancellations
 from cadenza.runtime.logging import configure_logging
-from cadenza.runtime.model_registry import ModelRegistry
+from cadenza.runtime.model_registry import ModelRegistry, SoundFontRegistry
 from cadenza.runtime.storage import store_from_settings
 
 log = logging.getLogger(__name__)
@@ -72,6 +81,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             projection=projection,
             hub=hub,
             models=ModelRegistry(js),
+            soundfonts=SoundFontRegistry(js),
         )
         yield
     finally:
@@ -122,7 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(RequestMetrics)
-    for module in (health, uploads, jobs, songs, music, models, ws):
+    for module in (health, uploads, jobs, songs, music, models, soundfonts, ws):
         app.include_router(module.router)
     index = resources.files("cadenza.gateway").joinpath("static/index.html").read_text()
 

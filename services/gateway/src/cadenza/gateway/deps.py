@@ -18,7 +18,7 @@ from cadenza.gateway.services import Services
 from cadenza.gateway.settings import Settings
 from cadenza.runtime.bus import Bus
 from cadenza.runtime.cancellation import Cancellations
-from cadenza.runtime.model_registry import ModelRegistry
+from cadenza.runtime.model_registry import ModelRegistry, SoundFontRegistry
 from cadenza.runtime.storage import ObjectStore
 
 
@@ -62,6 +62,10 @@ async def get_models(services: ServicesDep) -> ModelRegistry:
     return services.models
 
 
+async def get_soundfonts(services: ServicesDep) -> SoundFontRegistry:
+    return services.soundfonts
+
+
 async def get_principal(settings: Annotated[Settings, Depends(get_settings)]) -> str:
     """The caller. One local principal until authentication is built (see README)."""
     return settings.default_owner
@@ -76,3 +80,4 @@ HubDep = Annotated[LiveHub, Depends(get_hub)]
 CancellationsDep = Annotated[Cancellations, Depends(get_cancellations)]
 PrincipalDep = Annotated[str, Depends(get_principal)]
 ModelsDep = Annotated[ModelRegistry, Depends(get_models)]
+SoundFontsDep = Annotated[SoundFontRegistry, Depends(get_soundfonts)]

@@ -104,6 +104,12 @@ async def _find_by_title(broker: NatsBroker, owner: str, text: str, field: str) 
         hit for hit in page.items if not artist or artist.casefold() in hit.song.artist.casefold()
     ]
     exact = [h for h in hits if h.song.title.casefold() == title.casefold()]
+    if len({h.song.id for h in exact}) > 1:
+        ids = ", ".join(str(h.song.id) for h in exact[:5])
+        raise UnprocessableError.one(
+            field,
+            f"{len(exact)} catalog songs are called {text!r}; name one by its id ({ids})",
+        )
     best = exact[0] if exact else (hits[0] if hits and hits[0].score >= MIN_TITLE_SCORE else None)
     if best is None:
         near = ", ".join(repr(h.song.title) for h in page.items[:3])
@@ -132,4 +138,13 @@ async def resolve_songs(
             song = await _find_by_title(broker, owner, text, where)
         return _song_midi(song, where)
 
-    return tuple(await asyncio.gather(*(one(i, s) for i, s in enumerate(songs))))
+    resolved = tuple(await asyncio.gather(*(one(i, s) for i, s in enumerate(songs))))
+    first_index: dict[uuid.UUID, int] = {}
+    for index, source in enumerate(resolved):
+        if (earlier := first_index.setdefault(source.song_id, index)) != index:
+            raise UnprocessableError.one(
+                f"{field}.{index}",
+                f"{songs[index]!r} is the same song as entry {earlier} ({source.title!r}); "
+                "a blend takes different songs",
+            )
+    return resolved

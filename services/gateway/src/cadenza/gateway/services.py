@@ -12,7 +12,7 @@ from cadenza.gateway.projection import Projection
 from cadenza.gateway.settings import Settings
 from cadenza.runtime.bus import Bus
 from cadenza.runtime.cancellation import Cancellations
-from cadenza.runtime.model_registry import ModelRegistry
+from cadenza.runtime.model_registry import ModelRegistry, SoundFontRegistry
 from cadenza.runtime.storage import ObjectStore
 
 
@@ -27,3 +27,4 @@ class Services:
     projection: Projection
     hub: LiveHub
     models: ModelRegistry
+    soundfonts: SoundFontRegistry

@@ -24,6 +24,8 @@ WORKERS: dict[str, str] = {
     "effects": "cadenza.effects",
     "separation": "cadenza.separation",
     "catalog": "cadenza.catalog",
+    "composition": "cadenza.composition",
+    "render": "cadenza.render",
 }
 
 

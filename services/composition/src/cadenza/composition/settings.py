@@ -1,0 +1,12 @@
+"""Composition service settings (environment variables; README.md lists them)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from cadenza.runtime.settings import WorkerSettings
+
+
+class Settings(WorkerSettings):
+    http_port: int = Field(8015, ge=0, le=65535)
+    concurrency: int = Field(2, ge=1, le=64)
