@@ -46,6 +46,8 @@ SERVICES = {
         Service("effects", port=8011, port_var="HTTP_PORT", host_var="HTTP_HOST"),
         Service("separation", port=8012, port_var="HTTP_PORT", host_var="HTTP_HOST"),
         Service("catalog", port=8013, port_var="HTTP_PORT", host_var="HTTP_HOST"),
+        Service("render", port=8014, port_var="HTTP_PORT", host_var="HTTP_HOST"),
+        Service("composition", port=8015, port_var="HTTP_PORT", host_var="HTTP_HOST"),
     )
 }
 

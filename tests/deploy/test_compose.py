@@ -157,7 +157,7 @@ def test_env_example_documents_every_compose_variable() -> None:
 
 def test_compose_wires_the_services_together() -> None:
     services = compose()["services"]
-    workers = ("effects", "separation", "catalog")
+    workers = [name for name in SERVICES if name != "gateway"]
     assert {"nats", "postgres", "minio", "minio-init", "gateway", *workers} <= set(services)
     volumes = set(compose()["volumes"])
 
@@ -236,6 +236,26 @@ def test_compose_separation_reads_models_from_a_read_only_mount() -> None:
     match = re.fullmatch(r"(\d+)([gm])", memory.lower())
     assert match, f"memory limit {memory!r}"
     assert int(match[1]) * (1024 if match[2] == "g" else 1) >= 3 * 1024
+
+
+def test_compose_render_and_composition_run_as_the_services_intend() -> None:
+    services = compose()["services"]
+    render = services["render"]["environment"]
+    # FluidSynth and the mastering chain keep a CPU busy: one command at a time.
+    assert render["CONCURRENCY"] == "1"
+    assert float(render["MAX_SECONDS"]) > 0
+    if "SOUNDFONT_DIRS" in render:  # pydantic-settings reads a list as JSON
+        assert isinstance(json.loads(render["SOUNDFONT_DIRS"]), list)
+    composition = services["composition"]["environment"]
+    assert int(composition["CONCURRENCY"]) >= 1
+    for name in ("render", "composition"):
+        svc = services[name]
+        assert svc["image"] == f"cadenza-{name}:dev"
+        assert svc["cap_drop"] == ["ALL"]
+        assert "no-new-privileges:true" in svc["security_opt"]
+        # Neither reads the database (the gateway resolves catalog songs before the command):
+        # they start without waiting for PostgreSQL.
+        assert "postgres" not in svc["depends_on"]
 
 
 def test_compose_catalog_seed_is_a_one_shot_in_the_seed_profile() -> None:

@@ -203,6 +203,41 @@ def test_catalog_image_warms_the_numba_cache_at_build_time() -> None:
     assert made < user
 
 
+def test_render_image_installs_the_fluidsynth_runtime_library() -> None:
+    """pyfluidsynth is only ctypes bindings: it loads libfluidsynth.so.3, which PyPI does not
+    ship. The runtime image installs Debian's libfluidsynth3, the library alone, as root."""
+    lock = tomllib.loads((ROOT / "uv.lock").read_text(encoding="utf-8"))
+    render = next(p for p in lock["package"] if p["name"] == SERVICES["render"].package)
+    assert "pyfluidsynth" in {d["name"] for d in render["dependencies"]}
+
+    final = stages("render")[-1]
+    installs = [
+        (i, v) for i, (ins, v) in enumerate(final) if ins == "RUN" and "apt-get install" in v
+    ]
+    assert len(installs) == 1, "one apt-get install, in the final stage"
+    index, run = installs[0]
+    packages = [
+        word
+        for word in run.split("apt-get install", 1)[1].split("&&")[0].split()
+        if not word.startswith("-")
+    ]
+    assert packages == ["libfluidsynth3"], f"the runtime library only, not {packages}"
+    assert "--no-install-recommends" in run
+    assert re.search(r"\s-y\b|--yes\b|--assume-yes\b", run), "non-interactive"
+    assert not re.search(r"-dev\b", run), "no headers: nothing is compiled"
+    # The same layer fetches the lists and removes them: no stale or leftover apt lists.
+    assert run.index("apt-get update") < run.index("apt-get install")
+    assert "rm -rf /var/lib/apt/lists/*" in run
+    # apt needs root: before the image switches to its non-root user.
+    user = [i for i, (ins, _) in enumerate(final) if ins == "USER"]
+    assert user and index < user[0]
+    # No other image needs a system package.
+    for service in SERVICES:
+        if service != "render":
+            text = " ".join(v for i, v in dockerfile(service) if i == "RUN")
+            assert "apt-get" not in text and "libfluidsynth" not in text, service
+
+
 def dockerignore_patterns() -> list[str]:
     lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]

@@ -185,6 +185,9 @@ def test_pods_are_hardened(overlay: str, service: str) -> None:
         request = quantity(resources_["requests"][resource])
         limit = quantity(resources_["limits"][resource])
         assert 0 < request <= limit, f"{resource}: request {request} and limit {limit}"
+    # What the emptyDirs may hold fits in the pod's ephemeral-storage limit.
+    sizes = [quantity(v["emptyDir"]["sizeLimit"]) for v in volumes.values() if "emptyDir" in v]
+    assert sum(sizes) <= quantity(resources_["limits"]["ephemeral-storage"])
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -321,6 +324,27 @@ def test_separation_reads_checkpoints_from_the_models_claim(overlay: str) -> Non
     # What /tmp may hold fits in the pod's ephemeral-storage limit.
     tmp = {v["name"]: v for v in pod["volumes"]}[mounts["/tmp"]["name"]]
     assert quantity(tmp["emptyDir"]["sizeLimit"]) <= quantity(limits["ephemeral-storage"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_render_runs_fluidsynth_on_the_cpu_one_command_at_a_time(overlay: str) -> None:
+    objects = render(f"overlays/{overlay}")
+    deployment = find(objects, "Deployment", "render")
+    c = container(deployment)
+    env = container_env(objects, deployment)
+    assert env["CONCURRENCY"] == "1"
+    assert float(env["MAX_SECONDS"]) > 0
+    if "SOUNDFONT_DIRS" in env:  # pydantic-settings reads a list as JSON
+        assert isinstance(yaml.safe_load(env["SOUNDFONT_DIRS"]), list)
+    # The FluidSynth image is CPU-only: a whole CPU for the one command, and no GPU asked for.
+    resources_ = c["resources"]
+    assert quantity(resources_["requests"]["cpu"]) >= 1
+    for kind in ("requests", "limits"):
+        assert not [r for r in resources_[kind] if "gpu" in r], resources_[kind]
+    assert "nodeSelector" not in deployment["spec"]["template"]["spec"]
+    # Render has its own autoscaler, apart from the other workers'.
+    hpa = find(objects, "HorizontalPodAutoscaler", "render")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "render"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
