@@ -11,7 +11,7 @@ from contextlib import AsyncExitStack
 from functools import partial
 from pathlib import Path
 
-from cadenza.audio import AudioDecodeError, probe_audio
+from cadenza.audio import AudioDecodeError, header_info
 from cadenza.contracts.artifacts import ArtifactRef
 from cadenza.contracts.audio_format import MEDIA_TYPES
 from cadenza.contracts.render import (
@@ -59,17 +59,16 @@ Command = RenderRequested | MixRequested | MasterRequested
 
 async def store_file(store: ObjectStore, cmd: Command, name: str, path: Path) -> ArtifactRef:
     """Move a finished local file into storage as the artifact `name` (already prefixed);
-    audio gets its duration, rate and channels."""
+    audio gets its duration, rate and channels (from the header: this worker wrote it)."""
     media_type = media_type_for(path)
-    info = await asyncio.to_thread(probe_audio, path) if media_type.startswith("audio/") else None
+    info = await asyncio.to_thread(header_info, path) if media_type.startswith("audio/") else None
     stored = await store.put_file(
         object_key(cmd.owner, str(cmd.job_id), name), path, media_type, move=True
     )
     if info is None:
         return artifact_ref(stored)
-    return artifact_ref(
-        stored, duration_s=info.duration_s, sample_rate=info.sample_rate, channels=info.channels
-    )
+    rate, channels, frames = info
+    return artifact_ref(stored, duration_s=frames / rate, sample_rate=rate, channels=channels)
 
 
 def media_type_for(path: Path) -> str:
