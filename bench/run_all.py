@@ -17,6 +17,7 @@ BENCHMARKS = [
     "bench.catalog_ingest",
     "bench.render_speed",
     "bench.mastering_accuracy",
+    "bench.music_pipeline",
 ]
 
 
