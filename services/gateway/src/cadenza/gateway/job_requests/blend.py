@@ -14,7 +14,7 @@ from cadenza.contracts.composition import (
     CompositionRequested,
 )
 from cadenza.contracts.envelope import Event
-from cadenza.gateway.job_requests.common import Context, Problem, Strict
+from cadenza.gateway.job_requests.common import Context, JobRequestBase, Problem
 
 # More than this is refused by validation itself; 2..5 is checked with a sentence.
 MAX_LISTED_SONGS = 100
@@ -47,7 +47,7 @@ def blend_command(
     return CompositionRequested.caused_by(cause, sources=context.songs, settings=settings, **step)
 
 
-class BlendJobRequest(Strict):
+class BlendJobRequest(JobRequestBase):
     kind: Literal["blend"]
     params: BlendParams
 

@@ -22,6 +22,14 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
+class JobRequestBase(Strict):
+    """What every job kind answers; kinds that blend catalog songs override it."""
+
+    def songs_to_resolve(self) -> tuple[str, list[str]] | None:
+        """(the field they are under, the song ids or names) to look up in the catalog."""
+        return None
+
+
 class UploadInput(Strict):
     upload_id: uuid.UUID
 

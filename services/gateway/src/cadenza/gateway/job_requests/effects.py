@@ -9,9 +9,9 @@ from cadenza.contracts.effects import STAGE, EffectsRequested
 from cadenza.contracts.envelope import Event
 from cadenza.gateway.job_requests.common import (
     Context,
+    JobRequestBase,
     OutputParams,
     Problem,
-    Strict,
     UploadInput,
     input_ref,
 )
@@ -21,7 +21,7 @@ class EffectsParams(OutputParams):
     chain: EffectChain
 
 
-class EffectsJobRequest(Strict):
+class EffectsJobRequest(JobRequestBase):
     kind: Literal["effects"]
     input: UploadInput
     params: EffectsParams

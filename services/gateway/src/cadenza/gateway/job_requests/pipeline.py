@@ -36,6 +36,7 @@ from cadenza.gateway.job_requests.blend import BlendParams, blend_command, song_
 from cadenza.gateway.job_requests.common import (
     Context,
     JobArtifactInput,
+    JobRequestBase,
     Problem,
     SongInput,
     Strict,
@@ -80,7 +81,7 @@ class StepRequest(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-class PipelineJobRequest(Strict):
+class PipelineJobRequest(JobRequestBase):
     kind: Literal["pipeline"]
     preset: Literal["full-song", "remix"] | None = None
     steps: list[StepRequest] | None = Field(None, min_length=1, max_length=MAX_STEPS)

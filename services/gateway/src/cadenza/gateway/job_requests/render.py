@@ -15,9 +15,9 @@ from cadenza.contracts.render import (
 from cadenza.gateway.job_requests.common import (
     Context,
     JobArtifactInput,
+    JobRequestBase,
     Problem,
     SongInput,
-    Strict,
     UploadInput,
 )
 
@@ -40,7 +40,7 @@ def output_problems(output: Any, sample_rate: int | None, field: str) -> list[Pr
     return []
 
 
-class RenderJobRequest(Strict):
+class RenderJobRequest(JobRequestBase):
     kind: Literal["render"]
     input: SongInput | JobArtifactInput
     params: RenderParams = RenderParams()
@@ -60,7 +60,7 @@ class RenderJobRequest(Strict):
         return [RenderRequested.caused_by(cause, input=context.source, params=self.params)]
 
 
-class MasterJobRequest(Strict):
+class MasterJobRequest(JobRequestBase):
     kind: Literal["master"]
     input: UploadInput | JobArtifactInput
     params: MasterParams = MasterParams()

@@ -17,9 +17,9 @@ from cadenza.contracts.separation import (
 )
 from cadenza.gateway.job_requests.common import (
     Context,
+    JobRequestBase,
     OutputParams,
     Problem,
-    Strict,
     UploadInput,
     input_ref,
 )
@@ -44,7 +44,7 @@ def default_model(models: Mapping[str, ModelInfo]) -> str:
     return next((name for name in DEFAULT_MODELS if name in models), CLASSICAL_MODEL)
 
 
-class SeparationJobRequest(Strict):
+class SeparationJobRequest(JobRequestBase):
     kind: Literal["separation"]
     input: UploadInput
     params: SeparationParams = SeparationParams()

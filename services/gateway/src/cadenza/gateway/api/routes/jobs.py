@@ -79,8 +79,7 @@ async def create_job(
         body.input, pool=pool, hub=hub, broker=services.broker, owner=owner
     )
     songs: tuple[BlendSource, ...] = ()
-    wanted = body.songs_to_resolve() if hasattr(body, "songs_to_resolve") else None
-    if wanted is not None:
+    if (wanted := body.songs_to_resolve()) is not None:
         field, names = wanted
         if problems := song_count_problems(names, field):
             raise UnprocessableError(problems)
