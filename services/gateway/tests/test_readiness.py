@@ -55,7 +55,12 @@ async def test_a_database_outage_is_a_503_with_a_reason(
     postgres = Postgres(tmp_path / "pg")
     await asyncio.to_thread(postgres.start)
     app = create_app(
-        Settings(database_url=postgres.dsn, nats_url=fresh_nats.url, storage_dir=tmp_path / "s")
+        Settings(
+            database_url=postgres.dsn,
+            nats_url=fresh_nats.url,
+            storage_dir=tmp_path / "s",
+            auth_mode="dev",
+        )
     )
     try:
         async with (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +29,27 @@ def job_context(**fields: object) -> Iterator[None]:
         _job_context.reset(token)
 
 
+# Credentials that could reach a log line through an error message or a URL, replaced before
+# the line is written: bearer values, JWTs, Cadenza API keys, token query parameters and
+# password fields.
+_SECRETS = (
+    (re.compile(r"(?i)(bearer\s+)[^\s\"',]+"), r"\1[redacted]"),
+    (re.compile(r"eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]+"), "[redacted-jwt]"),
+    (re.compile(r"cdz_[0-9a-f]{32}_[\w-]+"), "[redacted-api-key]"),
+    (re.compile(r"(?i)((?:access_token|refresh_token|api_key|token)=)[^&\s\"']+"), r"\1[redacted]"),
+    (
+        re.compile(r"(?i)([\"']?password[\"']?\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|[^\s,}]+)"),
+        r"\1[redacted]",
+    ),
+)
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -39,11 +61,11 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "service": self.service,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact(record.getMessage()),
             **(_job_context.get() or {}),
         }
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)
 
 
@@ -51,7 +73,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         context = " ".join(f"{k}={v}" for k, v in (_job_context.get() or {}).items())
         line = super().format(record)
-        return f"{line} {context}" if context else line
+        return redact(f"{line} {context}" if context else line)
 
 
 def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:

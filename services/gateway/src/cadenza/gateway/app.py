@@ -9,13 +9,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cadenza.gateway import repository
 from cadenza.gateway.api.routes import (
+    admin,
+    auth,
     health,
     jobs,
     models,
@@ -25,8 +28,11 @@ from cadenza.gateway.api.routes import (
     uploads,
     ws,
 )
+from cadenza.gateway.auth.principal import Authenticator
 from cadenza.gateway.db import create_pool, migrate
+from cadenza.gateway.deps import get_caller
 from cadenza.gateway.errors import install_error_handlers
+from cadenza.gateway.http_guards import BodyLimit, SecurityHeaders
 from cadenza.gateway.job_state import JobState
 from cadenza.gateway.live import LiveHub
 from cadenza.gateway.projection import Projection
@@ -82,6 +88,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             hub=hub,
             models=ModelRegistry(js),
             soundfonts=SoundFontRegistry(js),
+            auth=Authenticator(settings, pool),
         )
         yield
     finally:
@@ -132,8 +139,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(RequestMetrics)
-    for module in (health, uploads, jobs, songs, music, models, soundfonts, ws):
+    app.add_middleware(
+        BodyLimit,
+        max_json_bytes=settings.max_json_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "X-API-Key",
+                "Range",
+            ],
+            expose_headers=["Content-Range", "Retry-After", "Location"],
+            max_age=600,
+        )
+    if settings.security_headers:
+        app.add_middleware(SecurityHeaders, hsts_seconds=settings.hsts_seconds)
+    for module in (health, auth, admin, ws):
         app.include_router(module.router)
+    # Everything else answers only an authenticated caller (or the development principal).
+    for module in (uploads, jobs, songs, music, models, soundfonts):
+        app.include_router(module.router, dependencies=[Depends(get_caller)])
     index = resources.files("cadenza.gateway").joinpath("static/index.html").read_text()
 
     @app.get("/", include_in_schema=False)

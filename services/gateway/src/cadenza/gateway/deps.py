@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import asyncpg
-from fastapi import Depends
+from fastapi import Depends, HTTPException
 from starlette.requests import HTTPConnection
 
+from cadenza.gateway.auth.principal import Authenticator, AuthError, Principal, client_address
 from cadenza.gateway.live import LiveHub
 from cadenza.gateway.projection import Projection
+from cadenza.gateway.rate_limit import retry_after
 from cadenza.gateway.services import Services
 from cadenza.gateway.settings import Settings
 from cadenza.runtime.bus import Bus
@@ -66,9 +68,56 @@ async def get_soundfonts(services: ServicesDep) -> SoundFontRegistry:
     return services.soundfonts
 
 
-async def get_principal(settings: Annotated[Settings, Depends(get_settings)]) -> str:
-    """The caller. One local principal until authentication is built (see README)."""
-    return settings.default_owner
+async def get_authenticator(services: ServicesDep) -> Authenticator:
+    return services.auth
+
+
+async def get_caller(conn: HTTPConnection, services: ServicesDep) -> Principal:
+    """The authenticated caller (401 without valid credentials), within its rate limit."""
+    try:
+        caller = await services.auth.authenticate(conn)
+    except AuthError as e:
+        raise HTTPException(401, str(e), headers={"WWW-Authenticate": "Bearer"}) from None
+    wait = services.auth.limiter.take(caller.id)
+    if wait:
+        raise HTTPException(
+            429,
+            f"too many requests; try again in {retry_after(wait)} s",
+            headers={"Retry-After": retry_after(wait)},
+        )
+    return caller
+
+
+CallerDep = Annotated[Principal, Depends(get_caller)]
+
+
+async def get_principal(caller: CallerDep) -> str:
+    """The id that owns what the caller reads and creates."""
+    return caller.id
+
+
+async def get_writer(caller: CallerDep) -> str:
+    """The caller's id, if its role may create and change things (403 for reviewers)."""
+    if not caller.can_write:
+        raise HTTPException(403, f"the {caller.role} role can read but not create or change")
+    return caller.id
+
+
+async def get_admin(caller: CallerDep) -> Principal:
+    if not caller.is_admin:
+        raise HTTPException(403, "this needs the admin or owner role")
+    return caller
+
+
+async def limit_sign_in(conn: HTTPConnection, services: ServicesDep) -> None:
+    """register/login/refresh attempts per client address (guessing passwords is slow)."""
+    wait = services.auth.sign_in_limiter.take(client_address(conn))
+    if wait:
+        raise HTTPException(
+            429,
+            f"too many sign-in attempts from this address; try again in {retry_after(wait)} s",
+            headers={"Retry-After": retry_after(wait)},
+        )
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -79,5 +128,8 @@ ProjectionDep = Annotated[Projection, Depends(get_projection)]
 HubDep = Annotated[LiveHub, Depends(get_hub)]
 CancellationsDep = Annotated[Cancellations, Depends(get_cancellations)]
 PrincipalDep = Annotated[str, Depends(get_principal)]
+WriterDep = Annotated[str, Depends(get_writer)]
+AdminDep = Annotated[Principal, Depends(get_admin)]
+AuthenticatorDep = Annotated[Authenticator, Depends(get_authenticator)]
 ModelsDep = Annotated[ModelRegistry, Depends(get_models)]
 SoundFontsDep = Annotated[SoundFontRegistry, Depends(get_soundfonts)]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import asyncpg
 from faststream.nats import NatsBroker
 
+from cadenza.gateway.auth.principal import Authenticator
 from cadenza.gateway.live import LiveHub
 from cadenza.gateway.projection import Projection
 from cadenza.gateway.settings import Settings
@@ -28,3 +29,4 @@ class Services:
     hub: LiveHub
     models: ModelRegistry
     soundfonts: SoundFontRegistry
+    auth: Authenticator

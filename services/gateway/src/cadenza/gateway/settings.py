@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
 
 from cadenza.runtime.settings import BusSettings, StorageSettings
 
 GIB = 1 << 30
+MIB = 1 << 20
+
+Role = Literal["owner", "admin", "producer", "artist", "reviewer"]
 
 
 class Settings(BusSettings, StorageSettings):
@@ -16,7 +21,45 @@ class Settings(BusSettings, StorageSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     max_upload_bytes: int = Field(2 * GIB, ge=1)
-    # The principal every request acts as until authentication is built.
-    default_owner: str = "local"
+    # Largest JSON (or other non-upload) request body.
+    max_json_bytes: int = Field(1 * MIB, ge=1024)
     # How long a late WebSocket subscriber can still see events the projection has not stored.
     live_cache_jobs: int = Field(10_000, ge=100)
+
+    # "production" refuses AUTH_MODE=dev and a short or missing JWT_SECRET.
+    environment: Literal["development", "production"] = "development"
+    # "required": every API call needs a token or API key. "dev": calls without credentials
+    # act as DEFAULT_OWNER with DEV_ROLE (the one-command local start); credentials still count.
+    auth_mode: Literal["required", "dev"] = "required"
+    default_owner: str = "local"
+    dev_role: Role = "owner"
+    jwt_secret: SecretStr | None = None
+    access_token_ttl_s: int = Field(900, ge=30, le=86_400)
+    refresh_token_ttl_s: int = Field(30 * 86_400, ge=300)
+    # New accounts: "open" lets anyone register; "closed" leaves it to admins and the CLI.
+    registration: Literal["open", "closed"] = "open"
+
+    # Requests per minute per principal (or per client address before sign-in), and burst.
+    rate_limit_per_minute: int = Field(1200, ge=0)
+    rate_limit_burst: int = Field(200, ge=1)
+    # register/login/refresh attempts per minute per client address.
+    auth_rate_limit_per_minute: int = Field(30, ge=0)
+
+    cors_origins: tuple[str, ...] = ()
+    security_headers: bool = True
+    hsts_seconds: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _production_is_locked_down(self) -> Settings:
+        if self.environment == "production":
+            if self.auth_mode == "dev":
+                raise ValueError(
+                    "AUTH_MODE=dev lets anyone act without signing in and is refused when "
+                    "ENVIRONMENT=production; set AUTH_MODE=required"
+                )
+            secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
+            if len(secret) < 32:
+                raise ValueError(
+                    "ENVIRONMENT=production needs JWT_SECRET of at least 32 characters"
+                )
+        return self

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -117,8 +118,22 @@ class Platform:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         return self.log_dir / f"{name}.log"
 
+    def jwt_secret(self) -> str:
+        """Kept in the data directory, so sign-ins survive a restart of `make run`."""
+        path = self.data_dir / "jwt-secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
     def base_env(self) -> dict[str, str]:
         env = {
+            # The one-command local start works without signing up; the environment may
+            # override these (AUTH_MODE=required to try authentication locally).
+            "AUTH_MODE": "dev",
+            "RATE_LIMIT_PER_MINUTE": "0",
+            "JWT_SECRET": self.jwt_secret(),
             **os.environ,
             "NATS_URL": self.nats.url,
             "DATABASE_URL": self.postgres.dsn,

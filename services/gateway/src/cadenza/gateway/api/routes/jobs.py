@@ -25,6 +25,7 @@ from cadenza.gateway.deps import (
     ProjectionDep,
     ServicesDep,
     StoreDep,
+    WriterDep,
 )
 from cadenza.gateway.downloads import send_object
 from cadenza.gateway.errors import UnprocessableError
@@ -65,7 +66,7 @@ async def create_job(
     registry: ModelsDep,
     hub: HubDep,
     services: ServicesDep,
-    owner: PrincipalDep,
+    owner: WriterDep,
     idempotency_key: Annotated[
         str | None,
         Header(max_length=200, description="Repeat a submit safely: same key, same job"),
@@ -174,7 +175,7 @@ async def cancel_job(
     projection: ProjectionDep,
     cancellations: CancellationsDep,
     hub: HubDep,
-    owner: PrincipalDep,
+    owner: WriterDep,
 ) -> JobView:
     job = await current_job(pool, hub, owner, job_id)
     if job is None:

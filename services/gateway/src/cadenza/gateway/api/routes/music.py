@@ -25,6 +25,7 @@ from cadenza.gateway.deps import (
     PrincipalDep,
     ProjectionDep,
     ServicesDep,
+    WriterDep,
 )
 from cadenza.gateway.job_requests.blend import MAX_LISTED_SONGS
 from cadenza.gateway.job_requests.pipeline import PipelineJobRequest
@@ -113,7 +114,7 @@ async def generate(
     registry: ModelsDep,
     hub: HubDep,
     services: ServicesDep,
-    owner: PrincipalDep,
+    owner: WriterDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JobView:
     return await create_job(
@@ -135,7 +136,7 @@ async def generate_full_song(
     registry: ModelsDep,
     hub: HubDep,
     services: ServicesDep,
-    owner: PrincipalDep,
+    owner: WriterDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> ProjectStatus:
     view = await generate(

@@ -47,6 +47,7 @@ from cadenza.gateway.deps import (
     ServicesDep,
     SettingsDep,
     StoreDep,
+    WriterDep,
 )
 from cadenza.gateway.downloads import send_object
 from cadenza.gateway.errors import UnprocessableError, validation_errors
@@ -222,7 +223,7 @@ async def add_song(
     bus: BusDep,
     projection: ProjectionDep,
     services: ServicesDep,
-    owner: PrincipalDep,
+    owner: WriterDep,
     wait: Annotated[
         float,
         Query(ge=0, le=MAX_WAIT_S, description="Seconds to wait for the analysis (0: don't)"),

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 
 from cadenza.audio import AudioDecodeError, probe_audio
 from cadenza.gateway import repository
-from cadenza.gateway.deps import PoolDep, PrincipalDep, SettingsDep, StoreDep
+from cadenza.gateway.deps import PoolDep, PrincipalDep, SettingsDep, StoreDep, WriterDep
 from cadenza.gateway.multipart_upload import UploadRejectedError, receive_file
 from cadenza.gateway.views import UploadView
 from cadenza.runtime.storage import object_key
@@ -55,7 +55,7 @@ async def create_upload(
     settings: SettingsDep,
     store: StoreDep,
     pool: PoolDep,
-    owner: PrincipalDep,
+    owner: WriterDep,
 ) -> UploadView:
     upload_id = uuid.uuid4()
     key = object_key(owner, "uploads", str(upload_id), "source")

@@ -11,7 +11,8 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from prometheus_client import Gauge
 
-from cadenza.gateway.deps import HubDep, PrincipalDep
+from cadenza.gateway.auth.principal import AuthError
+from cadenza.gateway.deps import HubDep, ServicesDep
 from cadenza.gateway.live import Message, Outbox
 
 router = APIRouter(tags=["live"])
@@ -28,11 +29,18 @@ def _error(message: str) -> Message:
 
 
 @router.websocket("/api/v1/ws")
-async def live_updates(websocket: WebSocket, hub: HubDep, owner: PrincipalDep) -> None:
+async def live_updates(websocket: WebSocket, hub: HubDep, services: ServicesDep) -> None:
     """Send `{"action": "subscribe", "job_id": "..."}`; receive a `job.snapshot`, then
     `job.progress`, `job.completed`, `job.failed` or `job.cancelled` events for that job.
-    `{"action": "unsubscribe", "job_id": "..."}` stops them."""
+    `{"action": "unsubscribe", "job_id": "..."}` stops them. Credentials as for the REST
+    API, or `?access_token=` (browsers cannot set headers on a WebSocket); without valid
+    ones the socket closes with code 4401 and the reason."""
     await websocket.accept()
+    try:
+        owner = (await services.auth.authenticate(websocket)).id
+    except AuthError as e:
+        await websocket.close(code=4401, reason=str(e)[:120])
+        return
     CONNECTIONS.inc()
     outbox: Outbox = asyncio.Queue(maxsize=OUTBOX_SIZE)
     subscribed: set[uuid.UUID] = set()

@@ -1,0 +1,63 @@
+"""Administration (roles admin and owner): accounts and their roles."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel
+
+from cadenza.gateway.api.routes.auth import UserView
+from cadenza.gateway.auth import accounts
+from cadenza.gateway.deps import AdminDep, PoolDep
+from cadenza.gateway.settings import Role
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+
+FORBIDDEN: dict[int | str, dict[str, Any]] = {403: {"description": "The caller is not an admin"}}
+
+
+class UserPage(BaseModel):
+    items: list[UserView]
+    total: int
+    limit: int
+    offset: int
+
+
+class UserChange(BaseModel):
+    role: Role | None = None
+    disabled: bool | None = None
+
+
+@router.get("/users", summary="Every account", responses=FORBIDDEN)
+async def list_users(
+    admin: AdminDep,
+    pool: PoolDep,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+) -> UserPage:
+    users, total = await accounts.list_users(pool, limit, offset)
+    return UserPage(items=[UserView.of(u) for u in users], total=total, limit=limit, offset=offset)
+
+
+@router.patch(
+    "/users/{user_id}",
+    summary="Change an account's role, or disable it (its tokens and keys stop working)",
+    responses={404: {"description": "No such account"}, **FORBIDDEN},
+)
+async def change_user(
+    user_id: uuid.UUID, body: UserChange, admin: AdminDep, pool: PoolDep
+) -> UserView:
+    target = await accounts.get_user(pool, user_id)
+    if target is None:
+        raise HTTPException(404, f"user {user_id} not found")
+    touches_owner = target.role == "owner" or body.role == "owner"
+    if touches_owner and admin.role != "owner":
+        raise HTTPException(403, "only an owner can grant or change the owner role")
+    if str(user_id) == admin.id and (body.disabled or (body.role and body.role != admin.role)):
+        raise HTTPException(422, "you cannot disable yourself or change your own role")
+    user = await accounts.update_user(pool, user_id, body.role, body.disabled)
+    if user is None:
+        raise HTTPException(404, f"user {user_id} not found")
+    return UserView.of(user)

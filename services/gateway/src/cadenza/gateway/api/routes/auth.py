@@ -1,0 +1,261 @@
+"""Accounts: register, sign in (access + refresh tokens), refresh, sign out, API keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Response, status
+from pydantic import BaseModel, Field, field_validator
+
+from cadenza.gateway.auth import accounts, passwords, tokens
+from cadenza.gateway.auth.principal import Authenticator
+from cadenza.gateway.deps import (
+    AuthenticatorDep,
+    CallerDep,
+    PoolDep,
+    SettingsDep,
+    limit_sign_in,
+)
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
+UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing, wrong or revoked credentials"}
+}
+SignInLimit = Depends(limit_sign_in)
+
+
+class Credentials(BaseModel):
+    email: str = Field(max_length=254, examples=["ada@example.com"])
+    password: str = Field(max_length=passwords.MAX_LENGTH)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        value = value.strip()
+        if not EMAIL.match(value):
+            raise ValueError(f"{value[:80]!r} is not an email address")
+        return value
+
+
+class UserView(BaseModel):
+    id: uuid.UUID
+    email: str
+    role: str
+    disabled: bool
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, user: accounts.User) -> UserView:
+        return cls(
+            id=user.id,
+            email=user.email,
+            role=user.role,
+            disabled=user.disabled,
+            created_at=user.created_at,
+        )
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 (the scheme, not a secret)
+    expires_in: int = Field(description="Seconds the access token stays valid")
+    user: UserView
+
+
+class RefreshRequest(BaseModel):
+    refresh_token: str = Field(max_length=4096)
+
+
+class LogoutRequest(BaseModel):
+    refresh_token: str | None = Field(None, max_length=4096)
+
+
+class Me(BaseModel):
+    id: str
+    role: str
+    via: str
+    email: str | None = None
+
+
+class ApiKeyRequest(BaseModel):
+    name: str = Field(min_length=1, max_length=100, examples=["laptop CLI"])
+
+
+class ApiKeyView(BaseModel):
+    id: uuid.UUID
+    name: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, key: accounts.ApiKey) -> ApiKeyView:
+        return cls(
+            id=key.id, name=key.name, created_at=key.created_at, last_used_at=key.last_used_at
+        )
+
+
+class NewApiKey(ApiKeyView):
+    key: str = Field(description="The key itself; shown this once, store it now")
+
+
+def _pair(
+    auth: Authenticator, user: accounts.User, session_id: uuid.UUID, refresh_id: uuid.UUID
+) -> TokenPair:
+    settings = auth.settings
+    access, _ = tokens.issue(
+        auth.secret, "access", user.id, session_id, settings.access_token_ttl_s
+    )
+    refresh, _ = tokens.issue(
+        auth.secret, "refresh", user.id, session_id, settings.refresh_token_ttl_s, refresh_id
+    )
+    return TokenPair(
+        access_token=access,
+        refresh_token=refresh,
+        expires_in=settings.access_token_ttl_s,
+        user=UserView.of(user),
+    )
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create an account (role producer)",
+    dependencies=[SignInLimit],
+    responses={
+        403: {"description": "Registration is closed on this server"},
+        409: {"description": "An account with this email exists"},
+    },
+)
+async def register(body: Credentials, pool: PoolDep, settings: SettingsDep) -> UserView:
+    if settings.registration == "closed":
+        raise HTTPException(403, "registration is closed on this server; ask an admin")
+    if problem := passwords.password_problem(body.password):
+        raise HTTPException(422, problem)
+    password_hash = await passwords.hash_password(body.password)
+    try:
+        user = await accounts.create_user(pool, body.email, password_hash, "producer")
+    except accounts.EmailTakenError:
+        raise HTTPException(409, f"an account with email {body.email} already exists") from None
+    return UserView.of(user)
+
+
+@router.post(
+    "/login",
+    summary="Sign in: an access token and a refresh token",
+    dependencies=[SignInLimit],
+    responses=UNAUTHORIZED,
+)
+async def login(body: Credentials, pool: PoolDep, auth: AuthenticatorDep) -> TokenPair:
+    found = await accounts.credentials_for(pool, body.email)
+    user, stored = found if found else (None, None)
+    if not await passwords.verify_password(stored, body.password) or user is None:
+        raise HTTPException(401, "wrong email or password")
+    if user.disabled:
+        raise HTTPException(401, "this account is disabled; ask an admin")
+    refresh_id = uuid.uuid4()
+    session_id = await accounts.start_session(
+        pool, user.id, auth.settings.refresh_token_ttl_s, refresh_id
+    )
+    return _pair(auth, user, session_id, refresh_id)
+
+
+@router.post(
+    "/refresh",
+    summary="Trade a refresh token for a new pair (each refresh token works once)",
+    dependencies=[SignInLimit],
+    responses=UNAUTHORIZED,
+)
+async def refresh(body: RefreshRequest, pool: PoolDep, auth: AuthenticatorDep) -> TokenPair:
+    try:
+        claims = tokens.read(auth.secret, body.refresh_token, "refresh")
+    except tokens.TokenError as e:
+        raise HTTPException(401, str(e)) from None
+    if await accounts.session_account(pool, claims.session_id) is None:
+        raise HTTPException(401, "the session has ended (signed out, revoked or expired)")
+    new_id = uuid.uuid4()
+    outcome = await accounts.rotate_refresh(pool, claims.session_id, claims.token_id, new_id)
+    if outcome == "reused":
+        raise HTTPException(
+            401,
+            "this refresh token was already used, so it may have been copied; "
+            "the session is revoked, sign in again",
+        )
+    user = await accounts.get_user(pool, claims.user_id)
+    if outcome == "unknown" or user is None:
+        raise HTTPException(401, "the refresh token is not valid")
+    return _pair(auth, user, claims.session_id, new_id)
+
+
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Sign out: the session's access and refresh tokens stop working",
+    responses=UNAUTHORIZED,
+)
+async def logout(
+    caller: CallerDep, pool: PoolDep, auth: AuthenticatorDep, body: LogoutRequest | None = None
+) -> Response:
+    session_id = caller.session_id
+    if session_id is None and body and body.refresh_token:
+        try:
+            session_id = tokens.read(auth.secret, body.refresh_token, "refresh").session_id
+        except tokens.TokenError as e:
+            raise HTTPException(401, str(e)) from None
+    if session_id is None:
+        raise HTTPException(
+            400, "nothing to sign out of: call with an access token, or send its refresh_token"
+        )
+    await accounts.revoke_session(pool, session_id, "signed out")
+    return Response(status_code=204)
+
+
+@router.get("/me", summary="Who this request acts as", responses=UNAUTHORIZED)
+async def me(caller: CallerDep, pool: PoolDep) -> Me:
+    email = None
+    if caller.via != "dev":
+        user = await accounts.get_user(pool, uuid.UUID(caller.id))
+        email = user.email if user else None
+    return Me(id=caller.id, role=caller.role, via=caller.via, email=email)
+
+
+def _account_id(caller_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(caller_id)
+    except ValueError:
+        raise HTTPException(
+            403, "API keys belong to accounts; sign in (development mode has no account)"
+        ) from None
+
+
+@router.post(
+    "/api-keys",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create an API key for scripts and the CLI (the key is shown once)",
+    responses=UNAUTHORIZED,
+)
+async def create_api_key(body: ApiKeyRequest, caller: CallerDep, pool: PoolDep) -> NewApiKey:
+    key, text = await accounts.create_api_key(pool, _account_id(caller.id), body.name)
+    return NewApiKey(**ApiKeyView.of(key).model_dump(), key=text)
+
+
+@router.get("/api-keys", summary="The caller's API keys (without the keys)", responses=UNAUTHORIZED)
+async def list_api_keys(caller: CallerDep, pool: PoolDep) -> list[ApiKeyView]:
+    return [ApiKeyView.of(k) for k in await accounts.list_api_keys(pool, _account_id(caller.id))]
+
+
+@router.delete(
+    "/api-keys/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke an API key",
+    responses={404: {"description": "No such key for this caller"}, **UNAUTHORIZED},
+)
+async def revoke_api_key(key_id: uuid.UUID, caller: CallerDep, pool: PoolDep) -> Response:
+    if not await accounts.revoke_api_key(pool, _account_id(caller.id), key_id):
+        raise HTTPException(404, f"API key {key_id} not found")
+    return Response(status_code=204)

@@ -1,0 +1,1 @@
+"""Accounts, sign-in and who is calling: passwords, tokens, API keys and the caller."""

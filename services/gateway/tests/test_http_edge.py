@@ -1,0 +1,171 @@
+"""The gateway's edge against real servers: rate limits per principal, body limits, deep
+JSON, security headers, CORS, and WebSocket sign-in."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from cadenza.devstack.nats import NatsServer
+from cadenza.gateway.app import create_app
+from cadenza.gateway.rate_limit import RateLimiter
+
+from .conftest import bearer, gateway, settings, sign_up
+
+
+def test_token_bucket_allows_the_burst_then_the_rate() -> None:
+    limiter = RateLimiter(per_minute=60, burst=3)
+    assert [limiter.take("a", now=0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.take("a", now=0.0) == pytest.approx(1.0)
+    assert limiter.take("b", now=0.0) == 0.0, "another key has its own bucket"
+    assert limiter.take("a", now=1.0) == 0.0, "one token a second comes back"
+    assert RateLimiter(per_minute=0, burst=1).take("a") == 0.0, "0 turns it off"
+
+
+def test_rate_limiter_memory_is_bounded() -> None:
+    limiter = RateLimiter(per_minute=60, burst=1, max_keys=100)
+    for i in range(1000):
+        limiter.take(f"client-{i}", now=0.0)
+    assert len(limiter._buckets) == 100
+
+
+async def test_rate_limit_per_principal_with_retry_after(
+    fresh_database: str, nats_server: NatsServer, tmp_path: Path
+) -> None:
+    config = settings(
+        fresh_database, nats_server.url, tmp_path, rate_limit_per_minute=60, rate_limit_burst=5
+    )
+    async with gateway(config) as api:
+        greedy = await sign_up(api, "greedy@example.com")
+        modest = await sign_up(api, "modest@example.com")
+        codes = [
+            (await api.get("/api/v1/jobs", headers=bearer(greedy["access_token"]))).status_code
+            for _ in range(7)
+        ]
+        assert codes[:5] == [200] * 5
+        assert codes[5:] == [429, 429]
+        limited = await api.get("/api/v1/jobs", headers=bearer(greedy["access_token"]))
+        assert limited.headers["retry-after"] == "1"
+        assert "too many requests" in limited.json()["detail"]
+        other = await api.get("/api/v1/jobs", headers=bearer(modest["access_token"]))
+        assert other.status_code == 200, "one principal's flood does not limit another"
+
+
+async def test_sign_in_attempts_are_limited_per_address(
+    fresh_database: str, nats_server: NatsServer, tmp_path: Path
+) -> None:
+    config = settings(fresh_database, nats_server.url, tmp_path, auth_rate_limit_per_minute=9)
+    async with gateway(config) as api:
+        codes = [
+            (
+                await api.post(
+                    "/api/v1/auth/login", json={"email": "a@example.com", "password": "guess" * 3}
+                )
+            ).status_code
+            for _ in range(4)
+        ]
+        assert codes == [401, 401, 401, 429]
+
+
+async def test_body_limits_and_deep_or_broken_json(
+    fresh_database: str, nats_server: NatsServer, tmp_path: Path
+) -> None:
+    config = settings(fresh_database, nats_server.url, tmp_path, auth_mode="dev")
+    async with gateway(config) as api:
+        huge = b'{"kind": "effects", "pad": "' + b"x" * (2 << 20) + b'"}'
+        declared = await api.post(
+            "/api/v1/jobs", content=huge, headers={"Content-Type": "application/json"}
+        )
+        assert declared.status_code == 413
+        assert "larger than the limit of 1048576 bytes" in declared.json()["detail"]
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for _ in range(40):
+                yield b" " * 65536
+
+        streamed = await api.post(
+            "/api/v1/jobs", content=chunks(), headers={"Content-Type": "application/json"}
+        )
+        assert streamed.status_code == 413, "chunked bodies are counted as they arrive"
+
+        deep = await api.post(
+            "/api/v1/jobs",
+            content=b"[" * 100_000 + b"]" * 100_000,
+            headers={"Content-Type": "application/json"},
+        )
+        assert 400 <= deep.status_code < 500, deep.text
+        for body in (b"\xff\xfe not utf-8", b'{"kind": "effects",', b"null", b"[]", b'"x"'):
+            bad = await api.post(
+                "/api/v1/jobs", content=body, headers={"Content-Type": "application/json"}
+            )
+            assert 400 <= bad.status_code < 500, (body, bad.status_code, bad.text)
+            assert bad.json()["detail"]
+        assert (await api.get("/health")).status_code == 200
+
+
+async def test_security_headers_and_cors(
+    fresh_database: str, nats_server: NatsServer, tmp_path: Path
+) -> None:
+    config = settings(
+        fresh_database,
+        nats_server.url,
+        tmp_path,
+        auth_mode="dev",
+        cors_origins=("https://studio.example.com",),
+        hsts_seconds=31536000,
+    )
+    async with gateway(config) as api:
+        page = await api.get("/")
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert page.headers["strict-transport-security"] == "max-age=31536000"
+        assert "content-security-policy" not in (await api.get("/docs")).headers
+        allowed = await api.options(
+            "/api/v1/jobs",
+            headers={
+                "Origin": "https://studio.example.com",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type",
+            },
+        )
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == "https://studio.example.com"
+        foreign = await api.options(
+            "/api/v1/jobs",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+        )
+        assert "access-control-allow-origin" not in foreign.headers
+
+
+def test_websocket_needs_credentials_and_accepts_a_query_token(
+    fresh_database: str, nats_server: NatsServer, tmp_path: Path
+) -> None:
+    app = create_app(settings(fresh_database, nats_server.url, tmp_path))
+    with TestClient(app) as client:
+        with (
+            client.websocket_connect("/api/v1/ws") as ws,
+            pytest.raises(WebSocketDisconnect) as closed,
+        ):
+            ws.receive_text()
+        assert closed.value.code == 4401
+        assert "sign in" in closed.value.reason
+
+        client.post(
+            "/api/v1/auth/register",
+            json={"email": "ws@example.com", "password": "correct horse battery"},
+        )
+        token = client.post(
+            "/api/v1/auth/login",
+            json={"email": "ws@example.com", "password": "correct horse battery"},
+        ).json()["access_token"]
+        job_id = "00000000-0000-0000-0000-000000000001"
+        with client.websocket_connect(f"/api/v1/ws?access_token={token}") as ws:
+            ws.send_text(json.dumps({"action": "subscribe", "job_id": job_id}))
+            reply = json.loads(ws.receive_text())
+        assert reply == {"type": "error", "job_id": job_id, "message": f"job {job_id} not found"}
