@@ -138,7 +138,17 @@ async def resolve_songs(
             song = await _find_by_title(broker, owner, text, where)
         return _song_midi(song, where)
 
-    resolved = tuple(await asyncio.gather(*(one(i, s) for i, s in enumerate(songs))))
+    outcomes = await asyncio.gather(
+        *(one(i, s) for i, s in enumerate(songs)), return_exceptions=True
+    )
+    # Every entry that fails is named, in order (not whichever answer came back first).
+    problems = [p for o in outcomes if isinstance(o, UnprocessableError) for p in o.problems]
+    if problems:
+        raise UnprocessableError(problems)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    resolved = tuple(o for o in outcomes if isinstance(o, BlendSource))
     first_index: dict[uuid.UUID, int] = {}
     for index, source in enumerate(resolved):
         if (earlier := first_index.setdefault(source.song_id, index)) != index:
