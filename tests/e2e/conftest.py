@@ -29,7 +29,11 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         root / "data",
         gateway_port=free_port(),
         log_dir=root / "logs",
-        extra_env={"MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES), "LOG_LEVEL": "INFO"},
+        extra_env={
+            "MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
+            "MAX_AUDIO_SECONDS": "3600",
+            "LOG_LEVEL": "INFO",
+        },
     ) as running:
         yield running
 

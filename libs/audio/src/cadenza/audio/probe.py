@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,12 @@ CONTAINERS: dict[str, tuple[str, str]] = {
 ACCEPTED = "WAV, FLAC, MP3, OGG (Vorbis/Opus) or AIFF"
 DECODE_BLOCK = 1 << 16
 MAX_CHANNELS = 32
+MIN_SAMPLE_RATE = 1_000
+MAX_SAMPLE_RATE = 768_000
+# Bounds on what one file may cost to decode: a few kilobytes of FLAC or Vorbis can hold
+# hours of silence (a decompression bomb), so length and decoding time are both capped.
+MAX_SECONDS = 4 * 3600.0
+MAX_DECODE_SECONDS = 300.0
 
 
 class AudioDecodeError(ValueError):
@@ -78,8 +85,35 @@ def header_info(path: Path) -> tuple[int, int, int]:
     return int(info.samplerate), int(info.channels), int(info.frames)
 
 
-def probe_audio(path: Path) -> AudioInfo:
-    """Decode the whole file once; return what it is or raise `AudioDecodeError`."""
+def describe_seconds(seconds: float) -> str:
+    for unit, size in (("hour", 3600), ("minute", 60), ("second", 1)):
+        if seconds >= size or unit == "second":
+            amount = seconds / size
+            return f"{amount:.3g} {unit}{'' if amount == 1 else 's'}"
+    raise AssertionError
+
+
+# An Ogg page is at most 65,307 bytes, so the last one starts within this many of the end.
+OGG_TAIL = 65_536 + 1_024
+
+
+def _ogg_ends_properly(path: Path) -> bool:
+    """Whether the file's last Ogg page carries the end-of-stream flag; a file cut short
+    decodes without an error but lacks it."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        f.seek(max(0, size - OGG_TAIL))
+        tail = f.read()
+    start = tail.rfind(b"OggS")
+    return start >= 0 and len(tail) > start + 5 and bool(tail[start + 5] & 0x04)
+
+
+def probe_audio(
+    path: Path, *, max_seconds: float = MAX_SECONDS, max_decode_s: float = MAX_DECODE_SECONDS
+) -> AudioInfo:
+    """Decode the whole file once, block by block (bounded memory), and return what it is;
+    `AudioDecodeError` if it is not audio, is damaged, lasts longer than `max_seconds` or
+    takes longer than `max_decode_s` to decode."""
     if path.stat().st_size == 0:
         raise AudioDecodeError("the file is empty")
     try:
@@ -91,11 +125,23 @@ def probe_audio(path: Path) -> AudioInfo:
     container = CONTAINERS.get(info.format)
     if container is None:
         raise AudioDecodeError(f"{info.format_info} files are not accepted; use {ACCEPTED}")
-    if info.samplerate <= 0 or not 1 <= info.channels <= MAX_CHANNELS:
+    if (
+        not MIN_SAMPLE_RATE <= info.samplerate <= MAX_SAMPLE_RATE
+        or not 1 <= info.channels <= MAX_CHANNELS
+    ):
         raise AudioDecodeError(
             f"the header declares {info.samplerate} Hz and {info.channels} channels, "
-            f"which is not a playable stream (1..{MAX_CHANNELS} channels)"
+            f"which is not a playable stream ({MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz, "
+            f"1..{MAX_CHANNELS} channels)"
         )
+    if container[0] == "ogg" and not _ogg_ends_properly(path):
+        raise AudioDecodeError(
+            "the file is truncated: the Ogg stream stops without its end-of-stream page"
+        )
+    limit_frames = int(max_seconds * info.samplerate)
+    too_long = f"the audio lasts longer than the limit of {describe_seconds(max_seconds)}"
+    if 0 < limit_frames < info.frames < (1 << 62):
+        raise AudioDecodeError(too_long)
     declared = _declared_data_bytes(path)
     if declared and declared[0] > declared[1]:
         raise AudioDecodeError(
@@ -103,10 +149,18 @@ def probe_audio(path: Path) -> AudioInfo:
             f"but only {declared[1]} are present"
         )
     frames = 0
+    deadline = time.monotonic() + max_decode_s
     try:
         with sf.SoundFile(str(path)) as f:
             for block in f.blocks(DECODE_BLOCK, dtype="float32", always_2d=True):
                 frames += len(block)
+                if frames > limit_frames:
+                    raise AudioDecodeError(too_long)
+                if time.monotonic() > deadline:
+                    raise AudioDecodeError(
+                        f"decoding took longer than {describe_seconds(max_decode_s)}; "
+                        "the file is damaged or far too long"
+                    )
     except (sf.LibsndfileError, RuntimeError) as e:
         raise AudioDecodeError(f"the audio stream is damaged: {decode_reason(e)}") from e
     if frames == 0:

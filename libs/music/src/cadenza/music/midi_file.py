@@ -96,6 +96,14 @@ def parse_midi(data: bytes, *, max_notes: int, max_ticks: int = MAX_TICKS) -> mi
         raise MidiFileError(
             MidiProblem.DAMAGED, f"the MIDI file is damaged: {reason}", reason=reason
         ) from e
+    declared_tracks = int.from_bytes(data[10:12], "big") if len(data) >= 12 else 0
+    if declared_tracks > len(midi.tracks):
+        reason = (
+            f"its header announces {declared_tracks:,} tracks but it holds {len(midi.tracks):,}"
+        )
+        raise MidiFileError(
+            MidiProblem.DAMAGED, f"the MIDI file is damaged: {reason}", reason=reason
+        )
     if midi.ticks_per_beat <= 0 or midi.ticks_per_beat & 0x8000:
         raise MidiFileError(
             MidiProblem.SMPTE_TIME,

@@ -11,6 +11,7 @@ import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cadenza.contracts.effect_chain import EFFECT_TYPES
 from cadenza.gateway.db import DatabaseUnavailableError
@@ -75,7 +76,27 @@ def unprocessable(problems: list[dict[str, str]]) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": sentence, "errors": problems})
 
 
+# FastAPI's words for a body json.loads refused (bad UTF-8, nesting past Python's limit).
+FASTAPI_BODY_ERROR = "There was an error parsing the body"
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail
+        if exc.status_code == 400 and detail == FASTAPI_BODY_ERROR:
+            detail = (
+                "there was an error parsing the body: send UTF-8 JSON, nested at most a few "
+                "hundred levels deep"
+            )
+        elif exc.status_code == 404 and detail == "Not Found":
+            detail = f"no such endpoint: {request.method} {request.url.path} (see /docs)"
+        elif exc.status_code == 405 and detail == "Method Not Allowed":
+            detail = f"{request.method} is not allowed on {request.url.path} (see /docs)"
+        return JSONResponse(
+            status_code=exc.status_code, content={"detail": detail}, headers=exc.headers
+        )
+
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         return unprocessable(validation_errors(exc.errors()))

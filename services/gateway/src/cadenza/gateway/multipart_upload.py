@@ -92,7 +92,8 @@ async def receive_form(
     if declared and declared.isdigit() and int(declared) > limit + text_limit + 64 * 1024:
         raise UploadRejectedError(413, _too_large(limit))
 
-    headers: dict[str, str] = {}
+    # Raw header bytes: browsers send UTF-8 filenames, which a latin-1 round trip keeps intact.
+    headers: dict[str, bytes] = {}
     header_field = bytearray()
     header_value = bytearray()
     state = _State()
@@ -116,12 +117,12 @@ async def receive_form(
         header_value.extend(data[start:end])
 
     def on_header_end() -> None:
-        headers[header_field.decode("latin-1").lower()] = header_value.decode("utf-8", "replace")
+        headers[header_field.decode("latin-1").lower()] = bytes(header_value)
         header_field.clear()
         header_value.clear()
 
     def on_headers_finished() -> None:
-        _, disposition = parse_options_header(headers.get("content-disposition", ""))
+        _, disposition = parse_options_header(headers.get("content-disposition", b""))
         name = disposition.get(b"name", b"").decode("utf-8", "replace")
         state.field = state.text_field = None
         if name in files and b"filename" in disposition and name not in filenames:

@@ -21,6 +21,8 @@ class Settings(BusSettings, StorageSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     max_upload_bytes: int = Field(2 * GIB, ge=1)
+    # Longest audio accepted (uploads and songs); decoding stops as soon as it is exceeded.
+    max_audio_seconds: float = Field(4 * 3600.0, gt=0)
     # Largest JSON (or other non-upload) request body.
     max_json_bytes: int = Field(1 * MIB, ge=1024)
     # How long a late WebSocket subscriber can still see events the projection has not stored.

@@ -148,9 +148,11 @@ def _sniff_midi(path: Path) -> bool:
         return f.read(4) == b"MThd"
 
 
-async def _store_audio(store: StoreDep, key: str, path: Path, filename: str) -> ArtifactRef:
+async def _store_audio(
+    store: StoreDep, key: str, path: Path, filename: str, max_seconds: float
+) -> ArtifactRef:
     try:
-        info = await asyncio.to_thread(probe_audio, path)
+        info = await asyncio.to_thread(probe_audio, path, max_seconds=max_seconds)
     except AudioDecodeError as e:
         raise HTTPException(415, f"{filename} was refused: {e}") from e
     stored = await store.put_file(key, path, info.media_type, move=True)
@@ -269,6 +271,7 @@ async def add_song(
                 object_key(owner, "uploads", str(job_id), "audio"),
                 paths["audio"],
                 audio_file.filename,
+                settings.max_audio_seconds,
             )
     submitted = JobSubmitted(
         event_id=derive_id(job_id, JobSubmitted.subject),
@@ -451,7 +454,9 @@ async def match_song(
             ref = await _store_midi(store, key, path, received.filename)
         else:
             kind = "audio"
-            ref = await _store_audio(store, key, path, received.filename)
+            ref = await _store_audio(
+                store, key, path, received.filename, settings.max_audio_seconds
+            )
     try:
         result = await ask(
             services.broker,

@@ -67,7 +67,9 @@ async def create_upload(
             if received.bytes == 0:
                 raise HTTPException(422, f"{received.filename} is empty: no audio to work with")
             try:
-                info = await asyncio.to_thread(probe_audio, pending.path)
+                info = await asyncio.to_thread(
+                    probe_audio, pending.path, max_seconds=settings.max_audio_seconds
+                )
             except AudioDecodeError as e:
                 raise HTTPException(415, f"{received.filename} was refused: {e}") from e
             pending.media_type = info.media_type

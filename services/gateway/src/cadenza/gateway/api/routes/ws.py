@@ -47,8 +47,14 @@ async def live_updates(websocket: WebSocket, hub: HubDep, services: ServicesDep)
     sender = asyncio.create_task(_send_loop(websocket, outbox))
     try:
         while True:
-            raw = await websocket.receive_text()
-            reply = await _handle(raw, hub, owner, outbox, subscribed)
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            raw = message.get("text")
+            if raw is None:
+                reply: Message | None = _error("send JSON as text frames, not binary ones")
+            else:
+                reply = await _handle(raw, hub, owner, outbox, subscribed)
             if reply is not None:
                 with contextlib.suppress(asyncio.QueueFull):
                     outbox.put_nowait(reply)
