@@ -13,6 +13,7 @@ FailureCode = Literal[
     "invalid_input",  # the input cannot be used (undecodable audio, bad parameters)
     "gave_up",  # transient errors outlasted every redelivery
     "internal",  # a bug: the reason says what broke
+    "dead_letter",  # every delivery crashed or timed out; the command is kept for inspection
 ]
 
 
@@ -66,3 +67,14 @@ class StageFailed(Event):
     code: FailureCode
     reason: str = Field(min_length=1, max_length=2000)
     attempts: int = Field(default=1, ge=1)
+
+
+class StageDeadLettered(StageFailed):
+    """A command reached its consumer's delivery limit without an outcome (each attempt
+    crashed the worker or timed out). The command is copied to the dead-letter stream and
+    its job fails with this reason."""
+
+    subject: ClassVar[str] = "job.dead_lettered"
+
+    original_subject: str = Field(max_length=200)
+    dead_letter_seq: int = Field(ge=1, description="Its sequence in the DEADLETTERS stream")

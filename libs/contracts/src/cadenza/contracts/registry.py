@@ -14,7 +14,7 @@ from cadenza.contracts.composition import (
 )
 from cadenza.contracts.effects import EffectsCompleted, EffectsFailed, EffectsRequested
 from cadenza.contracts.envelope import Event
-from cadenza.contracts.jobs import JobCancelled, JobProgress, JobSubmitted
+from cadenza.contracts.jobs import JobCancelled, JobProgress, JobSubmitted, StageDeadLettered
 from cadenza.contracts.render import (
     MasterCompleted,
     MasterFailed,
@@ -57,6 +57,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     JobSubmitted,
     JobProgress,
     JobCancelled,
+    StageDeadLettered,
 )
 
 BY_SUBJECT: dict[str, type[Event]] = {cls.subject: cls for cls in EVENT_TYPES}

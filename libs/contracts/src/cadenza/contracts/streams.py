@@ -60,6 +60,23 @@ JOBS = StreamSpec(
 
 ALL_STREAMS: tuple[StreamSpec, ...] = (EFFECTS, SEPARATION, COMPOSITION, RENDER, CATALOG, JOBS)
 
+# The server's notices that a consumer delivered a message its maximum number of times,
+# kept so the dead-letter keeper sees every one even if it was down when it was sent.
+MAX_DELIVERIES_ADVISORIES = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>"
+ADVISORIES = StreamSpec(
+    name="ADVISORIES",
+    subjects=(MAX_DELIVERIES_ADVISORIES,),
+    description="JetStream max-deliveries advisories, for the dead-letter keeper",
+)
+# Commands no worker could finish, copied with where they came from (headers).
+DEAD_LETTERS = StreamSpec(
+    name="DEADLETTERS",
+    subjects=("deadletter.>",),
+    description="Commands that reached their delivery limit, kept for inspection and replay",
+    max_age_s=4 * WEEK_S,
+)
+OPERATIONS_STREAMS: tuple[StreamSpec, ...] = (ADVISORIES, DEAD_LETTERS)
+
 
 def stream_for_subject(subject: str) -> StreamSpec:
     tokens = subject.split(".")

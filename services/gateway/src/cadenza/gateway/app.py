@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cadenza.contracts.streams import ALL_STREAMS, OPERATIONS_STREAMS
 from cadenza.gateway import repository
 from cadenza.gateway.api.routes import (
     admin,
@@ -38,7 +39,7 @@ from cadenza.gateway.live import LiveHub
 from cadenza.gateway.projection import Projection
 from cadenza.gateway.services import Services
 from cadenza.gateway.settings import Settings
-from cadenza.gateway.subscribers import install_subscribers
+from cadenza.gateway.subscribers import install_dead_letter_keeper, install_subscribers
 from cadenza.runtime.bus import Bus, ensure_streams, make_broker
 from cadenza.runtime.cancellation import Cancellations
 from cadenza.runtime.logging import configure_logging
@@ -67,7 +68,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.start()
         connection = await broker.connect()
         js = connection.jetstream()
-        await ensure_streams(js, replicas=settings.nats_stream_replicas)
+        await ensure_streams(
+            js, ALL_STREAMS + OPERATIONS_STREAMS, replicas=settings.nats_stream_replicas
+        )
         cancellations = Cancellations(js)
         projection = Projection(pool)
 
@@ -76,6 +79,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
         hub = LiveHub(load, settings.live_cache_jobs)
         install_subscribers(broker, projection, hub)
+        install_dead_letter_keeper(broker, Bus(broker), js)
         await broker.start()
         app.state.services = Services(
             settings=settings,

@@ -18,6 +18,7 @@ from cadenza.contracts.jobs import (
     JobProgress,
     JobSubmitted,
     StageCompleted,
+    StageDeadLettered,
     StageFailed,
 )
 
@@ -136,6 +137,10 @@ def reduce(job: JobState, event: Event) -> JobState:
             progress=1.0 if finished else _overall(stages),
             finished_at=event.occurred_at if finished else None,
         )
+    if isinstance(event, StageDeadLettered) and any(
+        s.name == event.stage and s.status == "completed" for s in job.stages
+    ):
+        return job  # the last attempt finished after all; its outcome stands
     if isinstance(event, StageFailed):
         return _touch(
             job,

@@ -9,13 +9,16 @@ from faststream import AckPolicy
 from faststream.exceptions import NackMessage
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, PullSub
 from faststream.nats.annotations import NatsMessage
+from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from cadenza.contracts.envelope import Event
 from cadenza.contracts.registry import EVENT_TYPES, decode_event
-from cadenza.contracts.streams import ALL_STREAMS
+from cadenza.contracts.streams import ADVISORIES, ALL_STREAMS, MAX_DELIVERIES_ADVISORIES
 from cadenza.gateway.live import LiveHub
 from cadenza.gateway.projection import Projection
+from cadenza.runtime.bus import Bus
+from cadenza.runtime.dead_letters import Advisory, keep_dead_letter
 
 log = logging.getLogger(__name__)
 
@@ -76,3 +79,33 @@ def install_subscribers(broker: NatsBroker, projection: Projection, hub: LiveHub
             event = _decode(msg)
             if event is not None:
                 hub.publish(event)
+
+
+def install_dead_letter_keeper(broker: NatsBroker, bus: Bus, js: JetStreamContext) -> None:
+    """One durable consumer on ADVISORIES shared by every gateway replica: each
+    max-deliveries advisory is handled once (see cadenza.runtime.dead_letters)."""
+
+    @broker.subscriber(
+        MAX_DELIVERIES_ADVISORIES,
+        stream=JStream(ADVISORIES.name, declare=False),
+        durable="dead-letter-keeper",
+        pull_sub=PullSub(batch_size=8, timeout=1.0),
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        config=ConsumerConfig(ack_wait=30),
+        title="dead-letter-keeper",
+    )
+    async def keep(msg: NatsMessage) -> None:
+        try:
+            advisory = Advisory.parse(msg.body)
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring an advisory that is not a max-deliveries notice")
+            return
+        try:
+            failure = await keep_dead_letter(js, advisory)
+            if failure is not None:
+                await bus.publish(failure)
+        except Exception as e:
+            log.warning(
+                "could not keep dead letter %s #%d: %s", advisory.stream, advisory.stream_seq, e
+            )
+            raise NackMessage(delay=2.0) from e
