@@ -29,6 +29,8 @@ class JobSubmitted(Event):
     input: dict[str, Any]
     params: dict[str, Any]
     stages: list[str] = Field(min_length=1)
+    # The client's Idempotency-Key, so a projection rebuilt from the streams keeps it.
+    idempotency_key: str | None = Field(default=None, max_length=200)
 
 
 class JobProgress(Event):

@@ -77,7 +77,7 @@ def new_job(event: JobSubmitted, idempotency_key: str | None = None) -> JobState
         params=event.params,
         created_at=event.occurred_at,
         updated_at=event.occurred_at,
-        idempotency_key=idempotency_key,
+        idempotency_key=idempotency_key or event.idempotency_key,
     )
 
 

@@ -35,7 +35,7 @@ async def list_users(
     admin: AdminDep,
     pool: PoolDep,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=1_000_000_000),
 ) -> UserPage:
     users, total = await accounts.list_users(pool, limit, offset)
     return UserPage(items=[UserView.of(u) for u in users], total=total, limit=limit, offset=offset)

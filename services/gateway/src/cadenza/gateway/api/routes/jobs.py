@@ -114,6 +114,8 @@ async def queue_job(
 ) -> JobState:
     """Record the job and publish its first events; 503 (and a failed job) when the bus
     refuses them."""
+    if idempotency_key:
+        submitted = submitted.model_copy(update={"idempotency_key": idempotency_key})
     # Recording the job and queueing its events are independent: do them at once.
     recording = asyncio.ensure_future(projection.apply(submitted, idempotency_key=idempotency_key))
     try:
