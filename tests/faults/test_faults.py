@@ -35,10 +35,11 @@ from cadenza.gateway.replay import compare, rebuild, stream_messages
 
 pytestmark = pytest.mark.platform
 
-JOBS_TO_SUBMIT = int(os.environ.get("FAULT_JOBS", "240"))
+JOBS_TO_SUBMIT = int(os.environ.get("FAULT_JOBS", "300"))
 CHAIN = [
     {"type": "compressor", "threshold_db": -20, "ratio": 3},
     {"type": "reverb", "room_size": 0.6},
+    {"type": "chorus"},
     {"type": "gain", "gain_db": -3},
 ]
 
@@ -109,7 +110,7 @@ def _faults(platform: Platform, log: list[str]) -> None:
     platform.nats.kill()
     log.append("kill -9 nats-server")
     time.sleep(1.0)
-    platform.nats.start()
+    platform.nats.start(platform.data_dir.parent / "logs" / "nats-restarted.log")
     log.append("nats-server back")
     time.sleep(2.0)
     platform.postgres.stop()
@@ -190,10 +191,22 @@ async def _rebuilt_matches(platform: Platform) -> list[str]:
         await rebuilt.close()
 
 
+def _redelivered(platform: Platform) -> set[str]:
+    """Jobs the effects worker started more than once (its log says which delivery)."""
+    assert platform.log_dir is not None
+    jobs = set()
+    for line in (platform.log_dir / "effects.log").read_text().splitlines():
+        if '"attempt"' in line and line.startswith("{"):
+            entry = json.loads(line)
+            if int(entry.get("attempt", 1)) > 1:
+                jobs.add(entry["job_id"])
+    return jobs
+
+
 def test_every_accepted_job_ends_once_and_whole_through_kills_and_outages(
     platform: Platform, tmp_path: Path
 ) -> None:
-    tone = write_tone(tmp_path / "tone.wav", 2.0)
+    tone = write_tone(tmp_path / "tone.wav", 20.0)
     with tone.open("rb") as f:
         made = httpx.post(
             f"{platform.url}/api/v1/uploads", files={"file": ("t.wav", f)}, timeout=30
@@ -201,17 +214,23 @@ def test_every_accepted_job_ends_once_and_whole_through_kills_and_outages(
     assert made.status_code == 201, made.text
     submitter = Submitter(platform.url, made.json()["id"])
     injected: list[str] = []
-    faults = threading.Thread(target=_faults, args=(platform, injected))
+
+    def submit_all() -> None:
+        with ThreadPoolExecutor(4) as pool:
+            for index in range(JOBS_TO_SUBMIT):
+                pool.submit(submitter.submit, index)
+                time.sleep(0.08)  # a steady stream over the whole fault schedule
+
+    # Faults from this (the main) thread: children die with the thread that started them.
+    submitting = threading.Thread(target=submit_all)
     started = time.monotonic()
-    faults.start()
-    with ThreadPoolExecutor(4) as pool:
-        for index in range(JOBS_TO_SUBMIT):
-            pool.submit(submitter.submit, index)
-            time.sleep(0.06)  # a steady stream over the whole fault schedule
-    faults.join()
+    submitting.start()
+    _faults(platform, injected)
+    submitting.join()
     platform.services["gateway"].wait_ready(60)
     accepted = sorted(set(submitter.accepted))
     assert len(accepted) >= 200, (len(accepted), submitter.refused)
+    assert set(submitter.refused) <= {503}, f"outages answer 503, never 5xx: {submitter.refused}"
     final = _wait_terminal(platform.url, accepted, timeout_s=240)
     took = time.monotonic() - started
 
@@ -242,6 +261,8 @@ def test_every_accepted_job_ends_once_and_whole_through_kills_and_outages(
     assert leftovers == [], f"half-written files: {leftovers[:5]}"
 
     assert asyncio.run(_rebuilt_matches(platform)) == [], "projection differs from the streams"
+    redelivered = _redelivered(platform)
+    assert redelivered, "the kills caught no job mid-run"
     report = {
         "submitted": JOBS_TO_SUBMIT,
         "accepted": len(accepted),
@@ -251,6 +272,7 @@ def test_every_accepted_job_ends_once_and_whole_through_kills_and_outages(
         "lost": 0,
         "duplicated": 0,
         "artifacts_checked": checked,
+        "jobs_redelivered_after_a_kill": len(redelivered),
         "faults": injected,
         "seconds": round(took, 1),
     }

@@ -236,6 +236,7 @@ async def handle_command(
             JOBS.labels(metric_stage, "cancelled").inc()
             return "cancelled"
         started = time.monotonic()
+        log.info("started (delivery %d of at most %d)", attempts, settings.max_deliver)
         try:
             async with JobRun(
                 bus=bus,

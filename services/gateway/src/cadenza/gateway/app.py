@@ -36,6 +36,7 @@ from cadenza.gateway.errors import install_error_handlers
 from cadenza.gateway.http_guards import BodyLimit, SecurityHeaders
 from cadenza.gateway.job_state import JobState
 from cadenza.gateway.live import LiveHub
+from cadenza.gateway.outbox import OutboxRelay
 from cadenza.gateway.projection import Projection
 from cadenza.gateway.services import Services
 from cadenza.gateway.settings import Settings
@@ -81,6 +82,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         install_subscribers(broker, projection, hub)
         install_dead_letter_keeper(broker, Bus(broker), js)
         await broker.start()
+        relay = OutboxRelay(pool, Bus(broker))
+        relay.start()
         app.state.services = Services(
             settings=settings,
             pool=pool,
@@ -95,6 +98,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             auth=Authenticator(settings, pool),
         )
         yield
+        await relay.stop()
     finally:
         try:
             await broker.stop()

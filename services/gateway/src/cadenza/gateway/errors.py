@@ -105,13 +105,21 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unprocessable(_: Request, exc: UnprocessableError) -> JSONResponse:
         return unprocessable(exc.problems)
 
+    # The database went away before or during the request (restart, failover, network):
+    # connection errors, a connection closed mid-transaction, an administrator shutdown.
     @app.exception_handler(asyncpg.PostgresConnectionError)
+    @app.exception_handler(asyncpg.InterfaceError)
+    @app.exception_handler(asyncpg.exceptions.OperatorInterventionError)
+    @app.exception_handler(asyncpg.exceptions.InternalClientError)  # a pool reset mid-shutdown
     @app.exception_handler(DatabaseUnavailableError)
     async def _database_down(request: Request, exc: Exception) -> JSONResponse:
         log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc)
         return JSONResponse(
             status_code=503,
-            content={"detail": "the database is unavailable; nothing was changed, try again"},
+            content={
+                "detail": "the database is unavailable; try again in a few seconds (a submit "
+                "retried with the same Idempotency-Key never makes a second job)"
+            },
             headers={"Retry-After": "5"},
         )
 

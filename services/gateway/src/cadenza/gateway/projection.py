@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import asyncpg
 from prometheus_client import Counter
@@ -10,7 +11,7 @@ from prometheus_client import Counter
 from cadenza.contracts.envelope import Event
 from cadenza.contracts.jobs import JobSubmitted
 from cadenza.contracts.registry import BY_SUBJECT
-from cadenza.gateway import repository
+from cadenza.gateway import outbox, repository
 from cadenza.gateway.job_state import JobState, new_job, reduce
 
 log = logging.getLogger(__name__)
@@ -29,25 +30,38 @@ class Projection:
     async def apply(self, event: Event, *, idempotency_key: str | None = None) -> JobState | None:
         """Record and fold one event; returns the job after it (None if not known yet)."""
         async with self.pool.acquire() as conn, conn.transaction():
-            recorded = await conn.fetchval(
-                "INSERT INTO job_events (event_id, job_id, subject, occurred_at, payload)"
-                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING"
-                " RETURNING event_id",
-                event.event_id,
-                event.job_id,
-                event.subject,
-                event.occurred_at,
-                event.model_dump(mode="json"),
-            )
-            if recorded is None:
-                PROJECTED.labels(event.subject, "duplicate").inc()
-                return await repository.lock_job(conn, event.job_id)
-            if isinstance(event, JobSubmitted):
-                job = await self._create(conn, event, idempotency_key)
-            else:
-                job = await self._fold(conn, event)
-            PROJECTED.labels(event.subject, "applied" if job else "early").inc()
-            return job
+            return await self._apply(conn, event, idempotency_key)
+
+    async def accept(
+        self, submitted: JobSubmitted, commands: Sequence[Event], idempotency_key: str | None
+    ) -> JobState | None:
+        """A new job: its row and its first events in the outbox, in one transaction."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await outbox.stage(conn, [submitted, *commands])
+            return await self._apply(conn, submitted, idempotency_key)
+
+    async def _apply(
+        self, conn: asyncpg.Connection, event: Event, idempotency_key: str | None
+    ) -> JobState | None:
+        recorded = await conn.fetchval(
+            "INSERT INTO job_events (event_id, job_id, subject, occurred_at, payload)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING"
+            " RETURNING event_id",
+            event.event_id,
+            event.job_id,
+            event.subject,
+            event.occurred_at,
+            event.model_dump(mode="json"),
+        )
+        if recorded is None:
+            PROJECTED.labels(event.subject, "duplicate").inc()
+            return await repository.lock_job(conn, event.job_id)
+        if isinstance(event, JobSubmitted):
+            job = await self._create(conn, event, idempotency_key)
+        else:
+            job = await self._fold(conn, event)
+        PROJECTED.labels(event.subject, "applied" if job else "early").inc()
+        return job
 
     async def _create(
         self, conn: asyncpg.Connection, event: JobSubmitted, idempotency_key: str | None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
@@ -12,8 +11,8 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, 
 
 from cadenza.contracts.composition import BlendSource
 from cadenza.contracts.envelope import Event, derive_id
-from cadenza.contracts.jobs import JobCancelled, JobSubmitted, StageFailed
-from cadenza.gateway import repository
+from cadenza.contracts.jobs import JobCancelled, JobSubmitted
+from cadenza.gateway import outbox, repository
 from cadenza.gateway.api.routes.models import available_models
 from cadenza.gateway.deps import (
     BusDep,
@@ -43,19 +42,13 @@ router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such job for this caller"}}
 
 
-class QueueingFailed(StageFailed):
-    """Recorded (not published) when the bus refused a job's first events."""
-
-    subject = "job.queueing_failed"
-
-
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Submit a job",
     responses={
         422: {"description": "Invalid request; `errors` names each field"},
-        503: {"description": "The event bus is unavailable; nothing was queued"},
+        503: {"description": "The database is unavailable; nothing was accepted"},
     },
 )
 async def create_job(
@@ -112,27 +105,14 @@ async def queue_job(
     commands: Sequence[Event],
     idempotency_key: str | None = None,
 ) -> JobState:
-    """Record the job and publish its first events; 503 (and a failed job) when the bus
-    refuses them."""
+    """Accept a job: its row and first events committed together (the outbox), then
+    published. If NATS does not confirm them now, the outbox relay publishes them when it
+    can: an accepted job is never lost. 503 only when the database cannot commit."""
     if idempotency_key:
         submitted = submitted.model_copy(update={"idempotency_key": idempotency_key})
-    # Recording the job and queueing its events are independent: do them at once.
-    recording = asyncio.ensure_future(projection.apply(submitted, idempotency_key=idempotency_key))
-    try:
-        await asyncio.gather(bus.publish(submitted), *(bus.publish(c) for c in commands))
-    except Exception as e:
-        await recording
-        log.exception("could not queue job %s", submitted.job_id)
-        failure = QueueingFailed.caused_by(
-            submitted,
-            stage=submitted.stages[0],
-            code="internal",
-            reason=f"the job could not be queued: the event bus is unavailable ({e})",
-        )
-        await projection.apply(failure)
-        raise HTTPException(503, "the event bus is unavailable; the job was not queued") from e
-    job = await recording
+    job = await projection.accept(submitted, commands, idempotency_key)
     assert job is not None
+    await outbox.publish_staged(projection.pool, bus, [submitted, *commands])
     return job
 
 

@@ -1,0 +1,108 @@
+"""The transactional outbox: accepted jobs reach JetStream even if NATS was down.
+
+`queue_job` commits a job's first events to the `outbox` table in the same transaction as
+the job row, then publishes them; what JetStream acknowledges is deleted. `OutboxRelay`
+publishes whatever is left (a NATS outage, a gateway that died between commit and
+publish), oldest first. Publishing twice is harmless: each event's Nats-Msg-Id is its id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+import asyncpg
+from prometheus_client import Gauge
+
+from cadenza.contracts.envelope import Event
+from cadenza.contracts.registry import BY_SUBJECT
+from cadenza.runtime.bus import Bus
+
+log = logging.getLogger(__name__)
+
+PENDING = Gauge("cadenza_outbox_pending", "Accepted events not yet confirmed by JetStream")
+
+
+async def stage(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
+    """Inside the caller's transaction: remember `events` until JetStream has them."""
+    await conn.executemany(
+        "INSERT INTO outbox (event_id, subject, payload) VALUES ($1, $2, $3)"
+        " ON CONFLICT (event_id) DO NOTHING",
+        [(e.event_id, e.subject, e.model_dump(mode="json")) for e in events],
+    )
+
+
+async def publish_staged(pool: asyncpg.Pool, bus: Bus, events: Sequence[Event]) -> bool:
+    """Publish in order; on success forget them. False: the relay will retry."""
+    try:
+        for event in events:
+            await bus.publish(event)
+    except Exception as e:
+        log.warning(
+            "the event bus did not confirm %d events; the outbox keeps them: %s", len(events), e
+        )
+        return False
+    with contextlib.suppress(Exception):  # left behind, the relay deletes them later
+        await pool.execute(
+            "DELETE FROM outbox WHERE event_id = ANY($1::uuid[])", [e.event_id for e in events]
+        )
+    return True
+
+
+class OutboxRelay:
+    """Publishes events older than `grace_s` still in the outbox, every `interval_s`."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, bus: Bus, *, interval_s: float = 1.0, grace_s: float = 3.0
+    ) -> None:
+        self.pool = pool
+        self.bus = bus
+        self.interval_s = interval_s
+        self.grace_s = grace_s
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                await self.relay_once()
+            except Exception as e:  # the database or NATS is down: next round
+                log.warning("outbox relay: %s", e)
+
+    async def relay_once(self, limit: int = 200) -> int:
+        """Publish up to `limit` leftover events; returns how many JetStream confirmed."""
+        published = 0
+        async with self.pool.acquire() as conn, conn.transaction():
+            # SKIP LOCKED: several gateway replicas share the outbox without double work.
+            rows = await conn.fetch(
+                "SELECT position, subject, payload FROM outbox"
+                " WHERE created_at < now() - make_interval(secs => $1)"
+                " ORDER BY position LIMIT $2 FOR UPDATE SKIP LOCKED",
+                self.grace_s,
+                limit,
+            )
+            for row in rows:
+                cls = BY_SUBJECT.get(row["subject"])
+                if cls is not None:
+                    await self.bus.publish(cls.model_validate(row["payload"]))
+                else:
+                    log.error(
+                        "outbox holds an event of unknown subject %s; dropped", row["subject"]
+                    )
+                await conn.execute("DELETE FROM outbox WHERE position = $1", row["position"])
+                published += 1
+            PENDING.set(await conn.fetchval("SELECT count(*) FROM outbox"))
+        if published:
+            log.info("outbox relay published %d events JetStream had not confirmed", published)
+        return published
