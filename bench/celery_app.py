@@ -41,3 +41,14 @@ def apply_effects(
         "sha256": stored.sha256,
         "frames": result.frames,
     }
+
+
+@app.task(name="apply_effects_counted")  # type: ignore[untyped-decorator]
+def apply_effects_counted(
+    source: str, store_root: str, key: str, chain: list[dict[str, Any]], ledger: str
+) -> dict[str, Any]:
+    """apply_effects, then one line in `ledger` per finished execution (to count repeats)."""
+    result: dict[str, Any] = apply_effects(source, store_root, key, chain)
+    with open(ledger, "a") as f:
+        f.write(key + "\n")
+    return result
