@@ -4,12 +4,15 @@ against the running platform: valid and invalid requests for every operation, no
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from schemathesis import Case
+from schemathesis.core.result import Ok
 
 from cadenza.devstack.platform import Platform
 
@@ -29,6 +32,7 @@ def test_no_request_makes_the_api_fail(
     calls = 0
     with requests.Session() as session:
         for result in schema.get_all_operations():
+            assert isinstance(result, Ok), f"the schema has an invalid operation: {result}"
             operation = result.ok()
 
             @given(case=operation.as_strategy(generation_mode=mode))
@@ -39,7 +43,7 @@ def test_no_request_makes_the_api_fail(
                 database=None,
                 suppress_health_check=list(HealthCheck),
             )
-            def call(case: schemathesis.Case) -> None:
+            def call(case: Case[Any]) -> None:
                 nonlocal calls
                 calls += 1
                 response = case.call(base_url=platform.url, session=session, timeout=60)

@@ -41,7 +41,11 @@ SELF_ONLY = {
     ("GET", "/api/v1/models"),
     ("GET", "/api/v1/soundfonts"),
 }
-ADMIN = {("GET", "/api/v1/admin/users"), ("PATCH", "/api/v1/admin/users/{user_id}")}
+ADMIN = {
+    ("GET", "/api/v1/admin/users"),
+    ("PATCH", "/api/v1/admin/users/{user_id}"),
+    ("POST", "/api/v1/admin/retention/run"),
+}
 
 
 def account(api: httpx.Client, email: str) -> dict[str, str]:
@@ -164,6 +168,10 @@ def test_every_route_with_an_id_answers_another_user_as_if_it_did_not_exist(
                     assert without_ids(as_bob.text, ids) == without_ids(as_nobody.text, fake), route
                 if route[0] in ("GET", "HEAD"):
                     assert as_owner.status_code in (200, 206), (route, as_owner.text)
+        for method, path in ADMIN:
+            if "{" not in path:
+                refused = api.request(method, path, headers=headers(bob))
+                assert refused.status_code == 403, (method, path, refused.text)
     covered = walked | PUBLIC | SELF_ONLY | ADMIN | BODY_ROUTES
     every = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
     assert every - covered == set(), "a new route needs its ownership check here"

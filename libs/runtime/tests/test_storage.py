@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -177,3 +179,22 @@ async def test_staging_left_by_a_crashed_writer_is_swept(tmp_path: Path) -> None
     await LocalObjectStore(tmp_path / "root", stale_after_s=3600).start()  # a restart
     assert not stale.exists()
     assert fresh.exists(), "a file still being written is left alone"
+
+
+async def test_listing_shows_committed_objects_under_a_prefix(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "x.bin"
+    source.write_bytes(b"12345")
+    prefix = f"list-{uuid.uuid4().hex[:6]}"
+    await store.put_file(f"{prefix}/a/one.bin", source, "application/octet-stream")
+    await store.put_file(f"{prefix}/b/two.bin", source, "application/octet-stream")
+    with contextlib.suppress(RuntimeError):
+        async with store.writer(f"{prefix}/a/never.bin", "application/octet-stream") as pending:
+            pending.path.write_bytes(b"half")
+            raise RuntimeError("the writer crashed")
+    listed = [o async for o in store.list_objects(f"{prefix}/")]
+    assert sorted(o.key for o in listed) == [f"{prefix}/a/one.bin", f"{prefix}/b/two.bin"]
+    assert {o.bytes for o in listed} == {5}
+    assert all(o.modified > 1_700_000_000 for o in listed)
+    assert [o.key async for o in store.list_objects(f"{prefix}/b/")] == [f"{prefix}/b/two.bin"]

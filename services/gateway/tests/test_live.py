@@ -207,6 +207,6 @@ def test_the_live_feed_hears_every_fact_of_every_stage() -> None:
     `*.completed` would miss them and the WebSocket would stall at the last stage."""
     facts = {t.subject for t in EVENT_TYPES if issubclass(t, (StageCompleted, StageFailed))}
     assert {"render.master.completed", "render.mix.failed", "composition.completed"} <= facts
-    assert facts <= set(LIVE_SUBJECTS)
+    assert {f for f in facts if not f.startswith("job.")} <= set(LIVE_SUBJECTS)
     assert "catalog.song.ingested" in LIVE_SUBJECTS and "job.>" in LIVE_SUBJECTS
     assert not [s for s in LIVE_SUBJECTS if s.endswith(".requested")]

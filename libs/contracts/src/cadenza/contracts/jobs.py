@@ -80,3 +80,23 @@ class StageDeadLettered(StageFailed):
 
     original_subject: str = Field(max_length=200)
     dead_letter_seq: int = Field(ge=1, description="Its sequence in the DEADLETTERS stream")
+
+
+class JobPinned(Event):
+    """The owner pinned (or unpinned) a job: retention keeps a pinned job and its files."""
+
+    subject: ClassVar[str] = "job.pinned"
+
+    pinned: bool
+
+
+class RetentionRemoved(Event):
+    """Retention removed something past its age. `job_id` is the id of what was removed:
+    a job (its artifacts, or the whole record) or an upload."""
+
+    subject: ClassVar[str] = "job.retention_removed"
+
+    what: Literal["artifacts", "job", "upload", "orphan"]
+    names: list[str] = Field(default_factory=list, max_length=1000)
+    bytes_freed: int = Field(default=0, ge=0)
+    reason: str = Field(max_length=500)

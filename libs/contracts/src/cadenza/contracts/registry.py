@@ -14,7 +14,14 @@ from cadenza.contracts.composition import (
 )
 from cadenza.contracts.effects import EffectsCompleted, EffectsFailed, EffectsRequested
 from cadenza.contracts.envelope import Event
-from cadenza.contracts.jobs import JobCancelled, JobProgress, JobSubmitted, StageDeadLettered
+from cadenza.contracts.jobs import (
+    JobCancelled,
+    JobPinned,
+    JobProgress,
+    JobSubmitted,
+    RetentionRemoved,
+    StageDeadLettered,
+)
 from cadenza.contracts.render import (
     MasterCompleted,
     MasterFailed,
@@ -58,6 +65,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     JobProgress,
     JobCancelled,
     StageDeadLettered,
+    JobPinned,
+    RetentionRemoved,
 )
 
 BY_SUBJECT: dict[str, type[Event]] = {cls.subject: cls for cls in EVENT_TYPES}

@@ -38,6 +38,7 @@ from cadenza.gateway.job_state import JobState
 from cadenza.gateway.live import LiveHub
 from cadenza.gateway.outbox import OutboxRelay
 from cadenza.gateway.projection import Projection
+from cadenza.gateway.retention import Ages, Retention, RetentionSchedule
 from cadenza.gateway.services import Services
 from cadenza.gateway.settings import Settings
 from cadenza.gateway.subscribers import install_dead_letter_keeper, install_subscribers
@@ -84,6 +85,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await broker.start()
         relay = OutboxRelay(pool, Bus(broker))
         relay.start()
+        retention = Retention(
+            pool,
+            store,
+            Bus(broker),
+            projection,
+            Ages(
+                artifacts_s=settings.retention_artifacts_s,
+                jobs_s=settings.retention_jobs_s,
+                uploads_s=settings.retention_uploads_s,
+                orphan_grace_s=settings.retention_orphan_grace_s,
+            ),
+        )
+        schedule = RetentionSchedule(retention, settings.retention_interval_s)
+        schedule.start()
         app.state.services = Services(
             settings=settings,
             pool=pool,
@@ -96,8 +111,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             models=ModelRegistry(js),
             soundfonts=SoundFontRegistry(js),
             auth=Authenticator(settings, pool),
+            retention=retention,
         )
         yield
+        await schedule.stop()
         await relay.stop()
     finally:
         try:

@@ -15,8 +15,10 @@ from typing import Any, Literal
 from cadenza.contracts.envelope import Event
 from cadenza.contracts.jobs import (
     JobCancelled,
+    JobPinned,
     JobProgress,
     JobSubmitted,
+    RetentionRemoved,
     StageCompleted,
     StageDeadLettered,
     StageFailed,
@@ -59,6 +61,8 @@ class JobState:
     error: dict[str, Any] | None = None
     finished_at: datetime | None = None
     idempotency_key: str | None = None
+    pinned: bool = False
+    artifacts_expired_at: datetime | None = None
 
     @property
     def terminal(self) -> bool:
@@ -98,7 +102,16 @@ def _touch(job: JobState, event: Event, **changes: Any) -> JobState:
 
 def reduce(job: JobState, event: Event) -> JobState:
     """The job after `event`; the same object when the event changes nothing."""
-    if job.terminal or event.job_id != job.id:
+    if event.job_id != job.id:
+        return job
+    # Pins and retention apply to finished jobs too (they are about keeping the results).
+    if isinstance(event, JobPinned):
+        return job if job.pinned == event.pinned else replace(job, pinned=event.pinned)
+    if isinstance(event, RetentionRemoved):
+        if event.what != "artifacts" or job.artifacts_expired_at is not None:
+            return job
+        return replace(job, artifacts={}, artifacts_expired_at=event.occurred_at)
+    if job.terminal:
         return job
     if isinstance(event, JobProgress):
         stage = next((s for s in job.stages if s.name == event.stage), None)

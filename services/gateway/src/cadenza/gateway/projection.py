@@ -9,7 +9,7 @@ import asyncpg
 from prometheus_client import Counter
 
 from cadenza.contracts.envelope import Event
-from cadenza.contracts.jobs import JobSubmitted
+from cadenza.contracts.jobs import JobSubmitted, RetentionRemoved
 from cadenza.contracts.registry import BY_SUBJECT
 from cadenza.gateway import outbox, repository
 from cadenza.gateway.job_state import JobState, new_job, reduce
@@ -43,6 +43,9 @@ class Projection:
     async def _apply(
         self, conn: asyncpg.Connection, event: Event, idempotency_key: str | None
     ) -> JobState | None:
+        if isinstance(event, RetentionRemoved) and event.what != "artifacts":
+            await self._removed(conn, event)
+            return None
         recorded = await conn.fetchval(
             "INSERT INTO job_events (event_id, job_id, subject, occurred_at, payload)"
             " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING"
@@ -62,6 +65,14 @@ class Projection:
             job = await self._fold(conn, event)
         PROJECTED.labels(event.subject, "applied" if job else "early").inc()
         return job
+
+    async def _removed(self, conn: asyncpg.Connection, event: RetentionRemoved) -> None:
+        """A whole job record past its age goes, with its history (uploads and orphans
+        are not part of the jobs projection: nothing to do)."""
+        if event.what == "job":
+            await conn.execute("DELETE FROM jobs WHERE id = $1", event.job_id)
+            await conn.execute("DELETE FROM job_events WHERE job_id = $1", event.job_id)
+            PROJECTED.labels(event.subject, "applied").inc()
 
     async def _create(
         self, conn: asyncpg.Connection, event: JobSubmitted, idempotency_key: str | None

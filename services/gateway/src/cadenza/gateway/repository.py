@@ -14,7 +14,7 @@ from cadenza.gateway.job_state import JobState, StageState
 
 JOB_COLUMNS = (
     "id, owner, kind, status, progress, stages, input, params, artifacts, error,"
-    " idempotency_key, created_at, updated_at, finished_at"
+    " idempotency_key, created_at, updated_at, finished_at, pinned, artifacts_expired_at"
 )
 
 
@@ -34,13 +34,15 @@ def job_from_row(row: asyncpg.Record) -> JobState:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         finished_at=row["finished_at"],
+        pinned=row["pinned"],
+        artifacts_expired_at=row["artifacts_expired_at"],
     )
 
 
 async def insert_job(conn: asyncpg.Connection, job: JobState) -> bool:
     result = await conn.execute(
         f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES"
-        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         " ON CONFLICT DO NOTHING",
         job.id,
         job.owner,
@@ -56,6 +58,8 @@ async def insert_job(conn: asyncpg.Connection, job: JobState) -> bool:
         job.created_at,
         job.updated_at,
         job.finished_at,
+        job.pinned,
+        job.artifacts_expired_at,
     )
     return bool(result.endswith(" 1"))
 
@@ -63,7 +67,8 @@ async def insert_job(conn: asyncpg.Connection, job: JobState) -> bool:
 async def update_job(conn: asyncpg.Connection, job: JobState) -> None:
     await conn.execute(
         "UPDATE jobs SET status = $2, progress = $3, stages = $4, artifacts = $5, error = $6,"
-        " updated_at = $7, finished_at = $8 WHERE id = $1",
+        " updated_at = $7, finished_at = $8, pinned = $9, artifacts_expired_at = $10"
+        " WHERE id = $1",
         job.id,
         job.status,
         job.progress,
@@ -72,6 +77,8 @@ async def update_job(conn: asyncpg.Connection, job: JobState) -> None:
         job.error,
         job.updated_at,
         job.finished_at,
+        job.pinned,
+        job.artifacts_expired_at,
     )
 
 

@@ -10,6 +10,7 @@ from faststream.nats import NatsBroker
 from cadenza.gateway.auth.principal import Authenticator
 from cadenza.gateway.live import LiveHub
 from cadenza.gateway.projection import Projection
+from cadenza.gateway.retention import Retention
 from cadenza.gateway.settings import Settings
 from cadenza.runtime.bus import Bus
 from cadenza.runtime.cancellation import Cancellations
@@ -30,3 +31,4 @@ class Services:
     models: ModelRegistry
     soundfonts: SoundFontRegistry
     auth: Authenticator
+    retention: Retention

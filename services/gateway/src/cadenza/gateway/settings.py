@@ -47,6 +47,14 @@ class Settings(BusSettings, StorageSettings):
     # register/login/refresh attempts per minute per client address.
     auth_rate_limit_per_minute: int = Field(30, ge=0)
 
+    # Retention (seconds): generated files and uploads 24 hours, job records 7 days after
+    # the job ends; files no record points at are removed after the grace period.
+    retention_artifacts_s: float = Field(24 * 3600.0, gt=0)
+    retention_jobs_s: float = Field(7 * 24 * 3600.0, gt=0)
+    retention_uploads_s: float = Field(24 * 3600.0, gt=0)
+    retention_orphan_grace_s: float = Field(3600.0, gt=0)
+    retention_interval_s: float = Field(600.0, gt=0)
+
     cors_origins: tuple[str, ...] = ()
     security_headers: bool = True
     hsts_seconds: int = Field(0, ge=0)

@@ -79,6 +79,10 @@ class JobView(BaseModel):
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    pinned: bool = Field(False, description="Kept by retention, with its files")
+    artifacts_expired_at: datetime | None = Field(
+        None, description="When retention removed the generated files"
+    )
 
     @classmethod
     def of(cls, job: JobState) -> JobView:
@@ -97,6 +101,8 @@ class JobView(BaseModel):
             created_at=job.created_at,
             updated_at=job.updated_at,
             finished_at=job.finished_at,
+            pinned=job.pinned,
+            artifacts_expired_at=job.artifacts_expired_at,
         )
 
 

@@ -20,6 +20,13 @@ class StoredObject:
     media_type: str
 
 
+@dataclass(frozen=True)
+class ListedObject:
+    key: str
+    bytes: int
+    modified: float  # seconds since the epoch
+
+
 @dataclass
 class PendingObject:
     """A file being written for `key`; it becomes visible only when the block exits cleanly."""
@@ -98,6 +105,10 @@ class ObjectStore(ABC):
 
     @abstractmethod
     async def delete(self, key: str) -> None: ...
+
+    @abstractmethod
+    def list_objects(self, prefix: str = "") -> AsyncIterator[ListedObject]:
+        """Every committed object whose key starts with `prefix` (staging files excluded)."""
 
     @abstractmethod
     async def ping(self) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cadenza.runtime.hashing import sha256_file
 from cadenza.runtime.storage.base import (
+    ListedObject,
     ObjectNotFoundError,
     ObjectStore,
     PendingObject,
@@ -173,6 +174,22 @@ class LocalObjectStore(ObjectStore):
 
     async def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    async def list_objects(self, prefix: str = "") -> AsyncIterator[ListedObject]:
+        def scan() -> list[ListedObject]:
+            found = []
+            for path in self.root.rglob("*"):
+                relative = path.relative_to(self.root)
+                if relative.parts[0] == self._tmp.name or not path.is_file():
+                    continue
+                key = relative.as_posix()
+                if key.startswith(prefix):
+                    stat = path.stat()
+                    found.append(ListedObject(key, stat.st_size, stat.st_mtime))
+            return found
+
+        for listed in await asyncio.to_thread(scan):
+            yield listed
 
     async def ping(self) -> None:
         if not self.root.is_dir() or not os.access(self.root, os.W_OK):

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from cadenza.runtime.hashing import sha256_file
 from cadenza.runtime.storage.base import (
+    ListedObject,
     ObjectNotFoundError,
     ObjectStore,
     PendingObject,
@@ -190,6 +191,12 @@ class S3ObjectStore(ObjectStore):
 
     async def delete(self, key: str) -> None:
         await self.client.delete_object(Bucket=self.bucket, Key=validate_key(key))
+
+    async def list_objects(self, prefix: str = "") -> AsyncIterator[ListedObject]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                yield ListedObject(item["Key"], int(item["Size"]), item["LastModified"].timestamp())
 
     async def ping(self) -> None:
         await self.client.head_bucket(Bucket=self.bucket)

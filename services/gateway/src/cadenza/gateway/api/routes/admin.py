@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from cadenza.gateway.api.routes.auth import UserView
 from cadenza.gateway.auth import accounts
-from cadenza.gateway.deps import AdminDep, PoolDep
+from cadenza.gateway.deps import AdminDep, PoolDep, ServicesDep
 from cadenza.gateway.settings import Role
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
@@ -61,3 +61,12 @@ async def change_user(
     if user is None:
         raise HTTPException(404, f"user {user_id} not found")
     return UserView.of(user)
+
+
+@router.post(
+    "/retention/run",
+    summary="Run a retention sweep now; how many of each kind it removed",
+    responses=FORBIDDEN,
+)
+async def run_retention(admin: AdminDep, services: ServicesDep) -> dict[str, int]:
+    return await services.retention.sweep()

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, 
 
 from cadenza.contracts.composition import BlendSource
 from cadenza.contracts.envelope import Event, derive_id
-from cadenza.contracts.jobs import JobCancelled, JobSubmitted
+from cadenza.contracts.jobs import JobCancelled, JobPinned, JobSubmitted
 from cadenza.gateway import outbox, repository
 from cadenza.gateway.api.routes.models import available_models
 from cadenza.gateway.deps import (
@@ -200,6 +200,12 @@ async def download_artifact(
     owner: PrincipalDep,
 ) -> Response:
     job = await current_job(pool, hub, owner, job_id)
+    if job is not None and job.artifacts_expired_at is not None:
+        raise HTTPException(
+            410,
+            f"the generated files of job {job_id} were removed by retention at "
+            f"{job.artifacts_expired_at.isoformat(timespec='seconds')}; pin a job to keep them",
+        )
     ref = job.artifacts.get(name) if job else None
     if job is None or ref is None:
         raise HTTPException(404, f"job {job_id} has no artifact named {name!r}")
@@ -212,3 +218,53 @@ async def download_artifact(
         filename=name,
         gone=f"artifact {name!r} of job {job_id} is no longer stored",
     )
+
+
+async def _pin(
+    job_id: uuid.UUID,
+    pinned: bool,
+    pool: PoolDep,
+    hub: HubDep,
+    bus: BusDep,
+    projection: ProjectionDep,
+    owner: str,
+) -> JobView:
+    job = await current_job(pool, hub, owner, job_id)
+    if job is None:
+        raise HTTPException(404, f"job {job_id} not found")
+    if job.artifacts_expired_at is not None and pinned:
+        raise HTTPException(409, f"the files of job {job_id} were already removed; nothing to keep")
+    event = JobPinned(
+        event_id=uuid.uuid4(), job_id=job_id, owner=owner, correlation_id=job_id, pinned=pinned
+    )
+    await bus.publish(event)
+    after = await projection.apply(event)
+    return JobView.of(hub.overlay(after or job))
+
+
+@router.post(
+    "/{job_id}/pin",
+    summary="Keep a job and its files past the retention ages",
+    responses={**NOT_FOUND, 409: {"description": "Its files are already gone"}},
+)
+async def pin_job(
+    job_id: uuid.UUID,
+    pool: PoolDep,
+    hub: HubDep,
+    bus: BusDep,
+    projection: ProjectionDep,
+    owner: WriterDep,
+) -> JobView:
+    return await _pin(job_id, True, pool, hub, bus, projection, owner)
+
+
+@router.delete("/{job_id}/pin", summary="Let retention remove the job in time", responses=NOT_FOUND)
+async def unpin_job(
+    job_id: uuid.UUID,
+    pool: PoolDep,
+    hub: HubDep,
+    bus: BusDep,
+    projection: ProjectionDep,
+    owner: WriterDep,
+) -> JobView:
+    return await _pin(job_id, False, pool, hub, bus, projection, owner)

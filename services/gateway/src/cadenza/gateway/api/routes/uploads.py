@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, Request, status
+from pydantic import BaseModel
 
 from cadenza.audio import AudioDecodeError, probe_audio
 from cadenza.gateway import repository
@@ -100,3 +101,35 @@ async def get_upload(upload_id: uuid.UUID, pool: PoolDep, owner: PrincipalDep) -
     if upload is None:
         raise HTTPException(404, f"upload {upload_id} not found")
     return UploadView.of(upload)
+
+
+class UploadPin(BaseModel):
+    id: uuid.UUID
+    pinned: bool
+
+
+async def _pin_upload(pool: PoolDep, owner: str, upload_id: uuid.UUID, pinned: bool) -> UploadPin:
+    status = await pool.execute(
+        "UPDATE uploads SET pinned = $3 WHERE id = $1 AND owner = $2", upload_id, owner, pinned
+    )
+    if not status.endswith(" 1"):
+        raise HTTPException(404, f"upload {upload_id} not found")
+    return UploadPin(id=upload_id, pinned=pinned)
+
+
+@router.post(
+    "/{upload_id}/pin",
+    summary="Keep an upload past the retention age",
+    responses={404: {"description": "No such upload for this caller"}},
+)
+async def pin_upload(upload_id: uuid.UUID, pool: PoolDep, owner: WriterDep) -> UploadPin:
+    return await _pin_upload(pool, owner, upload_id, True)
+
+
+@router.delete(
+    "/{upload_id}/pin",
+    summary="Let retention remove the upload in time",
+    responses={404: {"description": "No such upload for this caller"}},
+)
+async def unpin_upload(upload_id: uuid.UUID, pool: PoolDep, owner: WriterDep) -> UploadPin:
+    return await _pin_upload(pool, owner, upload_id, False)

@@ -1,0 +1,254 @@
+"""Retention: generated files, job records and uploads past their ages are removed on a
+schedule; catalog songs and whatever the owner pinned are kept.
+
+Order keeps storage and database in agreement: the removal is published (the streams are
+the record) and applied to the projection first, so no job points at a missing file, then
+the files go. A crash in between leaves files no record points at; the orphan pass of the
+next sweep removes them. Each removal is a `job.retention_removed` event and a count in
+`cadenza_retention_removed_total`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import asyncpg
+from prometheus_client import Counter as MetricCounter
+
+from cadenza.contracts.envelope import derive_id
+from cadenza.contracts.jobs import RetentionRemoved
+from cadenza.gateway.projection import Projection
+from cadenza.runtime.bus import Bus
+from cadenza.runtime.storage import ObjectStore
+
+log = logging.getLogger(__name__)
+
+REMOVED = MetricCounter(
+    "cadenza_retention_removed_total", "Things retention removed, by kind", ["what"]
+)
+FREED = MetricCounter("cadenza_retention_bytes_freed_total", "Bytes retention freed in storage")
+
+# Prefixes under an owner that belong to the catalog: never retention's to remove.
+CATALOG_PREFIXES = frozenset({"songs", "imports"})
+SWEEP_LOCK = 0x5245_5445  # pg advisory lock: one sweep at a time across gateway replicas
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class Ages:
+    artifacts_s: float
+    jobs_s: float
+    uploads_s: float
+    orphan_grace_s: float
+
+
+class Retention:
+    def __init__(
+        self, pool: asyncpg.Pool, store: ObjectStore, bus: Bus, projection: Projection, ages: Ages
+    ) -> None:
+        self.pool = pool
+        self.store = store
+        self.bus = bus
+        self.projection = projection
+        self.ages = ages
+        self._freed = 0
+
+    async def sweep(self) -> dict[str, int]:
+        """One pass; returns how many of each kind it removed (empty: another replica is
+        sweeping)."""
+        async with self.pool.acquire() as lock:
+            if not await lock.fetchval("SELECT pg_try_advisory_lock($1)", SWEEP_LOCK):
+                return {}
+            try:
+                counts: Counter[str] = Counter()
+                counts["artifacts"] = await self._expire_artifacts()
+                counts["job"] = await self._expire_jobs()
+                counts["upload"] = await self._expire_uploads()
+                counts["orphan"] = await self._remove_orphans()
+                counts["bytes_freed"] = int(self._freed)
+                self._freed = 0
+                return dict(counts)
+            finally:
+                await lock.execute("SELECT pg_advisory_unlock($1)", SWEEP_LOCK)
+
+    async def _record(
+        self,
+        what: Literal["artifacts", "job", "upload", "orphan"],
+        thing: uuid.UUID,
+        owner: str,
+        names: list[str],
+        freed: int,
+        reason: str,
+    ) -> None:
+        event = RetentionRemoved(
+            event_id=derive_id(thing, f"retention/{what}"),
+            job_id=thing,
+            owner=owner,
+            correlation_id=thing,
+            what=what,
+            names=names[:1000],
+            bytes_freed=freed,
+            reason=reason,
+        )
+        await self.bus.publish(event)
+        await self.projection.apply(event)
+        REMOVED.labels(what).inc()
+
+    async def _delete_files(self, refs: dict[str, dict[str, Any]]) -> int:
+        freed = 0
+        for ref in refs.values():
+            with contextlib.suppress(ValueError):
+                await self.store.delete(self.store.key_for(ref["uri"]))
+                freed += int(ref.get("bytes", 0))
+        self._freed += freed
+        FREED.inc(freed)
+        return freed
+
+    async def _expire_artifacts(self) -> int:
+        rows = await self.pool.fetch(
+            "SELECT id, owner, artifacts FROM jobs WHERE NOT pinned AND artifacts <> '{}'"
+            " AND artifacts_expired_at IS NULL"
+            " AND finished_at < now() - make_interval(secs => $1) LIMIT $2",
+            self.ages.artifacts_s,
+            BATCH,
+        )
+        for row in rows:
+            artifacts: dict[str, dict[str, Any]] = row["artifacts"]
+            size = sum(int(a.get("bytes", 0)) for a in artifacts.values())
+            hours = self.ages.artifacts_s / 3600
+            await self._record(
+                "artifacts",
+                row["id"],
+                row["owner"],
+                sorted(artifacts),
+                size,
+                f"generated files are kept {hours:g} hours after the job ends",
+            )
+            await self._delete_files(artifacts)
+        return len(rows)
+
+    async def _expire_jobs(self) -> int:
+        rows = await self.pool.fetch(
+            "SELECT id, owner, artifacts FROM jobs WHERE NOT pinned"
+            " AND finished_at < now() - make_interval(secs => $1) LIMIT $2",
+            self.ages.jobs_s,
+            BATCH,
+        )
+        for row in rows:
+            days = self.ages.jobs_s / 86400
+            await self._record(
+                "job",
+                row["id"],
+                row["owner"],
+                sorted(row["artifacts"]),
+                0,
+                f"job records are kept {days:g} days after the job ends",
+            )
+            await self._delete_files(row["artifacts"])
+        return len(rows)
+
+    async def _expire_uploads(self) -> int:
+        # An upload a live job still reads from stays until that job ends.
+        rows = await self.pool.fetch(
+            "SELECT u.id, u.owner, u.uri, u.bytes, u.filename FROM uploads u"
+            " WHERE NOT u.pinned AND u.created_at < now() - make_interval(secs => $1)"
+            " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.status IN ('queued', 'running')"
+            "   AND j.input->>'upload_id' = u.id::text)"
+            " LIMIT $2",
+            self.ages.uploads_s,
+            BATCH,
+        )
+        for row in rows:
+            hours = self.ages.uploads_s / 3600
+            await self._record(
+                "upload",
+                row["id"],
+                row["owner"],
+                [row["filename"]],
+                int(row["bytes"]),
+                f"uploads are kept {hours:g} hours",
+            )
+            await self.pool.execute("DELETE FROM uploads WHERE id = $1", row["id"])
+            await self._delete_files({"source": {"uri": row["uri"], "bytes": row["bytes"]}})
+        return len(rows)
+
+    async def _remove_orphans(self) -> int:
+        """Files no record points at any more, past a grace period (a worker writes its
+        outputs before the fact that records them arrives)."""
+        now = time.time()
+        removed = 0
+        async for listed in self.store.list_objects():
+            parts = listed.key.split("/")
+            if len(parts) < 3 or parts[1] in CATALOG_PREFIXES:
+                continue
+            age = now - listed.modified
+            if parts[1] == "matches":
+                orphan = age > self.ages.orphan_grace_s
+            elif parts[1] == "uploads":
+                orphan = age > self.ages.artifacts_s and not await self._upload_exists(parts[2])
+            else:
+                orphan = await self._job_file_is_orphan(parts[1], listed.key, age)
+            if orphan:
+                await self.store.delete(listed.key)
+                self._freed += listed.bytes
+                FREED.inc(listed.bytes)
+                REMOVED.labels("orphan").inc()
+                removed += 1
+        if removed:
+            log.info("retention removed %d files no record pointed at", removed)
+        return removed
+
+    async def _upload_exists(self, raw_id: str) -> bool:
+        try:
+            upload_id = uuid.UUID(raw_id)
+        except ValueError:
+            return True  # not ours to judge
+        return bool(await self.pool.fetchval("SELECT 1 FROM uploads WHERE id = $1", upload_id))
+
+    async def _job_file_is_orphan(self, raw_id: str, key: str, age: float) -> bool:
+        try:
+            job_id = uuid.UUID(raw_id)
+        except ValueError:
+            return False
+        row = await self.pool.fetchrow(
+            "SELECT artifacts_expired_at FROM jobs WHERE id = $1", job_id
+        )
+        if row is None:
+            # No record (removed, or never recorded): only after the longest file age.
+            return age > self.ages.artifacts_s
+        return row["artifacts_expired_at"] is not None
+
+
+class RetentionSchedule:
+    """Runs `sweep` every `interval_s` in the background."""
+
+    def __init__(self, retention: Retention, interval_s: float) -> None:
+        self.retention = retention
+        self.interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="retention")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                removed = await self.retention.sweep()
+                if any(removed.values()):
+                    log.info("retention sweep: %s", removed)
+            except Exception as e:  # a dependency is down: next round
+                log.warning("retention sweep failed: %s", e)
