@@ -11,7 +11,7 @@ DATA_DIR ?= var
 PORT ?= 8000
 SEED ?= 500
 
-.PHONY: help install run test lint fmt bench clean
+.PHONY: help install run test faults fuzz lint fmt bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,13 @@ run: install ## Start the whole platform on embedded defaults at http://127.0.0.
 
 test: install ## Run the test suite (starts its own nats-server, PostgreSQL and S3 server)
 	$(VENV)/bin/pytest
+
+faults: install ## The fault suite alone (kill -9, restarts, poison) and kill -9 vs Celery
+	$(VENV)/bin/pytest tests/faults -s
+	$(PY) -m bench.kill_worker
+
+fuzz: install ## A long schemathesis run of the whole API (FUZZ_EXAMPLES per operation)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} $(VENV)/bin/pytest tests/e2e/test_api_fuzz.py
 
 lint: install ## ruff (lint + format check) and mypy
 	$(VENV)/bin/ruff check .

@@ -13,6 +13,7 @@ BENCHMARKS = [
     "bench.dispatch_latency",
     "bench.worker_memory",
     "bench.vs_celery",
+    "bench.kill_worker",
     "bench.catalog_similarity",
     "bench.catalog_ingest",
     "bench.render_speed",

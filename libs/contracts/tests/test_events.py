@@ -39,6 +39,7 @@ from cadenza.contracts.composition import (
     CompositionRequested,
 )
 from cadenza.contracts.effect_chain import EFFECT_MODELS, EFFECT_TYPES
+from cadenza.contracts.jobs import JobPinned, RetentionRemoved, StageDeadLettered
 from cadenza.contracts.pipeline import MasterParams, MasterStep, RenderStep
 from cadenza.contracts.render import (
     MasterCompleted,
@@ -87,6 +88,21 @@ def example(cls: type[Event]) -> Event:
         },
         JobProgress: {"stage": "effects", "progress": 0.5, "message": "chunk 3 of 6"},
         JobCancelled: {"reason": "changed my mind"},
+        StageDeadLettered: {
+            "stage": "effects",
+            "code": "dead_letter",
+            "reason": "the effects step was delivered 5 times and never finished",
+            "attempts": 5,
+            "original_subject": "effects.requested",
+            "dead_letter_seq": 12,
+        },
+        JobPinned: {"pinned": True},
+        RetentionRemoved: {
+            "what": "artifacts",
+            "names": ["processed.wav"],
+            "bytes_freed": 1024,
+            "reason": "generated files are kept 24 hours after the job ends",
+        },
         SeparationRequested: {"input": REF, "model": "htdemucs", "stems": ("vocals", "drums")},
         SeparationCompleted: {
             "stage": "separation",

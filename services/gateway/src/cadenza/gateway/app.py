@@ -38,7 +38,7 @@ from cadenza.gateway.job_state import JobState
 from cadenza.gateway.live import LiveHub
 from cadenza.gateway.outbox import OutboxRelay
 from cadenza.gateway.projection import Projection
-from cadenza.gateway.retention import Ages, Retention, RetentionSchedule
+from cadenza.gateway.retention import Ages, Retention
 from cadenza.gateway.services import Services
 from cadenza.gateway.settings import Settings
 from cadenza.gateway.subscribers import install_dead_letter_keeper, install_subscribers
@@ -46,6 +46,7 @@ from cadenza.runtime.bus import Bus, ensure_streams, make_broker
 from cadenza.runtime.cancellation import Cancellations
 from cadenza.runtime.logging import configure_logging
 from cadenza.runtime.model_registry import ModelRegistry, SoundFontRegistry
+from cadenza.runtime.periodic import Periodic
 from cadenza.runtime.storage import store_from_settings
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         install_subscribers(broker, projection, hub)
         install_dead_letter_keeper(broker, Bus(broker), js)
         await broker.start()
-        relay = OutboxRelay(pool, Bus(broker))
+        relay = Periodic("outbox-relay", 1.0, OutboxRelay(pool, Bus(broker)).relay_once)
         relay.start()
         retention = Retention(
             pool,
@@ -97,7 +98,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 orphan_grace_s=settings.retention_orphan_grace_s,
             ),
         )
-        schedule = RetentionSchedule(retention, settings.retention_interval_s)
+        schedule = Periodic("retention", settings.retention_interval_s, retention.sweep_and_log)
         schedule.start()
         app.state.services = Services(
             settings=settings,

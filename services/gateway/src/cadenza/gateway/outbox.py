@@ -8,7 +8,6 @@ publish), oldest first. Publishing twice is harmless: each event's Nats-Msg-Id i
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
@@ -52,33 +51,12 @@ async def publish_staged(pool: asyncpg.Pool, bus: Bus, events: Sequence[Event]) 
 
 
 class OutboxRelay:
-    """Publishes events older than `grace_s` still in the outbox, every `interval_s`."""
+    """Publishes events older than `grace_s` still in the outbox (run it periodically)."""
 
-    def __init__(
-        self, pool: asyncpg.Pool, bus: Bus, *, interval_s: float = 1.0, grace_s: float = 3.0
-    ) -> None:
+    def __init__(self, pool: asyncpg.Pool, bus: Bus, *, grace_s: float = 3.0) -> None:
         self.pool = pool
         self.bus = bus
-        self.interval_s = interval_s
         self.grace_s = grace_s
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.relay_once()
-            except Exception as e:  # the database or NATS is down: next round
-                log.warning("outbox relay: %s", e)
 
     async def relay_once(self, limit: int = 200) -> int:
         """Publish up to `limit` leftover events; returns how many JetStream confirmed."""

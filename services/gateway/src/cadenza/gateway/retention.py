@@ -10,7 +10,6 @@ next sweep removes them. Each removal is a `job.retention_removed` event and a c
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -59,6 +58,11 @@ class Retention:
         self.projection = projection
         self.ages = ages
         self._freed = 0
+
+    async def sweep_and_log(self) -> None:
+        removed = await self.sweep()
+        if any(removed.values()):
+            log.info("retention sweep: %s", removed)
 
     async def sweep(self) -> dict[str, int]:
         """One pass; returns how many of each kind it removed (empty: another replica is
@@ -224,31 +228,3 @@ class Retention:
             # No record (removed, or never recorded): only after the longest file age.
             return age > self.ages.artifacts_s
         return row["artifacts_expired_at"] is not None
-
-
-class RetentionSchedule:
-    """Runs `sweep` every `interval_s` in the background."""
-
-    def __init__(self, retention: Retention, interval_s: float) -> None:
-        self.retention = retention
-        self.interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="retention")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                removed = await self.retention.sweep()
-                if any(removed.values()):
-                    log.info("retention sweep: %s", removed)
-            except Exception as e:  # a dependency is down: next round
-                log.warning("retention sweep failed: %s", e)

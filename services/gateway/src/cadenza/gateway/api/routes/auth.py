@@ -8,7 +8,7 @@ import uuid
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Response, status
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cadenza.gateway.auth import accounts, passwords, tokens
 from cadenza.gateway.auth.principal import Authenticator
@@ -43,6 +43,8 @@ class Credentials(BaseModel):
 
 
 class UserView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: uuid.UUID
     email: str
     role: str
@@ -51,13 +53,7 @@ class UserView(BaseModel):
 
     @classmethod
     def of(cls, user: accounts.User) -> UserView:
-        return cls(
-            id=user.id,
-            email=user.email,
-            role=user.role,
-            disabled=user.disabled,
-            created_at=user.created_at,
-        )
+        return cls.model_validate(user)
 
 
 class TokenPair(BaseModel):
@@ -88,6 +84,8 @@ class ApiKeyRequest(BaseModel):
 
 
 class ApiKeyView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: uuid.UUID
     name: str
     created_at: dt.datetime
@@ -95,9 +93,7 @@ class ApiKeyView(BaseModel):
 
     @classmethod
     def of(cls, key: accounts.ApiKey) -> ApiKeyView:
-        return cls(
-            id=key.id, name=key.name, created_at=key.created_at, last_used_at=key.last_used_at
-        )
+        return cls.model_validate(key)
 
 
 class NewApiKey(ApiKeyView):
