@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -36,7 +37,7 @@ from cadenza.gateway.errors import install_error_handlers
 from cadenza.gateway.http_guards import BodyLimit, SecurityHeaders
 from cadenza.gateway.job_state import JobState
 from cadenza.gateway.live import LiveHub
-from cadenza.gateway.outbox import OutboxRelay
+from cadenza.gateway.outbox import Outbox, OutboxRelay
 from cadenza.gateway.projection import Projection
 from cadenza.gateway.retention import Ages, Retention
 from cadenza.gateway.services import Services
@@ -86,6 +87,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await broker.start()
         relay = Periodic("outbox-relay", 1.0, OutboxRelay(pool, Bus(broker)).relay_once)
         relay.start()
+        outbox = Outbox(pool, Bus(broker))
+        forget = Periodic("outbox-forget", 0.25, outbox.flush_confirmed)
+        forget.start()
         retention = Retention(
             pool,
             store,
@@ -113,10 +117,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             soundfonts=SoundFontRegistry(js),
             auth=Authenticator(settings, pool),
             retention=retention,
+            outbox=outbox,
         )
         yield
         await schedule.stop()
         await relay.stop()
+        await forget.stop()
+        with contextlib.suppress(Exception):  # left in the outbox, the relay re-publishes
+            await outbox.flush_confirmed()
     finally:
         try:
             await broker.stop()

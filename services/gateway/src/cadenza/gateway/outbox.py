@@ -8,8 +8,9 @@ publish), oldest first. Publishing twice is harmless: each event's Nats-Msg-Id i
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import logging
+import uuid
 from collections.abc import Sequence
 
 import asyncpg
@@ -33,21 +34,45 @@ async def stage(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
     )
 
 
-async def publish_staged(pool: asyncpg.Pool, bus: Bus, events: Sequence[Event]) -> bool:
-    """Publish in order; on success forget them. False: the relay will retry."""
-    try:
-        for event in events:
-            await bus.publish(event)
-    except Exception as e:
-        log.warning(
-            "the event bus did not confirm %d events; the outbox keeps them: %s", len(events), e
-        )
-        return False
-    with contextlib.suppress(Exception):  # left behind, the relay deletes them later
-        await pool.execute(
-            "DELETE FROM outbox WHERE event_id = ANY($1::uuid[])", [e.event_id for e in events]
-        )
-    return True
+class Outbox:
+    """Publishes a new job's staged events and forgets them once JetStream confirmed them.
+
+    The forgetting is batched (`flush_confirmed`, every fraction of a second) to keep a
+    database round trip out of each submit; anything not yet forgotten when the gateway
+    dies is published again by the relay, and JetStream drops the duplicates.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, bus: Bus) -> None:
+        self.pool = pool
+        self.bus = bus
+        self._confirmed: list[uuid.UUID] = []
+
+    async def publish_staged(self, events: Sequence[Event]) -> bool:
+        """Publish; False when the bus did not confirm (the relay retries them)."""
+        try:
+            await asyncio.gather(*(self.bus.publish(e) for e in events))
+        except Exception as e:
+            log.warning(
+                "the event bus did not confirm %d events; the outbox keeps them: %s",
+                len(events),
+                e,
+            )
+            return False
+        self._confirmed.extend(e.event_id for e in events)
+        return True
+
+    async def flush_confirmed(self) -> int:
+        confirmed, self._confirmed = self._confirmed, []
+        if not confirmed:
+            return 0
+        try:
+            await self.pool.execute(
+                "DELETE FROM outbox WHERE event_id = ANY($1::uuid[])", confirmed
+            )
+        except Exception:
+            self._confirmed.extend(confirmed)  # the database is down: next round
+            raise
+        return len(confirmed)
 
 
 class OutboxRelay:

@@ -38,11 +38,17 @@ class Projection:
         """A new job: its row and its first events in the outbox, in one transaction."""
         async with self.pool.acquire() as conn, conn.transaction():
             await outbox.stage(conn, [submitted, *commands])
-            return await self._apply(conn, submitted, idempotency_key)
+            return await self._apply(conn, submitted, idempotency_key, fresh=True)
 
     async def _apply(
-        self, conn: asyncpg.Connection, event: Event, idempotency_key: str | None
+        self,
+        conn: asyncpg.Connection,
+        event: Event,
+        idempotency_key: str | None,
+        *,
+        fresh: bool = False,
     ) -> JobState | None:
+        """`fresh`: a job the API is creating now, so no event of it can have come first."""
         if isinstance(event, RetentionRemoved) and event.what != "artifacts":
             await self._removed(conn, event)
             return None
@@ -60,7 +66,7 @@ class Projection:
             PROJECTED.labels(event.subject, "duplicate").inc()
             return await repository.lock_job(conn, event.job_id)
         if isinstance(event, JobSubmitted):
-            job = await self._create(conn, event, idempotency_key)
+            job = await self._create(conn, event, idempotency_key, fresh=fresh)
         else:
             job = await self._fold(conn, event)
         PROJECTED.labels(event.subject, "applied" if job else "early").inc()
@@ -75,10 +81,17 @@ class Projection:
             PROJECTED.labels(event.subject, "applied").inc()
 
     async def _create(
-        self, conn: asyncpg.Connection, event: JobSubmitted, idempotency_key: str | None
+        self,
+        conn: asyncpg.Connection,
+        event: JobSubmitted,
+        idempotency_key: str | None,
+        *,
+        fresh: bool = False,
     ) -> JobState | None:
         job = new_job(event, idempotency_key)
         await repository.insert_job(conn, job)
+        if fresh:
+            return job
         # Events of this job that were recorded before it existed (a rebuild reads the
         # streams side by side) are folded in now.
         rows = await conn.fetch(

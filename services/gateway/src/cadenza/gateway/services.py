@@ -9,6 +9,7 @@ from faststream.nats import NatsBroker
 
 from cadenza.gateway.auth.principal import Authenticator
 from cadenza.gateway.live import LiveHub
+from cadenza.gateway.outbox import Outbox
 from cadenza.gateway.projection import Projection
 from cadenza.gateway.retention import Retention
 from cadenza.gateway.settings import Settings
@@ -32,3 +33,4 @@ class Services:
     soundfonts: SoundFontRegistry
     auth: Authenticator
     retention: Retention
+    outbox: Outbox

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, 
 from cadenza.contracts.composition import BlendSource
 from cadenza.contracts.envelope import Event, derive_id
 from cadenza.contracts.jobs import JobCancelled, JobPinned, JobSubmitted
-from cadenza.gateway import outbox, repository
+from cadenza.gateway import repository
 from cadenza.gateway.api.routes.models import available_models
 from cadenza.gateway.deps import (
     BusDep,
@@ -32,9 +32,9 @@ from cadenza.gateway.job_inputs import resolve_input, resolve_songs
 from cadenza.gateway.job_requests import IDEMPOTENCY_NAMESPACE, Context, JobRequest, plan_job
 from cadenza.gateway.job_requests.blend import song_count_problems
 from cadenza.gateway.job_state import JobState
+from cadenza.gateway.outbox import Outbox
 from cadenza.gateway.projection import Projection
 from cadenza.gateway.views import JobPage, JobView
-from cadenza.runtime.bus import Bus
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
@@ -95,12 +95,14 @@ async def create_job(
     if problems := body.problems(context):
         raise UnprocessableError(problems)
     submitted, commands = plan_job(body, context)
-    return JobView.of(await queue_job(projection, bus, submitted, commands, idempotency_key))
+    return JobView.of(
+        await queue_job(projection, services.outbox, submitted, commands, idempotency_key)
+    )
 
 
 async def queue_job(
     projection: Projection,
-    bus: Bus,
+    outbox: Outbox,
     submitted: JobSubmitted,
     commands: Sequence[Event],
     idempotency_key: str | None = None,
@@ -112,7 +114,7 @@ async def queue_job(
         submitted = submitted.model_copy(update={"idempotency_key": idempotency_key})
     job = await projection.accept(submitted, commands, idempotency_key)
     assert job is not None
-    await outbox.publish_staged(projection.pool, bus, [submitted, *commands])
+    await outbox.publish_staged([submitted, *commands])
     return job
 
 

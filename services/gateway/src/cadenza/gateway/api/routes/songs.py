@@ -298,7 +298,7 @@ async def add_song(
         midi_filename=midi_file.filename if midi_file else None,
         audio_filename=audio_file.filename if audio_file else None,
     )
-    job = await queue_job(projection, bus, submitted, [command])
+    job = await queue_job(projection, services.outbox, submitted, [command])
     if wait > 0:
         job = await _wait_for(pool, owner, job_id, wait) or job
     view = IngestView(job=JobView.of(job))
