@@ -138,6 +138,13 @@ async def test_retention_removes_what_is_old_keeps_what_is_pinned_and_agrees_wit
         os.utime(config.storage_dir / old_orphan, (two_days_ago, two_days_ago))
         os.utime(config.storage_dir / song, (two_days_ago, two_days_ago))
 
+        # A session signed out two days ago: its refresh tokens can never be used again.
+        password = {"email": "old@example.com", "password": "long enough password"}
+        await api.post("/api/v1/auth/register", json=password)
+        token = (await api.post("/api/v1/auth/login", json=password)).json()["access_token"]
+        await api.post("/api/v1/auth/logout", headers={"Authorization": f"Bearer {token}"})
+        await pool.execute("UPDATE sessions SET revoked_at = now() - interval '2 days'")
+
         swept = (await api.post("/api/v1/admin/retention/run")).json()
         assert swept == {
             "artifacts": 2,  # the 8-day-old job's files went first, then its record
@@ -145,9 +152,17 @@ async def test_retention_removes_what_is_old_keeps_what_is_pinned_and_agrees_wit
             "upload": 1,
             "orphan": 1,
             "bytes_freed": 2048 * 2 + 1024 + 100,
+            "sessions": 1,
         }
         again = (await api.post("/api/v1/admin/retention/run")).json()
-        assert again == {"artifacts": 0, "job": 0, "upload": 0, "orphan": 0, "bytes_freed": 0}
+        assert again == {
+            "artifacts": 0,
+            "job": 0,
+            "upload": 0,
+            "orphan": 0,
+            "bytes_freed": 0,
+            "sessions": 0,
+        }
 
         expired = (await api.get(f"/api/v1/jobs/{files_old}")).json()
         assert expired["status"] == "completed" and expired["artifacts"] == []

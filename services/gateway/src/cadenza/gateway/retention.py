@@ -76,6 +76,7 @@ class Retention:
                 counts["job"] = await self._expire_jobs()
                 counts["upload"] = await self._expire_uploads()
                 counts["orphan"] = await self._remove_orphans()
+                counts["sessions"] = await self._forget_sessions()
                 counts["bytes_freed"] = int(self._freed)
                 self._freed = 0
                 return dict(counts)
@@ -208,6 +209,15 @@ class Retention:
         if removed:
             log.info("retention removed %d files no record pointed at", removed)
         return removed
+
+    async def _forget_sessions(self) -> int:
+        """Sign-in sessions a day past their end (expired or revoked), with their refresh
+        tokens: nothing can use them any more."""
+        status = await self.pool.execute(
+            "DELETE FROM sessions WHERE expires_at < now() - interval '1 day'"
+            " OR revoked_at < now() - interval '1 day'"
+        )
+        return int(status.split()[-1])
 
     async def _upload_exists(self, raw_id: str) -> bool:
         try:
