@@ -34,6 +34,7 @@ from cadenza.gateway.job_requests.blend import song_count_problems
 from cadenza.gateway.job_state import JobState
 from cadenza.gateway.outbox import Outbox
 from cadenza.gateway.projection import Projection
+from cadenza.gateway.services import Services
 from cadenza.gateway.views import JobPage, JobView
 
 log = logging.getLogger(__name__)
@@ -222,16 +223,8 @@ async def download_artifact(
     )
 
 
-async def _pin(
-    job_id: uuid.UUID,
-    pinned: bool,
-    pool: PoolDep,
-    hub: HubDep,
-    bus: BusDep,
-    projection: ProjectionDep,
-    owner: str,
-) -> JobView:
-    job = await current_job(pool, hub, owner, job_id)
+async def _pin(services: Services, owner: str, job_id: uuid.UUID, pinned: bool) -> JobView:
+    job = await current_job(services.pool, services.hub, owner, job_id)
     if job is None:
         raise HTTPException(404, f"job {job_id} not found")
     if job.artifacts_expired_at is not None and pinned:
@@ -239,9 +232,9 @@ async def _pin(
     event = JobPinned(
         event_id=uuid.uuid4(), job_id=job_id, owner=owner, correlation_id=job_id, pinned=pinned
     )
-    await bus.publish(event)
-    after = await projection.apply(event)
-    return JobView.of(hub.overlay(after or job))
+    await services.bus.publish(event)
+    after = await services.projection.apply(event)
+    return JobView.of(services.hub.overlay(after or job))
 
 
 @router.post(
@@ -249,24 +242,10 @@ async def _pin(
     summary="Keep a job and its files past the retention ages",
     responses={**NOT_FOUND, 409: {"description": "Its files are already gone"}},
 )
-async def pin_job(
-    job_id: uuid.UUID,
-    pool: PoolDep,
-    hub: HubDep,
-    bus: BusDep,
-    projection: ProjectionDep,
-    owner: WriterDep,
-) -> JobView:
-    return await _pin(job_id, True, pool, hub, bus, projection, owner)
+async def pin_job(job_id: uuid.UUID, services: ServicesDep, owner: WriterDep) -> JobView:
+    return await _pin(services, owner, job_id, True)
 
 
 @router.delete("/{job_id}/pin", summary="Let retention remove the job in time", responses=NOT_FOUND)
-async def unpin_job(
-    job_id: uuid.UUID,
-    pool: PoolDep,
-    hub: HubDep,
-    bus: BusDep,
-    projection: ProjectionDep,
-    owner: WriterDep,
-) -> JobView:
-    return await _pin(job_id, False, pool, hub, bus, projection, owner)
+async def unpin_job(job_id: uuid.UUID, services: ServicesDep, owner: WriterDep) -> JobView:
+    return await _pin(services, owner, job_id, False)
