@@ -11,10 +11,10 @@ DATA_DIR ?= var
 PORT ?= 8000
 SEED ?= 500
 
-.PHONY: help install run test faults fuzz lint fmt bench clean
+.PHONY: help install run test faults fuzz lint fmt bench docs compose-up k8s-render clean
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -56,6 +56,20 @@ fmt: install ## Format and autofix
 
 bench: install ## Run the benchmarks (prints figures; see docs/benchmarks.md)
 	$(PY) -m bench.run_all
+
+docs: install ## Regenerate docs/openapi.json from the code (the test suite checks it is current)
+	$(VENV)/bin/cadenza-gateway openapi > docs/openapi.json
+
+compose-up: ## docker compose up --build -d (cp .env.example .env first; see README)
+	@test -f .env || { echo "no .env: cp .env.example .env and set the passwords"; exit 1; }
+	docker compose up --build -d
+
+k8s-render: ## Render every Kubernetes overlay to build/k8s/<overlay>.yaml
+	@mkdir -p build/k8s
+	@for overlay in k8s/overlays/*/; do \
+		name=$$(basename $$overlay); \
+		kubectl kustomize $$overlay > build/k8s/$$name.yaml && echo "build/k8s/$$name.yaml"; \
+	done
 
 clean: ## Remove the virtualenv, tools and local data
 	rm -rf $(VENV) $(TOOLS) $(DATA_DIR) .pytest_cache .mypy_cache .ruff_cache

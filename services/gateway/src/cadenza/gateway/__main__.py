@@ -1,9 +1,12 @@
-"""`cadenza-gateway` (serve the API) and `cadenza-gateway migrate` (apply migrations)."""
+"""`cadenza-gateway` (serve the API), `cadenza-gateway migrate` (apply migrations) and
+`cadenza-gateway openapi` (print the OpenAPI document; `make docs` writes docs/openapi.json)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import sys
 
 import uvicorn
 
@@ -21,10 +24,21 @@ async def _migrate(settings: Settings) -> None:
         await pool.close()
 
 
+def openapi_document() -> str:
+    """The API's OpenAPI document, built without connecting to anything."""
+    app = create_app(Settings(database_url="postgresql://unused", log_format="text"))
+    return json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="cadenza-gateway")
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+    parser.add_argument(
+        "command", nargs="?", default="serve", choices=["serve", "migrate", "openapi"]
+    )
     args = parser.parse_args()
+    if args.command == "openapi":
+        sys.stdout.write(openapi_document())
+        return
     settings = Settings()  # DATABASE_URL comes from the environment
     if args.command == "migrate":
         asyncio.run(_migrate(settings))

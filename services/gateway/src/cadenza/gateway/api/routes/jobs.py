@@ -182,17 +182,20 @@ async def cancel_job(
     return JobView.of(after or job)
 
 
-@router.api_route(
-    "/{job_id}/artifacts/{name}",
-    methods=["GET", "HEAD"],
-    summary="Download an artifact (Range requests supported)",
-    response_class=Response,
-    responses={
+# GET for the bytes, HEAD for their size and type (separate operations in the OpenAPI).
+ARTIFACT_DOWNLOAD: dict[str, Any] = {
+    "summary": "Download an artifact (Range requests supported)",
+    "response_class": Response,
+    "responses": {
         **NOT_FOUND,
         206: {"description": "Partial content"},
         416: {"description": "Range not satisfiable"},
     },
-)
+}
+
+
+@router.get("/{job_id}/artifacts/{name}", **ARTIFACT_DOWNLOAD)
+@router.head("/{job_id}/artifacts/{name}", **ARTIFACT_DOWNLOAD)
 async def download_artifact(
     job_id: uuid.UUID,
     name: str,

@@ -385,13 +385,16 @@ async def similar_songs(
     )
 
 
-@router.api_route(
-    "/{song_id}/assets/{name}",
-    methods=["GET", "HEAD"],
-    summary="Download a song's MIDI (`midi`) or audio (`audio`); Range supported",
-    response_class=Response,
-    responses={**NOT_FOUND, **CATALOG_DOWN, 206: {"description": "Partial content"}},
-)
+# GET for the bytes, HEAD for their size and type (separate operations in the OpenAPI).
+ASSET_DOWNLOAD: dict[str, Any] = {
+    "summary": "Download a song's MIDI (`midi`) or audio (`audio`); Range supported",
+    "response_class": Response,
+    "responses": {**NOT_FOUND, **CATALOG_DOWN, 206: {"description": "Partial content"}},
+}
+
+
+@router.get("/{song_id}/assets/{name}", **ASSET_DOWNLOAD)
+@router.head("/{song_id}/assets/{name}", **ASSET_DOWNLOAD)
 async def download_asset(
     song_id: uuid.UUID,
     name: str,
