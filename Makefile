@@ -28,6 +28,13 @@ install: $(UV) ## Install every package and tool into .venv (from uv.lock)
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
 			libfluidsynth3 fluidsynth; }
 	$(UV) sync --frozen --all-packages
+	@# KEDA's CRD schema for the offline validation of k8s/ (tests/deploy/test_keda.py).
+	@command -v npm >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends nodejs npm; }
+	@test -d $(TOOLS)/node/node_modules/@kubernetes-models/keda || \
+		npm install --silent --no-audit --no-fund --prefix $(TOOLS)/node @kubernetes-models/keda@2.0.0
 	@# librosa compiles its numba functions on first use (~30 s): do it once, cached in .venv.
 	@test -f $(VENV)/.librosa-warm -a $(VENV)/.librosa-warm -nt uv.lock || \
 		($(PY) -m cadenza.catalog.warmup && touch $(VENV)/.librosa-warm)

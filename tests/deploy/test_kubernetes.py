@@ -27,6 +27,9 @@ from .deploy_helpers import ROOT, SERVICES, image_env, is_pinned, required, sett
 
 K8S = ROOT / "k8s"
 OVERLAYS = ("dev", "prod")
+# Scaled by KEDA on their JetStream consumers' lag (to zero); the others by an HPA on CPU.
+LAG_SCALED = ("separation", "render")
+KEDA_API = "keda.sh/v1alpha1"
 # The three minor versions upstream supports at the time of writing.
 KUBERNETES_VERSIONS = ("1.35.0", "1.36.0", "1.37.0")
 SECRET_NAME = "cadenza-secrets"
@@ -102,13 +105,8 @@ def quantity(value: str | int) -> float:
 def test_overlay_renders_every_object_and_no_secret(overlay: str) -> None:
     objects = render(f"overlays/{overlay}")
     for name in SERVICES:
-        for kind in (
-            "ServiceAccount",
-            "Deployment",
-            "Service",
-            "PodDisruptionBudget",
-            "HorizontalPodAutoscaler",
-        ):
+        scaler = "ScaledObject" if name in LAG_SCALED else "HorizontalPodAutoscaler"
+        for kind in ("ServiceAccount", "Deployment", "Service", "PodDisruptionBudget", scaler):
             find(objects, kind, name)
     find(objects, "PersistentVolumeClaim", MODELS_CLAIM)
     assert not [o for o in objects if o["kind"] == "Secret"], "secrets are never committed"
@@ -119,6 +117,8 @@ def test_overlay_renders_every_object_and_no_secret(overlay: str) -> None:
 def test_every_object_matches_the_kubernetes_schema(overlay: str, version: str) -> None:
     errors = []
     for o in render(f"overlays/{overlay}"):
+        if o["apiVersion"] == KEDA_API:
+            continue  # a custom resource: test_keda.py validates it against KEDA's schema
         try:
             kubernetes_validate.validate(o, version, strict=True)
         except kubernetes_validate.ValidationError as e:
@@ -252,13 +252,22 @@ def test_service_budget_and_autoscaler_target_the_deployment(overlay: str, servi
     pdb = find(objects, "PodDisruptionBudget", service)
     assert pdb["spec"]["selector"]["matchLabels"] == selector
 
+    target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": service}
+    if service in LAG_SCALED:
+        scaled = find(objects, "ScaledObject", service)
+        assert scaled["apiVersion"] == KEDA_API
+        assert scaled["spec"]["scaleTargetRef"] == target
+        assert scaled["spec"]["minReplicaCount"] == 0, "no queued work, no pods"
+        assert scaled["spec"]["maxReplicaCount"] >= 2
+        assert not [
+            o
+            for o in objects
+            if o["kind"] == "HorizontalPodAutoscaler" and o["metadata"]["name"] == service
+        ], "one autoscaler per Deployment"
+        return
     hpa = find(objects, "HorizontalPodAutoscaler", service)
     assert hpa["apiVersion"] == "autoscaling/v2"
-    assert hpa["spec"]["scaleTargetRef"] == {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "name": service,
-    }
+    assert hpa["spec"]["scaleTargetRef"] == target
     assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
     assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu"]
     # CPU utilisation is measured against the request, so there has to be one.
@@ -272,10 +281,14 @@ def test_prod_runs_more_and_larger_pods_on_replicated_streams() -> None:
         prod_env = container_env(prod, find(prod, "Deployment", service))
         assert dev_env["NATS_STREAM_REPLICAS"] == "1"
         assert prod_env["NATS_STREAM_REPLICAS"] == "3"
-        dev_hpa = find(dev, "HorizontalPodAutoscaler", service)["spec"]
-        prod_hpa = find(prod, "HorizontalPodAutoscaler", service)["spec"]
-        assert prod_hpa["minReplicas"] > dev_hpa["minReplicas"]
-        assert prod_hpa["maxReplicas"] > dev_hpa["maxReplicas"]
+        if service in LAG_SCALED:
+            dev_max = find(dev, "ScaledObject", service)["spec"]["maxReplicaCount"]
+            assert find(prod, "ScaledObject", service)["spec"]["maxReplicaCount"] > dev_max
+        else:
+            dev_hpa = find(dev, "HorizontalPodAutoscaler", service)["spec"]
+            prod_hpa = find(prod, "HorizontalPodAutoscaler", service)["spec"]
+            assert prod_hpa["minReplicas"] > dev_hpa["minReplicas"]
+            assert prod_hpa["maxReplicas"] > dev_hpa["maxReplicas"]
         dev_limits = container(find(dev, "Deployment", service))["resources"]["limits"]
         prod_limits = container(find(prod, "Deployment", service))["resources"]["limits"]
         for resource in ("cpu", "memory"):
@@ -342,9 +355,14 @@ def test_render_runs_fluidsynth_on_the_cpu_one_command_at_a_time(overlay: str) -
     for kind in ("requests", "limits"):
         assert not [r for r in resources_[kind] if "gpu" in r], resources_[kind]
     assert "nodeSelector" not in deployment["spec"]["template"]["spec"]
-    # Render has its own autoscaler, apart from the other workers'.
-    hpa = find(objects, "HorizontalPodAutoscaler", "render")
-    assert hpa["spec"]["scaleTargetRef"]["name"] == "render"
+    # Render scales on the lag of each of its three consumers (the largest wins).
+    triggers = find(objects, "ScaledObject", "render")["spec"]["triggers"]
+    assert {t["metadata"]["consumer"] for t in triggers} == {
+        "render",
+        "render-mix",
+        "render-master",
+    }
+    assert {t["metadata"]["stream"] for t in triggers} == {"RENDER"}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
