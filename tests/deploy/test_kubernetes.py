@@ -414,3 +414,35 @@ def test_catalog_gets_the_image_numba_cache_on_a_writable_volume(overlay: str) -
     # Both emptyDirs fit in the pod's ephemeral-storage limit.
     sizes = [quantity(v["emptyDir"]["sizeLimit"]) for v in volumes.values() if "emptyDir" in v]
     assert sum(sizes) <= quantity(c["resources"]["limits"]["ephemeral-storage"])
+
+
+def test_prod_brings_a_three_node_jetstream_cluster() -> None:
+    objects = render("overlays/prod")
+    nats = find(objects, "StatefulSet", "nats")
+    assert nats["spec"]["replicas"] == 3
+    pod = nats["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    c = pod["containers"][0]
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {"cpu", "memory"} <= set(c["resources"]["limits"])
+    assert c["livenessProbe"]["httpGet"]["path"].startswith("/healthz")
+    config_map = next(
+        o
+        for o in objects
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("nats-config")
+    )
+    conf = config_map["data"]["nats.conf"]
+    routes = re.findall(r"nats-route://(nats-\d)\.nats-headless:6222", conf)
+    assert routes == ["nats-0", "nats-1", "nats-2"], "every node routes to every node"
+    assert "sync_interval: always" in conf and "store_dir: /data" in conf
+    mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+    assert mounts["data"] == "/data"
+    assert nats["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+    service = find(objects, "Service", "nats")
+    assert {p["port"] for p in service["spec"]["ports"]} == {4222, 8222}
+    assert find(objects, "Service", "nats-headless")["spec"]["clusterIP"] == "None"
+    assert find(objects, "PodDisruptionBudget", "nats")["spec"]["maxUnavailable"] == 1
+    # The services reach it by the name in NATS_URL, with 3 replicas per stream.
+    effects = container_env(objects, find(objects, "Deployment", "effects"))
+    assert effects["NATS_URL"] == "nats://nats:4222"
+    assert effects["NATS_STREAM_REPLICAS"] == "3"
