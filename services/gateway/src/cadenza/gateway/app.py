@@ -48,6 +48,7 @@ from cadenza.runtime.cancellation import Cancellations
 from cadenza.runtime.logging import configure_logging
 from cadenza.runtime.model_registry import ModelRegistry, SoundFontRegistry
 from cadenza.runtime.periodic import Periodic
+from cadenza.runtime.queue_lag import export_consumer_lag
 from cadenza.runtime.storage import store_from_settings
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
         schedule = Periodic("retention", settings.retention_interval_s, retention.sweep_and_log)
         schedule.start()
+        lag = Periodic(
+            "queue-lag",
+            settings.queue_lag_interval_s,
+            lambda: export_consumer_lag(js, ALL_STREAMS),
+        )
+        lag.start()
         app.state.services = Services(
             settings=settings,
             pool=pool,
@@ -120,6 +127,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             outbox=outbox,
         )
         yield
+        await lag.stop()
         await schedule.stop()
         await relay.stop()
         await forget.stop()

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 
 import asyncpg
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 from cadenza.contracts.envelope import Event
 from cadenza.contracts.jobs import JobSubmitted, RetentionRemoved
@@ -16,6 +16,16 @@ from cadenza.gateway.job_state import JobState, new_job, reduce
 
 log = logging.getLogger(__name__)
 
+SUBMITTED = Counter("cadenza_jobs_submitted_total", "Jobs accepted, by kind", ["kind"])
+FINISHED = Counter(
+    "cadenza_jobs_finished_total", "Jobs that ended, by kind and status", ["kind", "status"]
+)
+JOB_LIFETIME = Histogram(
+    "cadenza_job_end_to_end_seconds",
+    "From a job's submission to its end, by kind and status",
+    ["kind", "status"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600),
+)
 PROJECTED = Counter(
     "cadenza_projection_events_total",
     "Events the jobs projection received, by subject and result",
@@ -89,7 +99,8 @@ class Projection:
         fresh: bool = False,
     ) -> JobState | None:
         job = new_job(event, idempotency_key)
-        await repository.insert_job(conn, job)
+        if await repository.insert_job(conn, job):
+            SUBMITTED.labels(job.kind).inc()
         if fresh:
             return job
         # Events of this job that were recorded before it existed (a rebuild reads the
@@ -112,6 +123,8 @@ class Projection:
                 folded = reduce(folded, cls.model_validate(row["payload"]))
         if folded is not locked:
             await repository.update_job(conn, folded)
+            if folded.terminal:
+                _count_end(folded)
         return folded
 
     async def _fold(self, conn: asyncpg.Connection, event: Event) -> JobState | None:
@@ -121,4 +134,13 @@ class Projection:
         after = reduce(job, event)
         if after is not job:
             await repository.update_job(conn, after)
+            if after.terminal and not job.terminal:
+                _count_end(after)
         return after
+
+
+def _count_end(job: JobState) -> None:
+    FINISHED.labels(job.kind, job.status).inc()
+    if job.finished_at is not None:
+        seconds = (job.finished_at - job.created_at).total_seconds()
+        JOB_LIFETIME.labels(job.kind, job.status).observe(max(seconds, 0.0))

@@ -55,6 +55,9 @@ class Settings(BusSettings, StorageSettings):
     retention_orphan_grace_s: float = Field(3600.0, gt=0)
     retention_interval_s: float = Field(600.0, gt=0)
 
+    # How often the consumers' lag is read from JetStream for /metrics.
+    queue_lag_interval_s: float = Field(15.0, gt=0)
+
     cors_origins: tuple[str, ...] = ()
     security_headers: bool = True
     hsts_seconds: int = Field(0, ge=0)
