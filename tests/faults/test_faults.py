@@ -30,7 +30,7 @@ from cadenza.contracts.streams import EFFECTS, JOBS
 from cadenza.devstack.platform import Platform
 from cadenza.devstack.ports import free_port
 from cadenza.devstack.testing import write_tone
-from cadenza.gateway.db import create_pool
+from cadenza.gateway.db import create_pool, migrate
 from cadenza.gateway.replay import compare, rebuild, stream_messages
 
 pytestmark = pytest.mark.platform
@@ -180,8 +180,6 @@ async def _rebuilt_matches(platform: Platform) -> list[str]:
     live, rebuilt = await create_pool(platform.postgres.dsn, 2), await create_pool(rebuilt_dsn, 4)
     nc = await nats.connect(platform.nats.url)
     try:
-        from cadenza.gateway.db import migrate
-
         await migrate(rebuilt)
         await rebuild(nc.jetstream(), rebuilt)
         return await compare(live, rebuilt)

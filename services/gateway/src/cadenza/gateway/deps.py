@@ -78,13 +78,7 @@ async def get_caller(conn: HTTPConnection, services: ServicesDep) -> Principal:
         caller = await services.auth.authenticate(conn)
     except AuthError as e:
         raise HTTPException(401, str(e), headers={"WWW-Authenticate": "Bearer"}) from None
-    wait = services.auth.limiter.take(caller.id)
-    if wait:
-        raise HTTPException(
-            429,
-            f"too many requests; try again in {retry_after(wait)} s",
-            headers={"Retry-After": retry_after(wait)},
-        )
+    _refuse_if_limited(services.auth.limiter.take(caller.id), "too many requests")
     return caller
 
 
@@ -112,12 +106,14 @@ async def get_admin(caller: CallerDep) -> Principal:
 async def limit_sign_in(conn: HTTPConnection, services: ServicesDep) -> None:
     """register/login/refresh attempts per client address (guessing passwords is slow)."""
     wait = services.auth.sign_in_limiter.take(client_address(conn))
-    if wait:
-        raise HTTPException(
-            429,
-            f"too many sign-in attempts from this address; try again in {retry_after(wait)} s",
-            headers={"Retry-After": retry_after(wait)},
-        )
+    _refuse_if_limited(wait, "too many sign-in attempts from this address")
+
+
+def _refuse_if_limited(wait_s: float, what: str) -> None:
+    """429 with Retry-After when a rate limiter says to wait."""
+    if wait_s:
+        after = retry_after(wait_s)
+        raise HTTPException(429, f"{what}; try again in {after} s", headers={"Retry-After": after})
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -54,13 +54,13 @@ async def stream_messages(
     js: JetStreamContext, spec: StreamSpec, idle_s: float = 2.0
 ) -> AsyncIterator[Msg]:
     """Every message a stream holds now, oldest first (an ordered consumer per subject)."""
+    try:
+        info = await js.stream_info(spec.name)
+    except nats.js.errors.NotFoundError:
+        return
+    if info.state.messages == 0:
+        return
     for pattern in spec.subjects:
-        try:
-            info = await js.stream_info(spec.name)
-        except nats.js.errors.NotFoundError:
-            return
-        if info.state.messages == 0:
-            continue
         sub = await js.subscribe(
             pattern, stream=spec.name, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
         )

@@ -15,6 +15,7 @@ import logging
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -106,15 +107,15 @@ class Retention:
         await self.projection.apply(event)
         REMOVED.labels(what).inc()
 
-    async def _delete_files(self, refs: dict[str, dict[str, Any]]) -> int:
-        freed = 0
+    def _count_freed(self, size: int) -> None:
+        self._freed += size
+        FREED.inc(size)
+
+    async def _delete_files(self, refs: dict[str, dict[str, Any]]) -> None:
         for ref in refs.values():
             with contextlib.suppress(ValueError):
                 await self.store.delete(self.store.key_for(ref["uri"]))
-                freed += int(ref.get("bytes", 0))
-        self._freed += freed
-        FREED.inc(freed)
-        return freed
+                self._count_freed(int(ref.get("bytes", 0)))
 
     async def _expire_artifacts(self) -> int:
         rows = await self.pool.fetch(
@@ -186,24 +187,49 @@ class Retention:
 
     async def _remove_orphans(self) -> int:
         """Files no record points at any more, past a grace period (a worker writes its
-        outputs before the fact that records them arrives)."""
+        outputs before the fact that records them arrives). Two queries per sweep, not one
+        per file: the records of every id seen are read at once."""
         now = time.time()
+        listed = [
+            (o, o.key.split("/"))
+            async for o in self.store.list_objects()
+            if o.key.count("/") >= 2 and o.key.split("/")[1] not in CATALOG_PREFIXES
+        ]
+        upload_ids = _ids(parts[2] for _, parts in listed if parts[1] == "uploads")
+        job_ids = _ids(parts[1] for _, parts in listed if parts[1] not in ("uploads", "matches"))
+        uploads = {
+            r["id"]
+            for r in await self.pool.fetch(
+                "SELECT id FROM uploads WHERE id = ANY($1::uuid[])", list(upload_ids.values())
+            )
+        }
+        expired = {
+            r["id"]: r["artifacts_expired_at"] is not None
+            for r in await self.pool.fetch(
+                "SELECT id, artifacts_expired_at FROM jobs WHERE id = ANY($1::uuid[])",
+                list(job_ids.values()),
+            )
+        }
         removed = 0
-        async for listed in self.store.list_objects():
-            parts = listed.key.split("/")
-            if len(parts) < 3 or parts[1] in CATALOG_PREFIXES:
-                continue
-            age = now - listed.modified
+        for obj, parts in listed:
+            age = now - obj.modified
             if parts[1] == "matches":
                 orphan = age > self.ages.orphan_grace_s
             elif parts[1] == "uploads":
-                orphan = age > self.ages.artifacts_s and not await self._upload_exists(parts[2])
+                upload = upload_ids.get(parts[2])
+                orphan = (
+                    upload is not None and upload not in uploads and age > self.ages.artifacts_s
+                )
+            elif (job := job_ids.get(parts[1])) is None:
+                orphan = False  # not a job's folder: not ours to judge
+            elif job in expired:
+                orphan = expired[job]  # the job's files were removed; this one was missed
             else:
-                orphan = await self._job_file_is_orphan(parts[1], listed.key, age)
+                # No record (removed, or never recorded): only after the longest file age.
+                orphan = age > self.ages.artifacts_s
             if orphan:
-                await self.store.delete(listed.key)
-                self._freed += listed.bytes
-                FREED.inc(listed.bytes)
+                await self.store.delete(obj.key)
+                self._count_freed(obj.bytes)
                 REMOVED.labels("orphan").inc()
                 removed += 1
         if removed:
@@ -219,22 +245,13 @@ class Retention:
         )
         return int(status.split()[-1])
 
-    async def _upload_exists(self, raw_id: str) -> bool:
-        try:
-            upload_id = uuid.UUID(raw_id)
-        except ValueError:
-            return True  # not ours to judge
-        return bool(await self.pool.fetchval("SELECT 1 FROM uploads WHERE id = $1", upload_id))
 
-    async def _job_file_is_orphan(self, raw_id: str, key: str, age: float) -> bool:
+def _ids(raw: Iterable[str]) -> dict[str, uuid.UUID]:
+    """The folder names that are ids, parsed once."""
+    parsed = {}
+    for text in raw:
         try:
-            job_id = uuid.UUID(raw_id)
+            parsed[text] = uuid.UUID(text)
         except ValueError:
-            return False
-        row = await self.pool.fetchrow(
-            "SELECT artifacts_expired_at FROM jobs WHERE id = $1", job_id
-        )
-        if row is None:
-            # No record (removed, or never recorded): only after the longest file age.
-            return age > self.ages.artifacts_s
-        return row["artifacts_expired_at"] is not None
+            continue
+    return parsed

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, status
+from fastapi import APIRouter, Depends, Header, HTTPException, status
 from pydantic import BaseModel, Field
 
 from cadenza.contracts.composition import BlendSettings
@@ -129,19 +129,9 @@ async def generate(
     responses={422: {"description": "Unknown song, wrong number of songs, bad parameters"}},
 )
 async def generate_full_song(
-    body: GenerateRequest,
-    pool: PoolDep,
-    bus: BusDep,
-    projection: ProjectionDep,
-    registry: ModelsDep,
-    hub: HubDep,
-    services: ServicesDep,
-    owner: WriterDep,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    view: Annotated[JobView, Depends(generate)], pool: PoolDep, hub: HubDep, owner: PrincipalDep
 ) -> ProjectStatus:
-    view = await generate(
-        body, pool, bus, projection, registry, hub, services, owner, idempotency_key
-    )
+    """The same job as POST /api/v1/generate, answered as the project's status."""
     return _status(await _project(pool, hub, owner, view.id))
 
 
