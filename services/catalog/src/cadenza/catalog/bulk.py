@@ -37,6 +37,7 @@ from cadenza.contracts.catalog import (
 )
 from cadenza.contracts.envelope import derive_id
 from cadenza.contracts.jobs import JobSubmitted
+from cadenza.runtime.artifacts import artifact_ref
 from cadenza.runtime.bus import MSG_ID_HEADER, ensure_streams
 from cadenza.runtime.settings import WorkerSettings
 from cadenza.runtime.storage import ObjectStore, object_key, store_from_settings
@@ -180,9 +181,7 @@ class BulkIngest:
             f.write(data)
             f.flush()
             stored = await self.store.put_file(key, Path(f.name), MIDI_MEDIA_TYPE)
-        return ArtifactRef(
-            uri=stored.uri, media_type=MIDI_MEDIA_TYPE, bytes=stored.bytes, sha256=stored.sha256
-        )
+        return artifact_ref(stored)
 
     async def _store_audio(self, path: Path) -> ArtifactRef:
         try:
@@ -192,11 +191,8 @@ class BulkIngest:
         digest = await asyncio.to_thread(_sha256_file, path)
         key = object_key(self.owner, "imports", digest, "audio")
         stored = await self.store.put_file(key, path, info.media_type)
-        return ArtifactRef(
-            uri=stored.uri,
-            media_type=info.media_type,
-            bytes=stored.bytes,
-            sha256=stored.sha256,
+        return artifact_ref(
+            stored,
             duration_s=info.duration_s,
             sample_rate=info.sample_rate,
             channels=info.channels,

@@ -34,6 +34,7 @@ from cadenza.contracts.catalog import (
     SongView,
 )
 from cadenza.contracts.envelope import derive_id
+from cadenza.runtime.artifacts import artifact_ref
 from cadenza.runtime.service import WorkerRuntime
 from cadenza.runtime.storage import ObjectNotFoundError, ObjectStore, object_key
 from cadenza.runtime.worker import JobRun, PermanentError
@@ -222,11 +223,8 @@ async def _store_assets(
             SongAsset(
                 name=kind,
                 filename=filename or name,
-                ref=ArtifactRef(
-                    uri=stored.uri,
-                    media_type=ref.media_type,
-                    bytes=stored.bytes,
-                    sha256=stored.sha256,
+                ref=artifact_ref(
+                    stored,
                     duration_s=ref.duration_s,
                     sample_rate=ref.sample_rate,
                     channels=ref.channels,

@@ -53,6 +53,7 @@ from cadenza.gateway.downloads import send_object
 from cadenza.gateway.errors import UnprocessableError, validation_errors
 from cadenza.gateway.multipart_upload import UploadRejectedError, receive_form
 from cadenza.gateway.views import JobView
+from cadenza.runtime.artifacts import artifact_ref
 from cadenza.runtime.storage import object_key
 
 router = APIRouter(prefix="/api/v1/songs", tags=["songs"])
@@ -156,11 +157,8 @@ async def _store_audio(
     except AudioDecodeError as e:
         raise HTTPException(415, f"{filename} was refused: {e}") from e
     stored = await store.put_file(key, path, info.media_type, move=True)
-    return ArtifactRef(
-        uri=stored.uri,
-        media_type=info.media_type,
-        bytes=stored.bytes,
-        sha256=stored.sha256,
+    return artifact_ref(
+        stored,
         duration_s=info.duration_s,
         sample_rate=info.sample_rate,
         channels=info.channels,
@@ -173,9 +171,7 @@ async def _store_midi(store: StoreDep, key: str, path: Path, filename: str) -> A
             415, f"{filename} was refused: it is not a Standard MIDI File (no MThd header)"
         )
     stored = await store.put_file(key, path, MIDI_MEDIA_TYPE, move=True)
-    return ArtifactRef(
-        uri=stored.uri, media_type=MIDI_MEDIA_TYPE, bytes=stored.bytes, sha256=stored.sha256
-    )
+    return artifact_ref(stored)
 
 
 def _metadata(fields: dict[str, str], fallback_title: str) -> SongMetadata:
