@@ -18,6 +18,7 @@ BENCHMARKS = [
     "bench.catalog_ingest",
     "bench.render_speed",
     "bench.mastering_accuracy",
+    "bench.true_peak_device",
     "bench.music_pipeline",
 ]
 

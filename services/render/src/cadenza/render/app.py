@@ -41,6 +41,7 @@ from cadenza.render.engine import (
     render_midi,
     zip_stems,
 )
+from cadenza.render.engine.oversample import Oversampler, oversampler_for
 from cadenza.render.engine.soundfonts import SEARCH_DIRS
 from cadenza.render.settings import Settings
 from cadenza.runtime.artifacts import artifact_ref, input_file
@@ -196,7 +197,10 @@ async def run_mix(
 
 
 async def run_master(
-    runtime: WorkerRuntime, settings: Settings, cmd: MasterRequested, run: JobRun
+    runtime: WorkerRuntime,
+    oversampler: Oversampler,
+    cmd: MasterRequested,
+    run: JobRun,
 ) -> MasterCompleted:
     target, ceiling = cmd.params.target
     async with AsyncExitStack() as stack:
@@ -216,6 +220,7 @@ async def run_master(
                 eq=cmd.params.eq,
                 compress=cmd.params.compress,
                 on_progress=run.report,
+                oversampler=oversampler,
             )
         except (MasterError, AudioDecodeError) as e:
             raise PermanentError(str(e)) from e
@@ -240,6 +245,8 @@ async def run_master(
 def install(runtime: WorkerRuntime) -> None:
     settings = runtime.settings
     assert isinstance(settings, Settings)
+    oversampler = oversampler_for(settings.device)
+    log.info("true-peak oversampling (mastering) on %s", oversampler.device)
     tasks: list[asyncio.Task[None]] = []
 
     async def start() -> None:
@@ -282,7 +289,7 @@ def install(runtime: WorkerRuntime) -> None:
         durable="render-master",
         stage=MASTER_STAGE,
         failed=MasterFailed,
-        work=partial(run_master, runtime, settings),
+        work=partial(run_master, runtime, oversampler),
         title="master-audio",
         description="EQ, compression, loudness normalisation (BS.1770) and a true-peak ceiling",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -17,3 +18,6 @@ class Settings(WorkerSettings):
     soundfont_dirs: list[Path] = Field(default_factory=list)
     # Longer MIDI or audio is refused with a reason.
     max_seconds: float = Field(3600.0, gt=0)
+    # Where mastering's true-peak oversampling runs: cpu (scipy), cuda (torch on a GPU,
+    # the CUDA image), auto (the GPU when torch sees one). FluidSynth is CPU either way.
+    device: Literal["cpu", "cuda", "auto"] = "auto"

@@ -9,9 +9,9 @@ hold the two within 0.001 LU. `precise=False` filters in float32 up to 48 kHz, 7
 and within 0.01 LU even for a 20 Hz sine (the 38 Hz high-pass's poles sit close to the
 unit circle, so higher rates always get float64); reported figures use `precise=True`.
 
-True peak is the peak of the signal 4× oversampled (scipy's polyphase resampler), per
-BS.1770-4 Annex 2, computed on chunks with enough context that the result equals
-oversampling the whole signal at once.
+True peak is the peak of the signal 4× oversampled (scipy's polyphase resampler, or the
+same filter on a GPU: oversample.py), per BS.1770-4 Annex 2, computed on chunks with
+enough context that the result equals oversampling the whole signal at once.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ import scipy.signal
 import soundfile as sf
 
 from cadenza.audio import read_blocks
+from cadenza.render.engine.oversample import CPU, Oversampler
 
 BLOCK_S = 0.4
 STEP = 0.25  # 75 % overlap
 ABSOLUTE_GATE_LUFS = -70.0
 CHANNEL_WEIGHTS = (1.0, 1.0, 1.0, 1.41, 1.41)  # L, R, C, Ls, Rs
-OVERSAMPLE = 4
 # Input samples either side that 4× resample_poly's filter reaches (its half-length is
 # 10 input samples); chunks carry this much context.
 TP_CONTEXT = 16
@@ -125,37 +125,28 @@ class LoudnessMeter:
             return float(-0.691 + 10 * np.log10(z[gated].mean(axis=0) @ weights))
 
 
-def true_peak_envelope(audio: np.ndarray) -> np.ndarray:
+def true_peak_envelope(audio: np.ndarray, oversampler: Oversampler = CPU) -> np.ndarray:
     """Per input sample n, the largest |value| of the 4× oversampled signal from n up to
     n+1, over all channels: shape (frames,), float32. The whole array, in chunks."""
     frames = audio.shape[-1]
     out = np.empty(frames, dtype=np.float32)
     for start in range(0, frames, CHUNK_FRAMES):
         end = min(start + CHUNK_FRAMES, frames)
-        out[start:end] = envelope_with_context(audio, start, end)
+        out[start:end] = envelope_with_context(audio, start, end, oversampler)
     return out
 
 
-def envelope_with_context(audio: np.ndarray, start: int, end: int) -> np.ndarray:
+def envelope_with_context(
+    audio: np.ndarray, start: int, end: int, oversampler: Oversampler = CPU
+) -> np.ndarray:
     """`true_peak_envelope(audio)[start:end]`, computed from that slice plus context."""
     lo, hi = max(start - TP_CONTEXT, 0), min(end + TP_CONTEXT, audio.shape[-1])
-    envelope = _oversampled_envelope(np.asarray(audio[:, lo:hi], np.float32))
+    envelope = oversampler.envelope(np.asarray(audio[:, lo:hi], np.float32))
     result: np.ndarray = envelope[start - lo : end - lo]
     return result
 
 
-def _oversampled_envelope(audio: np.ndarray) -> np.ndarray:
-    """Per sample, max |value| over the OVERSAMPLE phases and the channels. (Elementwise
-    maxima over strided views: a reduction over a small trailing axis is 10× slower.)"""
-    up = scipy.signal.resample_poly(audio, OVERSAMPLE, 1, axis=-1)
-    envelope = np.abs(up[:, 0::OVERSAMPLE])
-    for phase in range(1, OVERSAMPLE):
-        np.maximum(envelope, np.abs(up[:, phase::OVERSAMPLE]), out=envelope)
-    result: np.ndarray = envelope.max(axis=0) if envelope.shape[0] > 1 else envelope[0]
-    return result
-
-
-def measure_file(path: Path) -> tuple[float, float, int, int]:
+def measure_file(path: Path, oversampler: Oversampler = CPU) -> tuple[float, float, int, int]:
     """(integrated LUFS, true peak dBTP, sample rate, frames) of an audio file, decoded
     in overlapping blocks: flat memory whatever its length."""
     info = sf.info(str(path))
@@ -167,7 +158,7 @@ def measure_file(path: Path) -> tuple[float, float, int, int]:
     for block in _blocks_with_end(read_blocks(path, CHUNK_FRAMES, overlap=overlap)):
         data, last = block
         meter.add(data if first else data[:, overlap:])
-        env = _oversampled_envelope(data)
+        env = oversampler.envelope(data)
         # Each block's edges lack context, except at the file's own start and end.
         lo = 0 if first else TP_CONTEXT
         hi = env.shape[0] if last else env.shape[0] - TP_CONTEXT

@@ -42,6 +42,7 @@ from cadenza.render.engine.loudness import (
     envelope_with_context,
     measure_file,
 )
+from cadenza.render.engine.oversample import CPU, Oversampler
 from cadenza.render.engine.rawaudio import RawAudio
 
 PRESETS: dict[str, tuple[float, float]] = {
@@ -97,7 +98,9 @@ def master(
     compress: bool = True,
     on_progress: Callable[[float], None] | None = None,
     max_seconds: float = MAX_MASTER_SECONDS,
+    oversampler: Oversampler = CPU,
 ) -> MasterResult:
+    """`oversampler` computes the true-peak envelopes: scipy on the CPU, or a GPU."""
     _check_targets(target_lufs, true_peak_db)
     rate, in_channels, frames = header_info(in_path)
     _check_input(rate, in_channels, frames, output, max_seconds)
@@ -126,7 +129,7 @@ def master(
             progress(0.35)
             if shaped_lufs <= QUIET_LUFS:
                 raise MasterError("after EQ the input is below −70 LUFS; too quiet to master")
-            envelope = _envelope(shaped, work / "envelope.f32")
+            envelope = _envelope(shaped, work / "envelope.f32", oversampler)
             progress(0.5)
             written = _write_on_target(
                 _Shaped(shaped, shaped_lufs, *envelope),
@@ -136,6 +139,7 @@ def master(
                 true_peak_db,
                 work,
                 progress,
+                oversampler,
             )
     except BaseException:
         out_path.unlink(missing_ok=True)  # never leave a half-written master behind
@@ -183,6 +187,7 @@ def _write_on_target(
     ceiling_db: float,
     work: Path,
     progress: Callable[[float], None],
+    oversampler: Oversampler,
 ) -> _Written:
     """Find the gain, write, measure the file; if the codec moved it off target or over
     the ceiling, aim off by as much and write again."""
@@ -193,8 +198,10 @@ def _write_on_target(
         gain_db, used = _find_gain(shaped, aim_lufs, aim_ceiling_db)
         passes += used + 1
         float_copy = work / "float.f32" if lossy else None
-        float_peak_db = _write(shaped, gain_db, aim_ceiling_db, out_path, output, float_copy)
-        lufs, peak_db, _, _ = measure_file(out_path)
+        float_peak_db = _write(
+            shaped, gain_db, aim_ceiling_db, out_path, output, float_copy, oversampler
+        )
+        lufs, peak_db, _, _ = measure_file(out_path, oversampler)
         progress(min(0.7 + 0.1 * writes, 0.95))
         on_target = abs(lufs - target_lufs) <= WRITTEN_TOLERANCE_LU
         if (on_target and peak_db <= ceiling_db) or writes == MAX_WRITES:
@@ -279,13 +286,13 @@ def _shape(
     return shaped, meter.lufs()
 
 
-def _envelope(shaped: RawAudio, dest: Path) -> tuple[RawAudio, float]:
+def _envelope(shaped: RawAudio, dest: Path, oversampler: Oversampler) -> tuple[RawAudio, float]:
     """The true-peak envelope of `shaped`, in a raw file of its own; and its maximum."""
     envelope = RawAudio(dest, 1)
     peak = 0.0
     for start, end in shaped.chunks():
         lo, hi = shaped.around(start, end, TP_CONTEXT)
-        values = envelope_with_context(shaped.read(lo, hi), start - lo, end - lo)
+        values = envelope_with_context(shaped.read(lo, hi), start - lo, end - lo, oversampler)
         envelope.append(values[None, :])
         peak = max(peak, float(values.max(initial=0.0)))
     envelope.finish(shaped.sample_rate)
@@ -342,6 +349,7 @@ def _write(
     out_path: Path,
     output: OutputFormat,
     float_copy: Path | None,
+    oversampler: Oversampler,
 ) -> float:
     """Write the master; the true peak (dBTP) of the float signal that went to the
     encoder, measured from a raw copy when `float_copy` is given (else the ceiling)."""
@@ -356,7 +364,7 @@ def _write(
     if copy is None:
         return ceiling_db
     copy.finish(rate)
-    _, peak = _envelope(copy, copy.path.with_suffix(".env"))
+    _, peak = _envelope(copy, copy.path.with_suffix(".env"), oversampler)
     return db(peak)
 
 
