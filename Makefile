@@ -67,9 +67,9 @@ bench: install ## Run the benchmarks (prints figures; see docs/benchmarks.md)
 docs: install ## Regenerate docs/openapi.json from the code (the test suite checks it is current)
 	$(VENV)/bin/cadenza-gateway openapi > docs/openapi.json
 
-compose-up: ## docker compose up --build -d (cp .env.example .env first; see README)
+compose-up: ## docker compose up --build -d (cp .env.example .env first; GPU=1 adds docker-compose.gpu.yml)
 	@test -f .env || { echo "no .env: cp .env.example .env and set the passwords"; exit 1; }
-	docker compose up --build -d
+	docker compose -f docker-compose.yml $(if $(GPU),-f docker-compose.gpu.yml) up --build -d
 
 k8s-render: ## Render every Kubernetes overlay to build/k8s/<overlay>.yaml
 	@mkdir -p build/k8s

@@ -85,10 +85,13 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 @cache
-def compose_raw() -> dict[str, Any]:
-    text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+def compose_raw(name: str = "docker-compose.yml") -> dict[str, Any]:
+    text = (ROOT / name).read_text(encoding="utf-8")
     loaded: dict[str, Any] = yaml.safe_load(text)
     return loaded
+
+
+GPU_FILE = "docker-compose.gpu.yml"
 
 
 def compose() -> dict[str, Any]:
@@ -129,7 +132,7 @@ def test_compose_schema_catches_mistakes() -> None:
 def test_env_example_documents_every_compose_variable() -> None:
     example = read_env_file(ROOT / ".env.example")
     used: dict[str, set[str | None]] = {}
-    for text in strings(compose_raw()):
+    for text in [*strings(compose_raw()), *strings(compose_raw(GPU_FILE))]:
         for m in _VARIABLE.finditer(text):
             if m["escaped"]:
                 continue
@@ -153,6 +156,44 @@ def test_env_example_documents_every_compose_variable() -> None:
     secrets = {n for n, d in used.items() if d == {None}}
     assert secrets == {"POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD"}
     interpolate_tree(compose_raw(), dict.fromkeys(secrets, "x"))
+
+
+def merged(base: Any, override: Any) -> Any:
+    """Compose's merge of a second file: mappings merge key by key, the rest is replaced."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {k: merged(base[k], v) if k in base else v for k, v in override.items()} | {
+            k: v for k, v in base.items() if k not in override
+        }
+    return override
+
+
+def test_gpu_file_runs_separation_and_render_on_a_gpu() -> None:
+    env = read_env_file(ROOT / ".env.example")
+    gpu = interpolate_tree(compose_raw(GPU_FILE), env)
+    assert not compose_errors(compose_raw(GPU_FILE))
+    both = merged(compose(), gpu)
+    assert not compose_errors(both)
+    assert set(gpu["services"]) == {"separation", "render"}
+    for name, service in both["services"].items():
+        if name not in gpu["services"]:
+            assert service == compose()["services"][name]
+            continue
+        variant = service["build"]["args"]["TORCH_VARIANT"]
+        assert re.fullmatch(r"cu\d{3}", variant), variant
+        plain = compose()["services"][name]
+        assert plain["environment"]["DEVICE"] == "cpu"
+        assert service["image"] == plain["image"] + "-cuda", "the CUDA image has its own tag"
+        assert service["build"]["dockerfile"] == plain["build"]["dockerfile"]
+        assert service["environment"]["DEVICE"] == "cuda"
+        assert "DEVICE" in settings_of(name)
+        # The rest of the environment is the CPU service's.
+        assert {k: v for k, v in service["environment"].items() if k != "DEVICE"} == {
+            k: v for k, v in plain["environment"].items() if k != "DEVICE"
+        }
+        devices = service["deploy"]["resources"]["reservations"]["devices"]
+        assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
+    make = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert f"-f {GPU_FILE}" in make
 
 
 def test_compose_wires_the_services_together() -> None:

@@ -7,8 +7,10 @@ dev dependency group.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import re
+import subprocess
 import tomllib
 from functools import cache
 from pathlib import Path
@@ -102,59 +104,116 @@ def test_dockerfile_runtime_is_non_root_with_a_healthcheck(service: str) -> None
     assert env[spec.port_var] == str(spec.port)
 
 
-PYTORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+PYTORCH_INDEX = "https://download.pytorch.org/whl/"
+# What each torch-carrying image gets by default: separation the CPU build, render no torch.
+DEFAULT_VARIANT = {"separation": "cpu", "render": ""}
 
 
-def test_separation_gets_torch_from_the_cpu_index_only() -> None:
+def builder_commands(service: str, variant: str, tmp_path: Path) -> list[list[str]]:
+    """The uv and python commands the builder stage's RUN lines would run with
+    `--build-arg TORCH_VARIANT=variant`: each RUN goes through /bin/sh with stand-ins for
+    uv and the venv's python that only write down their arguments."""
+    log = tmp_path / f"{service}-{variant or 'none'}.log"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name in ("uv", "python"):
+        fake = bin_dir / name
+        fake.write_text(
+            f'#!/bin/sh\nprintf "%s\\0" {name} "$@" >> "$LOG"\nprintf "\\n" >> "$LOG"\n'
+        )
+        fake.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "LOG": str(log), "TORCH_VARIANT": variant}
+    for instruction, value in stages(service)[0]:
+        if instruction != "RUN" or "uv==" in value or value.startswith("mkdir"):
+            continue
+        script = re.sub(r"^(--mount=\S+\s+)+", "", value)
+        script = script.replace("/opt/venv/bin/python -c", f"{bin_dir}/python -c")
+        subprocess.run(["/bin/sh", "-ec", script], env=env, check=True)
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [line.rstrip("\0").split("\0") for line in lines]
+
+
+@pytest.mark.parametrize(
+    ("service", "variant"),
+    [("separation", "cpu"), ("separation", "cu128"), ("render", ""), ("render", "cu130")],
+)
+def test_torch_comes_from_pytorchs_index_in_the_variant_asked_for(
+    service: str, variant: str, tmp_path: Path
+) -> None:
     """uv.lock's torch is the CPU build from a folder a Docker build does not have, and PyPI's
-    torch pulls the CUDA libraries: the image installs the CPU build from PyTorch's CPU index."""
-    version = locked_version("torch")
-    assert version.endswith("+cpu"), f"uv.lock has torch {version}, not the CPU build"
-    builder = stages("separation")[0]
-    runs = [v for i, v in builder if i == "RUN"]
-    torch_runs = [i for i, r in enumerate(runs) if re.search(r"\btorch==", r)]
-    assert len(torch_runs) == 1, "torch is installed once, by itself"
-    install = runs[torch_runs[0]]
-    assert "uv pip install" in install
-    assert "--python /opt/venv/bin/python" in install, "into the venv the runtime copies"
-    index = re.findall(r"--index-url[= ](\S+)", install)
-    assert index == [PYTORCH_CPU_INDEX], f"torch from {index}"
-    assert "--extra-index-url" not in install, "no fallback to PyPI's CUDA build"
-    assert "--no-deps" in install, "nothing but torch comes from that index"
-    assert re.search(rf"\btorch=={re.escape(version)}(?=[\"'\s]|$)", install), (
-        f"pin torch to the locked {version}"
-    )
+    torch is a CUDA build: the images install torch from PyTorch's index, in the build that
+    TORCH_VARIANT names (separation: cpu by default; render: none by default, a CUDA build for
+    its CUDA image), pinned to the locked version, and the syncs never install the lock's."""
+    locked = locked_version("torch")
+    assert locked.endswith("+cpu"), f"uv.lock has torch {locked}, not the CPU build"
+    for stage in stages(service):  # declared in both stages, with the same default
+        declared = [v for i, v in stage if i == "ARG" and v.startswith("TORCH_VARIANT")]
+        assert declared == [f"TORCH_VARIANT={DEFAULT_VARIANT[service]}"], declared
 
-    # The syncs install the rest of the lock but never its torch (its wheel is not there), and
-    # a sync after the torch install keeps it (a sync is exact: it removes what it did not put).
-    syncs = [(i, r) for i, r in enumerate(runs) if "uv sync" in r]
-    assert syncs
-    for i, run in syncs:
-        assert "--no-install-package torch" in run, run
-        if i > torch_runs[0]:
-            assert "--inexact" in run, f"this sync would uninstall torch: {run}"
+    commands = builder_commands(service, variant, tmp_path)
+    installs = [c for c in commands if c[:3] == ["uv", "pip", "install"]]
+    syncs = [c for c in commands if c[:2] == ["uv", "sync"]]
+    assert syncs and all("--frozen" in c and "--no-dev" in c for c in syncs)
+    if not variant:
+        assert installs == [], "the CPU render image carries no torch"
+        assert not any("--extra" in c for c in syncs)
+        return
+    assert len(installs) == 1, "torch is installed once, by itself"
+    install = installs[0]
+    assert install[install.index("--python") + 1] == "/opt/venv/bin/python"
+    assert install[install.index("--index-url") + 1] == PYTORCH_INDEX + variant
+    assert "--extra-index-url" not in install, "no fallback to PyPI's torch"
+    assert install[-1] == f"torch=={locked.split('+')[0]}+{variant}"
+    # A CPU build needs nothing else from that index; a CUDA build needs its nvidia-* libraries.
+    assert ("--no-deps" in install) == (variant == "cpu")
+    first_install = commands.index(install)
+    for sync in syncs:
+        # Every sync whose packages include torch (separation's, render's with the extra)
+        # leaves the lock's torch out.
+        if service == "separation" or "--extra" in sync:
+            flags = list(itertools.pairwise(sync))
+            assert ("--no-install-package", "torch") in flags, sync
+        if commands.index(sync) > first_install:
+            assert "--inexact" in sync, f"this sync would uninstall torch: {sync}"
+    if service == "render":
+        assert "--extra" in syncs[0] and syncs[0][syncs[0].index("--extra") + 1] == "gpu"
+    else:
+        checks = [c for c in commands if c[:2] == ["python", "-c"]]
+        assert checks and checks[-1][-1] == variant, "the build checks the CUDA-ness of torch"
+
     # uv refuses to start when pyproject.toml names a find-links folder that is missing.
+    runs = [v for i, v in stages(service)[0] if i == "RUN"]
     tool_uv = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["uv"]
     for folder in tool_uv.get("find-links", []):
         if folder.startswith("/"):
             made = [
                 i for i, r in enumerate(runs) if re.search(rf"mkdir -p {re.escape(folder)}\b", r)
             ]
-            assert made, f"pyproject.toml's find-links {folder}: create it (empty) for uv"
-            assert made[0] < syncs[0][0], f"create {folder} before the first uv sync"
+            first_sync = next(i for i, r in enumerate(runs) if "uv sync" in r)
+            assert made and made[0] < first_sync, f"create {folder} (empty) before uv sync"
 
-    # No CUDA build anywhere: no CUDA index, no nvidia packages (comments may say why).
-    text = " ".join(value for _, value in dockerfile("separation"))
+
+@pytest.mark.parametrize("service", DEFAULT_VARIANT)
+def test_cuda_comes_only_through_the_build_argument(service: str) -> None:
+    """One Dockerfile makes both images: no CUDA base image, index or package is named
+    outright, and the render image's `gpu` extra pins the same torch as separation."""
+    text = " ".join(value for _, value in dockerfile(service))
     assert not re.search(r"/whl/cu\d|nvidia|\+cu\d", text)
-    base = stages("separation")[-1][0][1]
-    assert "cuda" not in base.lower(), f"a CPU image, not {base}"
+    for stage in stages(service):
+        assert "cuda" not in stage[0][1].lower(), f"the slim base, not {stage[0][1]}"
+    render = tomllib.loads((ROOT / "services/render/pyproject.toml").read_text(encoding="utf-8"))
+    separation = tomllib.loads(
+        (ROOT / "services/separation/pyproject.toml").read_text(encoding="utf-8")
+    )
+    pins = [d for d in separation["project"]["dependencies"] if d.startswith("torch")]
+    assert render["project"]["optional-dependencies"]["gpu"] == pins
 
 
 def test_separation_image_reads_models_from_the_volume_only() -> None:
     instructions = dict(stages("separation")[-1])
     env = parsed("separation").envs
     assert json.loads(instructions["VOLUME"]) == [env["MODEL_DIR"]]
-    assert env["DEVICE"] == "cpu", "the image has no CUDA"
+    assert env["DEVICE"] == "auto", "the GPU in the CUDA image, the CPU otherwise"
     assert env["USE_TORCH_HUB_CACHE"] == "false"
     assert env["TORCH_HOME"].startswith("/tmp/"), "writable with a read-only root filesystem"
     assert env["TORCH_THREADS"] == "0", "from the container's CPU quota"

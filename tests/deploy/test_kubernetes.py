@@ -322,8 +322,8 @@ def test_separation_reads_checkpoints_from_the_models_claim(overlay: str) -> Non
     else:
         assert modes, "an access mode a one-node cluster offers"
 
-    # The CPU image, checkpoints from the claim only, torch threads from the CPU limit.
-    assert env["DEVICE"] == "cpu"
+    # Checkpoints from the claim only, torch threads from the CPU limit; the device is checked
+    # by test_gpu_workers_run_on_gpu_nodes_in_prod_only.
     assert env["USE_TORCH_HUB_CACHE"] == "false"
     assert env["TORCH_THREADS"] == "0"
     # Loading torch and reading the models is slow: minutes before liveness counts.
@@ -349,12 +349,8 @@ def test_render_runs_fluidsynth_on_the_cpu_one_command_at_a_time(overlay: str) -
     assert float(env["MAX_SECONDS"]) > 0
     if "SOUNDFONT_DIRS" in env:  # pydantic-settings reads a list as JSON
         assert isinstance(yaml.safe_load(env["SOUNDFONT_DIRS"]), list)
-    # The FluidSynth image is CPU-only: a whole CPU for the one command, and no GPU asked for.
-    resources_ = c["resources"]
-    assert quantity(resources_["requests"]["cpu"]) >= 1
-    for kind in ("requests", "limits"):
-        assert not [r for r in resources_[kind] if "gpu" in r], resources_[kind]
-    assert "nodeSelector" not in deployment["spec"]["template"]["spec"]
+    # FluidSynth runs on the CPU whatever the image: a whole CPU for the one command.
+    assert quantity(c["resources"]["requests"]["cpu"]) >= 1
     # Render scales on the lag of each of its three consumers (the largest wins).
     triggers = find(objects, "ScaledObject", "render")["spec"]["triggers"]
     assert {t["metadata"]["consumer"] for t in triggers} == {
@@ -363,6 +359,44 @@ def test_render_runs_fluidsynth_on_the_cpu_one_command_at_a_time(overlay: str) -
         "render-master",
     }
     assert {t["metadata"]["stream"] for t in triggers} == {"RENDER"}
+
+
+GPU_WORKERS = ("separation", "render")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_gpu_workers_run_on_gpu_nodes_in_prod_only(overlay: str) -> None:
+    """Prod: separation and render run their CUDA images with DEVICE=cuda, one GPU each,
+    on GPU nodes (selector and toleration). Dev, and every other service: no GPU at all."""
+    objects = render(f"overlays/{overlay}")
+    for service in SERVICES:
+        deployment = find(objects, "Deployment", service)
+        pod = deployment["spec"]["template"]["spec"]
+        resources_ = container(deployment)["resources"]
+        image = container(deployment)["image"]
+        env = container_env(objects, deployment)
+        on_gpu = overlay == "prod" and service in GPU_WORKERS
+        if not on_gpu:
+            for kind in ("requests", "limits"):
+                assert not [r for r in resources_[kind] if "gpu" in r], (service, resources_)
+            assert "nodeSelector" not in pod and "tolerations" not in pod, service
+            assert not image.endswith("-cuda"), image
+            if service in GPU_WORKERS:
+                assert env["DEVICE"] == "cpu", service
+            continue
+        assert image.endswith("-cuda"), f"{service} runs the CUDA build, not {image}"
+        assert env["DEVICE"] == "cuda", "fail at start without a GPU, never fall back"
+        assert resources_["limits"]["nvidia.com/gpu"] == "1"
+        # Extended resources cannot be overcommitted: a request, if any, equals the limit.
+        assert resources_["requests"].get("nvidia.com/gpu", "1") == "1"
+        assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+        assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod[
+            "tolerations"
+        ]
+        # KEDA may take them to zero: no GPU held while their queues are empty.
+        assert find(objects, "ScaledObject", service)["spec"]["minReplicaCount"] == 0
+    for service in GPU_WORKERS:
+        assert "DEVICE" in settings_of(service), f"{service} has no DEVICE setting"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
