@@ -13,6 +13,7 @@ from cadenza.contracts.jobs import JobSubmitted, RetentionRemoved
 from cadenza.contracts.registry import BY_SUBJECT
 from cadenza.gateway import outbox, repository
 from cadenza.gateway.job_state import JobState, new_job, reduce
+from cadenza.runtime.logging import job_context
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,9 @@ class Projection:
 
     async def apply(self, event: Event, *, idempotency_key: str | None = None) -> JobState | None:
         """Record and fold one event; returns the job after it (None if not known yet)."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            return await self._apply(conn, event, idempotency_key)
+        with job_context(job_id=event.job_id, correlation_id=event.correlation_id):
+            async with self.pool.acquire() as conn, conn.transaction():
+                return await self._apply(conn, event, idempotency_key)
 
     async def accept(
         self, submitted: JobSubmitted, commands: Sequence[Event], idempotency_key: str | None
@@ -124,7 +126,7 @@ class Projection:
         if folded is not locked:
             await repository.update_job(conn, folded)
             if folded.terminal:
-                _count_end(folded)
+                _ended(folded)
         return folded
 
     async def _fold(self, conn: asyncpg.Connection, event: Event) -> JobState | None:
@@ -135,11 +137,14 @@ class Projection:
         if after is not job:
             await repository.update_job(conn, after)
             if after.terminal and not job.terminal:
-                _count_end(after)
+                _ended(after)
         return after
 
 
-def _count_end(job: JobState) -> None:
+def _ended(job: JobState) -> None:
+    """Count a job that has just ended, and say so in the log (once per job)."""
+    why = f" ({job.error['code']}: {job.error['reason']})" if job.error else ""
+    log.info("%s job %s%s", job.kind, job.status, why)
     FINISHED.labels(job.kind, job.status).inc()
     if job.finished_at is not None:
         seconds = (job.finished_at - job.created_at).total_seconds()

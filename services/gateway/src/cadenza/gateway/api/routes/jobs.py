@@ -36,6 +36,7 @@ from cadenza.gateway.outbox import Outbox
 from cadenza.gateway.projection import Projection
 from cadenza.gateway.services import Services
 from cadenza.gateway.views import JobPage, JobView
+from cadenza.runtime.logging import job_context
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
@@ -113,9 +114,16 @@ async def queue_job(
     can: an accepted job is never lost. 503 only when the database cannot commit."""
     if idempotency_key:
         submitted = submitted.model_copy(update={"idempotency_key": idempotency_key})
-    job = await projection.accept(submitted, commands, idempotency_key)
-    assert job is not None
-    await outbox.publish_staged([submitted, *commands])
+    with job_context(job_id=submitted.job_id, correlation_id=submitted.correlation_id):
+        job = await projection.accept(submitted, commands, idempotency_key)
+        assert job is not None
+        log.info(
+            "accepted %s job for %s (stages: %s)",
+            submitted.kind,
+            submitted.owner,
+            ", ".join(submitted.stages),
+        )
+        await outbox.publish_staged([submitted, *commands])
     return job
 
 
