@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import ssl
+from typing import Any
 
 from faststream.nats import NatsBroker
+from faststream.nats.security import NatsCredentials, NatsSecurity
 from nats.js import JetStreamContext
 from nats.js.api import (
     DiscardPolicy,
@@ -26,12 +29,50 @@ log = logging.getLogger(__name__)
 MSG_ID_HEADER = "Nats-Msg-Id"
 
 
+def tls_context(settings: BusSettings) -> ssl.SSLContext | None:
+    """TLS for the NATS connection: verifying the servers against NATS_TLS_CA_FILE and
+    presenting NATS_TLS_CERT_FILE where they ask for a client certificate. None when no CA
+    is set (a tls:// URL still gets TLS, against the system's CAs)."""
+    if settings.nats_tls_ca_file is None:
+        if settings.nats_tls_cert_file is not None:
+            raise ValueError("NATS_TLS_CERT_FILE needs NATS_TLS_CA_FILE (the servers' CA)")
+        return None
+    context = ssl.create_default_context(
+        ssl.Purpose.SERVER_AUTH, cafile=str(settings.nats_tls_ca_file)
+    )
+    if settings.nats_tls_cert_file is not None and settings.nats_tls_key_file is not None:
+        context.load_cert_chain(settings.nats_tls_cert_file, settings.nats_tls_key_file)
+    return context
+
+
+def nats_security(settings: BusSettings) -> NatsSecurity | None:
+    """TLS and credentials-file auth as FastStream takes them."""
+    context = tls_context(settings)
+    if settings.nats_creds_file is not None:
+        return NatsCredentials.from_file(settings.nats_creds_file, ssl_context=context)
+    return NatsSecurity(ssl_context=context) if context is not None else None
+
+
+def connect_options(settings: BusSettings) -> dict[str, Any]:
+    """The same, as keyword arguments of nats.connect (for plain nats-py clients)."""
+    options: dict[str, Any] = {
+        "servers": settings.nats_servers,
+        "connect_timeout": settings.nats_connect_timeout_s,
+    }
+    if (context := tls_context(settings)) is not None:
+        options["tls"] = context
+    if settings.nats_creds_file is not None:
+        options["user_credentials"] = str(settings.nats_creds_file)
+    return options
+
+
 def make_broker(
     settings: BusSettings, *, name: str, graceful_timeout_s: float = 15.0
 ) -> NatsBroker:
     """A broker that reconnects forever: a NATS restart must not kill a service."""
     return NatsBroker(
-        settings.nats_url,
+        settings.nats_servers,
+        security=nats_security(settings),
         name=name,
         connect_timeout=settings.nats_connect_timeout_s,
         max_reconnect_attempts=-1,

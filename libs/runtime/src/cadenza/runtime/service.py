@@ -82,7 +82,7 @@ class WorkerRuntime:
         """What is down, for /health/ready (empty when ready)."""
         problems: dict[str, str] = {}
         if not await nats_answers(self.broker):
-            problems["nats"] = f"cannot reach NATS at {self.settings.nats_url}"
+            problems["nats"] = f"cannot reach NATS at {self.settings.nats_where}"
         try:
             await asyncio.wait_for(self.store.ping(), timeout=5.0)
         except Exception as e:

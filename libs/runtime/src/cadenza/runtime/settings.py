@@ -6,10 +6,11 @@ Every field reads an UPPER_CASE environment variable of the same name (for examp
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,10 +22,34 @@ class CommonSettings(BaseSettings):
 
 
 class BusSettings(CommonSettings):
+    # Several servers comma-separated; user:password@ in a URL for user/password auth;
+    # tls:// for TLS against the system's CAs.
     nats_url: str = "nats://127.0.0.1:4222"
     nats_connect_timeout_s: int = Field(5, ge=1)
     # Replicas for streams this process creates; 3 on a production NATS cluster.
     nats_stream_replicas: int = Field(1, ge=1, le=5)
+    # A NATS credentials file (user JWT + NKey seed, decentralized auth).
+    nats_creds_file: Path | None = None
+    # TLS: the CA that signed the servers' certificates (turns TLS on), and a client
+    # certificate and key where the servers verify clients (mutual TLS).
+    nats_tls_ca_file: Path | None = None
+    nats_tls_cert_file: Path | None = None
+    nats_tls_key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _client_certificate_comes_with_its_key(self) -> BusSettings:
+        if (self.nats_tls_cert_file is None) != (self.nats_tls_key_file is None):
+            raise ValueError("NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE go together: set both")
+        return self
+
+    @property
+    def nats_servers(self) -> list[str]:
+        return [url.strip() for url in self.nats_url.split(",") if url.strip()]
+
+    @property
+    def nats_where(self) -> str:
+        """The servers, for messages and logs: any user:password@ left out."""
+        return ", ".join(re.sub(r"//[^/@]*@", "//", url) for url in self.nats_servers)
 
 
 class StorageSettings(CommonSettings):

@@ -38,7 +38,7 @@ from cadenza.contracts.catalog import (
 from cadenza.contracts.envelope import derive_id
 from cadenza.contracts.jobs import JobSubmitted
 from cadenza.runtime.artifacts import artifact_ref
-from cadenza.runtime.bus import MSG_ID_HEADER, ensure_streams
+from cadenza.runtime.bus import MSG_ID_HEADER, connect_options, ensure_streams
 from cadenza.runtime.settings import WorkerSettings
 from cadenza.runtime.storage import ObjectStore, object_key, store_from_settings
 
@@ -84,7 +84,9 @@ class BulkIngest:
         self.outcome = Outcome()
 
     async def __aenter__(self) -> Self:
-        self.nc = await nats.connect(self.settings.nats_url, name="cadenza-catalog-import")
+        self.nc = await nats.connect(
+            **connect_options(self.settings), name="cadenza-catalog-import"
+        )
         await ensure_streams(self.nc.jetstream(), replicas=self.settings.nats_stream_replicas)
         await self.store.start()
         await self.nc.subscribe(CatalogSongIngested.subject, cb=self._on_fact)

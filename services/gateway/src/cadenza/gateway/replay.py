@@ -36,6 +36,7 @@ from cadenza.contracts.registry import decode_event
 from cadenza.contracts.streams import ALL_STREAMS, DEAD_LETTERS, StreamSpec
 from cadenza.gateway.db import create_pool, migrate
 from cadenza.gateway.projection import Projection
+from cadenza.runtime.bus import connect_options
 from cadenza.runtime.settings import BusSettings
 
 DEBUG_PREFIX = "debug.replay"
@@ -182,7 +183,7 @@ async def _main(args: argparse.Namespace) -> int:
             await second.close()
         print("\n".join(problems) if problems else "identical")
         return 1 if problems else 0
-    nc = await nats.connect(settings.nats_url, connect_timeout=settings.nats_connect_timeout_s)
+    nc = await nats.connect(**connect_options(settings))
     js = nc.jetstream()
     try:
         if args.command == "history":

@@ -32,6 +32,8 @@ class NatsServer:
     monitor_port: int = 0
     # JetStream fsync interval: "always" makes an acknowledged publish survive a crash.
     sync_interval: str = "always"
+    # More nats-server configuration (tls {…}, authorization {…}), appended as given.
+    extra_config: str = ""
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -48,7 +50,7 @@ class NatsServer:
             "jetstream {\n"
             f'  store_dir: "{self.data_dir / "jetstream"}"\n'
             f"  sync_interval: {self.sync_interval}\n"
-            "}\n"
+            "}\n" + self.extra_config
         )
         return config
 

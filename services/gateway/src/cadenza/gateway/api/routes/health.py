@@ -27,7 +27,7 @@ async def health() -> dict[str, str]:
 async def ready(services: ServicesDep) -> JSONResponse:
     problems: dict[str, str] = {}
     if not await nats_answers(services.broker):
-        problems["nats"] = f"NATS at {services.settings.nats_url} does not answer"
+        problems["nats"] = f"NATS at {services.settings.nats_where} does not answer"
     try:
         await asyncio.wait_for(services.pool.fetchval("SELECT 1"), timeout=3.0)
     except Exception as e:
