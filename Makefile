@@ -64,8 +64,9 @@ fmt: install ## Format and autofix
 bench: install ## Run the benchmarks (prints figures; see docs/benchmarks.md)
 	$(PY) -m bench.run_all
 
-docs: install ## Regenerate docs/openapi.json from the code (the test suite checks it is current)
+docs: install ## Regenerate docs/openapi.json and docs/asyncapi.json from the code (tests check both)
 	$(VENV)/bin/cadenza-gateway openapi > docs/openapi.json
+	$(VENV)/bin/cadenza-gateway asyncapi > docs/asyncapi.json
 
 compose-up: ## docker compose up --build -d (cp .env.example .env first; GPU=1 adds docker-compose.gpu.yml)
 	@test -f .env || { echo "no .env: cp .env.example .env and set the passwords"; exit 1; }

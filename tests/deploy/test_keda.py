@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from cadenza.contracts.consumers import COMMAND_CONSUMERS
 from cadenza.contracts.streams import ALL_STREAMS
 
 from .deploy_helpers import ROOT
@@ -41,8 +42,11 @@ NATS_METADATA = {
     "activationLagThreshold",
     "useHttps",
 }
-# The durable consumers the workers create (services/*/app.py).
-CONSUMERS = {"separation": {"separation"}, "render": {"render", "render-mix", "render-master"}}
+# The durable consumers the workers create, from the declarations they subscribe with.
+CONSUMERS = {
+    service: {c.durable for c in COMMAND_CONSUMERS if c.service == service}
+    for service in ("separation", "render")
+}
 
 
 def validate(objects: list[dict[str, Any]], tmp_path: Path) -> subprocess.CompletedProcess[str]:

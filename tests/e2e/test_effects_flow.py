@@ -340,6 +340,9 @@ def test_docs_openapi_and_metrics(api: httpx.Client) -> None:
         "multipart/form-data" in spec["paths"]["/api/v1/uploads"]["post"]["requestBody"]["content"]
     )
     assert api.get("/docs").status_code == 200
+    events = api.get("/api/v1/asyncapi")
+    assert events.status_code == 200 and events.json()["asyncapi"] == "3.0.0"
+    assert "effects.requested" in events.json()["channels"]
     metrics = api.get("/metrics").text
     assert 'cadenza_http_requests_total{method="POST",route="/api/v1/jobs",status="202"}' in metrics
     assert "cadenza_projection_events_total" in metrics

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any, get_args
 
 import pytest
 from pydantic import ValidationError
@@ -11,15 +12,18 @@ from cadenza.contracts.artifacts import ArtifactRef
 from cadenza.contracts.composition import BlendSource, CompositionCompleted, CompositionRequested
 from cadenza.contracts.effects import EffectsCompleted, EffectsRequested
 from cadenza.contracts.pipeline import (
+    STEP_INPUT,
     EffectsStep,
     EffectsStepParams,
     MasterParams,
     MasterStep,
     MixStep,
+    PipelineStep,
     RenderStep,
     SeparationStep,
     SeparationStepParams,
     chain_problems,
+    kinds_after,
 )
 from cadenza.contracts.render import (
     MasterRequested,
@@ -28,7 +32,7 @@ from cadenza.contracts.render import (
     RenderCompleted,
     RenderRequested,
 )
-from cadenza.contracts.routing import PipelineError, next_command
+from cadenza.contracts.routing import KIND_COMMANDS, PipelineError, next_command
 from cadenza.contracts.separation import SeparationCompleted, SeparationRequested
 
 
@@ -169,3 +173,49 @@ def test_steps_are_strict() -> None:
         )
     with pytest.raises(ValidationError, match="chains per stem"):
         EffectsStepParams()
+
+
+# One step of each kind a slip can hold, that a render's outputs (a mix, a stem, the MIDI)
+# can feed.
+SAMPLE_STEPS: dict[str, Any] = {
+    "render": RenderStep(stage="next"),
+    "separation": SeparationStep(
+        stage="next", params=SeparationStepParams(model="classical", stems=("bass",))
+    ),
+    "effects": EffectsStep(stage="next", params=EffectsStepParams(chain=[{"type": "gain"}])),
+    "mix": MixStep(stage="next"),
+    "master": MasterStep(stage="next"),
+}
+
+
+def test_the_samples_cover_every_kind_of_step_a_slip_can_hold() -> None:
+    assert {type(s) for s in SAMPLE_STEPS.values()} == set(get_args(get_args(PipelineStep)[0]))
+
+
+@pytest.mark.parametrize("kind", sorted(SAMPLE_STEPS))
+def test_each_kind_of_step_becomes_the_command_kind_commands_names(kind: str) -> None:
+    assert SAMPLE_STEPS[kind].kind == kind
+    render = RenderRequested(
+        job_id=uuid.uuid4(),
+        owner="alice",
+        correlation_id=uuid.uuid4(),
+        input=MIDI,
+        slip=(SAMPLE_STEPS[kind],),
+    )
+    rendered = RenderCompleted.caused_by(
+        render,
+        stage="render",
+        outputs={"mix.wav": ref("mix"), "piano.wav": ref("piano"), "song.mid": MIDI},
+    )
+    assert type(next_command(render, rendered)) is KIND_COMMANDS[kind]
+
+
+def test_kind_commands_covers_every_kind_of_step() -> None:
+    assert set(KIND_COMMANDS) == set(STEP_INPUT)
+
+
+def test_kinds_after_follows_what_each_step_takes_and_gives() -> None:
+    assert kinds_after("blend") == ("render",)
+    assert kinds_after("separation") == ("effects", "mix")
+    assert "render" not in kinds_after("effects")
+    assert "blend" not in {k for kind in STEP_INPUT for k in kinds_after(kind)}

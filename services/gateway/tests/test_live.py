@@ -7,12 +7,12 @@ import uuid
 
 from cadenza.contracts import ArtifactRef, EffectsCompleted, JobProgress, JobSubmitted
 from cadenza.contracts.composition import CompositionCompleted, CompositionFailed
+from cadenza.contracts.consumers import LIVE_SUBJECTS
 from cadenza.contracts.jobs import StageCompleted, StageFailed
 from cadenza.contracts.registry import EVENT_TYPES
 from cadenza.contracts.render import MasterCompleted, RenderCompleted
 from cadenza.gateway.job_state import JobState, new_job
 from cadenza.gateway.live import LiveHub, Outbox
-from cadenza.gateway.subscribers import LIVE_SUBJECTS
 
 REF = ArtifactRef(uri="file:///s/a.wav", media_type="audio/wav", bytes=10, sha256="1" * 64)
 

@@ -52,7 +52,8 @@ class JobCancelled(Event):
 
 
 class StageCompleted(Event):
-    """Base of `<domain>.completed`: the stage wrote its outputs to storage."""
+    """Fact: the stage finished and wrote its outputs to storage (the base of every
+    `<domain>.completed`)."""
 
     stage: str = Field(min_length=1, max_length=64)
     outputs: dict[str, ArtifactRef]
@@ -63,7 +64,8 @@ class StageCompleted(Event):
 
 
 class StageFailed(Event):
-    """Base of `<domain>.failed`: the stage gave up, with a reason a person can read."""
+    """Fact: the stage gave up, with a reason a person can read (the base of every
+    `<domain>.failed`)."""
 
     stage: str = Field(min_length=1, max_length=64)
     code: FailureCode

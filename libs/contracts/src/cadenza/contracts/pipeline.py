@@ -191,6 +191,16 @@ def chain_problems(kinds: list[str], first_input: str | None) -> list[str]:
     return problems
 
 
+def kinds_after(kind: str) -> tuple[str, ...]:
+    """The kinds of step that may follow a step of `kind` in some pipeline."""
+    shapes = (None, "midi", "audio", "stems")
+    return tuple(
+        then
+        for then in STEP_INPUT
+        if any(not chain_problems([kind, then], shape) for shape in shapes)
+    )
+
+
 class PipelineCommand(Event):
     """A command that may be one step of a pipeline."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cadenza.contracts.artifacts import ArtifactRef
+from cadenza.contracts.composition import CompositionRequested
 from cadenza.contracts.effects import EffectsRequested
 from cadenza.contracts.jobs import StageCompleted
 from cadenza.contracts.pipeline import (
@@ -21,6 +22,16 @@ from cadenza.contracts.separation import SeparationRequested
 MIDI_TYPES = frozenset({"audio/midi", "audio/x-midi"})
 # The one file that stands for a step's audio result, best first.
 PRIMARY_NAMES = ("mastered", "mix", "processed")
+# The command of each kind of step: what `next_command` builds for a step of that kind
+# ("blend" only ever starts a pipeline).
+KIND_COMMANDS: dict[str, type[PipelineCommand]] = {
+    "blend": CompositionRequested,
+    "render": RenderRequested,
+    "separation": SeparationRequested,
+    "effects": EffectsRequested,
+    "mix": MixRequested,
+    "master": MasterRequested,
+}
 
 
 class PipelineError(ValueError):

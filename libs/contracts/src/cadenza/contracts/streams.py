@@ -78,21 +78,24 @@ DEAD_LETTERS = StreamSpec(
 OPERATIONS_STREAMS: tuple[StreamSpec, ...] = (ADVISORIES, DEAD_LETTERS)
 
 
-def stream_for_subject(subject: str) -> StreamSpec:
+def subject_matches(pattern: str, subject: str) -> bool:
+    """Whether NATS delivers `subject` to a subscription on `pattern` (`*` and `>` wildcards)."""
     tokens = subject.split(".")
+    parts = pattern.split(".")
+    if parts[-1] == ">":
+        prefix = parts[:-1]
+        return len(tokens) > len(prefix) and all(
+            p in ("*", t) for p, t in zip(prefix, tokens, strict=False)
+        )
+    return len(parts) == len(tokens) and all(
+        p in ("*", t) for p, t in zip(parts, tokens, strict=True)
+    )
+
+
+def stream_for_subject(subject: str) -> StreamSpec:
     for spec in ALL_STREAMS:
-        for pattern in spec.subjects:
-            parts = pattern.split(".")
-            if parts[-1] == ">":
-                prefix = parts[:-1]
-                if len(tokens) > len(prefix) and all(
-                    p in ("*", t) for p, t in zip(prefix, tokens, strict=False)
-                ):
-                    return spec
-            elif len(parts) == len(tokens) and all(
-                p in ("*", t) for p, t in zip(parts, tokens, strict=True)
-            ):
-                return spec
+        if any(subject_matches(pattern, subject) for pattern in spec.subjects):
+            return spec
     raise KeyError(f"no stream captures subject {subject!r}")
 
 

@@ -11,14 +11,37 @@ from faststream import AckPolicy
 from faststream.nats import ConsumerConfig, JStream, PullSub
 from faststream.nats.annotations import NatsMessage
 
+from cadenza.contracts.consumers import CommandConsumer
 from cadenza.contracts.envelope import Event
-from cadenza.contracts.jobs import StageFailed
+from cadenza.contracts.jobs import StageCompleted, StageFailed
 from cadenza.contracts.streams import StreamSpec
 from cadenza.runtime.service import WorkerRuntime
 from cadenza.runtime.settings import WorkerSettings
 from cadenza.runtime.worker import JobRun, handle_command
 
 C = TypeVar("C", bound=Event)
+D = TypeVar("D", bound=StageCompleted)
+F = TypeVar("F", bound=StageFailed)
+
+
+def subscribe_consumer(
+    runtime: WorkerRuntime,
+    consumer: CommandConsumer[C, D, F],
+    work: Callable[[C, JobRun], Awaitable[D]],
+) -> None:
+    """Subscribe as `consumer` declares (`cadenza.contracts.consumers`, which the AsyncAPI
+    document describes); `work` must return the consumer's `completed` fact."""
+    subscribe_commands(
+        runtime,
+        command=consumer.command,
+        stream=consumer.stream,
+        durable=consumer.durable,
+        stage=consumer.stage,
+        failed=consumer.failed,
+        work=work,
+        title=consumer.title,
+        description=consumer.description,
+    )
 
 
 def subscribe_commands(

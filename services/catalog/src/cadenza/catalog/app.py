@@ -9,15 +9,13 @@ from cadenza.catalog import repository
 from cadenza.catalog.ingest import Catalog, run_ingest
 from cadenza.catalog.queries import QUERIES, handler_for
 from cadenza.catalog.settings import Settings
-from cadenza.contracts.catalog import STAGE, CatalogIngestFailed, CatalogIngestRequested
-from cadenza.contracts.streams import CATALOG
-from cadenza.runtime.commands import subscribe_commands
+from cadenza.contracts.consumers import CATALOG_INGEST_CONSUMER
+from cadenza.runtime.commands import subscribe_consumer
 from cadenza.runtime.requests import Responder
 from cadenza.runtime.service import WorkerRuntime
 
 log = logging.getLogger(__name__)
 
-DURABLE = "catalog-ingest"
 QUERY_QUEUE = "catalog"
 
 
@@ -51,14 +49,4 @@ def install(runtime: WorkerRuntime) -> None:
     runtime.startup_hooks.append(open_database)
     runtime.shutdown_hooks.append(close_database)
     runtime.readiness_checks["postgres"] = database_answers
-    subscribe_commands(
-        runtime,
-        command=CatalogIngestRequested,
-        stream=CATALOG,
-        durable=DURABLE,
-        stage=STAGE,
-        failed=CatalogIngestFailed,
-        work=partial(run_ingest, catalog),
-        title="ingest-song",
-        description="Analyses a song's MIDI and/or audio and adds it to the catalog",
-    )
+    subscribe_consumer(runtime, CATALOG_INGEST_CONSUMER, partial(run_ingest, catalog))

@@ -12,14 +12,12 @@ from cadenza.composition.engine import BlendError, BlendParams, SourceSong, blen
 from cadenza.composition.settings import Settings
 from cadenza.contracts.artifacts import ArtifactRef
 from cadenza.contracts.composition import (
-    STAGE,
     CompositionCompleted,
-    CompositionFailed,
     CompositionRequested,
 )
-from cadenza.contracts.streams import COMPOSITION
+from cadenza.contracts.consumers import COMPOSITION_CONSUMER
 from cadenza.runtime.artifacts import artifact_ref, input_file
-from cadenza.runtime.commands import subscribe_commands
+from cadenza.runtime.commands import subscribe_consumer
 from cadenza.runtime.service import WorkerRuntime
 from cadenza.runtime.storage import object_key
 from cadenza.runtime.worker import JobRun, PermanentError
@@ -93,14 +91,4 @@ async def run_blend(
 def install(runtime: WorkerRuntime) -> None:
     settings = runtime.settings
     assert isinstance(settings, Settings)
-    subscribe_commands(
-        runtime,
-        command=CompositionRequested,
-        stream=COMPOSITION,
-        durable="composition",
-        stage=STAGE,
-        failed=CompositionFailed,
-        work=partial(run_blend, runtime),
-        title="blend-songs",
-        description="Blends 2–5 catalog songs into a new piece (MIDI, MusicXML, summary)",
-    )
+    subscribe_consumer(runtime, COMPOSITION_CONSUMER, partial(run_blend, runtime))

@@ -8,19 +8,17 @@ from functools import partial
 
 from cadenza.audio import AudioDecodeError
 from cadenza.contracts.artifacts import ArtifactRef
+from cadenza.contracts.consumers import EFFECTS_CONSUMER
 from cadenza.contracts.effect_chain import EffectChain
-from cadenza.contracts.effects import STAGE, EffectsCompleted, EffectsFailed, EffectsRequested
-from cadenza.contracts.streams import EFFECTS
+from cadenza.contracts.effects import STAGE, EffectsCompleted, EffectsRequested
 from cadenza.effects.processing import ChainError, apply_chain
 from cadenza.effects.settings import Settings
 from cadenza.runtime.artifacts import artifact_ref
-from cadenza.runtime.commands import subscribe_commands
+from cadenza.runtime.commands import subscribe_consumer
 from cadenza.runtime.metrics import AUDIO_SECONDS
 from cadenza.runtime.service import WorkerRuntime
 from cadenza.runtime.storage import ObjectNotFoundError, object_key
 from cadenza.runtime.worker import JobRun, PermanentError
-
-DURABLE = "effects"
 
 
 async def run_effects(
@@ -85,14 +83,4 @@ async def process_one(
 def install(runtime: WorkerRuntime) -> None:
     settings = runtime.settings
     assert isinstance(settings, Settings)
-    subscribe_commands(
-        runtime,
-        command=EffectsRequested,
-        stream=EFFECTS,
-        durable=DURABLE,
-        stage=STAGE,
-        failed=EffectsFailed,
-        work=partial(run_effects, runtime, settings),
-        title="apply-effects",
-        description="Applies an effect chain to one audio artifact",
-    )
+    subscribe_consumer(runtime, EFFECTS_CONSUMER, partial(run_effects, runtime, settings))

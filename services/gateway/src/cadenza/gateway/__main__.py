@@ -1,5 +1,6 @@
-"""`cadenza-gateway` (serve the API), `cadenza-gateway migrate` (apply migrations) and
-`cadenza-gateway openapi` (print the OpenAPI document; `make docs` writes docs/openapi.json)."""
+"""`cadenza-gateway` (serve the API), `cadenza-gateway migrate` (apply migrations),
+`cadenza-gateway openapi` and `cadenza-gateway asyncapi` (print the OpenAPI document of the
+API and the AsyncAPI document of the events; `make docs` writes them to docs/)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import uvicorn
 from cadenza.gateway.app import create_app
 from cadenza.gateway.db import create_pool, migrate
 from cadenza.gateway.settings import Settings
+from cadenza.runtime.asyncapi import asyncapi_document
 
 
 async def _migrate(settings: Settings) -> None:
@@ -33,11 +35,17 @@ def openapi_document() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="cadenza-gateway")
     parser.add_argument(
-        "command", nargs="?", default="serve", choices=["serve", "migrate", "openapi"]
+        "command",
+        nargs="?",
+        default="serve",
+        choices=["serve", "migrate", "openapi", "asyncapi"],
     )
     args = parser.parse_args()
     if args.command == "openapi":
         sys.stdout.write(openapi_document())
+        return
+    if args.command == "asyncapi":
+        sys.stdout.write(asyncapi_document())
         return
     settings = Settings()  # DATABASE_URL comes from the environment
     if args.command == "migrate":

@@ -20,6 +20,7 @@ from cadenza.contracts.streams import ALL_STREAMS, OPERATIONS_STREAMS
 from cadenza.gateway import repository
 from cadenza.gateway.api.routes import (
     admin,
+    asyncapi,
     auth,
     health,
     jobs,
@@ -203,7 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     if settings.security_headers:
         app.add_middleware(SecurityHeaders, hsts_seconds=settings.hsts_seconds)
-    for module in (health, auth, admin, ws):
+    for module in (health, auth, admin, ws, asyncapi):
         app.include_router(module.router)
     # Everything else answers only an authenticated caller (or the development principal).
     for module in (uploads, jobs, songs, music, models, soundfonts):

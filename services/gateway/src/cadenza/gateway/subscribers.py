@@ -12,26 +12,16 @@ from faststream.nats.annotations import NatsMessage
 from nats.js import JetStreamContext
 from pydantic import ValidationError
 
+from cadenza.contracts.consumers import LIVE_SUBJECTS, PROJECTION_CONSUMERS, live_title
 from cadenza.contracts.envelope import Event
-from cadenza.contracts.registry import EVENT_TYPES, decode_event
-from cadenza.contracts.streams import ADVISORIES, ALL_STREAMS, MAX_DELIVERIES_ADVISORIES
+from cadenza.contracts.registry import decode_event
+from cadenza.contracts.streams import ADVISORIES, MAX_DELIVERIES_ADVISORIES
 from cadenza.gateway.live import LiveHub
 from cadenza.gateway.projection import Projection
 from cadenza.runtime.bus import Bus
 from cadenza.runtime.dead_letters import Advisory, keep_dead_letter
 
 log = logging.getLogger(__name__)
-
-# Every fact (whatever is not a command): stage outcomes such as `render.master.completed`
-# and the catalog's ingestion facts; `job.>` carries progress, submissions, cancellations.
-LIVE_SUBJECTS = (
-    "job.>",
-    *sorted(
-        t.subject
-        for t in EVENT_TYPES
-        if not t.subject.endswith(".requested") and not t.subject.startswith("job.")
-    ),
-)
 
 
 def _decode(msg: NatsMessage) -> Event | None:
@@ -46,35 +36,30 @@ def _decode(msg: NatsMessage) -> Event | None:
 
 
 def install_subscribers(broker: NatsBroker, projection: Projection, hub: LiveHub) -> None:
-    for spec in ALL_STREAMS:
-        stream = JStream(spec.name, declare=False)
-        for index, pattern in enumerate(spec.subjects):
-            # One durable consumer per subject filter: two subscriptions sharing a durable
-            # name would fight over its filter.
-            durable = f"gateway-projection-{spec.name.lower()}" + (f"-{index}" if index else "")
+    for consumer in PROJECTION_CONSUMERS:
 
-            @broker.subscriber(
-                pattern,
-                stream=stream,
-                durable=durable,
-                pull_sub=PullSub(batch_size=32, timeout=1.0),
-                ack_policy=AckPolicy.NACK_ON_ERROR,
-                config=ConsumerConfig(ack_wait=30),
-                title=f"project-{durable.removeprefix('gateway-projection-')}",
-            )
-            async def project(msg: NatsMessage) -> None:
-                event = _decode(msg)
-                if event is None:
-                    return
-                try:
-                    await projection.apply(event)
-                except Exception as e:
-                    log.warning("projection failed; retrying: %s", e)
-                    raise NackMessage(delay=1.0) from e
+        @broker.subscriber(
+            consumer.filter_subject,
+            stream=JStream(consumer.stream.name, declare=False),
+            durable=consumer.durable,
+            pull_sub=PullSub(batch_size=32, timeout=1.0),
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            config=ConsumerConfig(ack_wait=30),
+            title=consumer.title,
+        )
+        async def project(msg: NatsMessage) -> None:
+            event = _decode(msg)
+            if event is None:
+                return
+            try:
+                await projection.apply(event)
+            except Exception as e:
+                log.warning("projection failed; retrying: %s", e)
+                raise NackMessage(delay=1.0) from e
 
     for pattern in LIVE_SUBJECTS:
         # no_reply: a JetStream publish is a request; answering it would race the PubAck.
-        @broker.subscriber(pattern, no_reply=True, title=f"live-{pattern}")
+        @broker.subscriber(pattern, no_reply=True, title=live_title(pattern))
         async def live(msg: NatsMessage) -> None:
             event = _decode(msg)
             if event is not None:

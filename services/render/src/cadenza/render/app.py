@@ -14,22 +14,19 @@ from pathlib import Path
 from cadenza.audio import AudioDecodeError, header_info
 from cadenza.contracts.artifacts import ArtifactRef
 from cadenza.contracts.audio_format import MEDIA_TYPES
+from cadenza.contracts.consumers import MASTER_CONSUMER, MIX_CONSUMER, RENDER_CONSUMER
 from cadenza.contracts.render import (
     MASTER_STAGE,
     MIX_STAGE,
     RENDER_STAGE,
     MasterCompleted,
-    MasterFailed,
     MasterRequested,
     MixCompleted,
-    MixFailed,
     MixRequested,
     RenderCompleted,
-    RenderFailed,
     RenderRequested,
     SoundFontInfo,
 )
-from cadenza.contracts.streams import RENDER
 from cadenza.render.engine import (
     DEFAULT_SOUNDFONT,
     MasterError,
@@ -45,7 +42,7 @@ from cadenza.render.engine.oversample import Oversampler, oversampler_for
 from cadenza.render.engine.soundfonts import SEARCH_DIRS
 from cadenza.render.settings import Settings
 from cadenza.runtime.artifacts import artifact_ref, input_file
-from cadenza.runtime.commands import subscribe_commands
+from cadenza.runtime.commands import subscribe_consumer
 from cadenza.runtime.metrics import AUDIO_SECONDS
 from cadenza.runtime.model_registry import SoundFontRegistry
 from cadenza.runtime.service import WorkerRuntime
@@ -260,36 +257,6 @@ def install(runtime: WorkerRuntime) -> None:
 
     runtime.startup_hooks.append(start)
     runtime.shutdown_hooks.append(stop)
-    subscribe_commands(
-        runtime,
-        command=RenderRequested,
-        stream=RENDER,
-        durable="render",
-        stage=RENDER_STAGE,
-        failed=RenderFailed,
-        work=partial(run_render, runtime, settings),
-        title="render-midi",
-        description="Renders MIDI to a stereo mix and one stem per track with FluidSynth",
-    )
-    subscribe_commands(
-        runtime,
-        command=MixRequested,
-        stream=RENDER,
-        durable="render-mix",
-        stage=MIX_STAGE,
-        failed=MixFailed,
-        work=partial(run_mix, runtime, settings),
-        title="mix-stems",
-        description="Mixes stems (gain, pan) into one stereo file",
-    )
-    subscribe_commands(
-        runtime,
-        command=MasterRequested,
-        stream=RENDER,
-        durable="render-master",
-        stage=MASTER_STAGE,
-        failed=MasterFailed,
-        work=partial(run_master, runtime, oversampler),
-        title="master-audio",
-        description="EQ, compression, loudness normalisation (BS.1770) and a true-peak ceiling",
-    )
+    subscribe_consumer(runtime, RENDER_CONSUMER, partial(run_render, runtime, settings))
+    subscribe_consumer(runtime, MIX_CONSUMER, partial(run_mix, runtime, settings))
+    subscribe_consumer(runtime, MASTER_CONSUMER, partial(run_master, runtime, oversampler))

@@ -16,16 +16,15 @@ import torch
 
 from cadenza.audio import AudioDecodeError
 from cadenza.contracts.artifacts import ArtifactRef
+from cadenza.contracts.consumers import SEPARATION_CONSUMER
 from cadenza.contracts.separation import (
     CLASSICAL_MODEL,
     STAGE,
     ModelInfo,
     SeparationCompleted,
-    SeparationFailed,
     SeparationRequested,
 )
-from cadenza.contracts.streams import SEPARATION
-from cadenza.runtime.commands import subscribe_commands
+from cadenza.runtime.commands import subscribe_consumer
 from cadenza.runtime.metrics import AUDIO_SECONDS
 from cadenza.runtime.model_registry import ModelRegistry
 from cadenza.runtime.service import WorkerRuntime
@@ -40,7 +39,6 @@ from cadenza.separation.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DURABLE = "separation"
 ADVERTISE_EVERY_S = 60.0
 # Bump when the output of the same model on the same audio changes (part of the cache key).
 PIPELINE_VERSION = 1
@@ -269,14 +267,4 @@ def install(runtime: WorkerRuntime) -> None:
     runtime.startup_hooks.append(start)
     runtime.shutdown_hooks.append(stop)
 
-    subscribe_commands(
-        runtime,
-        command=SeparationRequested,
-        stream=SEPARATION,
-        durable=DURABLE,
-        stage=STAGE,
-        failed=SeparationFailed,
-        work=partial(run_separation, runtime, separation),
-        title="separate",
-        description="Splits one audio artifact into stems",
-    )
+    subscribe_consumer(runtime, SEPARATION_CONSUMER, partial(run_separation, runtime, separation))
