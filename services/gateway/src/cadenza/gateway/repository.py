@@ -94,6 +94,24 @@ async def get_job(pool: asyncpg.Pool, owner: str, job_id: uuid.UUID) -> JobState
     return job_from_row(row) if row else None
 
 
+async def job_history(
+    pool: asyncpg.Pool, owner: str, job_id: uuid.UUID
+) -> list[asyncpg.Record] | None:
+    """(subject, occurred_at, payload) of each recorded event of the owner's job, oldest
+    first; None when the owner has no such job."""
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+        if not await conn.fetchval(
+            "SELECT true FROM jobs WHERE id = $1 AND owner = $2", job_id, owner
+        ):
+            return None
+        rows: list[asyncpg.Record] = await conn.fetch(
+            "SELECT subject, occurred_at, payload FROM job_events WHERE job_id = $1"
+            " ORDER BY occurred_at, event_id",
+            job_id,
+        )
+        return rows
+
+
 async def job_id_for_key(pool: asyncpg.Pool, owner: str, key: str) -> uuid.UUID | None:
     value = await pool.fetchval(
         "SELECT id FROM jobs WHERE owner = $1 AND idempotency_key = $2", owner, key

@@ -125,3 +125,14 @@ def artifact_views(job: JobState) -> list[ArtifactView]:
 class JobPage(BaseModel):
     items: list[JobView]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page")
+
+
+class RecordedEvent(BaseModel):
+    subject: str = Field(description="The bus subject, e.g. `effects.requested`")
+    occurred_at: datetime
+    event: dict[str, Any] = Field(description="The event as published (its AsyncAPI schema)")
+
+
+class JobHistory(BaseModel):
+    job_id: uuid.UUID
+    events: list[RecordedEvent] = Field(description="Every event of the job, oldest first")

@@ -35,7 +35,7 @@ from cadenza.gateway.job_state import JobState
 from cadenza.gateway.outbox import Outbox
 from cadenza.gateway.projection import Projection
 from cadenza.gateway.services import Services
-from cadenza.gateway.views import JobPage, JobView
+from cadenza.gateway.views import JobHistory, JobPage, JobView, RecordedEvent
 from cadenza.runtime.logging import job_context
 
 log = logging.getLogger(__name__)
@@ -153,6 +153,24 @@ async def get_job(job_id: uuid.UUID, pool: PoolDep, hub: HubDep, owner: Principa
     if job is None:
         raise HTTPException(404, f"job {job_id} not found")
     return JobView.of(job)
+
+
+@router.get(
+    "/{job_id}/events",
+    summary="A job's history: every event it produced, oldest first",
+    responses=NOT_FOUND,
+)
+async def job_events(job_id: uuid.UUID, pool: PoolDep, owner: PrincipalDep) -> JobHistory:
+    rows = await repository.job_history(pool, owner, job_id)
+    if rows is None:
+        raise HTTPException(404, f"job {job_id} not found")
+    return JobHistory(
+        job_id=job_id,
+        events=[
+            RecordedEvent(subject=r["subject"], occurred_at=r["occurred_at"], event=r["payload"])
+            for r in rows
+        ],
+    )
 
 
 @router.delete(

@@ -1,0 +1,143 @@
+"""What the API answers, as typed objects. Each keeps the whole JSON in `raw`, so fields the
+client does not know yet are still there."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+
+
+@dataclass(frozen=True)
+class Upload:
+    id: str
+    filename: str
+    media_type: str
+    bytes: int
+    sha256: str
+    duration_s: float
+    sample_rate: int
+    channels: int
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Upload:
+        return cls(
+            id=data["id"],
+            filename=data["filename"],
+            media_type=data["media_type"],
+            bytes=data["bytes"],
+            sha256=data["sha256"],
+            duration_s=data["duration_s"],
+            sample_rate=data["sample_rate"],
+            channels=data["channels"],
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    status: str
+    progress: float
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    media_type: str
+    bytes: int
+    sha256: str
+    url: str
+    duration_s: float | None = None
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Artifact:
+        return cls(
+            name=data["name"],
+            media_type=data["media_type"],
+            bytes=data["bytes"],
+            sha256=data["sha256"],
+            url=data["url"],
+            duration_s=data.get("duration_s"),
+        )
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    kind: str
+    status: str
+    progress: float
+    stages: list[Stage]
+    artifacts: list[Artifact]
+    error: dict[str, Any] | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL
+
+    def artifact(self, name: str) -> Artifact:
+        for artifact in self.artifacts:
+            if artifact.name == name:
+                return artifact
+        names = ", ".join(a.name for a in self.artifacts) or "none"
+        raise KeyError(f"job {self.id} has no artifact {name!r} (it has: {names})")
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Job:
+        return cls(
+            id=data["id"],
+            kind=data["kind"],
+            status=data["status"],
+            progress=data["progress"],
+            stages=[
+                Stage(s["name"], s["status"], s["progress"], s.get("details") or {})
+                for s in data.get("stages", [])
+            ],
+            artifacts=[Artifact.of(a) for a in data.get("artifacts", [])],
+            error=data.get("error"),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class JobPage:
+    jobs: list[Job]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class Song:
+    id: str
+    title: str
+    artist: str | None
+    tempo_bpm: float | None
+    key: str | None
+    mode: str | None
+    # How well it matched the search, or how similar it is (search and similar only).
+    score: float | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, data: dict[str, Any], score: float | None = None) -> Song:
+        return cls(
+            id=data["id"],
+            title=data["title"],
+            artist=data.get("artist"),
+            tempo_bpm=data.get("tempo_bpm"),
+            key=data.get("key"),
+            mode=data.get("mode"),
+            score=score,
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    subject: str
+    occurred_at: str
+    event: dict[str, Any]

@@ -1,0 +1,251 @@
+"""The `cadenza` command line against the running platform, as a person or a script uses it:
+upload, fx, separate, watch, download, jobs, master, blend, songs, replay; --json; errors print
+the server's sentence and exit non-zero."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+
+from cadenza.devstack.music import song_midi
+from cadenza.devstack.platform import Platform
+from cadenza.devstack.testing import write_noise, write_tone
+
+pytestmark = pytest.mark.platform
+
+CLI = Path(sys.executable).parent / "cadenza"
+
+
+def cadenza(
+    platform: Platform, *args: str, env: dict[str, str] | None = None, timeout_s: float = 180
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CADENZA_")}
+    return subprocess.run(
+        [str(CLI), *args],
+        env={**base, "CADENZA_URL": platform.url, "COLUMNS": "120", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
+def ok_json(result: subprocess.CompletedProcess[str]) -> Any:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_fx_uploads_runs_shows_progress_and_downloads(platform: Platform, tmp_path: Path) -> None:
+    song = write_tone(tmp_path / "song.wav", 4.0)
+    out = tmp_path / "out"
+    result = cadenza(
+        platform,
+        "fx",
+        str(song),
+        "--effect",
+        "reverb:room_size=0.8,wet_level=0.3",
+        "--effect",
+        "gain:gain_db=-3",
+        "--out",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "uploaded song.wav as" in result.stderr
+    # The progress bar of the one stage reached the end.
+    assert "effects" in result.stderr and "100%" in result.stderr
+    assert "completed" in result.stdout
+    saved = list(out.iterdir())
+    assert len(saved) == 1 and not saved[0].name.startswith(".")
+    job_id = result.stdout.split()[0]
+    job = httpx.get(f"{platform.url}/api/v1/jobs/{job_id}", timeout=30).json()
+    assert job["params"]["chain"][0] == {**job["params"]["chain"][0], "room_size": 0.8}
+    assert sha256(saved[0]) == job["artifacts"][0]["sha256"]
+    processed, rate = sf.read(str(saved[0]))
+    assert rate == 44100 and len(processed) == 4 * 44100
+
+
+def test_a_script_separates_watches_downloads_and_replays(
+    platform: Platform, tmp_path: Path
+) -> None:
+    upload = ok_json(cadenza(platform, "--json", "upload", str(write_noise(tmp_path / "m.wav", 3))))
+    assert upload["duration_s"] == pytest.approx(3.0, abs=0.01)
+    queued = ok_json(
+        cadenza(
+            platform,
+            "--json",
+            "separate",
+            "--upload",
+            upload["id"],
+            "--model",
+            "classical",
+            "--stems",
+            "vocals,drums",
+            "--no-wait",
+        )
+    )
+    assert queued["status"] in ("queued", "running")
+
+    watched = cadenza(platform, "--json", "watch", queued["id"])
+    assert watched.returncode == 0, watched.stderr
+    messages = [json.loads(line) for line in watched.stdout.splitlines()]
+    assert messages[0]["type"] == "job.snapshot"
+    assert messages[-1]["type"] == "job.completed"
+    assert {a["name"] for a in messages[-1]["artifacts"]} == {"vocals.wav", "drums.wav"}
+
+    out = tmp_path / "stems"
+    saved = ok_json(
+        cadenza(platform, "--json", "download", queued["id"], "vocals.wav", "--out", str(out))
+    )
+    assert saved == [str(out / "vocals.wav")]
+    vocals = next(a for a in messages[-1]["artifacts"] if a["name"] == "vocals.wav")
+    assert sha256(out / "vocals.wav") == vocals["sha256"]
+
+    listed = ok_json(cadenza(platform, "--json", "jobs", "--limit", "50"))
+    assert queued["id"] in {j["id"] for j in listed["items"]}
+
+    history = cadenza(platform, "--json", "replay", queued["id"])
+    assert history.returncode == 0, history.stderr
+    subjects = [json.loads(line)["subject"] for line in history.stdout.splitlines()]
+    assert subjects[0] == "job.submitted"
+    assert subjects.index("separation.requested") < subjects.index("separation.completed")
+    readable = cadenza(platform, "replay", queued["id"])
+    assert "separation.completed" in readable.stdout
+
+
+def test_master_chains_on_a_job_artifact_and_reports_loudness(
+    platform: Platform, tmp_path: Path
+) -> None:
+    fx = ok_json(
+        cadenza(
+            platform, "--json", "fx", str(write_noise(tmp_path / "n.wav", 3)), "--effect", "gain"
+        )
+    )
+    mastered = ok_json(
+        cadenza(
+            platform,
+            "--json",
+            "master",
+            "--job",
+            fx["id"],
+            "--artifact",
+            fx["artifacts"][0]["name"],
+            "--preset",
+            "broadcast",
+        )
+    )
+    assert mastered["status"] == "completed"
+    assert mastered["stages"][0]["details"]["lufs"] == pytest.approx(-23, abs=0.1)
+    human = cadenza(platform, "watch", mastered["id"])
+    assert human.returncode == 0 and "lufs=" in human.stdout
+
+
+def test_blend_and_songs_search_with_a_typo(platform: Platform, tmp_path: Path) -> None:
+    titles = []
+    for seed in (21, 22):
+        title = f"Cli Lullaby {uuid.uuid4().hex[:6]} {seed}"
+        added = httpx.post(
+            f"{platform.url}/api/v1/songs?wait=60",
+            files={"midi": ("tune.mid", song_midi(seed=seed), "audio/midi")},
+            data={"title": title, "artist": "Clara Test"},
+            timeout=90,
+        )
+        assert added.status_code in (200, 201), added.text
+        titles.append(added.json()["song"])
+    found = ok_json(
+        cadenza(platform, "--json", "songs", "search", "cli lulaby clra", "--limit", "50")
+    )
+    assert {s["id"] for s in titles} <= {s["id"] for s in found}
+    similar = ok_json(cadenza(platform, "--json", "songs", "similar", titles[0]["id"], "-k", "5"))
+    assert titles[0]["id"] not in {s["id"] for s in similar}
+    table = cadenza(platform, "songs", "search", titles[0]["title"])
+    assert titles[0]["id"] in table.stdout
+
+    out = tmp_path / "blend"
+    blended = cadenza(
+        platform,
+        "--json",
+        "blend",
+        titles[0]["id"],
+        titles[1]["id"],
+        "--bars",
+        "8",
+        "--seed",
+        "3",
+        "--out",
+        str(out),
+    )
+    job = ok_json(blended)
+    assert job["status"] == "completed"
+    assert {"blend.mid", "blend.musicxml", "summary.json"} <= {p.name for p in out.iterdir()}
+
+
+def test_errors_print_the_servers_sentence_and_exit_non_zero(
+    platform: Platform, tmp_path: Path
+) -> None:
+    song = write_tone(tmp_path / "t.wav", 1.0)
+    refused = cadenza(platform, "fx", str(song), "--effect", "reverb:room_size=5")
+    assert refused.returncode == 1
+    assert (
+        "params.chain.0.room_size" in refused.stderr and "less than or equal to 1" in refused.stderr
+    )
+
+    missing = cadenza(platform, "download", str(uuid.uuid4()))
+    assert missing.returncode == 1 and "not found" in missing.stderr
+
+    unreachable = cadenza(platform, "--url", "http://127.0.0.1:9", "jobs")
+    assert unreachable.returncode == 1 and "cannot reach the API" in unreachable.stderr
+
+    not_audio = tmp_path / "notes.txt"
+    not_audio.write_text("not audio at all")
+    bad_upload = cadenza(platform, "upload", str(not_audio))
+    assert bad_upload.returncode == 1 and "audio" in bad_upload.stderr
+
+    usage = cadenza(platform, "fx", "--effect", "gain")
+    assert usage.returncode == 2 and "give an audio FILE" in usage.stderr
+
+    silence = tmp_path / "silence.wav"
+    sf.write(str(silence), np.zeros((44100, 2), dtype=np.float32), 44100)
+    failed = cadenza(platform, "master", str(silence))
+    assert failed.returncode == 1
+    assert "failed" in failed.stderr and "digital silence" in failed.stderr
+
+
+def test_the_api_key_comes_from_the_environment_or_the_flag(
+    platform: Platform, tmp_path: Path
+) -> None:
+    email = f"cli-{uuid.uuid4().hex[:8]}@example.com"
+    with httpx.Client(base_url=platform.url, timeout=30) as api:
+        api.post("/api/v1/auth/register", json={"email": email, "password": "a long passphrase 1"})
+        token = api.post(
+            "/api/v1/auth/login", json={"email": email, "password": "a long passphrase 1"}
+        ).json()["access_token"]
+        key = api.post(
+            "/api/v1/auth/api-keys",
+            json={"name": "cli"},
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()["key"]
+    # A fresh account sees only its own jobs: none, then the one it starts.
+    assert ok_json(cadenza(platform, "--json", "jobs", env={"CADENZA_API_KEY": key}))["items"] == []
+    upload = ok_json(
+        cadenza(
+            platform, "--api-key", key, "--json", "upload", str(write_tone(tmp_path / "k.wav", 1))
+        )
+    )
+    assert upload["id"]
+    wrong = cadenza(platform, "--json", "jobs", env={"CADENZA_API_KEY": key + "x"})
+    assert wrong.returncode == 1 and wrong.stderr.strip()
