@@ -27,6 +27,12 @@ install: $(UV) ## Install every package and tool into .venv (from uv.lock)
 		$$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
 			libfluidsynth3 fluidsynth; }
+	@# Chromium for the web studio's browser tests: Debian's package, which Playwright drives
+	@# (tests/e2e/test_web_studio.py), so no browser is downloaded. CI=1 fails without it.
+	@command -v chromium >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
 	$(UV) sync --frozen --all-packages
 	@# KEDA's CRD schema for the offline validation of k8s/ (tests/deploy/test_keda.py).
 	@command -v npm >/dev/null || { \

@@ -8,11 +8,9 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib import resources
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import HTMLResponse
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -43,6 +41,7 @@ from cadenza.gateway.projection import Projection
 from cadenza.gateway.retention import Ages, Retention
 from cadenza.gateway.services import Services
 from cadenza.gateway.settings import Settings
+from cadenza.gateway.studio import install_studio
 from cadenza.gateway.subscribers import install_dead_letter_keeper, install_subscribers
 from cadenza.runtime.bus import Bus, ensure_streams, make_broker
 from cadenza.runtime.cancellation import Cancellations
@@ -209,10 +208,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Everything else answers only an authenticated caller (or the development principal).
     for module in (uploads, jobs, songs, music, models, soundfonts):
         app.include_router(module.router, dependencies=[Depends(get_caller)])
-    index = resources.files("cadenza.gateway").joinpath("static/index.html").read_text()
-
-    @app.get("/", include_in_schema=False)
-    async def home() -> HTMLResponse:
-        return HTMLResponse(index)
-
+    install_studio(app)
     return app

@@ -1,0 +1,118 @@
+// The effects chain: add effects, set their parameters, reorder and remove them. Every
+// control has a label naming the effect's position, so the chain reads well by ear too.
+
+import { announce, h } from "./dom.js";
+import { EFFECT_TYPES } from "./effect-types.js";
+
+let nextId = 0;
+
+export class EffectsEditor {
+  constructor({ list, empty, typeSelect, addButton }) {
+    this.list = list;
+    this.empty = empty;
+    this.typeSelect = typeSelect;
+    for (const [type, spec] of Object.entries(EFFECT_TYPES)) {
+      typeSelect.append(h("option", { value: type }, spec.label));
+    }
+    typeSelect.value = "reverb";
+    addButton.addEventListener("click", () => {
+      const item = this.add(typeSelect.value);
+      item.querySelector("input, button")?.focus();
+    });
+  }
+
+  /** Append an effect with its default parameters (or `values`); returns its list item. */
+  add(type, values = {}) {
+    const spec = EFFECT_TYPES[type];
+    const id = `effect-${(nextId += 1)}`;
+    const inputs = spec.params.map((param) => {
+      const inputId = `${id}-${param.name}`;
+      const input = h("input", {
+        id: inputId,
+        type: "number",
+        min: param.min,
+        max: param.max,
+        step: param.step,
+        value: values[param.name] ?? param.value,
+        required: true,
+        inputMode: "decimal",
+        dataset: { param: param.name },
+      });
+      return h("div", { className: "field" }, h("label", { htmlFor: inputId }, param.label), input);
+    });
+    const legend = h("legend");
+    const item = h(
+      "li",
+      { dataset: { type } },
+      h(
+        "fieldset",
+        {},
+        legend,
+        h("div", { className: "effect-params" }, inputs),
+        h(
+          "div",
+          { className: "inline" },
+          h("button", { type: "button", dataset: { move: "-1" }, onclick: () => this.#move(item, -1) }, "Move up"),
+          h("button", { type: "button", dataset: { move: "1" }, onclick: () => this.#move(item, 1) }, "Move down"),
+          h("button", { type: "button", dataset: { remove: "" }, onclick: () => this.#remove(item) }, "Remove"),
+        ),
+      ),
+    );
+    this.list.append(item);
+    this.#renumber();
+    announce(`${spec.label} added as effect ${this.list.children.length}`);
+    return item;
+  }
+
+  /** The chain as the API takes it: [{type, parameter: value, …}]. */
+  chain() {
+    return [...this.list.children].map((item) => {
+      const effect = { type: item.dataset.type };
+      for (const input of item.querySelectorAll("input[data-param]")) {
+        if (input.value !== "") effect[input.dataset.param] = Number(input.value);
+      }
+      return effect;
+    });
+  }
+
+  #move(item, step) {
+    const items = [...this.list.children];
+    const index = items.indexOf(item);
+    const target = index + step;
+    if (target < 0 || target >= items.length) return;
+    if (step < 0) this.list.insertBefore(item, items[target]);
+    else this.list.insertBefore(item, items[target].nextSibling);
+    this.#renumber();
+    // At either end the button just pressed is disabled; the other one keeps the focus.
+    const same = item.querySelector(`[data-move="${step}"]`);
+    (same.disabled ? item.querySelector(`[data-move="${-step}"]`) : same).focus();
+    announce(`${EFFECT_TYPES[item.dataset.type].label} is now effect ${target + 1}`);
+  }
+
+  #remove(item) {
+    const items = [...this.list.children];
+    const index = items.indexOf(item);
+    const label = EFFECT_TYPES[item.dataset.type].label;
+    item.remove();
+    this.#renumber();
+    // Keep the keyboard near where it was: the next effect, else the "add" control.
+    const neighbour = this.list.children[Math.min(index, this.list.children.length - 1)];
+    (neighbour?.querySelector("[data-remove]") || this.typeSelect).focus();
+    announce(`${label} removed`);
+  }
+
+  #renumber() {
+    const items = [...this.list.children];
+    items.forEach((item, index) => {
+      const label = EFFECT_TYPES[item.dataset.type].label;
+      const name = `effect ${index + 1} (${label})`;
+      item.querySelector("legend").textContent = `${index + 1}. ${label}`;
+      item.querySelector('[data-move="-1"]').setAttribute("aria-label", `Move ${name} up`);
+      item.querySelector('[data-move="-1"]').disabled = index === 0;
+      item.querySelector('[data-move="1"]').setAttribute("aria-label", `Move ${name} down`);
+      item.querySelector('[data-move="1"]').disabled = index === items.length - 1;
+      item.querySelector("[data-remove]").setAttribute("aria-label", `Remove ${name}`);
+    });
+    this.empty.hidden = items.length > 0;
+  }
+}
