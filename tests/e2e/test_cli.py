@@ -156,15 +156,17 @@ def test_master_chains_on_a_job_artifact_and_reports_loudness(
 
 def test_blend_and_songs_search_with_a_typo(platform: Platform, tmp_path: Path) -> None:
     titles = []
-    for seed in (21, 22):
-        title = f"Cli Lullaby {uuid.uuid4().hex[:6]} {seed}"
+    for n in range(2):
+        # A seed no other test uses: the same MIDI bytes would be the same song (200).
+        seed = 100_000 + uuid.uuid4().int % 1_000_000
+        title = f"Cli Lullaby {uuid.uuid4().hex[:6]} {n}"
         added = httpx.post(
             f"{platform.url}/api/v1/songs?wait=60",
             files={"midi": ("tune.mid", song_midi(seed=seed), "audio/midi")},
             data={"title": title, "artist": "Clara Test"},
             timeout=90,
         )
-        assert added.status_code in (200, 201), added.text
+        assert added.status_code == 201, added.text
         titles.append(added.json()["song"])
     found = ok_json(
         cadenza(platform, "--json", "songs", "search", "cli lulaby clra", "--limit", "50")
