@@ -39,6 +39,8 @@ class WorkerRuntime:
         # Run once connected (and in reverse on the way out), for services with more to set up.
         self.startup_hooks: list[Callable[[], Awaitable[None]]] = []
         self.shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
+        # Run first when stopping, while NATS is still connected (say goodbye to peers).
+        self.draining_hooks: list[Callable[[], Awaitable[None]]] = []
         # More dependencies for /health/ready: name → check that raises when it is down.
         self.readiness_checks: dict[str, Callable[[], Awaitable[None]]] = {}
 
@@ -65,6 +67,11 @@ class WorkerRuntime:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        for hook in self.draining_hooks:
+            try:
+                await hook()
+            except Exception:
+                log.warning("draining hook failed", exc_info=True)
         try:
             await self.broker.stop()  # waits for the commands in hand (graceful timeout)
         except Exception as e:  # NATS already gone: nothing left to drain

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from collections.abc import Callable
 from functools import partial
 
@@ -11,6 +13,7 @@ from cadenza.contracts.artifacts import ArtifactRef
 from cadenza.contracts.consumers import EFFECTS_CONSUMER
 from cadenza.contracts.effect_chain import EffectChain
 from cadenza.contracts.effects import STAGE, EffectsCompleted, EffectsRequested
+from cadenza.effects.live_server import LiveServer
 from cadenza.effects.processing import ChainError, apply_chain
 from cadenza.effects.settings import Settings
 from cadenza.runtime.artifacts import artifact_ref
@@ -84,3 +87,28 @@ def install(runtime: WorkerRuntime) -> None:
     settings = runtime.settings
     assert isinstance(settings, Settings)
     subscribe_consumer(runtime, EFFECTS_CONSUMER, partial(run_effects, runtime, settings))
+    install_live(runtime, settings)
+
+
+def install_live(runtime: WorkerRuntime, settings: Settings) -> None:
+    """Live sessions on core NATS, beside the JetStream jobs (cadenza.contracts.live)."""
+    if settings.live_max_sessions == 0:
+        return
+    servers: list[LiveServer] = []
+
+    async def start() -> None:
+        server = LiveServer(
+            runtime.broker.connection,
+            worker=f"{socket.gethostname()}-{os.getpid()}",
+            max_sessions=settings.live_max_sessions,
+            idle_timeout_s=settings.live_idle_timeout_s,
+        )
+        await server.start()
+        servers.append(server)
+
+    async def stop() -> None:
+        for server in servers:
+            await server.stop()
+
+    runtime.startup_hooks.append(start)
+    runtime.draining_hooks.append(stop)

@@ -14,3 +14,7 @@ class Settings(WorkerSettings):
     concurrency: int = Field(2, ge=1, le=64)
     # Frames per processing block: memory per job is about blocks × channels × 4 bytes × a few.
     block_frames: int = Field(1 << 16, ge=1024, le=1 << 20)
+    # Live sessions (WebSocket /api/v1/live through the gateway) one worker holds at once,
+    # and how long one may go without audio before this worker closes it.
+    live_max_sessions: int = Field(64, ge=0, le=4096)
+    live_idle_timeout_s: float = Field(60.0, gt=0)

@@ -22,6 +22,7 @@ from cadenza.gateway.api.routes import (
     auth,
     health,
     jobs,
+    live_audio,
     models,
     music,
     songs,
@@ -36,6 +37,7 @@ from cadenza.gateway.errors import install_error_handlers
 from cadenza.gateway.http_guards import BodyLimit, SecurityHeaders
 from cadenza.gateway.job_state import JobState
 from cadenza.gateway.live import LiveHub
+from cadenza.gateway.live_audio import PrincipalSessions
 from cadenza.gateway.outbox import Outbox, OutboxRelay
 from cadenza.gateway.projection import Projection
 from cadenza.gateway.retention import Ages, Retention
@@ -203,7 +205,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     if settings.security_headers:
         app.add_middleware(SecurityHeaders, hsts_seconds=settings.hsts_seconds)
-    for module in (health, auth, admin, ws, asyncapi):
+    app.state.live_sessions = PrincipalSessions(settings.live_sessions_per_principal)
+    for module in (health, auth, admin, ws, live_audio, asyncapi):
         app.include_router(module.router)
     # Everything else answers only an authenticated caller (or the development principal).
     for module in (uploads, jobs, songs, music, models, soundfonts):

@@ -58,6 +58,14 @@ class Settings(BusSettings, StorageSettings):
     # How often the consumers' lag is read from JetStream for /metrics.
     queue_lag_interval_s: float = Field(15.0, gt=0)
 
+    # Live effects (WS /api/v1/live): sessions per principal (per gateway replica), how long
+    # a session may go without a frame, blocks sent to the worker and not yet back, and how
+    # long a block may take before the worker counts as gone.
+    live_sessions_per_principal: int = Field(4, ge=0, le=1000)
+    live_idle_timeout_s: float = Field(30.0, gt=0)
+    live_max_in_flight: int = Field(8, ge=1, le=256)
+    live_stall_timeout_s: float = Field(2.0, gt=0)
+
     cors_origins: tuple[str, ...] = ()
     security_headers: bool = True
     hsts_seconds: int = Field(0, ge=0)

@@ -1,0 +1,37 @@
+"""WS /api/v1/live: stream audio in, hear it back through an effect chain in real time."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, WebSocket
+
+from cadenza.gateway.auth.principal import AuthError
+from cadenza.gateway.deps import ServicesDep
+from cadenza.gateway.live_audio import LiveLimits, PrincipalSessions, run_session
+
+router = APIRouter(tags=["live"])
+
+
+@router.websocket("/api/v1/live")
+async def live_effects(websocket: WebSocket, services: ServicesDep) -> None:
+    """Send `{"type": "open", "chain": [effects…], "format": {"sample_rate": 48000,
+    "channels": 2, "block_frames": 480, "sample_format": "float32"}}` as text; after
+    `{"type": "ready", …}` send binary blocks of exactly `block_bytes` (interleaved,
+    little-endian) and receive each one processed, in order. `{"type": "set", "index": 0,
+    "params": {…}}` or `{"type": "chain", "chain": […]}` change the chain between blocks
+    (ramped, state kept); `{"type": "close"}` ends it. Every close comes with a reason:
+    4400 bad input, 4401 credentials, 4408 idle, 4409 not reading, 4429 too many sessions,
+    4503 no worker or the worker went away (reconnect), 1012 the worker is restarting."""
+    await websocket.accept()
+    try:
+        owner = (await services.auth.authenticate(websocket)).id
+    except AuthError as e:
+        await websocket.close(code=4401, reason=str(e)[:120])
+        return
+    settings = services.settings
+    sessions: PrincipalSessions = websocket.app.state.live_sessions
+    limits = LiveLimits(
+        idle_timeout_s=settings.live_idle_timeout_s,
+        max_in_flight=settings.live_max_in_flight,
+        stall_timeout_s=settings.live_stall_timeout_s,
+    )
+    await run_session(websocket, services.broker.connection, owner, sessions, limits)
