@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,9 +16,11 @@ from typing import Any
 import numpy as np
 import pedalboard
 import pytest
+import soundfile as sf
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from cadenza.client import AsyncCadenza
 from cadenza.devstack.platform import Platform
 from cadenza.devstack.ports import free_port
 
@@ -301,7 +305,104 @@ async def test_a_worker_that_stops_or_dies_ends_the_session_with_a_reason(
         assert len(await stream(ws, blocks(signal(0.2)))) == 20
 
 
-def test_live_platform_logs_have_no_tracebacks(live_platform: Platform) -> None:
+def test_no_live_session_left_an_error_in_the_logs(live_platform: Platform) -> None:
+    """Every close above was deliberate: nothing of the live code path crashed. (FastStream's
+    own supervisor may log a pull-fetch timeout under load; that is not ours.)"""
     assert live_platform.log_dir is not None
-    gateway = Path(live_platform.log_dir / "gateway.log").read_text(errors="replace")
-    assert "Traceback" not in gateway
+    for name in ("gateway", "effects"):
+        text = Path(live_platform.log_dir / f"{name}.log").read_text(errors="replace")
+        for sign in (
+            "Exception in ASGI application",
+            "Task exception was never retrieved",
+            "cadenza/gateway/live_audio.py",
+            "cadenza/effects/live_",
+        ):
+            assert sign not in text, f"{name}.log: {sign}"
+
+
+async def test_the_python_client_streams_and_changes_parameters(live_platform: Platform) -> None:
+    audio = signal(1.0, seed=9)
+    data = blocks(audio)
+    async with (
+        AsyncCadenza(live_platform.url) as api,
+        api.live(CHAIN, sample_rate=RATE, block_frames=BLOCK) as live,
+    ):
+        assert live.block_bytes == BLOCK * 8 and live.format["sample_format"] == "float32"
+        first = [block async for block in live.stream(data[:50])]
+        await live.set(0, gain_db=-12.0)
+        second = [block async for block in live.stream(data[50:])]
+    assert len(first) + len(second) == len(data)
+    out = unblock(first + second)
+    quieter = np.abs(out[:, -BLOCK * 10 :]).max() / np.abs(out[:, BLOCK * 40 : BLOCK * 50]).max()
+    # −3 → −12 dB at the input; the reverb's tail of the louder half still rings under it.
+    assert -10 < 20 * np.log10(quieter) < -4
+
+
+def test_cadenza_live_streams_a_wav_file_and_saves_the_result(
+    live_platform: Platform, tmp_path: Path
+) -> None:
+    audio = signal(1.5, seed=3) * 0.8
+    source = tmp_path / "in.wav"
+    sf.write(str(source), audio.T, RATE, subtype="PCM_16")
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "cadenza"),
+            "--url",
+            live_platform.url,
+            "--json",
+            "live",
+            str(source),
+            "--out",
+            str(tmp_path / "out.wav"),
+            "--effect",
+            "gain:gain_db=-3",
+            "--effect",
+            "reverb:room_size=0.7,wet_level=0.3",
+            "--effect",
+            "delay:delay_seconds=0.05,feedback=0.3,mix=0.4",
+            "--block-ms",
+            "20",
+            "--realtime",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["blocks"] == 75 and summary["block_ms"] == 20
+    # Paced like a sound card: 75 blocks of 20 ms take 1.5 s at least.
+    assert summary["seconds"] >= 1.45
+    assert summary["round_trip_ms_p50"] < 20, summary
+    got, rate = sf.read(str(tmp_path / "out.wav"), dtype="float32", always_2d=True)
+    sent, _ = sf.read(str(source), dtype="float32", always_2d=True)
+    board = pedalboard.Pedalboard(
+        [
+            pedalboard.Gain(gain_db=-3.0),
+            pedalboard.Reverb(room_size=0.7, wet_level=0.3),
+            pedalboard.Delay(delay_seconds=0.05, feedback=0.3, mix=0.4),
+        ]
+    )
+    expected = board(sent.T, RATE).T
+    assert rate == RATE and got.shape == expected.shape
+    np.testing.assert_allclose(got, np.clip(expected, -1, 32767 / 32768), atol=2 / 32768)
+
+    bad = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "cadenza"),
+            "--url",
+            live_platform.url,
+            "live",
+            str(source),
+            "--out",
+            str(tmp_path / "x.wav"),
+            "--effect",
+            "pitch_shift",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert bad.returncode == 1 and "look-ahead" in bad.stderr

@@ -15,6 +15,7 @@ import httpx
 import websockets
 
 from cadenza.client.errors import CadenzaError, raise_for
+from cadenza.client.live import LiveStream, open_message
 from cadenza.client.models import TERMINAL, Artifact, Job, JobPage, RecordedEvent, Song, Upload
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -183,10 +184,29 @@ class AsyncCadenza:
     async def song(self, song_id: str) -> Song:
         return Song.of(await self._json("GET", f"/api/v1/songs/{song_id}"))
 
-    def _ws_url(self) -> str:
+    def live(
+        self,
+        chain: list[dict[str, Any]],
+        *,
+        sample_rate: int = 48000,
+        channels: int = 2,
+        block_frames: int = 480,
+        sample_format: str = "float32",
+    ) -> LiveStream:
+        """A live effects session (`async with`): see cadenza.client.live."""
+        message = open_message(
+            chain,
+            sample_rate=sample_rate,
+            channels=channels,
+            block_frames=block_frames,
+            sample_format=sample_format,
+        )
+        return LiveStream(self._ws_url("/api/v1/live"), self._headers, message)
+
+    def _ws_url(self, path: str = "/api/v1/ws") -> str:
         scheme = "wss" if self.base_url.startswith("https:") else "ws"
         rest = self.base_url.split("://", 1)[1]
-        return f"{scheme}://{rest}/api/v1/ws"
+        return f"{scheme}://{rest}{path}"
 
 
 def _target(dest: Path, name: str) -> Path:

@@ -23,6 +23,7 @@ from rich.table import Table
 from cadenza.client import requests
 from cadenza.client.async_client import Message
 from cadenza.client.errors import CadenzaError
+from cadenza.client.live_file import stream_file
 from cadenza.client.models import Job, Song, Upload
 from cadenza.client.sync_client import Cadenza
 
@@ -272,6 +273,41 @@ def cmd_songs(api: Cadenza, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_live(api: Cadenza, args: argparse.Namespace) -> int:
+    chain = parse_chain(args.chain, args.effect)
+    columns = (TextColumn("live"), BarColumn(), TaskProgressColumn())
+    with Progress(*columns, console=err, disable=args.json) as progress:
+        task = progress.add_task("live", total=None)
+        run = api.run(
+            stream_file(
+                api.async_client,
+                Path(args.file),
+                Path(args.out),
+                chain,
+                block_ms=args.block_ms,
+                realtime=args.realtime,
+                on_block=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        )
+    trips = sorted(run.round_trips_ms)
+    summary = {
+        "blocks": run.blocks,
+        "block_ms": round(run.block_ms, 3),
+        "seconds": round(run.seconds, 3),
+        "round_trip_ms_p50": round(trips[len(trips) // 2], 3),
+        "round_trip_ms_p99": round(trips[min(len(trips) - 1, int(len(trips) * 0.99))], 3),
+        "out": args.out,
+    }
+    if args.json:
+        print_json(summary)
+    else:
+        out.print(
+            f"{summary['blocks']} blocks of {summary['block_ms']} ms → {args.out}; round trip "
+            f"p50 {summary['round_trip_ms_p50']} ms, p99 {summary['round_trip_ms_p99']} ms"
+        )
+    return 0
+
+
 def cmd_replay(api: Cadenza, args: argparse.Namespace) -> int:
     events = api.events(args.job)
     if args.json:
@@ -396,6 +432,14 @@ def build_parser() -> argparse.ArgumentParser:
     similar = songs_commands.add_parser("similar", help="the songs most like one")
     similar.add_argument("song")
     similar.add_argument("-k", type=int, default=10)
+
+    live = command("live", cmd_live, "stream a 16-bit WAV through live effects, save the result")
+    live.add_argument("file", help="16-bit PCM WAV, mono or stereo")
+    live.add_argument("--out", required=True, help="where to write the processed WAV")
+    live.add_argument("--effect", action="append", metavar="TYPE[:k=v,…]", help="repeatable")
+    live.add_argument("--chain", metavar="JSON|@FILE", help="the whole chain as JSON")
+    live.add_argument("--block-ms", type=float, default=10.0, help="block length (default 10)")
+    live.add_argument("--realtime", action="store_true", help="pace blocks like a sound card")
 
     replay = command("replay", cmd_replay, "a job's history: every event it produced")
     replay.add_argument("job")

@@ -4,13 +4,15 @@ private event loop. (Inside a running event loop, use AsyncCadenza.)"""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from cadenza.client.async_client import AsyncCadenza, Message
 from cadenza.client.models import Artifact, Job, JobPage, RecordedEvent, Song, Upload
+
+T = TypeVar("T")
 
 
 class Cadenza:
@@ -37,6 +39,16 @@ class Cadenza:
     def close(self) -> None:
         self._runner.run(self._client.aclose())
         self._runner.close()
+
+    @property
+    def async_client(self) -> AsyncCadenza:
+        """The AsyncCadenza underneath, for `run`."""
+        return self._client
+
+    def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine of `async_client` on this client's event loop (e.g. a live
+        session from sync code)."""
+        return self._runner.run(work)
 
     def upload(self, path: str | Path) -> Upload:
         return self._runner.run(self._client.upload(path))
