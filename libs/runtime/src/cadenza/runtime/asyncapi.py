@@ -42,6 +42,8 @@ from cadenza.contracts.jobs import (
     RetentionRemoved,
     StageDeadLettered,
 )
+from cadenza.contracts.live import OPEN_QUEUE as LIVE_QUEUE
+from cadenza.contracts.live import OPEN_SUBJECT as LIVE_OPEN
 from cadenza.contracts.pipeline import kinds_after
 from cadenza.contracts.registry import EVENT_TYPES
 from cadenza.contracts.routing import KIND_COMMANDS
@@ -196,7 +198,9 @@ For operations, not events:
 {_bullets(_retention(spec) for spec in OPERATIONS_STREAMS)}
 
 Catalog queries (`{QUERY_PREFIX}.*`) are core NATS request/reply, not events; they are not \
-listed here.
+listed here. Nor are live effects sessions (`{LIVE_OPEN}` request/reply in the queue group \
+`{LIVE_QUEUE}`, then raw audio blocks on `live.session.<id>.in` and `.out`): core NATS, \
+described in `cadenza.contracts.live` and README.md, "Live effects".
 
 Generated from the code (`cadenza.runtime.asyncapi`): `make docs` writes docs/asyncapi.json, \
 and the gateway serves it at `GET /api/v1/asyncapi`."""
