@@ -161,6 +161,7 @@ class Bridge:
         self.out: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(OUT_QUEUE)
         self.in_flight = 0
         self.last_answer = time.monotonic()
+        self.last_message = time.monotonic()
         self.sent = 0
         self._sub: Any = None
         self._ended: asyncio.Future[LiveClose] = asyncio.get_running_loop().create_future()
@@ -200,7 +201,7 @@ class Bridge:
         tasks = [
             asyncio.create_task(self._receive(), name="live-receive"),
             asyncio.create_task(self._send(), name="live-send"),
-            asyncio.create_task(self._watch_worker(), name="live-watch"),
+            asyncio.create_task(self._watch(), name="live-watch"),
         ]
         waiting: list[asyncio.Future[Any]] = [self._ended, *tasks]
         try:
@@ -233,12 +234,10 @@ class Bridge:
     async def _receive(self) -> None:
         subject = session_in(self.session_id)
         while True:
-            try:
-                message = await asyncio.wait_for(self.ws.receive(), self.limits.idle_timeout_s)
-            except TimeoutError:
-                raise LiveClose(
-                    4408, f"no audio for {self.limits.idle_timeout_s:.0f} s; the session was closed"
-                ) from None
+            # No timeout here: a wait_for per block costs a task and a timer (~10-20 µs of
+            # the gateway's CPU per block); `_watch` closes a session that went idle.
+            message = await self.ws.receive()
+            self.last_message = time.monotonic()
             if message["type"] == "websocket.disconnect":
                 raise WebSocketDisconnect(message.get("code", 1000))
             data = message.get("bytes")
@@ -258,10 +257,13 @@ class Bridge:
                 f"({self.format.block_frames} frames × {self.format.channels} channels × "
                 f"{self.format.bytes_per_sample} bytes, {self.format.sample_format})",
             )
-        try:
-            await asyncio.wait_for(self.credits.acquire(), self.limits.stall_timeout_s)
-        except TimeoutError:
-            raise self._worker_gone() from None
+        if self.credits.locked():  # all in flight: wait, but not for a worker that is gone
+            try:
+                await asyncio.wait_for(self.credits.acquire(), self.limits.stall_timeout_s)
+            except TimeoutError:
+                raise self._worker_gone() from None
+        else:
+            await self.credits.acquire()  # returns at once
         if self.in_flight == 0:
             self.last_answer = time.monotonic()
         self.in_flight += 1
@@ -312,13 +314,18 @@ class Bridge:
             _, data = await self.out.get()
             await self.ws.send_bytes(data)
 
-    async def _watch_worker(self) -> None:
-        step = min(self.limits.stall_timeout_s / 4, 0.25)
+    async def _watch(self) -> None:
+        """A worker that stopped answering, or a client that stopped sending."""
+        step = min(self.limits.stall_timeout_s / 4, self.limits.idle_timeout_s / 4, 0.25)
         while True:
             await asyncio.sleep(step)
-            waited = time.monotonic() - self.last_answer
-            if self.in_flight and waited > self.limits.stall_timeout_s:
+            now = time.monotonic()
+            if self.in_flight and now - self.last_answer > self.limits.stall_timeout_s:
                 raise self._worker_gone()
+            if now - self.last_message > self.limits.idle_timeout_s:
+                raise LiveClose(
+                    4408, f"no audio for {self.limits.idle_timeout_s:.0f} s; the session was closed"
+                )
 
     def _worker_gone(self) -> LiveClose:
         return LiveClose(
