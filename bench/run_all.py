@@ -11,6 +11,7 @@ import sys
 BENCHMARKS = [
     "bench.effects_throughput",
     "bench.dispatch_latency",
+    "bench.live_latency",
     "bench.worker_memory",
     "bench.vs_celery",
     "bench.kill_worker",
