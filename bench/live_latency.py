@@ -49,6 +49,7 @@ import sys
 import tempfile
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,7 +172,7 @@ class Played:
     error: str | None = None
 
 
-class Stream:
+class Stream(ABC):
     """One live session played like a sound card: block i is handed over at start + i × block
     (never earlier); the time each processed block comes back is recorded."""
 
@@ -183,8 +184,9 @@ class Stream:
         self.all_back = asyncio.Event()
         self.error: str | None = None
 
+    @abstractmethod
     async def send(self, block: bytes) -> None:
-        raise NotImplementedError
+        """Hand one block to the platform (WebSocketStream, NatsStream)."""
 
     def arrived(self) -> None:
         self.received.append(time.perf_counter())
