@@ -65,6 +65,19 @@ def signal(seconds: float, channels: int = 2, seed: int = 0) -> np.ndarray:
     return audio.astype(np.float32)
 
 
+def whole_signal(audio: np.ndarray) -> np.ndarray:
+    """CHAIN applied by pedalboard to the whole signal in one call: the reference."""
+    board = pedalboard.Pedalboard(
+        [
+            pedalboard.Gain(gain_db=-3.0),
+            pedalboard.Reverb(room_size=0.7, wet_level=0.3),
+            pedalboard.Delay(delay_seconds=0.05, feedback=0.3, mix=0.4),
+        ]
+    )
+    processed: np.ndarray = board(audio, RATE)
+    return processed
+
+
 def blocks(audio: np.ndarray) -> list[bytes]:
     frames = audio.shape[1] - audio.shape[1] % BLOCK
     return [
@@ -130,14 +143,7 @@ async def test_streamed_blocks_equal_pedalboard_on_the_whole_signal(
 ) -> None:
     audio = signal(2.0)
     out = unblock(await stream(session, blocks(audio)))
-    board = pedalboard.Pedalboard(
-        [
-            pedalboard.Gain(gain_db=-3.0),
-            pedalboard.Reverb(room_size=0.7, wet_level=0.3),
-            pedalboard.Delay(delay_seconds=0.05, feedback=0.3, mix=0.4),
-        ]
-    )
-    expected = board(audio, RATE)
+    expected = whole_signal(audio)
     assert out.shape == expected.shape
     np.testing.assert_allclose(out, expected, atol=1e-5)
     # The reverb tail carried across blocks: the last block is far from silent.
@@ -250,14 +256,7 @@ async def test_a_flood_never_outruns_the_worker(session: ClientConnection) -> No
     received = [await recv_block(session) for _ in data]
     await sender
     single = unblock(received)
-    board = pedalboard.Pedalboard(
-        [
-            pedalboard.Gain(gain_db=-3.0),
-            pedalboard.Reverb(room_size=0.7, wet_level=0.3),
-            pedalboard.Delay(delay_seconds=0.05, feedback=0.3, mix=0.4),
-        ]
-    )
-    np.testing.assert_allclose(single, board(audio, RATE), atol=1e-5)
+    np.testing.assert_allclose(single, whole_signal(audio), atol=1e-5)
 
 
 async def _send_all(ws: ClientConnection, data: list[bytes]) -> None:
@@ -377,14 +376,7 @@ def test_cadenza_live_streams_a_wav_file_and_saves_the_result(
     assert summary["round_trip_ms_p50"] < 20, summary
     got, rate = sf.read(str(tmp_path / "out.wav"), dtype="float32", always_2d=True)
     sent, _ = sf.read(str(source), dtype="float32", always_2d=True)
-    board = pedalboard.Pedalboard(
-        [
-            pedalboard.Gain(gain_db=-3.0),
-            pedalboard.Reverb(room_size=0.7, wet_level=0.3),
-            pedalboard.Delay(delay_seconds=0.05, feedback=0.3, mix=0.4),
-        ]
-    )
-    expected = board(sent.T, RATE).T
+    expected = whole_signal(sent.T).T
     assert rate == RATE and got.shape == expected.shape
     np.testing.assert_allclose(got, np.clip(expected, -1, 32767 / 32768), atol=2 / 32768)
 

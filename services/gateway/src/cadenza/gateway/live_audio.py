@@ -42,7 +42,7 @@ from cadenza.contracts.live import (
     session_in,
     session_out,
 )
-from cadenza.gateway.errors import validation_errors
+from cadenza.gateway.errors import UnprocessableError, validation_errors
 
 SESSIONS = Gauge("cadenza_live_gateway_sessions", "Live sessions bridged by this gateway")
 ENDED = Counter("cadenza_live_gateway_sessions_ended_total", "Live sessions ended", ["code"])
@@ -158,7 +158,7 @@ class Bridge:
         self.format = request.format
         self.session_id = uuid.uuid4()
         self.credits = asyncio.Semaphore(limits.max_in_flight)
-        self.out: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(OUT_QUEUE)
+        self.out: asyncio.Queue[bytes] = asyncio.Queue(OUT_QUEUE)
         self.in_flight = 0
         self.last_answer = time.monotonic()
         self.last_message = time.monotonic()
@@ -303,7 +303,7 @@ class Bridge:
         self.last_answer = time.monotonic()
         self.credits.release()
         try:
-            self.out.put_nowait(("audio", msg.data))
+            self.out.put_nowait(msg.data)
         except asyncio.QueueFull:
             self._end(
                 LiveClose(4409, "the client is not reading the processed blocks; it fell behind")
@@ -311,8 +311,7 @@ class Bridge:
 
     async def _send(self) -> None:
         while True:
-            _, data = await self.out.get()
-            await self.ws.send_bytes(data)
+            await self.ws.send_bytes(await self.out.get())
 
     async def _watch(self) -> None:
         """A worker that stopped answering, or a client that stopped sending."""
@@ -343,7 +342,7 @@ def _closed(data: bytes) -> LiveClosed:
 
 
 def _sentence(error: ValidationError) -> str:
-    return "; ".join(f"{p['field']}: {p['message']}" for p in validation_errors(error.errors()))
+    return str(UnprocessableError(validation_errors(error.errors())))
 
 
 async def _close_socket(ws: WebSocket, code: int, reason: str) -> None:
