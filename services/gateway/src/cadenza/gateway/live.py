@@ -182,6 +182,11 @@ class LiveHub:
                 job = reduce(job, event)
         return job
 
+    def heard(self, job_id: uuid.UUID, owner: str) -> list[Event]:
+        """The owner's recent events of the job that this process heard (the projection
+        may not have recorded them yet)."""
+        return [e for e in self._recent.get(job_id, ()) if e.owner == owner]
+
     def publish(self, event: Event) -> None:
         """Called for every job fact this process hears (possibly twice: dedupe by id)."""
         if event.event_id in self._seen:

@@ -160,17 +160,29 @@ async def get_job(job_id: uuid.UUID, pool: PoolDep, hub: HubDep, owner: Principa
     summary="A job's history: every event it produced, oldest first",
     responses=NOT_FOUND,
 )
-async def job_events(job_id: uuid.UUID, pool: PoolDep, owner: PrincipalDep) -> JobHistory:
+async def job_events(
+    job_id: uuid.UUID, pool: PoolDep, hub: HubDep, owner: PrincipalDep
+) -> JobHistory:
     rows = await repository.job_history(pool, owner, job_id)
     if rows is None:
         raise HTTPException(404, f"job {job_id} not found")
-    return JobHistory(
-        job_id=job_id,
-        events=[
-            RecordedEvent(subject=r["subject"], occurred_at=r["occurred_at"], event=r["payload"])
-            for r in rows
-        ],
-    )
+    events = [
+        RecordedEvent(subject=r["subject"], occurred_at=r["occurred_at"], event=r["payload"])
+        for r in rows
+    ]
+    # Like a job read, the history agrees with what the WebSocket already said: events this
+    # process heard that the projection has not recorded yet are included.
+    recorded = {str(e.event.get("event_id")) for e in events}
+    heard = [e for e in hub.heard(job_id, owner) if str(e.event_id) not in recorded]
+    if heard:
+        events += [
+            RecordedEvent(
+                subject=e.subject, occurred_at=e.occurred_at, event=e.model_dump(mode="json")
+            )
+            for e in heard
+        ]
+        events.sort(key=lambda e: (e.occurred_at, str(e.event.get("event_id"))))
+    return JobHistory(job_id=job_id, events=events)
 
 
 @router.delete(
