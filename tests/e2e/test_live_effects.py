@@ -150,6 +150,15 @@ async def test_streamed_blocks_equal_pedalboard_on_the_whole_signal(
     assert np.abs(out[:, -BLOCK:]).max() > 0.05
 
 
+async def test_audio_is_not_deflated_though_the_client_offers_it(url: str) -> None:
+    # websockets offers permessage-deflate by default, as browsers do; float audio does not
+    # compress, and deflating it doubled the CPU per block (docs/benchmarks.md).
+    async with websockets.connect(url, compression="deflate") as ws:
+        assert ws.request is not None and ws.response is not None
+        assert "permessage-deflate" in ws.request.headers["Sec-WebSocket-Extensions"]
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+
+
 async def test_parameter_changes_ramp_without_a_click(url: str) -> None:
     t = np.arange(int(1.5 * RATE)) / RATE
     sine = np.stack([0.5 * np.sin(2 * np.pi * 220 * t)] * 2).astype(np.float32)

@@ -16,6 +16,7 @@ import uvicorn
 
 from cadenza.runtime.bus import Bus, ensure_streams, make_broker, nats_answers
 from cadenza.runtime.cancellation import Cancellations
+from cadenza.runtime.heap import freeze_startup_heap
 from cadenza.runtime.logging import configure_logging
 from cadenza.runtime.metrics import ops_app
 from cadenza.runtime.settings import WorkerSettings
@@ -147,8 +148,13 @@ def run_worker(
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _dump_tasks)
         async with runtime:
             await runtime.broker.start()
+            frozen = freeze_startup_heap()
             log.info(
-                "%s consuming; ops http on %s:%d", name, settings.http_host, settings.http_port
+                "%s consuming; ops http on %s:%d (%d start-up objects frozen)",
+                name,
+                settings.http_host,
+                settings.http_port,
+                frozen,
             )
             await _serve_until_signalled(runtime)
 

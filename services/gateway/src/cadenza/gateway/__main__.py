@@ -15,6 +15,7 @@ from cadenza.gateway.app import create_app
 from cadenza.gateway.db import create_pool, migrate
 from cadenza.gateway.settings import Settings
 from cadenza.runtime.asyncapi import asyncapi_document
+from cadenza.runtime.heap import freeze_startup_heap
 
 
 async def _migrate(settings: Settings) -> None:
@@ -51,13 +52,20 @@ def main() -> None:
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
         return
+    app = create_app(settings)
+    freeze_startup_heap()  # what the imports made; see cadenza.runtime.heap
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
         access_log=False,
         ws_max_size=64 * 1024,
+        # No permessage-deflate, though browsers offer it: live audio does not compress, and
+        # deflating it doubled the CPU per block on both ends (docs/benchmarks.md); the job
+        # feed's small JSON messages gain little, and each compressed connection would keep
+        # zlib state in memory.
+        ws_per_message_deflate=False,
         timeout_graceful_shutdown=10,
     )
 
