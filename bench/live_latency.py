@@ -6,9 +6,8 @@ them over. 48 kHz stereo float32 throughout.
    audio work, for a 3-plugin chain (gain, reverb, delay) and a trivial one (gain 0 dB).
 2. One session at a time, 10 ms (480 frames) and 20 ms (960 frames) blocks: the per-block
    round trip with the 3-plugin chain against the trivial chain through the same path, in
-   alternating rounds of the same run, and the 3-plugin chain once more with
-   permessage-deflate negotiated (what a browser offers). Targets: the round trip well under
-   one block; the chain adds at most 5 ms at p99.
+   alternating rounds of the same run. Targets: the round trip well under one block; the
+   chain adds at most 5 ms at p99.
 3. N sessions at once on ONE effects worker (one process, one event loop), 3-plugin chain,
    each paced at the block duration, at 10 and 20 ms blocks: through the gateway over
    WebSockets (the whole platform on this machine's cores), and straight to the worker over
@@ -18,8 +17,13 @@ them over. 48 kHz stereo float32 throughout.
    client began to send it plus one block duration (a one-block jitter buffer on the way
    back); a block that never comes back is one too. The client's own lateness in sending
    (its timer, its share of the cores) is reported apart, as the send lag. Target: ≥ 32
-   sessions per worker core without an underrun. Also 16 sessions through the gateway with
-   permessage-deflate, which browsers negotiate and the gateway accepts.
+   sessions per worker core without an underrun.
+
+Every WebSocket client offers permessage-deflate, as browsers do; the gateway declines it
+(audio does not compress; deflating it doubled the CPU per block), and each session checks
+that it was declined. Before the platform starts, the benchmark also times a full garbage
+collection of the effects worker's start-up heap, before and after freezing it (what the
+worker does once it has started: cadenza.runtime.heap).
 
 The clients (uvloop; websockets or nats-py; one connection per WebSocket session), the
 gateway, nats-server and the worker share this machine's cores: each step reports the CPU
@@ -29,8 +33,7 @@ milliseconds to wake when a message arrives (this one's do), `--awake` keeps eve
 nice 19, which shows the platform without that; run it both ways.
 
     .venv/bin/python -m bench.live_latency [--rounds 4] [--round-seconds 2] [--seconds 3]
-        [--sweep gateway:480:8,16,24,32,48,64 direct:480:16,24,32,48,64 …] [--deflate-sessions 16]
-        [--awake]
+        [--sweep gateway:480:8,16,24,32,48,64 direct:480:16,24,32,48,64 …] [--awake]
 """
 
 from __future__ import annotations
@@ -239,12 +242,10 @@ class WebSocketStream(Stream):
         self.reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def open(
-        cls, url: str, chain: list[dict[str, Any]], frames: int, deflate: bool = False
-    ) -> WebSocketStream:
-        ws = await websockets.connect(
-            url, max_size=None, compression="deflate" if deflate else None
-        )
+    async def open(cls, url: str, chain: list[dict[str, Any]], frames: int) -> WebSocketStream:
+        ws = await websockets.connect(url, max_size=None, compression="deflate")
+        if ws.response is not None and "Sec-WebSocket-Extensions" in ws.response.headers:
+            raise RuntimeError("the gateway negotiated a WebSocket extension for live audio")
         await ws.send(json.dumps({"type": "open", "chain": chain, "format": fmt(frames)}))
         ready = json.loads(await asyncio.wait_for(ws.recv(), 10))
         if ready.get("type") != "ready":
@@ -417,7 +418,6 @@ async def single(
     streams = {
         "trivial": await WebSocketStream.open(url, TRIVIAL, frames),
         "chain3": await WebSocketStream.open(url, CHAIN, frames),
-        "chain3_deflate": await WebSocketStream.open(url, CHAIN, frames, deflate=True),
     }
     block_s = frames / RATE
     count = round(round_seconds / block_s)
@@ -457,14 +457,16 @@ async def concurrent(
 ) -> dict[str, Any]:
     sessions = len(streams)
     count = round(seconds / block_s)
+    # The CPU and the worker's histogram are read before the warm-up and after the last
+    # block, never while blocks flow: reading them mid-stream (a blocking HTTP request in
+    # this process, the worker rendering its metrics) once made a burst of late blocks.
+    # The warm-up blocks are in the CPU figures, counted in the worker's blocks alike.
+    before = meter.snapshot()
     # Sound cards are not in step: session k starts k/N of a block after the first.
     t0 = time.perf_counter() + 0.05
-    playing = asyncio.gather(
+    played: list[Played] = await asyncio.gather(
         *(s.play(t0 + k * block_s / sessions, count, WARMUP_BLOCKS) for k, s in enumerate(streams))
     )
-    await asyncio.sleep(max(0.0, t0 + WARMUP_BLOCKS * block_s - time.perf_counter()))
-    before = meter.snapshot()  # as the counted blocks start
-    played: list[Played] = await playing
     measured = Meter.delta(before, meter.snapshot())
     latencies = [v for p in played for v in p.latencies]
     lags = [v for p in played for v in p.lags]
@@ -487,17 +489,14 @@ async def concurrent(
 
 
 async def through_gateway(
-    platform: Platform, meter: Meter, frames: int, sessions: int, seconds: float, deflate: bool
+    platform: Platform, meter: Meter, frames: int, sessions: int, seconds: float
 ) -> dict[str, Any]:
     url = live_url(platform)
     streams: list[WebSocketStream] = []
     try:
         for i in range(0, sessions, 16):
             streams += await asyncio.gather(
-                *(
-                    WebSocketStream.open(url, CHAIN, frames, deflate)
-                    for _ in range(min(16, sessions - i))
-                )
+                *(WebSocketStream.open(url, CHAIN, frames) for _ in range(min(16, sessions - i)))
             )
         return await concurrent(list(streams), meter, frames / RATE, seconds)
     finally:
@@ -529,6 +528,39 @@ def line(label: str, step: dict[str, Any]) -> str:
     )
 
 
+# --- the garbage collector ---------------------------------------------------------------
+
+HEAP_PROBE = """
+import gc, json, time
+import cadenza.effects.__main__, cadenza.effects.app, cadenza.effects.live_server
+from cadenza.runtime.heap import freeze_startup_heap
+
+def full_ms():
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        gc.collect()
+        times.append((time.perf_counter() - t) * 1000)
+    return round(sorted(times)[2], 3)
+
+gc.collect()
+objects = len(gc.get_objects())
+before = full_ms()
+freeze_startup_heap()
+print(json.dumps({"objects": objects, "before_freeze_ms": before, "after_freeze_ms": full_ms()}))
+"""
+
+
+def worker_heap_collection() -> dict[str, Any]:
+    """A full collection (median of 5) of what the effects worker's imports make, in a fresh
+    process, before and after cadenza.runtime.heap.freeze_startup_heap."""
+    done = subprocess.run(
+        [sys.executable, "-c", HEAP_PROBE], capture_output=True, text=True, check=True
+    )
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
 # --- main -----------------------------------------------------------------------------------
 
 
@@ -552,17 +584,11 @@ async def measure(
             f"one session, {frames} frames ({step['block_ms']:g} ms), p50/p99 ms: "
             + ", ".join(
                 f"{name} {step[name]['p50_ms']}/{step[name]['p99_ms']}"
-                for name in ("trivial", "chain3", "chain3_deflate")
+                for name in ("trivial", "chain3")
             )
             + f"; chain adds {step['added_p99_ms']} ms at p99",
             flush=True,
         )
-    if args.deflate_sessions:
-        n = args.deflate_sessions
-        step = await through_gateway(platform, meter, 480, n, args.seconds, True)
-        results["gateway_deflate_10ms"] = step
-        print(line(f"gateway, permessage-deflate, {n:3d} × 10 ms", step), flush=True)
-        await settle(meter)
     pinned = pinning(platform)
     for path, frames, counts in args.sweep:
         block_ms = frames / RATE * 1000
@@ -571,7 +597,7 @@ async def measure(
             sweep["pinned"] = pinned.describe()
         for n in counts:
             if path == "gateway":
-                step = await through_gateway(platform, meter, frames, n, args.seconds, False)
+                step = await through_gateway(platform, meter, frames, n, args.seconds)
             else:
                 with pinned or contextlib.nullcontext():
                     step = await straight_to_worker(platform, meter, frames, n, args.seconds)
@@ -670,13 +696,19 @@ def main() -> None:
         default=[parse_sweep(s) for s in SWEEPS],
         help="PATH:FRAMES:N,N,… (PATH gateway or direct), default: " + " ".join(SWEEPS),
     )
-    parser.add_argument("--deflate-sessions", type=int, default=16, help="0: skip that step")
     parser.add_argument(
         "--awake", action="store_true", help="keep every CPU busy at nice 19 (see cpus_awake)"
     )
     parser.add_argument("--in-process-blocks", type=int, default=3000)
     args = parser.parse_args()
 
+    collection = worker_heap_collection()
+    print(
+        f"full garbage collection of the effects worker's start-up heap "
+        f"({collection['objects']} objects): {collection['before_freeze_ms']} ms, "
+        f"frozen: {collection['after_freeze_ms']} ms",
+        flush=True,
+    )
     local = {str(f): in_process(f, args.in_process_blocks) for f in (480, 960)}
     for frames, r in local.items():
         print(
@@ -704,6 +736,7 @@ def main() -> None:
             "underrun": "a block received more than one block duration after the client began to "
             "send it, or never",
             "in_process": local,
+            "worker_heap_collection": collection,
             **result,
             "targets": {
                 "round_trip": "well under one block",
