@@ -7,7 +7,7 @@ import hashlib
 import io
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,11 +37,12 @@ def chromium_path() -> str:
 
 
 @contextmanager
-def launched_chromium() -> Iterator[Browser]:
+def launched_chromium(args: Sequence[str] = ()) -> Iterator[Browser]:
+    """Chromium with extra command-line `args` (e.g. its fake microphone's switches)."""
     path = chromium_path()
     playwright: Playwright = sync_playwright().start()
     try:
-        browser = playwright.chromium.launch(executable_path=path)
+        browser = playwright.chromium.launch(executable_path=path, args=list(args))
         try:
             yield browser
         finally:

@@ -102,6 +102,7 @@ async def session(url: str) -> AsyncIterator[ClientConnection]:
         await ws.send(open_message())
         ready = json.loads(await ws.recv())
         assert ready["type"] == "ready" and ready["block_bytes"] == BLOCK * 2 * 4, ready
+        assert ready["max_in_flight"] == 8, ready  # LIVE_MAX_IN_FLIGHT, its default
         yield ws
 
 

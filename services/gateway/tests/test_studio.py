@@ -20,6 +20,9 @@ from .conftest import settings
 STATIC = resources.files("cadenza.gateway").joinpath("static")
 IMPORT = re.compile(r'import\s*\{([^}]*)\}\s*from\s*"(\./[\w./-]+)"')
 EXPORT = re.compile(r"export\s+(?:async\s+)?(?:function|class|const|let)\s+(\w+)")
+STATIC_SCRIPT = re.compile(r'"(/static/js/[\w.-]+\.js)"')
+REGISTERED = re.compile(r'registerProcessor\("([\w-]+)"')
+WORKLET_NODE = re.compile(r'new AudioWorkletNode\([^,]+,\s*"([\w-]+)"')
 
 
 def modules() -> dict[str, str]:
@@ -148,3 +151,16 @@ def test_every_module_import_names_an_export_of_an_existing_module() -> None:
             ]
     assert problems == []
     assert "main.js" in sources
+
+
+def test_every_static_script_a_module_loads_by_url_exists_and_registers_what_is_used() -> None:
+    """The AudioWorklet module is loaded by URL (audioWorklet.addModule), not imported: it
+    must exist, and register every processor the page creates nodes of."""
+    sources = modules()
+    loaded = {url for text in sources.values() for url in STATIC_SCRIPT.findall(text)}
+    assert "/static/js/live-worklet.js" in loaded
+    assert [url for url in loaded if url.removeprefix("/static/js/") not in sources] == []
+    registered = {name for text in sources.values() for name in REGISTERED.findall(text)}
+    created = {name for text in sources.values() for name in WORKLET_NODE.findall(text)}
+    assert created == {"live-capture", "live-playback"}
+    assert created <= registered

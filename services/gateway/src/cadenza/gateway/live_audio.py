@@ -189,6 +189,7 @@ class Bridge:
                             "format": self.format.model_dump(),
                             "block_bytes": self.format.block_bytes,
                             "block_ms": self.format.block_seconds * 1000,
+                            "max_in_flight": self.limits.max_in_flight,
                         }
                     )
                 )

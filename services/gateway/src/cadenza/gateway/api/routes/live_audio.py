@@ -15,7 +15,8 @@ router = APIRouter(tags=["live"])
 async def live_effects(websocket: WebSocket, services: ServicesDep) -> None:
     """Send `{"type": "open", "chain": [effects…], "format": {"sample_rate": 48000,
     "channels": 2, "block_frames": 480, "sample_format": "float32"}}` as text; after
-    `{"type": "ready", …}` send binary blocks of exactly `block_bytes` (interleaved,
+    `{"type": "ready", …}` (with `block_bytes`, and `max_in_flight`: how many blocks may be
+    unanswered before the next one waits) send binary blocks of exactly `block_bytes` (interleaved,
     little-endian) and receive each one processed, in order. `{"type": "set", "index": 0,
     "params": {…}}` or `{"type": "chain", "chain": […]}` change the chain between blocks
     (ramped, state kept); `{"type": "close"}` ends it. Every close comes with a reason:

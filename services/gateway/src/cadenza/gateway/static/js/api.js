@@ -99,11 +99,16 @@ export function uploadFile(file, onProgress) {
   })();
 }
 
-/** The WebSocket URL, with the access token in the query (browsers cannot set headers). */
-export function liveUrl() {
-  const url = new URL("/api/v1/ws", window.location.href);
+/** A WebSocket URL, with the access token in the query (browsers cannot set headers). */
+export function webSocketUrl(path) {
+  const url = new URL(path, window.location.href);
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
   const token = session.accessToken;
   if (token) url.searchParams.set("access_token", token);
   return url.toString();
+}
+
+/** The job events WebSocket. */
+export function liveUrl() {
+  return webSocketUrl("/api/v1/ws");
 }

@@ -1,5 +1,8 @@
 // The effects chain: add effects, set their parameters, reorder and remove them. Every
 // control has a label naming the effect's position, so the chain reads well by ear too.
+// `onChange` hears every edit (the live panel applies them while it streams); `noun` names
+// the effects in labels, so two editors on one page never share a button's name; `exclude`
+// leaves effect types out of the picker.
 
 import { announce, h } from "./dom.js";
 import { EFFECT_TYPES } from "./effect-types.js";
@@ -7,11 +10,15 @@ import { EFFECT_TYPES } from "./effect-types.js";
 let nextId = 0;
 
 export class EffectsEditor {
-  constructor({ list, empty, typeSelect, addButton }) {
+  constructor({ list, empty, typeSelect, addButton, noun = "effect", onChange = () => {}, exclude = [] }) {
     this.list = list;
     this.empty = empty;
     this.typeSelect = typeSelect;
+    this.noun = noun;
+    this.onChange = onChange;
+    list.addEventListener("input", () => this.onChange());
     for (const [type, spec] of Object.entries(EFFECT_TYPES)) {
+      if (exclude.includes(type)) continue;
       typeSelect.append(h("option", { value: type }, spec.label));
     }
     typeSelect.value = "reverb";
@@ -60,7 +67,8 @@ export class EffectsEditor {
     );
     this.list.append(item);
     this.#renumber();
-    announce(`${spec.label} added as effect ${this.list.children.length}`);
+    announce(`${spec.label} added as ${this.noun} ${this.list.children.length}`);
+    this.onChange();
     return item;
   }
 
@@ -86,7 +94,8 @@ export class EffectsEditor {
     // At either end the button just pressed is disabled; the other one keeps the focus.
     const same = item.querySelector(`[data-move="${step}"]`);
     (same.disabled ? item.querySelector(`[data-move="${-step}"]`) : same).focus();
-    announce(`${EFFECT_TYPES[item.dataset.type].label} is now effect ${target + 1}`);
+    announce(`${EFFECT_TYPES[item.dataset.type].label} is now ${this.noun} ${target + 1}`);
+    this.onChange();
   }
 
   #remove(item) {
@@ -99,13 +108,14 @@ export class EffectsEditor {
     const neighbour = this.list.children[Math.min(index, this.list.children.length - 1)];
     (neighbour?.querySelector("[data-remove]") || this.typeSelect).focus();
     announce(`${label} removed`);
+    this.onChange();
   }
 
   #renumber() {
     const items = [...this.list.children];
     items.forEach((item, index) => {
       const label = EFFECT_TYPES[item.dataset.type].label;
-      const name = `effect ${index + 1} (${label})`;
+      const name = `${this.noun} ${index + 1} (${label})`;
       item.querySelector("legend").textContent = `${index + 1}. ${label}`;
       item.querySelector('[data-move="-1"]').setAttribute("aria-label", `Move ${name} up`);
       item.querySelector('[data-move="-1"]').disabled = index === 0;

@@ -7,6 +7,7 @@ import { announce, byId } from "./dom.js";
 import { JobForm } from "./job-form.js";
 import { JobsList } from "./jobs-list.js";
 import { LiveConnection } from "./live.js";
+import { LivePanel } from "./live-panel.js";
 import { SIGNED_OUT } from "./session.js";
 
 const live = new LiveConnection();
@@ -20,6 +21,7 @@ const form = new JobForm({
     jobsList.refresh();
   },
 });
+const livePanel = new LivePanel();
 const catalog = new CatalogBrowser({
   onAddToBlend: (song) => {
     form.choose("blend");
@@ -73,12 +75,14 @@ setUpSignIn(boot);
 
 byId("sign-out").addEventListener("click", async () => {
   live.close();
+  livePanel.stop();
   await signOut();
   await boot();
 });
 
 window.addEventListener(SIGNED_OUT, (event) => {
   live.close();
+  livePanel.stop();
   byId("sign-in-error").textContent = event.detail || "";
   boot();
 });
