@@ -17,7 +17,12 @@ them over. 48 kHz stereo float32 throughout.
    client began to send it plus one block duration (a one-block jitter buffer on the way
    back); a block that never comes back is one too. The client's own lateness in sending
    (its timer, its share of the cores) is reported apart, as the send lag. Target: ≥ 32
-   sessions per worker core without an underrun.
+   sessions per worker core without an underrun. Straight to the worker, the worker runs
+   with LIVE_TIMING on and stamps each block with when it began and finished it (one host,
+   one monotonic clock), so each late block is put where it lost most of its time: on its
+   way to the worker (the client's send, nats-server, the wait in the worker's queue), in
+   the worker (the chain takes ~0.1 ms: more means its CPU was taken away), or on its way
+   back; and the blocks that took the worker over 1 ms are counted.
 
 Every WebSocket client offers permessage-deflate, as browsers do; the gateway declines it
 (audio does not compress; deflating it doubled the CPU per block), and each session checks
@@ -72,6 +77,7 @@ from cadenza.contracts.live import (
     KIND_HEADER,
     OPEN_SUBJECT,
     SEQ_HEADER,
+    TIMING_HEADER,
     LiveOpen,
     LiveOpened,
     session_in,
@@ -92,7 +98,7 @@ WARMUP_BLOCKS = 50  # per session and step, sent and received before anything is
 RECEIVE_GRACE_S = 3.0  # after the last send, how long the rest may take to come back
 SWEEPS = [
     "gateway:480:8,16,24,32,48,64",
-    "direct:480:16,24,32,48,64",
+    "direct:480:16,24,32,32,32,48,64",
     "gateway:960:16,32,48",
     "direct:960:32,48,64,80",
 ]
@@ -100,7 +106,9 @@ ENV = {
     "WORKERS": "effects",
     "LIVE_SESSIONS_PER_PRINCIPAL": "256",  # every session is the dev principal's (default 4)
     "LIVE_MAX_SESSIONS": "256",  # per worker (default 64)
+    "LIVE_TIMING": "1",  # the worker stamps each block with its own times (TIMING_HEADER)
 }
+SLOW_IN_WORKER_S = 0.001  # the chain takes ~0.1 ms of a block: 1 ms means the CPU was away
 
 
 @functools.cache
@@ -172,6 +180,10 @@ class Played:
     lags: list[float] = field(default_factory=list)  # sent − scheduled (the client's lateness)
     underruns: int = 0  # received more than one block after it was sent, or never
     lost: int = 0  # never received (the session ended, or not within RECEIVE_GRACE_S)
+    # Where each late block lost its time, by the worker's own stamps (straight to the
+    # worker only): the larger of to/in/back; and blocks the worker took over 1 ms for.
+    late_where: dict[str, int] = field(default_factory=dict)
+    slow_in_worker: int = 0
     error: str | None = None
 
 
@@ -183,6 +195,7 @@ class Stream(ABC):
         self.block_s = frames / RATE
         self.data = audio_blocks(frames)
         self.received: list[float] = []
+        self.worker_times: list[tuple[float, float]] = []  # with LIVE_TIMING, in order
         self.expected = 0
         self.all_back = asyncio.Event()
         self.error: str | None = None
@@ -202,7 +215,7 @@ class Stream(ABC):
 
     async def play(self, start: float, count: int, warmup: int = 0) -> Played:
         total = warmup + count
-        self.received, self.expected = [], total
+        self.received, self.expected, self.worker_times = [], total, []
         self.all_back.clear()
         sent = [0.0] * total
         played = Played()
@@ -228,8 +241,19 @@ class Stream(ABC):
                 continue
             played.latencies.append(received[i] - sent[i])
             played.lags.append(sent[i] - scheduled)
+            began, finished = self.worker_times[i] if i < len(self.worker_times) else (0.0, 0.0)
+            if finished - began > SLOW_IN_WORKER_S:
+                played.slow_in_worker += 1
             if received[i] - sent[i] > self.block_s:
                 played.underruns += 1
+                if finished:
+                    parts = {
+                        "to the worker": began - sent[i],
+                        "in the worker": finished - began,
+                        "back": received[i] - finished,
+                    }
+                    where = max(parts, key=lambda k: parts[k])
+                    played.late_where[where] = played.late_where.get(where, 0) + 1
         return played
 
 
@@ -296,7 +320,11 @@ class NatsStream(Stream):
         return stream
 
     async def _on_message(self, msg: Msg) -> None:
-        if (msg.headers or {}).get(KIND_HEADER, "audio") == "audio":
+        headers = msg.headers or {}
+        if headers.get(KIND_HEADER, "audio") == "audio":
+            if TIMING_HEADER in headers:
+                began, finished = headers[TIMING_HEADER].split(",")
+                self.worker_times.append((float(began), float(finished)))
             self.arrived()
         else:
             self.failed(f"the worker closed the session: {msg.data[:200]!r}")
@@ -477,6 +505,11 @@ async def concurrent(
         "underruns": sum(p.underruns for p in played),
         "sessions_with_underruns": sum(1 for p in played if p.underruns),
         "lost": sum(p.lost for p in played),
+        "late_where": {
+            where: sum(p.late_where.get(where, 0) for p in played)
+            for where in sorted({w for p in played for w in p.late_where})
+        },
+        "blocks_over_1ms_in_worker": sum(p.slow_in_worker for p in played),
         **(summary_ms(latencies) if latencies else {}),
         "send_lag_p99_ms": round(percentile(lags, 99) * 1000, 2) if lags else None,
         **measured,
@@ -524,7 +557,10 @@ def line(label: str, step: dict[str, Any]) -> str:
         f"{label}: underruns {step['underruns']}/{step['blocks']}, p50 {step.get('p50_ms')} "
         f"p99 {step.get('p99_ms')} max {step.get('max_ms')} ms; worker "
         f"{step['worker_cpu_us_per_block']} µs CPU/block; cores: {cores}, others "
-        f"{step['others_cores']}, steal {step['steal_cores']} {' '.join(step['errors'])}"
+        f"{step['others_cores']}, steal {step['steal_cores']}"
+        + (f"; late blocks lost most time {where}" if (where := step["late_where"]) else "")
+        + f"; {step['blocks_over_1ms_in_worker']} blocks took the worker over 1 ms"
+        + (f" {' '.join(step['errors'])}" if step["errors"] else "")
     )
 
 

@@ -22,6 +22,11 @@ OPEN_QUEUE = "effects-live"
 # "close" (gateway → worker: the client left; worker → gateway: a LiveClosed as JSON).
 KIND_HEADER = "Cadenza-Live"
 SEQ_HEADER = "Cadenza-Seq"
+# Worker → gateway, on processed blocks, only from a worker run with LIVE_TIMING on: when the
+# worker began and finished the block, "start,end" in seconds of its monotonic clock
+# (time.perf_counter). Comparable with another process's clock on the same host only: a
+# diagnostic for benchmarks, which tells the worker's time from the transport's.
+TIMING_HEADER = "Cadenza-Worker-Times"
 # Effects that cannot run block by block in real time.
 NOT_LIVE = {"pitch_shift": "pitch_shift needs half a second of look-ahead, too much for live"}
 MAX_BLOCK_SECONDS = 0.1

@@ -102,6 +102,7 @@ def install_live(runtime: WorkerRuntime, settings: Settings) -> None:
             worker=f"{socket.gethostname()}-{os.getpid()}",
             max_sessions=settings.live_max_sessions,
             idle_timeout_s=settings.live_idle_timeout_s,
+            timing=settings.live_timing,
         )
         await server.start()
         servers.append(server)

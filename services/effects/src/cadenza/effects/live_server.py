@@ -22,6 +22,7 @@ from cadenza.contracts.live import (
     OPEN_QUEUE,
     OPEN_SUBJECT,
     SEQ_HEADER,
+    TIMING_HEADER,
     LiveClosed,
     LiveControl,
     LiveOpen,
@@ -46,9 +47,16 @@ CLOSED = Counter("cadenza_live_sessions_closed_total", "Live sessions ended, by 
 
 class LiveServer:
     def __init__(
-        self, nc: Client, worker: str, *, max_sessions: int, idle_timeout_s: float
+        self,
+        nc: Client,
+        worker: str,
+        *,
+        max_sessions: int,
+        idle_timeout_s: float,
+        timing: bool = False,
     ) -> None:
         self.nc = nc
+        self.timing = timing
         self.worker = worker
         self.max_sessions = max_sessions
         self.idle_timeout_s = idle_timeout_s
@@ -103,12 +111,14 @@ class LiveServer:
                 if kind == "audio":
                     started = time.perf_counter()
                     processed = session.process(msg.data)
-                    BLOCK_SECONDS.observe(time.perf_counter() - started)
+                    finished = time.perf_counter()
+                    BLOCK_SECONDS.observe(finished - started)
                     BLOCKS.inc()
                     seq = (msg.headers or {}).get(SEQ_HEADER, str(session.blocks))
-                    await self.nc.publish(
-                        out, processed, headers={KIND_HEADER: "audio", SEQ_HEADER: seq}
-                    )
+                    headers = {KIND_HEADER: "audio", SEQ_HEADER: seq}
+                    if self.timing:
+                        headers[TIMING_HEADER] = f"{started:.6f},{finished:.6f}"
+                    await self.nc.publish(out, processed, headers=headers)
                 elif kind == "control":
                     session.apply(CONTROL.validate_json(msg.data))
                 elif kind == "close":

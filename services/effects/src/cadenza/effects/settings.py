@@ -18,3 +18,6 @@ class Settings(WorkerSettings):
     # and how long one may go without audio before this worker closes it.
     live_max_sessions: int = Field(64, ge=0, le=4096)
     live_idle_timeout_s: float = Field(60.0, gt=0)
+    # Diagnostics: stamp each processed block with when this worker began and finished it
+    # (cadenza.contracts.live.TIMING_HEADER), for benchmarks on one host.
+    live_timing: bool = False
