@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from cadenza.client import AsyncCadenza
+from cadenza.client.live_file import WavFormat, streaming_wav_header
 from cadenza.devstack.platform import Platform
 from cadenza.devstack.ports import free_port
 
@@ -408,3 +412,74 @@ def test_cadenza_live_streams_a_wav_file_and_saves_the_result(
         check=False,
     )
     assert bad.returncode == 1 and "look-ahead" in bad.stderr
+
+
+def test_cadenza_live_streams_standard_input_to_standard_output_as_it_arrives(
+    live_platform: Platform,
+) -> None:
+    """`arecord … -t wav | cadenza live - --out - | aplay`: a WAV stream of unknown length in,
+    processed audio out block by block while the input is still coming."""
+    audio = signal(2.0, seed=5) * 0.8
+    pcm = (np.clip(audio.T, -1, 32767 / 32768) * 32768).astype("<i2")
+    fmt = WavFormat(RATE, 2)
+    first, rest = pcm[: RATE // 2].tobytes(), pcm[RATE // 2 :].tobytes()
+    command = [str(Path(sys.executable).parent / "cadenza"), "--url", live_platform.url]
+    command += ["--json", "live", "-", "--out", "-", "--block-ms", "20"]
+    command += ["--effect", "gain:gain_db=-3", "--effect", "reverb:room_size=0.7,wet_level=0.3"]
+    command += ["--effect", "delay:delay_seconds=0.05,feedback=0.3,mix=0.4"]
+    received = bytearray()
+    header = len(streaming_wav_header(fmt))
+    with subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as cli:
+        assert cli.stdin is not None and cli.stdout is not None and cli.stderr is not None
+        out_fd = cli.stdout.fileno()
+
+        def read_as_it_comes() -> None:
+            while chunk := os.read(out_fd, 65536):
+                received.extend(chunk)
+
+        reader = threading.Thread(target=read_as_it_comes)
+        reader.start()
+        try:
+            cli.stdin.write(streaming_wav_header(fmt) + first)  # what a recorder writes first
+            cli.stdin.flush()
+            # Half a second of input is all there is so far: it must come back already (all
+            # but the blocks still in flight).
+            enough = header + len(first) - 8 * 960 * 4
+            deadline = time.monotonic() + 30
+            while len(received) < enough and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert len(received) >= enough, (len(received), enough)
+            cli.stdin.write(rest)
+            cli.stdin.close()
+            assert cli.wait(60) == 0
+        finally:
+            if cli.poll() is None:
+                cli.kill()
+            reader.join(10)
+        errors = cli.stderr.read().decode()
+    summary = json.loads(errors.strip().splitlines()[-1])
+    assert summary["blocks"] == 100 and summary["out"] == "-"
+    assert bytes(received[:header]) == streaming_wav_header(fmt)
+    got = np.frombuffer(bytes(received[header:]), dtype="<i2").reshape(-1, 2) / 32768
+    expected = whole_signal((pcm.T / 32768).astype(np.float32)).T
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, np.clip(expected, -1, 32767 / 32768), atol=2 / 32768)
+
+
+def test_cadenza_live_refuses_a_stream_that_is_not_16_bit_wav(live_platform: Platform) -> None:
+    command = [str(Path(sys.executable).parent / "cadenza"), "--url", live_platform.url]
+    for data, problem in (
+        (b"not a wav file at all", "not a WAV file"),
+        (b"RIFF\x00\x00\x00\x00WAVEfmt ", "ends inside its header"),
+    ):
+        done = subprocess.run(
+            [*command, "live", "-", "--out", "-", "--effect", "gain"],
+            input=data,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 1 and problem in done.stderr.decode(), done.stderr
+        assert done.stdout == b""

@@ -275,20 +275,25 @@ def cmd_songs(api: Cadenza, args: argparse.Namespace) -> int:
 
 def cmd_live(api: Cadenza, args: argparse.Namespace) -> int:
     chain = parse_chain(args.chain, args.effect)
+    source = sys.stdin.buffer if args.file == "-" else Path(args.file)
+    audio_out = args.out == "-"  # standard output carries the audio: the summary goes to stderr
+    dest = sys.stdout.buffer if audio_out else Path(args.out)
     columns = (TextColumn("live"), BarColumn(), TaskProgressColumn())
     with Progress(*columns, console=err, disable=args.json) as progress:
         task = progress.add_task("live", total=None)
         run = api.run(
             stream_file(
                 api.async_client,
-                Path(args.file),
-                Path(args.out),
+                source,
+                dest,
                 chain,
                 block_ms=args.block_ms,
                 realtime=args.realtime,
                 on_block=lambda done, total: progress.update(task, completed=done, total=total),
             )
         )
+    if not run.round_trips_ms:
+        raise CadenzaError(0, f"{args.file}: no audio in it")
     trips = sorted(run.round_trips_ms)
     summary = {
         "blocks": run.blocks,
@@ -298,11 +303,14 @@ def cmd_live(api: Cadenza, args: argparse.Namespace) -> int:
         "round_trip_ms_p99": round(trips[min(len(trips) - 1, int(len(trips) * 0.99))], 3),
         "out": args.out,
     }
-    if args.json:
+    if args.json and not audio_out:
         print_json(summary)
+    elif args.json:
+        sys.stderr.write(json.dumps(summary) + "\n")
     else:
-        out.print(
-            f"{summary['blocks']} blocks of {summary['block_ms']} ms → {args.out}; round trip "
+        (err if audio_out else out).print(
+            f"{summary['blocks']} blocks of {summary['block_ms']} ms → "
+            f"{'standard output' if audio_out else args.out}; round trip "
             f"p50 {summary['round_trip_ms_p50']} ms, p99 {summary['round_trip_ms_p99']} ms"
         )
     return 0
@@ -433,9 +441,17 @@ def build_parser() -> argparse.ArgumentParser:
     similar.add_argument("song")
     similar.add_argument("-k", type=int, default=10)
 
-    live = command("live", cmd_live, "stream a 16-bit WAV through live effects, save the result")
-    live.add_argument("file", help="16-bit PCM WAV, mono or stereo")
-    live.add_argument("--out", required=True, help="where to write the processed WAV")
+    live = command(
+        "live", cmd_live, "stream 16-bit WAV audio through live effects, save or play the result"
+    )
+    live.add_argument(
+        "file", help="16-bit PCM WAV, mono or stereo; - reads a WAV stream from standard input"
+    )
+    live.add_argument(
+        "--out",
+        required=True,
+        help="where to write the processed WAV; - streams it to standard output (for a player)",
+    )
     live.add_argument("--effect", action="append", metavar="TYPE[:k=v,…]", help="repeatable")
     live.add_argument("--chain", metavar="JSON|@FILE", help="the whole chain as JSON")
     live.add_argument("--block-ms", type=float, default=10.0, help="block length (default 10)")
