@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cadenza.contracts.effect_chain import EFFECT_MODELS, EFFECT_TYPES
 from cadenza.gateway.app import create_app
 
 from .conftest import settings
@@ -164,3 +165,46 @@ def test_every_static_script_a_module_loads_by_url_exists_and_registers_what_is_
     created = {name for text in sources.values() for name in WORKLET_NODE.findall(text)}
     assert created == {"live-capture", "live-playback"}
     assert created <= registered
+
+
+BLOCK = re.compile(r"^  (\w+): \{(.*?)(?=^  \w+: \{|^\};)", re.MULTILINE | re.DOTALL)
+UNIT = re.compile(r'unit\("(\w+)", "[^"]*", (-?[\d.]+), (-?[\d.]+), [\d.]+, (-?[\d.]+)\)')
+
+
+def test_the_pages_effect_ranges_stay_inside_the_contracts() -> None:
+    """effect-types.js copies names, ranges and defaults from cadenza.contracts.effect_chain
+    by hand: a control that offers what the API refuses, or a parameter the contract no
+    longer has, fails here instead of in a person's hands."""
+    text = modules()["effect-types.js"]
+    page = {name: UNIT.findall(body) for name, body in BLOCK.findall(text)}
+    assert len(page) >= 10 and sum(map(len, page.values())) >= 30, page  # the parser works
+    contract = {
+        name: model.model_json_schema()
+        for name, model in zip(EFFECT_TYPES, EFFECT_MODELS, strict=True)
+    }
+    problems = []
+    for effect, params in page.items():
+        if effect not in contract:
+            problems.append(f"{effect}: no such effect in the contract")
+            continue
+        fields = contract[effect]["properties"]
+        for name, low, high, default in params:
+            spec = fields.get(name)
+            if spec is None:
+                problems.append(f"{effect}.{name}: no such parameter")
+                continue
+            least = spec.get("minimum", spec.get("exclusiveMinimum", float("-inf")))
+            most = spec.get("maximum", spec.get("exclusiveMaximum", float("inf")))
+            lo, hi, value = float(low), float(high), float(default)
+            if lo < least or hi > most or ("exclusiveMaximum" in spec and hi >= most):
+                problems.append(f"{effect}.{name}: page {lo}..{hi}, contract {least}..{most}")
+            if not lo <= value <= hi:
+                problems.append(f"{effect}.{name}: default {value} outside {lo}..{hi}")
+        offered = {name for name, *_ in params}
+        # Every parameter the contract requires must be offered (none does today).
+        problems += [
+            f"{effect}.{name}: required by the contract, not offered"
+            for name in contract[effect].get("required", [])
+            if name != "type" and name not in offered
+        ]
+    assert problems == []
