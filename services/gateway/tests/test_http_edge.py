@@ -156,6 +156,14 @@ def test_websocket_needs_credentials_and_accepts_a_query_token(
         assert closed.value.code == 4401
         assert "sign in" in closed.value.reason
 
+        # Live effects say it as every live close does: the full reason as text first.
+        with client.websocket_connect("/api/v1/live") as ws:
+            said = json.loads(ws.receive_text())
+            with pytest.raises(WebSocketDisconnect) as closed:
+                ws.receive_text()
+        assert said["type"] == "closed" and said["code"] == 4401 and "sign in" in said["reason"]
+        assert closed.value.code == 4401
+
         client.post(
             "/api/v1/auth/register",
             json={"email": "ws@example.com", "password": "correct horse battery"},

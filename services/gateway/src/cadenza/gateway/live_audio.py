@@ -121,7 +121,7 @@ async def run_session(
             sessions.give_back(owner)
             SESSIONS.dec()
         ENDED.labels(str(code)).inc()
-        await _close_socket(ws, code, reason)
+        await close_live_socket(ws, code, reason)
 
 
 async def _open_request(ws: WebSocket, idle_timeout_s: float) -> OpenRequest:
@@ -346,9 +346,9 @@ def _sentence(error: ValidationError) -> str:
     return str(UnprocessableError(validation_errors(error.errors())))
 
 
-async def _close_socket(ws: WebSocket, code: int, reason: str) -> None:
+async def close_live_socket(ws: WebSocket, code: int, reason: str) -> None:
     """The full reason as a text message, then the close (whose reason is capped at 123
-    bytes by the protocol)."""
+    bytes by the protocol): how every live session ends."""
     with contextlib.suppress(Exception):
         if reason and code != 1000:
             await ws.send_text(json.dumps({"type": "closed", "code": code, "reason": reason}))

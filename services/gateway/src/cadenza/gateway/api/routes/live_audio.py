@@ -6,7 +6,12 @@ from fastapi import APIRouter, WebSocket
 
 from cadenza.gateway.auth.principal import AuthError
 from cadenza.gateway.deps import ServicesDep
-from cadenza.gateway.live_audio import LiveLimits, PrincipalSessions, run_session
+from cadenza.gateway.live_audio import (
+    LiveLimits,
+    PrincipalSessions,
+    close_live_socket,
+    run_session,
+)
 
 router = APIRouter(tags=["live"])
 
@@ -26,7 +31,7 @@ async def live_effects(websocket: WebSocket, services: ServicesDep) -> None:
     try:
         owner = (await services.auth.authenticate(websocket)).id
     except AuthError as e:
-        await websocket.close(code=4401, reason=str(e)[:120])
+        await close_live_socket(websocket, 4401, str(e))
         return
     settings = services.settings
     sessions: PrincipalSessions = websocket.app.state.live_sessions
