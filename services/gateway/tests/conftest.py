@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from cadenza.gateway.app import create_app
+from cadenza.gateway.services import Services
 from cadenza.gateway.settings import Settings
 
 SECRET = "test-secret-" + "x" * 40
@@ -28,12 +29,21 @@ def settings(database_url: str, nats_url: str, storage: Path, **overrides: Any) 
 
 
 @asynccontextmanager
-async def gateway(config: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def running_gateway(
+    config: Settings,
+) -> AsyncIterator[tuple[Services, httpx.AsyncClient]]:
+    """The started gateway's services (pool, bus, projection, hub…) and a client of its API."""
     app = create_app(config)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as api,
     ):
+        yield app.state.services, api
+
+
+@asynccontextmanager
+async def gateway(config: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_gateway(config) as (_, api):
         yield api
 
 

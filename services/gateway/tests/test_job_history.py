@@ -6,16 +6,12 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import httpx
-
 from cadenza.contracts import ArtifactRef
 from cadenza.contracts.effects import EffectsCompleted
 from cadenza.contracts.jobs import JobSubmitted
 from cadenza.devstack.nats import NatsServer
-from cadenza.gateway.app import create_app
-from cadenza.gateway.services import Services
 
-from .conftest import settings
+from .conftest import running_gateway, settings
 
 REF = ArtifactRef(uri="file:///s/a.wav", media_type="audio/wav", bytes=10, sha256="1" * 64)
 
@@ -24,12 +20,7 @@ async def test_history_includes_heard_events_not_yet_recorded(
     fresh_database: str, nats_server: NatsServer, tmp_path: Path
 ) -> None:
     config = settings(fresh_database, nats_server.url, tmp_path / "store", auth_mode="dev")
-    app = create_app(config)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as api,
-    ):
-        services: Services = app.state.services
+    async with running_gateway(config) as (services, api):
         job_id = uuid.uuid4()
         submitted = JobSubmitted(
             job_id=job_id,

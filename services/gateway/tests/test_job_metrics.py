@@ -6,17 +6,14 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from cadenza.contracts import ArtifactRef
 from cadenza.contracts.effects import EffectsCompleted
 from cadenza.contracts.jobs import JobSubmitted
 from cadenza.devstack.nats import NatsServer
-from cadenza.gateway.app import create_app
-from cadenza.gateway.services import Services
 
-from .conftest import settings
+from .conftest import running_gateway, settings
 
 
 def sample(metrics: str, name: str, **labels: str) -> float:
@@ -30,12 +27,8 @@ def sample(metrics: str, name: str, **labels: str) -> float:
 async def test_jobs_are_counted_once_when_submitted_and_when_they_end(
     fresh_database: str, nats_server: NatsServer, tmp_path: Path
 ) -> None:
-    app = create_app(settings(fresh_database, nats_server.url, tmp_path, auth_mode="dev"))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as api,
-    ):
-        services: Services = app.state.services
+    config = settings(fresh_database, nats_server.url, tmp_path, auth_mode="dev")
+    async with running_gateway(config) as (services, api):
         kind = f"effects-{uuid.uuid4().hex[:6]}"  # its own label: other tests do not count
         before = (await api.get("/metrics")).text
         job_id = uuid.uuid4()

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import nats
 
 from cadenza.contracts import ArtifactRef
@@ -22,12 +21,11 @@ from cadenza.contracts.jobs import JobSubmitted
 from cadenza.contracts.streams import JOBS
 from cadenza.devstack.nats import NatsServer
 from cadenza.gateway import repository
-from cadenza.gateway.app import create_app
 from cadenza.gateway.replay import stream_messages
 from cadenza.gateway.services import Services
 from cadenza.runtime.storage import ObjectStore
 
-from .conftest import settings
+from .conftest import running_gateway, settings
 
 OWNER = "local"
 
@@ -103,12 +101,7 @@ async def test_retention_removes_what_is_old_keeps_what_is_pinned_and_agrees_wit
     fresh_database: str, nats_server: NatsServer, tmp_path: Path
 ) -> None:
     config = settings(fresh_database, nats_server.url, tmp_path / "store", auth_mode="dev")
-    app = create_app(config)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as api,
-    ):
-        services: Services = app.state.services
+    async with running_gateway(config) as (services, api):
         pool, store = services.pool, services.store
         files_old = await _finished_job(services, tmp_path, "a")  # 2 days: files go
         pinned = await _finished_job(services, tmp_path, "b")  # 30 days but pinned
