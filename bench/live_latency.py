@@ -34,8 +34,9 @@ The clients (uvloop; websockets or nats-py; one connection per WebSocket session
 gateway, nats-server and the worker share this machine's cores: each step reports the CPU
 each process used, the worker's CPU per block, what else ran on the machine meanwhile, and
 the CPU time the hypervisor took (steal). On a virtual machine whose idle virtual CPUs take
-milliseconds to wake when a message arrives (this one's do), `--awake` keeps every CPU busy at
-nice 19, which shows the platform without that; run it both ways.
+milliseconds to wake when a message arrives, `--awake` keeps every CPU busy at nice 19, which
+shows the platform without that; run it both ways (on this VM, once the benchmark's own stalls
+were gone, the awake runs were no better: docs/benchmarks.md).
 
     .venv/bin/python -m bench.live_latency [--rounds 4] [--round-seconds 2] [--seconds 3]
         [--sweep gateway:480:8,16,24,32,48,64 direct:480:16,24,32,48,64 …] [--awake]
