@@ -94,3 +94,56 @@ def test_writer_and_reader_round_trip_block_by_block(tmp_path: Path, fmt: str) -
     assert info.format == fmt and info.sample_rate == 44100
     if fmt in ("wav", "flac"):
         np.testing.assert_allclose(decoded, signal, atol=1e-4)
+
+
+def _silent_flac(path: Path, rate: int, channels: int, seconds: float) -> Path:
+    block = np.zeros((rate, channels), dtype=np.float32)
+    with sf.SoundFile(str(path), "w", rate, channels, format="FLAC", subtype="PCM_16") as f:
+        for _ in range(int(seconds)):
+            f.write(block)
+    return path
+
+
+def _forget_length(path: Path) -> Path:
+    """Zero STREAMINFO's total-samples field: only decoding can tell the length."""
+    data = bytearray(path.read_bytes())
+    field = slice(8 + 10, 8 + 18)
+    data[field] = (int.from_bytes(data[field], "big") & ~((1 << 36) - 1)).to_bytes(8, "big")
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_decompression_bomb_is_refused_from_its_header(tmp_path: Path) -> None:
+    path = _silent_flac(tmp_path / "bomb.flac", 192_000, 8, 30)
+    assert path.stat().st_size < 100_000  # 46 million samples in a few dozen KB
+    with pytest.raises(AudioDecodeError, match="decodes to more than 500 times its size"):
+        probe_audio(path)
+
+
+def test_a_bomb_without_a_length_stops_early_in_decoding(tmp_path: Path) -> None:
+    path = _forget_length(_silent_flac(tmp_path / "bomb.flac", 192_000, 8, 60))
+    assert sf.info(str(path)).frames <= 0 or sf.info(str(path)).frames >= 1 << 62
+    with pytest.raises(AudioDecodeError, match="decompression bomb"):
+        probe_audio(path)
+
+
+def test_short_silence_is_still_accepted(tmp_path: Path) -> None:
+    # Silence expands far past 500×, but below the floor of 10 million samples it passes.
+    path = _silent_flac(tmp_path / "room-tone.flac", 44_100, 2, 30)
+    assert probe_audio(path).duration_s == pytest.approx(30.0)
+
+
+def test_the_sample_limit_counts_frames_times_channels(tmp_path: Path) -> None:
+    path = write_tone(tmp_path / "tone.wav", 2.0)  # 44.1 kHz stereo: 176,400 samples
+    assert probe_audio(path, max_samples=200_000).channels == 2
+    with pytest.raises(AudioDecodeError, match=r"more than the limit of 0 million samples"):
+        probe_audio(path, max_samples=150_000)
+
+
+def test_nan_samples_are_refused_with_where(tmp_path: Path) -> None:
+    samples = tone(2.0, sample_rate=8000)
+    samples[12_000, 1] = np.nan
+    path = tmp_path / "nan.wav"
+    sf.write(str(path), samples, 8000, subtype="FLOAT")
+    with pytest.raises(AudioDecodeError, match=r"invalid samples \(NaN or infinity\) at"):
+        probe_audio(path)

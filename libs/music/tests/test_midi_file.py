@@ -12,6 +12,7 @@ import pytest
 from cadenza.music import (
     MidiFileError,
     MidiProblem,
+    count_events,
     load_pretty_midi,
     parse_midi,
     quarter_clock,
@@ -146,3 +147,59 @@ def test_riff_wrapped_midi_is_unwrapped() -> None:
     with pytest.raises(MidiFileError, match="holds no MIDI data") as caught:
         unwrap_riff(b"RIFF\x04\x00\x00\x00RMID")
     assert caught.value.problem is MidiProblem.NO_RIFF_DATA
+
+
+def _running_status_flood(notes: int, *, with_quarter_frame: bool = False) -> bytes:
+    """Note-on/off pairs in running status (3 bytes each after the first), the kind of file
+    that costs mido half a kilobyte per event."""
+    events = b"\x00\x90\x3c\x5a" + b"\x01\x3c\x00\x00\x3c\x5a" * notes + b"\x00\xff\x2f\x00"
+    if with_quarter_frame:  # a system message first: it must not stop the count
+        events = b"\x00\xf1\x01" + events
+    header = b"MThd" + (6).to_bytes(4, "big") + bytes([0, 0, 0, 1, 1, 0xE0])
+    return header + b"MTrk" + len(events).to_bytes(4, "big") + events
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        smf([[mido.MetaMessage("track_name", name="x", time=0)], quarters([60, 62, 64])]),
+        tempo_on_a_later_track(),
+        _running_status_flood(1000),
+        _running_status_flood(1000, with_quarter_frame=True),
+        smf([[mido.Message("sysex", data=[1, 2, 3]), *quarters([60])]]),
+    ],
+)
+def test_events_are_counted_on_the_bytes_as_mido_reads_them(data: bytes) -> None:
+    midi = mido.MidiFile(file=io.BytesIO(data))
+    assert count_events(data) == sum(len(track) for track in midi.tracks)
+
+
+def test_a_flood_of_events_is_refused_before_parsing() -> None:
+    data = _running_status_flood(300_000, with_quarter_frame=True)
+    with pytest.raises(MidiFileError, match="more than 250,000 events") as caught:
+        parse_midi(data, max_notes=10**9)
+    assert caught.value.problem is MidiProblem.TOO_MANY_EVENTS
+    assert count_events(data, max_events=10**9) == 600_003
+
+
+def test_a_track_that_overruns_its_length_is_counted_as_mido_reads_it() -> None:
+    data = bytearray(_running_status_flood(2000))
+    # The track claims 11 bytes, which ends inside an event: mido reads every event of the
+    # file (building each) before it trips on the end of the file. All of them count.
+    data[18:22] = (11).to_bytes(4, "big")
+    with pytest.raises(EOFError):
+        mido.MidiFile(file=io.BytesIO(bytes(data)))
+    assert count_events(bytes(data)) == 4002
+
+
+def test_errors_survive_pickling() -> None:
+    import pickle
+
+    error = MidiFileError(MidiProblem.TOO_MANY_NOTES, "too many", notes=9, limit=3)
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.problem, str(copy), copy.notes, copy.limit) == (
+        MidiProblem.TOO_MANY_NOTES,
+        "too many",
+        9,
+        3,
+    )

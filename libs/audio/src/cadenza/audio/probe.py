@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import soundfile as sf
 
 # libsndfile container name → (short format name, media type)
@@ -26,8 +27,18 @@ MAX_CHANNELS = 32
 MIN_SAMPLE_RATE = 1_000
 MAX_SAMPLE_RATE = 768_000
 # Bounds on what one file may cost to decode: a few kilobytes of FLAC or Vorbis can hold
-# hours of silence (a decompression bomb), so length and decoding time are both capped.
+# hours of silence (a decompression bomb), so length, samples, expansion and decoding time
+# are all capped.
 MAX_SECONDS = 4 * 3600.0
+# Samples (frames × channels) in one file: four hours of 48 kHz stereo.
+MAX_SAMPLES = 4 * 3600 * 48_000 * 2
+# Decoded float32 bytes per byte of file. Real audio stays far below it (FLAC ~2–6×, Vorbis
+# and MP3 at their lowest bitrates ~50–300×); a file of near-silence built to expand passes it
+# within its first megabytes of output.
+MAX_EXPANSION = 500.0
+# Short files of near-silence expand more than that; the limit applies past this many samples
+# (two minutes of 44.1 kHz stereo, a tenth of a second to decode).
+EXPANSION_FLOOR_SAMPLES = 10_000_000
 MAX_DECODE_SECONDS = 300.0
 
 
@@ -108,13 +119,25 @@ def _ogg_ends_properly(path: Path) -> bool:
     return start >= 0 and len(tail) > start + 5 and bool(tail[start + 5] & 0x04)
 
 
+def _describe_samples(samples: int) -> str:
+    return f"{samples / 1e6:,.0f} million samples"
+
+
 def probe_audio(
-    path: Path, *, max_seconds: float = MAX_SECONDS, max_decode_s: float = MAX_DECODE_SECONDS
+    path: Path,
+    *,
+    max_seconds: float = MAX_SECONDS,
+    max_samples: int = MAX_SAMPLES,
+    max_expansion: float = MAX_EXPANSION,
+    max_decode_s: float = MAX_DECODE_SECONDS,
 ) -> AudioInfo:
     """Decode the whole file once, block by block (bounded memory), and return what it is;
-    `AudioDecodeError` if it is not audio, is damaged, lasts longer than `max_seconds` or
-    takes longer than `max_decode_s` to decode."""
-    if path.stat().st_size == 0:
+    `AudioDecodeError` if it is not audio, is damaged, holds non-finite samples, lasts longer
+    than `max_seconds`, holds more than `max_samples` samples (frames × channels), decodes
+    to more than `max_expansion` times its size in float32, or takes longer than
+    `max_decode_s` to decode. Every limit the header can tell is checked before decoding."""
+    size = path.stat().st_size
+    if size == 0:
         raise AudioDecodeError("the file is empty")
     try:
         info = sf.info(str(path))
@@ -138,24 +161,49 @@ def probe_audio(
         raise AudioDecodeError(
             "the file is truncated: the Ogg stream stops without its end-of-stream page"
         )
-    limit_frames = int(max_seconds * info.samplerate)
-    too_long = f"the audio lasts longer than the limit of {describe_seconds(max_seconds)}"
-    if 0 < limit_frames < info.frames < (1 << 62):
-        raise AudioDecodeError(too_long)
     declared = _declared_data_bytes(path)
     if declared and declared[0] > declared[1]:
         raise AudioDecodeError(
             f"the file is truncated: its header declares {declared[0]} bytes of audio "
             f"but only {declared[1]} are present"
         )
+    channels = int(info.channels)
+    # The tightest of the three frame limits: length, samples, expansion.
+    limits = [
+        (
+            int(max_seconds * info.samplerate),
+            f"lasts longer than the limit of {describe_seconds(max_seconds)}",
+        ),
+        (
+            max_samples // channels,
+            f"holds more than the limit of {_describe_samples(max_samples)} (frames × channels)",
+        ),
+        (
+            max(int(max_expansion * size / 4), EXPANSION_FLOOR_SAMPLES) // channels,
+            f"decodes to more than {max_expansion:g} times its size, which no real "
+            "recording does (a decompression bomb?)",
+        ),
+    ]
+    limit_frames, why = min(limits)
+    too_long = f"the audio {why}"
+    if 0 < limit_frames < info.frames < (1 << 62):
+        raise AudioDecodeError(too_long)
     frames = 0
     deadline = time.monotonic() + max_decode_s
+    # Integer samples are always finite; float ones may hold NaN or infinity, which every
+    # later stage would spread (and which no encoder can write).
+    check_finite = info.subtype in ("FLOAT", "DOUBLE")
     try:
         with sf.SoundFile(str(path)) as f:
             for block in f.blocks(DECODE_BLOCK, dtype="float32", always_2d=True):
                 frames += len(block)
                 if frames > limit_frames:
                     raise AudioDecodeError(too_long)
+                if check_finite and not np.isfinite(block).all():
+                    raise AudioDecodeError(
+                        "the audio holds invalid samples (NaN or infinity) at "
+                        f"{describe_seconds(frames / info.samplerate)}; export it again"
+                    )
                 if time.monotonic() > deadline:
                     raise AudioDecodeError(
                         f"decoding took longer than {describe_seconds(max_decode_s)}; "

@@ -11,9 +11,11 @@ from cadenza.music.key_profiles import (
 )
 from cadenza.music.midi_file import (
     GLOBAL_META,
+    MAX_EVENTS,
     MAX_TICKS,
     MidiFileError,
     MidiProblem,
+    count_events,
     failure_reason,
     gather_meta,
     load_pretty_midi,
@@ -26,12 +28,14 @@ from cadenza.music.timing import quarter_clock
 __all__ = [
     "GLOBAL_META",
     "MAJOR_PROFILE",
+    "MAX_EVENTS",
     "MAX_TICKS",
     "MINOR_PROFILE",
     "MidiFileError",
     "MidiProblem",
     "Mode",
     "best_key",
+    "count_events",
     "failure_reason",
     "gather_meta",
     "key_correlations",

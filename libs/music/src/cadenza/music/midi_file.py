@@ -20,9 +20,14 @@ from typing import Any
 
 import mido
 import pretty_midi
+from mido.messages.specs import SPEC_BY_STATUS
 
 # pretty_midi builds a tick -> seconds table as long as the last tick; it refuses more itself.
 MAX_TICKS = 10_000_000
+# Events (notes, controllers, meta) in one file. mido makes a Python object of each, about half
+# a kilobyte, so the count is checked on the bytes before any is made; a long orchestral
+# score holds well under a hundred thousand.
+MAX_EVENTS = 250_000
 # The events pretty_midi reads from the first track only.
 GLOBAL_META = ("set_tempo", "time_signature", "key_signature")
 
@@ -36,6 +41,7 @@ class MidiProblem(enum.Enum):
     TOO_LONG = "too long"  # `last_beat`: where the last event lies
     NO_NOTES = "no notes"
     TOO_MANY_NOTES = "too many notes"  # `notes` and `limit`
+    TOO_MANY_EVENTS = "too many events"  # `limit`
     UNREADABLE = "unreadable"  # pretty_midi could not load it; `reason` says why
 
 
@@ -59,6 +65,10 @@ class MidiFileError(ValueError):
         self.notes = notes
         self.limit = limit
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Picklable (it crosses from a sandbox's child process): rebuilt from its fields.
+        return (type(self), (self.problem, str(self)), dict(self.__dict__))
+
 
 def unwrap_riff(data: bytes) -> bytes:
     """The Standard MIDI File inside a RIFF "RMID" wrapper (old Windows .rmi files); other
@@ -74,18 +84,87 @@ def unwrap_riff(data: bytes) -> bytes:
     raise MidiFileError(MidiProblem.NO_RIFF_DATA, "the RIFF MIDI file holds no MIDI data")
 
 
-def parse_midi(data: bytes, *, max_notes: int, max_ticks: int = MAX_TICKS) -> mido.MidiFile:
-    """Parse a Standard MIDI File's bytes, refusing files that are not one, are damaged,
-    count time in SMPTE frames, last more than `max_ticks` or have no notes or more than
-    `max_notes` (note-ons). Empty tracks are dropped and tempo, meter and key events are
-    gathered into the first track (`gather_meta`), ready for `load_pretty_midi`."""
-    if not data:
-        raise MidiFileError(MidiProblem.EMPTY, "the MIDI file is empty")
+def count_events(data: bytes, *, max_events: int = MAX_EVENTS) -> int:
+    """The events in a Standard MIDI File's tracks, counted on its bytes the way mido will
+    read them (running status, SysEx, meta and system messages; a track read on past its
+    stated length, as mido does) without building anything; MidiFileError once the count
+    passes `max_events`. What it cannot read is left for the parser to report."""
     if not data.startswith(b"MThd"):
         raise MidiFileError(
             MidiProblem.NOT_SMF,
             "the file is not a Standard MIDI File (it does not start with MThd)",
         )
+    events = 0
+    pos = 8 + int.from_bytes(data[4:8], "big")
+    while pos + 8 <= len(data) and data[pos : pos + 4] == b"MTrk":
+        size = int.from_bytes(data[pos + 4 : pos + 8], "big")
+        counted, pos = _track_events(data, pos + 8, size, max_events - events)
+        events += counted
+        if events > max_events:
+            raise MidiFileError(
+                MidiProblem.TOO_MANY_EVENTS,
+                f"the MIDI file holds more than {max_events:,} events; no song needs that many",
+                limit=max_events,
+            )
+    return events
+
+
+def _varlen(data: bytes, pos: int) -> tuple[int, int]:
+    value = 0
+    while pos < len(data):
+        byte = data[pos]
+        pos += 1
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            break
+    return value, pos
+
+
+def _track_events(data: bytes, start: int, size: int, budget: int) -> tuple[int, int]:
+    """(events in the track that starts at `start`, where it ends), stopping past `budget`
+    events or where mido would stop with an error."""
+    count = 0
+    running: int | None = None
+    pos = start
+    while pos - start != size and pos < len(data) and count <= budget:
+        _, pos = _varlen(data, pos)  # delta time
+        if pos >= len(data):
+            break
+        status = data[pos]
+        pos += 1
+        peeked = 0
+        if status < 0x80:
+            if running is None:
+                break  # mido: running status without a status before it
+            status, peeked = running, 1
+        elif status != 0xFF:
+            running = status  # mido lets every status but meta set the running status
+        if status == 0xFF:  # meta: type, length, data
+            length, pos = _varlen(data, pos + 1)
+            pos += length
+        elif status in (0xF0, 0xF7):  # SysEx: length, data
+            length, pos = _varlen(data, pos)
+            pos += length
+        else:
+            spec = SPEC_BY_STATUS.get(status)
+            if spec is None:
+                break  # mido: undefined status byte
+            pos += max(0, spec["length"] - 1 - peeked)
+        count += 1
+    return count, pos
+
+
+def parse_midi(
+    data: bytes, *, max_notes: int, max_ticks: int = MAX_TICKS, max_events: int = MAX_EVENTS
+) -> mido.MidiFile:
+    """Parse a Standard MIDI File's bytes, refusing files that are not one, are damaged,
+    hold more than `max_events` events (counted on the bytes first), count time in SMPTE
+    frames, last more than `max_ticks` or have no notes or more than `max_notes` (note-ons).
+    Empty tracks are dropped and tempo, meter and key events are gathered into the first
+    track (`gather_meta`), ready for `load_pretty_midi`."""
+    if not data:
+        raise MidiFileError(MidiProblem.EMPTY, "the MIDI file is empty")
+    count_events(data, max_events=max_events)
     try:
         midi = mido.MidiFile(file=io.BytesIO(data))
     except Exception as e:  # mido raises whatever its parser trips on

@@ -26,6 +26,7 @@ def install(runtime: WorkerRuntime) -> None:
     responder = Responder(settings.query_concurrency)
 
     async def open_database() -> None:
+        catalog.start_sandbox()
         applied = await repository.migrate(settings.database_url)
         if applied:
             log.info("catalog migrations applied: %s", ", ".join(applied))
@@ -42,6 +43,8 @@ def install(runtime: WorkerRuntime) -> None:
         await responder.stop()
         if catalog.pool is not None:
             await catalog.pool.close()
+        if catalog.sandbox is not None:
+            catalog.sandbox.close()
 
     async def database_answers() -> None:
         await catalog.db.fetchval("SELECT 1")

@@ -9,7 +9,6 @@ with a deterministic id.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -35,6 +34,7 @@ from cadenza.contracts.catalog import (
 )
 from cadenza.contracts.envelope import derive_id
 from cadenza.runtime.artifacts import artifact_ref
+from cadenza.runtime.sandbox import Limits, Sandbox, SandboxLimitError
 from cadenza.runtime.service import WorkerRuntime
 from cadenza.runtime.storage import ObjectNotFoundError, ObjectStore, object_key
 from cadenza.runtime.worker import JobRun, PermanentError
@@ -62,6 +62,42 @@ class Catalog:
     runtime: WorkerRuntime
     settings: Settings
     pool: asyncpg.Pool | None = None
+    sandbox: Sandbox | None = None
+
+    def start_sandbox(self) -> None:
+        settings = self.settings
+        self.sandbox = Sandbox(
+            "analysis",
+            workers=settings.analysis_workers,
+            limits=Limits(
+                memory_bytes=settings.analysis_memory_mb << 20,
+                cpu_seconds=settings.analysis_cpu_s,
+                wall_seconds=settings.analysis_wall_s,
+            ),
+            max_in_flight_per_owner=settings.matches_per_account,
+            preload=["cadenza.catalog.song_analysis"],
+        )
+
+    async def analyse(
+        self, owner: str, midi: Path | None, audio: Path | None, *, queue: bool
+    ) -> SongAnalysis:
+        """`analyse_song` in a sandboxed child process; AnalysisError for a file that cannot
+        be analysed or that passes a limit. With `queue`, the request waits its turn even if
+        the owner has others in flight (jobs); without, `OwnerBusyError` refuses it."""
+        if self.sandbox is None:
+            raise RuntimeError("the catalog's analysis processes are not started")
+        run = self.sandbox.run_in_turn if queue else self.sandbox.run
+        try:
+            return await run(
+                owner,
+                analyse_song,
+                midi,
+                audio,
+                max_midi_seconds=self.settings.max_midi_seconds,
+                max_audio_seconds=self.settings.max_audio_seconds,
+            )
+        except SandboxLimitError as e:
+            raise AnalysisError(f"the file was not analysed: {e}") from e
 
     @property
     def db(self) -> asyncpg.Pool:
@@ -149,13 +185,7 @@ async def run_ingest(
         local_file(catalog.store, cmd.audio) as audio_path,
     ):
         try:
-            analysis = await asyncio.to_thread(
-                analyse_song,
-                midi_path,
-                audio_path,
-                max_midi_seconds=settings.max_midi_seconds,
-                max_audio_seconds=settings.max_audio_seconds,
-            )
+            analysis = await catalog.analyse(cmd.owner, midi_path, audio_path, queue=True)
         except AnalysisError as e:
             raise PermanentError(str(e)) from e
     ANALYSIS_SECONDS.observe(time.perf_counter() - started)

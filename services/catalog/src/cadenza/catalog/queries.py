@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from cadenza.catalog import repository, text_search
 from cadenza.catalog.analysis.fingerprint import FRAME_SECONDS, is_same_recording
 from cadenza.catalog.ingest import Catalog, local_file
-from cadenza.catalog.song_analysis import AnalysisError, analyse_song
+from cadenza.catalog.song_analysis import AnalysisError
 from cadenza.contracts.catalog import (
     CatalogQuery,
     MatchResult,
@@ -32,6 +33,7 @@ from cadenza.contracts.catalog import (
     SongSearch,
     SongSimilar,
 )
+from cadenza.runtime.fair import OwnerBusyError
 from cadenza.runtime.worker import PermanentError
 
 log = logging.getLogger(__name__)
@@ -114,15 +116,16 @@ async def match(catalog: Catalog, query: SongMatch) -> BaseModel:
             if exact is not None:
                 return MatchResult(sha256=sha256, exact=exact, verdict="exact")
             try:
-                analysis = await asyncio.to_thread(
-                    analyse_song,
+                analysis = await catalog.analyse(
+                    query.principal,
                     path if query.kind == "midi" else None,
                     path if query.kind == "audio" else None,
-                    max_midi_seconds=settings.max_midi_seconds,
-                    max_audio_seconds=settings.max_audio_seconds,
+                    queue=False,
                 )
             except AnalysisError as e:
                 raise QueryFailedError(422, f"{query.filename}: {e}") from e
+            except OwnerBusyError as e:
+                raise QueryFailedError(429, str(e)) from e
     except PermanentError as e:
         raise QueryFailedError(422, str(e)) from e
     recording = None
@@ -191,10 +194,15 @@ def handler_for(catalog: Catalog, kind: type[CatalogQuery]) -> Callable[[bytes],
                 reply = QueryReply(error=QueryError(status=422, detail=_first_error(e)))
             except QueryFailedError as e:
                 reply = QueryReply(error=QueryError(status=e.status, detail=e.detail))
-            except Exception as e:
-                log.exception("catalog query %s failed", kind.name)
+            except Exception:
+                reference = uuid.uuid4().hex[:12]
+                log.exception("catalog query %s failed (ref %s)", kind.name, reference)
                 reply = QueryReply(
-                    error=QueryError(status=503, detail=f"the catalog could not answer: {e}")
+                    error=QueryError(
+                        status=503,
+                        detail="the catalog could not answer; try again, or quote reference "
+                        f"{reference} when reporting it",
+                    )
                 )
         return reply.model_dump_json().encode()
 

@@ -22,3 +22,11 @@ class Settings(WorkerSettings):
     hnsw_ef_search: int = Field(64, ge=1, le=1000)
     # Query requests (search, get, similar, match) answered at once.
     query_concurrency: int = Field(8, ge=1, le=256)
+    # Songs' files are analysed in this many child processes, each file within these limits
+    # (cadenza.runtime.sandbox): address space, CPU seconds and seconds in all.
+    analysis_workers: int = Field(2, ge=1, le=64)
+    analysis_memory_mb: int = Field(1536, ge=256)
+    analysis_cpu_s: float = Field(120.0, gt=0)
+    analysis_wall_s: float = Field(300.0, gt=0)
+    # Files one account may have matched (POST /songs/match) at once; more are refused.
+    matches_per_account: int = Field(2, ge=1, le=100)

@@ -34,6 +34,7 @@ from cadenza.gateway.auth.principal import Authenticator
 from cadenza.gateway.db import create_pool, migrate
 from cadenza.gateway.deps import get_caller
 from cadenza.gateway.errors import install_error_handlers
+from cadenza.gateway.file_checks import probe_sandbox
 from cadenza.gateway.http_guards import BodyLimit, SecurityHeaders
 from cadenza.gateway.job_state import JobState
 from cadenza.gateway.live import LiveHub
@@ -70,6 +71,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     pool = await create_pool(settings.database_url, settings.database_pool_size)
     store = store_from_settings(settings)
     broker = make_broker(settings, name="cadenza-gateway")
+    probes = probe_sandbox(settings)
     try:
         await migrate(pool)
         await store.start()
@@ -127,6 +129,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             auth=Authenticator(settings, pool),
             retention=retention,
             outbox=outbox,
+            probes=probes,
         )
         yield
         await lag.stop()
@@ -142,6 +145,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             log.warning("could not drain the NATS connection: %s", e)
         await store.close()
         await pool.close()
+        probes.close()
 
 
 class RequestMetrics:

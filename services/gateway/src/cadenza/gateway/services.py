@@ -16,6 +16,7 @@ from cadenza.gateway.settings import Settings
 from cadenza.runtime.bus import Bus
 from cadenza.runtime.cancellation import Cancellations
 from cadenza.runtime.model_registry import ModelRegistry, SoundFontRegistry
+from cadenza.runtime.sandbox import Sandbox
 from cadenza.runtime.storage import ObjectStore
 
 
@@ -34,3 +35,5 @@ class Services:
     auth: Authenticator
     retention: Retention
     outbox: Outbox
+    # Child processes that check uploaded files (cadenza.gateway.file_checks).
+    probes: Sandbox

@@ -6,7 +6,11 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 
+from cadenza.audio.probe import MAX_EXPANSION, MAX_SAMPLES
 from cadenza.runtime.settings import BusSettings, StorageSettings
+
+# cadenza.music's MAX_EVENTS; the gateway does not import the MIDI libraries (file_checks).
+MAX_EVENTS = 250_000
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -25,6 +29,21 @@ class Settings(BusSettings, StorageSettings):
     max_audio_seconds: float = Field(4 * 3600.0, gt=0)
     # Largest JSON (or other non-upload) request body.
     max_json_bytes: int = Field(1 * MIB, ge=1024)
+    # Samples (frames × channels) one audio file may hold, and how many times its size in
+    # float32 it may decode to (past the first 10 million samples): a decompression bomb
+    # is refused within its first megabytes of output.
+    max_audio_samples: int = Field(MAX_SAMPLES, ge=1)
+    max_audio_expansion: float = Field(MAX_EXPANSION, gt=1)
+    # Events one MIDI file may hold (counted on its bytes before anything parses it).
+    max_midi_events: int = Field(MAX_EVENTS, ge=100)
+    # Uploaded files are checked in this many child processes, never in the threads that
+    # serve requests, each file within these limits (address space, CPU, seconds in all);
+    # an account may have this many files being checked at once (more get 429).
+    probe_workers: int = Field(2, ge=1, le=64)
+    probe_memory_mb: int = Field(512, ge=128)
+    probe_cpu_s: float = Field(60.0, gt=0)
+    probe_wall_s: float = Field(120.0, gt=0)
+    probes_per_account: int = Field(2, ge=1, le=100)
     # How long a late WebSocket subscriber can still see events the projection has not stored.
     live_cache_jobs: int = Field(10_000, ge=100)
 

@@ -101,7 +101,26 @@ def _silence_file(cache: Path, name: str, fmt: str, subtype: str, hours: float) 
 def _flac_without_length(cache: Path) -> bytes:
     """The FLAC bomb with STREAMINFO's total-samples field zeroed ("unknown"), so only
     decoding can find out how long it is."""
-    data = bytearray(_silence_file(cache, "bomb.flac", "FLAC", "PCM_16", 2.0))
+    return _without_length(_silence_file(cache, "bomb.flac", "FLAC", "PCM_16", 2.0))
+
+
+def wide_flac_bomb(cache: Path, seconds: int = 30) -> bytes:
+    """Silence at FLAC's highest rate (655,350 Hz) in 8 channels, with no declared length:
+    about 170 KB that decode to 160 million samples (640 MB as float32)."""
+    path = cache / f"wide-bomb-{seconds}.flac"
+    if not path.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = cache / f".{path.name}.partial"
+        second = np.zeros((655_350, 8), dtype=np.float32)
+        with sf.SoundFile(str(partial), "w", 655_350, 8, format="FLAC", subtype="PCM_16") as f:
+            for _ in range(seconds):
+                f.write(second)
+        partial.rename(path)
+    return _without_length(path.read_bytes())
+
+
+def _without_length(flac: bytes) -> bytes:
+    data = bytearray(flac)
     field = slice(8 + 10, 8 + 18)
     value = int.from_bytes(data[field], "big") & ~((1 << 36) - 1)
     data[field] = value.to_bytes(8, "big")
@@ -305,7 +324,7 @@ def corpus(cache: Path) -> list[BadFile]:
             "upload",
             lambda cache: _silence_file(cache, "bomb.flac", "FLAC", "PCM_16", 2.0),
             415,
-            "longer than the limit",
+            "decompression bomb",
         ),
         BadFile(
             "flac bomb without a declared length",
@@ -313,7 +332,15 @@ def corpus(cache: Path) -> list[BadFile]:
             "upload",
             _flac_without_length,
             415,
-            "longer than the limit",
+            "decompression bomb",
+        ),
+        BadFile(
+            "flac bomb: 655 kHz, 8 channels, no declared length",
+            "wide-bomb.flac",
+            "upload",
+            wide_flac_bomb,
+            415,
+            "decompression bomb",
         ),
         BadFile(
             "ogg bomb: 2 hours of silence in 480 KB",
@@ -382,7 +409,7 @@ def corpus(cache: Path) -> list[BadFile]:
             "midi",
             lambda _: _fastest_tempo_note_flood(),
             422,
-            "notes",
+            "events",
         ),
         BadFile(
             "midi without notes",

@@ -68,7 +68,8 @@ class AudioAnalysis:
 
 def analyse_audio(path: Path, *, max_seconds: float = 3600) -> AudioAnalysis:
     """Analyse an audio file libsndfile decodes; AnalysisError says why one cannot be used."""
-    samples, sample_rate, frames = read_excerpt(path, max_seconds, EXCERPT_SECONDS)
+    excerpt = read_excerpt(path, max_seconds, EXCERPT_SECONDS)
+    samples, sample_rate = excerpt.samples, excerpt.rate
     loudness = _loudness(samples, sample_rate)
     mono = to_mono(samples, sample_rate, ANALYSIS_RATE)
     # librosa warns about input shorter than its FFT, and about estimating the tuning of
@@ -87,9 +88,9 @@ def analyse_audio(path: Path, *, max_seconds: float = 3600) -> AudioAnalysis:
         windows = chroma_frames
     qualities, roots = chord_histograms(windows.T, key.tonic)
     return AudioAnalysis(
-        duration_s=frames / sample_rate,
-        sample_rate=sample_rate,
-        channels=samples.shape[1],
+        duration_s=excerpt.file_frames / excerpt.file_rate,
+        sample_rate=excerpt.file_rate,
+        channels=excerpt.file_channels,
         analysed_seconds=len(samples) / sample_rate,
         tempo_bpm=tempo,
         beat_count=len(beats),
@@ -101,14 +102,30 @@ def analyse_audio(path: Path, *, max_seconds: float = 3600) -> AudioAnalysis:
     )
 
 
-def read_excerpt(
-    path: Path, max_seconds: float, excerpt_seconds: float
-) -> tuple[np.ndarray, int, int]:
-    """(samples (frames, channels) float32 from the middle of the file, at most
-    `excerpt_seconds`; the sample rate; the whole file's frames)."""
+# The excerpt is kept at most at this rate and this many channels, so its memory is bounded
+# whatever the file declares (768 kHz, 32 channels): 180 s of 48 kHz stereo is 69 MB.
+EXCERPT_MAX_RATE = 48_000
+EXCERPT_MAX_CHANNELS = 2
+# Samples (frames × channels) decoded per read.
+READ_SAMPLES = 1 << 20
+
+
+@dataclass(frozen=True, eq=False)
+class Excerpt:
+    samples: np.ndarray  # (frames, channels) float32
+    rate: int  # of `samples`
+    file_rate: int
+    file_channels: int
+    file_frames: int  # the whole file's, at its own rate
+
+
+def read_excerpt(path: Path, max_seconds: float, excerpt_seconds: float) -> Excerpt:
+    """Samples from the middle of the file, at most `excerpt_seconds`, at most
+    EXCERPT_MAX_CHANNELS (more are mixed down), resampled to EXCERPT_MAX_RATE when faster.
+    Read block by block: memory does not depend on the file's rate or channels."""
     try:
         with sf.SoundFile(str(path)) as f:
-            rate, frames = int(f.samplerate), int(f.frames)
+            rate, frames, channels = int(f.samplerate), int(f.frames), int(f.channels)
             if frames <= 0:
                 raise AnalysisError("the audio file is empty: it holds no samples")
             if frames / rate > max_seconds:
@@ -119,14 +136,38 @@ def read_excerpt(
             wanted = min(frames, round(excerpt_seconds * rate))
             if wanted < frames and f.seekable():
                 f.seek((frames - wanted) // 2)
-            samples: np.ndarray = f.read(wanted, dtype="float32", always_2d=True)
+            out_rate = min(rate, EXCERPT_MAX_RATE)
+            out_channels = min(channels, EXCERPT_MAX_CHANNELS)
+            stream = (
+                soxr.ResampleStream(rate, out_rate, out_channels, dtype="float32", quality="HQ")
+                if out_rate != rate
+                else None
+            )
+            parts: list[np.ndarray] = []
+            per_read = max(1, READ_SAMPLES // channels)
+            left = wanted
+            while True:
+                block = f.read(min(left, per_read), dtype="float32", always_2d=True)
+                left -= len(block)
+                last = len(block) == 0 or left <= 0
+                if channels > out_channels:  # mix down, keeping left and right apart
+                    block = np.stack(
+                        [block[:, 0::2].mean(axis=1), block[:, 1::2].mean(axis=1)], axis=1
+                    )
+                block = np.ascontiguousarray(block, dtype=np.float32)
+                if stream is not None:
+                    block = stream.resample_chunk(block, last=last)
+                parts.append(block)
+                if last:
+                    break
     except AnalysisError:
         raise
     except Exception as e:  # libsndfile's errors, and what a broken header makes of sizes
         raise AnalysisError(f"the file is not audio libsndfile can decode ({e})") from e
+    samples = np.concatenate(parts) if parts else np.zeros((0, out_channels), np.float32)
     if not len(samples):
         raise AnalysisError("the audio file is empty: no samples could be decoded")
-    return samples, rate, frames
+    return Excerpt(samples, out_rate, rate, channels, frames)
 
 
 def to_mono(samples: np.ndarray, sample_rate: int, rate: int) -> np.ndarray:

@@ -46,6 +46,8 @@ MIN_VOTE_FRACTION = 0.05
 # Spectrogram frames computed at once: memory stays flat whatever the file's length.
 CHUNK_FRAMES = 2048
 _READ_SECONDS = 30.0
+# At most this many samples (frames × channels) per read, whatever the file's rate and channels.
+_READ_SAMPLES = 1 << 21
 
 
 def landmarks(samples: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -74,7 +76,8 @@ def landmarks_from_file(path: Path, *, max_seconds: float = 3600.0) -> np.ndarra
             filled = 0
             stream = soxr.ResampleStream(rate, FINGERPRINT_RATE, 1, dtype="float32")
             while True:
-                block = f.read(min(left, round(_READ_SECONDS * rate)), dtype="float32")
+                per_read = min(round(_READ_SECONDS * rate), max(1, _READ_SAMPLES // f.channels))
+                block = f.read(min(left, per_read), dtype="float32")
                 left -= len(block)
                 last = len(block) == 0 or left <= 0
                 if block.ndim == 2:

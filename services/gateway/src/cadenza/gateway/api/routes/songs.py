@@ -18,7 +18,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
-from cadenza.audio import AudioDecodeError, probe_audio
+from cadenza.audio import AudioInfo
 from cadenza.contracts.artifacts import ArtifactRef
 from cadenza.contracts.catalog import (
     JOB_KIND,
@@ -51,10 +51,12 @@ from cadenza.gateway.deps import (
 )
 from cadenza.gateway.downloads import send_object
 from cadenza.gateway.errors import UnprocessableError, validation_errors
+from cadenza.gateway.file_checks import check_audio, check_midi
 from cadenza.gateway.multipart_upload import UploadRejectedError, receive_form
+from cadenza.gateway.services import Services
 from cadenza.gateway.views import JobView
 from cadenza.runtime.artifacts import artifact_ref
-from cadenza.runtime.storage import object_key
+from cadenza.runtime.storage import ObjectStore, object_key
 
 router = APIRouter(prefix="/api/v1/songs", tags=["songs"])
 
@@ -146,32 +148,33 @@ def parse_key(raw: str) -> tuple[str, str | None]:
 
 def _sniff_midi(path: Path) -> bool:
     with path.open("rb") as f:
-        return f.read(4) == b"MThd"
+        head = f.read(12)
+    return head[:4] == b"MThd" or (head[:4] == b"RIFF" and head[8:12] == b"RMID")
 
 
-async def _store_audio(
-    store: StoreDep, key: str, path: Path, filename: str, max_seconds: float
-) -> ArtifactRef:
-    try:
-        info = await asyncio.to_thread(probe_audio, path, max_seconds=max_seconds)
-    except AudioDecodeError as e:
-        raise HTTPException(415, f"{filename} was refused: {e}") from e
+async def _checked_audio(
+    services: Services, owner: str, key: str, path: Path, filename: str
+) -> tuple[str, Path, AudioInfo]:
+    """The file, checked as audio (415/429 otherwise), ready for `_store`."""
+    info = await check_audio(services.probes, services.settings, owner, path, filename)
+    return key, path, info
+
+
+async def _checked_midi(
+    services: Services, owner: str, key: str, path: Path, filename: str
+) -> tuple[str, Path, None]:
+    await check_midi(services.probes, services.settings, owner, path, filename)
+    return key, path, None
+
+
+async def _store(store: ObjectStore, checked: tuple[str, Path, AudioInfo | None]) -> ArtifactRef:
+    key, path, info = checked
+    if info is None:
+        return artifact_ref(await store.put_file(key, path, MIDI_MEDIA_TYPE, move=True))
     stored = await store.put_file(key, path, info.media_type, move=True)
     return artifact_ref(
-        stored,
-        duration_s=info.duration_s,
-        sample_rate=info.sample_rate,
-        channels=info.channels,
+        stored, duration_s=info.duration_s, sample_rate=info.sample_rate, channels=info.channels
     )
-
-
-async def _store_midi(store: StoreDep, key: str, path: Path, filename: str) -> ArtifactRef:
-    if not await asyncio.to_thread(_sniff_midi, path):
-        raise HTTPException(
-            415, f"{filename} was refused: it is not a Standard MIDI File (no MThd header)"
-        )
-    stored = await store.put_file(key, path, MIDI_MEDIA_TYPE, move=True)
-    return artifact_ref(stored)
 
 
 def _metadata(fields: dict[str, str], fallback_title: str) -> SongMetadata:
@@ -253,22 +256,26 @@ async def add_song(
         assert first is not None
         fallback = Path(first.filename).stem
         metadata = _metadata(form.fields, fallback or "Untitled")
-        midi = audio = None
+        # Both files are checked before either is stored: a refused request stores nothing.
+        checked_midi = checked_audio = None
         if midi_file is not None:
-            midi = await _store_midi(
-                store,
+            checked_midi = await _checked_midi(
+                services,
+                owner,
                 object_key(owner, "uploads", str(job_id), "song.mid"),
                 paths["midi"],
                 midi_file.filename,
             )
         if audio_file is not None:
-            audio = await _store_audio(
-                store,
+            checked_audio = await _checked_audio(
+                services,
+                owner,
                 object_key(owner, "uploads", str(job_id), "audio"),
                 paths["audio"],
                 audio_file.filename,
-                settings.max_audio_seconds,
             )
+        midi = await _store(store, checked_midi) if checked_midi else None
+        audio = await _store(store, checked_audio) if checked_audio else None
     submitted = JobSubmitted(
         event_id=derive_id(job_id, JobSubmitted.subject),
         job_id=job_id,
@@ -448,14 +455,14 @@ async def match_song(
             raise UnprocessableError.one("file", "send the file in a field named 'file'")
         if received.bytes == 0:
             raise UnprocessableError.one("file", f"{received.filename} is empty")
+        checked: tuple[str, Path, AudioInfo | None]
         if await asyncio.to_thread(_sniff_midi, path):
             kind = "midi"
-            ref = await _store_midi(store, key, path, received.filename)
+            checked = await _checked_midi(services, owner, key, path, received.filename)
         else:
             kind = "audio"
-            ref = await _store_audio(
-                store, key, path, received.filename, settings.max_audio_seconds
-            )
+            checked = await _checked_audio(services, owner, key, path, received.filename)
+        ref = await _store(store, checked)
     try:
         result = await ask(
             services.broker,

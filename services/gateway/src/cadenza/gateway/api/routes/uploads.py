@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel
 
-from cadenza.audio import AudioDecodeError, probe_audio
 from cadenza.gateway import repository
-from cadenza.gateway.deps import PoolDep, PrincipalDep, SettingsDep, StoreDep, WriterDep
+from cadenza.gateway.deps import (
+    PoolDep,
+    PrincipalDep,
+    ServicesDep,
+    SettingsDep,
+    StoreDep,
+    WriterDep,
+)
+from cadenza.gateway.file_checks import check_audio
 from cadenza.gateway.multipart_upload import UploadRejectedError, receive_file
 from cadenza.gateway.views import UploadView
 from cadenza.runtime.storage import object_key
@@ -47,8 +53,9 @@ UPLOAD_BODY = {
     openapi_extra=UPLOAD_BODY,
     responses={
         413: {"description": "Larger than MAX_UPLOAD_BYTES"},
-        415: {"description": "Not multipart, or not decodable audio"},
+        415: {"description": "Not multipart, not decodable audio, or past a decoding limit"},
         422: {"description": "No `file` field"},
+        429: {"description": "This account already has PROBES_PER_ACCOUNT files being checked"},
     },
 )
 async def create_upload(
@@ -56,6 +63,7 @@ async def create_upload(
     settings: SettingsDep,
     store: StoreDep,
     pool: PoolDep,
+    services: ServicesDep,
     owner: WriterDep,
 ) -> UploadView:
     upload_id = uuid.uuid4()
@@ -67,12 +75,9 @@ async def create_upload(
             )
             if received.bytes == 0:
                 raise HTTPException(422, f"{received.filename} is empty: no audio to work with")
-            try:
-                info = await asyncio.to_thread(
-                    probe_audio, pending.path, max_seconds=settings.max_audio_seconds
-                )
-            except AudioDecodeError as e:
-                raise HTTPException(415, f"{received.filename} was refused: {e}") from e
+            info = await check_audio(
+                services.probes, settings, owner, pending.path, received.filename
+            )
             pending.media_type = info.media_type
     except UploadRejectedError as e:
         raise HTTPException(e.status, e.detail) from e
