@@ -3,10 +3,13 @@ JSON, security headers, CORS, and WebSocket sign-in."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
@@ -82,10 +85,10 @@ async def test_body_limits_and_deep_or_broken_json(
             "/api/v1/jobs", content=huge, headers={"Content-Type": "application/json"}
         )
         assert declared.status_code == 413
-        assert "larger than the limit of 1048576 bytes" in declared.json()["detail"]
+        assert "larger than the limit of 262144 bytes" in declared.json()["detail"]
 
         async def chunks() -> AsyncIterator[bytes]:
-            for _ in range(40):
+            for _ in range(10):
                 yield b" " * 65536
 
         streamed = await api.post(
@@ -177,3 +180,98 @@ def test_websocket_needs_credentials_and_accepts_a_query_token(
             ws.send_text(json.dumps({"action": "subscribe", "job_id": job_id}))
             reply = json.loads(ws.receive_text())
         assert reply == {"type": "error", "job_id": job_id, "message": f"job {job_id} not found"}
+
+
+async def test_only_upload_routes_take_multipart_and_each_route_has_its_limit(
+    fresh_database: str, nats_server: NatsServer, tmp_path: Path
+) -> None:
+    config = settings(fresh_database, nats_server.url, tmp_path, auth_mode="dev")
+    async with gateway(config) as api:
+        # Multipart to a JSON route: refused unread, whatever its size.
+        form = await api.post("/api/v1/jobs", files={"file": ("x.wav", b"\0" * (1 << 20))})
+        assert form.status_code == 415
+        assert "only the upload endpoints take multipart" in form.json()["detail"]
+        # Sign-in routes take 16 KiB.
+        padded = await api.post(
+            "/api/v1/auth/login",
+            content=b'{"email": "a@example.com", "password": "' + b"x" * 20_000 + b'"}',
+            headers={"Content-Type": "application/json"},
+        )
+        assert padded.status_code == 413
+        assert "16384 bytes" in padded.json()["detail"]
+        # Upload routes take multipart (and are not held to the JSON limit).
+        upload = await api.post("/api/v1/uploads", files={"file": ("x.bin", b"\1" * (300 * 1024))})
+        assert upload.status_code == 415, upload.text
+        assert "not audio" in upload.json()["detail"]
+
+
+async def test_a_body_that_does_not_arrive_in_time_is_cut_off(
+    fresh_database: str, nats_server: NatsServer, tmp_path: Path
+) -> None:
+    config = settings(
+        fresh_database,
+        nats_server.url,
+        tmp_path,
+        auth_mode="dev",
+        request_body_timeout_s=0.5,
+        upload_idle_timeout_s=0.5,
+    )
+
+    async def trickle() -> AsyncIterator[bytes]:
+        yield b'{"kind": '
+        await asyncio.sleep(2.0)
+        yield b'"effects"}'
+
+    async with gateway(config) as api:
+        started = time.monotonic()
+        slow = await api.post(
+            "/api/v1/jobs", content=trickle(), headers={"Content-Type": "application/json"}
+        )
+        assert slow.status_code == 408
+        assert "did not arrive within 0.5 s" in slow.json()["detail"]
+        assert time.monotonic() - started < 1.9
+
+        async def stalled_upload() -> AsyncIterator[bytes]:
+            yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
+            await asyncio.sleep(2.0)
+            yield b"RIFF\r\n--b--\r\n"
+
+        stalled = await api.post(
+            "/api/v1/uploads",
+            content=stalled_upload(),
+            headers={"Content-Type": "multipart/form-data; boundary=b"},
+        )
+        assert stalled.status_code == 408
+        assert "stalled" in stalled.json()["detail"]
+
+
+async def test_forwarded_for_counts_only_from_trusted_proxies(
+    fresh_database: str, nats_server: NatsServer, tmp_path: Path
+) -> None:
+    """Sign-in attempts are limited per address; a rotating X-Forwarded-For does not dodge
+    the limit unless the peer is a configured proxy (ASGITransport's peer is 127.0.0.1)."""
+
+    async def attempts(api: httpx.AsyncClient) -> list[int]:
+        return [
+            (
+                await api.post(
+                    "/api/v1/auth/login",
+                    json={"email": "a@example.com", "password": "guess" * 3},
+                    headers={"X-Forwarded-For": f"203.0.113.{i}"},
+                )
+            ).status_code
+            for i in range(4)
+        ]
+
+    untrusted = settings(fresh_database, nats_server.url, tmp_path, auth_rate_limit_per_minute=9)
+    async with gateway(untrusted) as api:
+        assert await attempts(api) == [401, 401, 401, 429]
+    trusted = settings(
+        fresh_database,
+        nats_server.url,
+        tmp_path,
+        auth_rate_limit_per_minute=9,
+        trusted_proxies=("127.0.0.0/8",),
+    )
+    async with gateway(trusted) as api:
+        assert await attempts(api) == [401, 401, 401, 401]

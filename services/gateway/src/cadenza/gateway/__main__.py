@@ -12,6 +12,7 @@ import sys
 import uvicorn
 
 from cadenza.gateway.app import create_app
+from cadenza.gateway.connection_guard import ConnectionLimits, guarded_protocol
 from cadenza.gateway.db import create_pool, migrate
 from cadenza.gateway.settings import Settings
 from cadenza.runtime.asyncapi import asyncapi_document
@@ -53,6 +54,12 @@ def main() -> None:
         asyncio.run(_migrate(settings))
         return
     app = create_app(settings)
+    guard = ConnectionLimits(
+        max_per_address=settings.max_connections_per_address,
+        header_timeout_s=settings.header_timeout_s,
+        max_header_bytes=settings.max_header_bytes,
+        trusted_proxies=settings.trusted_proxies,
+    )
     freeze_startup_heap()  # what the imports made; see cadenza.runtime.heap
     uvicorn.run(
         app,
@@ -60,7 +67,12 @@ def main() -> None:
         port=settings.port,
         log_config=None,
         access_log=False,
+        http=guarded_protocol(guard),
+        limit_concurrency=settings.max_connections,
         ws_max_size=64 * 1024,
+        # X-Forwarded-For is read by the app, only from TRUSTED_PROXIES (uvicorn's default
+        # would believe it from 127.0.0.1, i.e. from anyone on the same host).
+        proxy_headers=False,
         # No permessage-deflate, though browsers offer it: live audio does not compress, and
         # deflating it doubled the CPU per block on both ends (docs/benchmarks.md); the job
         # feed's small JSON messages gain little, and each compressed connection would keep

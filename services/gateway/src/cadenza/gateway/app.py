@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from cadenza.contracts.streams import ALL_STREAMS, OPERATIONS_STREAMS
 from cadenza.gateway import repository
@@ -35,7 +36,7 @@ from cadenza.gateway.db import create_pool, migrate
 from cadenza.gateway.deps import get_caller
 from cadenza.gateway.errors import install_error_handlers
 from cadenza.gateway.file_checks import probe_sandbox
-from cadenza.gateway.http_guards import BodyLimit, SecurityHeaders
+from cadenza.gateway.http_guards import BodyLimit, BodyRules, SecurityHeaders, upload_routes
 from cadenza.gateway.job_state import JobState
 from cadenza.gateway.live import LiveHub
 from cadenza.gateway.live_audio import PrincipalSessions
@@ -186,11 +187,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    app.state.live_sessions = PrincipalSessions(settings.live_sessions_per_principal)
+    for module in (health, auth, admin, ws, live_audio, asyncapi):
+        app.include_router(module.router)
+    # Everything else answers only an authenticated caller (or the development principal).
+    for module in (uploads, jobs, songs, music, models, soundfonts):
+        app.include_router(module.router, dependencies=[Depends(get_caller)])
+    install_studio(app)
+    # Each middleware added wraps those before it: the last one runs first.
     app.add_middleware(RequestMetrics)
     app.add_middleware(
         BodyLimit,
-        max_json_bytes=settings.max_json_bytes,
-        max_upload_bytes=settings.max_upload_bytes,
+        rules=BodyRules(
+            upload_routes=upload_routes(app),
+            max_json_bytes=settings.max_json_bytes,
+            max_upload_bytes=settings.max_upload_bytes,
+            json_timeout_s=settings.request_body_timeout_s,
+            upload_idle_timeout_s=settings.upload_idle_timeout_s,
+        ),
     )
     if settings.cors_origins:
         app.add_middleware(
@@ -209,11 +223,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     if settings.security_headers:
         app.add_middleware(SecurityHeaders, hsts_seconds=settings.hsts_seconds)
-    app.state.live_sessions = PrincipalSessions(settings.live_sessions_per_principal)
-    for module in (health, auth, admin, ws, live_audio, asyncapi):
-        app.include_router(module.router)
-    # Everything else answers only an authenticated caller (or the development principal).
-    for module in (uploads, jobs, songs, music, models, soundfonts):
-        app.include_router(module.router, dependencies=[Depends(get_caller)])
-    install_studio(app)
+    if settings.trusted_proxies:
+        # X-Forwarded-For names the client only when the peer is one of our proxies; the
+        # right-most address not ours is the client (uvicorn's implementation).
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     return app

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from dataclasses import dataclass
 
+from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Swagger UI and ReDoc load their scripts from a CDN; the API's own pages load nothing foreign.
@@ -19,6 +23,10 @@ CONTENT_SECURITY_POLICY = (
 
 
 class BodyTooLargeError(Exception):
+    pass
+
+
+class BodyTimeoutError(Exception):
     pass
 
 
@@ -38,25 +46,74 @@ async def _refuse(send: Send, status: int, detail: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class BodyLimit:
-    """Refuses bodies over the limit with 413, from Content-Length before reading, or as
-    the bytes arrive (chunked). Multipart uploads get the upload limit, the rest the JSON one."""
+@dataclass(frozen=True)
+class BodyRules:
+    """What a request body may be, by route. Upload routes (those whose OpenAPI body is
+    multipart/form-data) take multipart up to the upload limit; every other route takes a
+    small JSON body whatever its content type says, sign-in routes a smaller one still."""
 
-    def __init__(self, app: ASGIApp, max_json_bytes: int, max_upload_bytes: int) -> None:
+    upload_routes: frozenset[tuple[str, str]]
+    max_json_bytes: int
+    max_upload_bytes: int
+    max_sign_in_bytes: int = 16 * 1024
+    # Seconds a JSON body may take to arrive in all; seconds an upload may go without a byte.
+    json_timeout_s: float = 15.0
+    upload_idle_timeout_s: float = 30.0
+
+    def for_request(self, method: str, path: str) -> tuple[bool, int]:
+        """(is an upload route, its byte limit)."""
+        if (method, path.rstrip("/") or "/") in self.upload_routes:
+            # Multipart framing and the text fields on top of the file itself.
+            return True, self.max_upload_bytes + 128 * 1024
+        if path.startswith(SIGN_IN_PREFIX):
+            return False, self.max_sign_in_bytes
+        return False, self.max_json_bytes
+
+
+SIGN_IN_PREFIX = "/api/v1/auth/"
+
+
+def upload_routes(app: FastAPI) -> frozenset[tuple[str, str]]:
+    """(method, path) of every operation whose request body is multipart/form-data, read
+    from the app's own OpenAPI document (what clients are told is what is enforced)."""
+    found: set[tuple[str, str]] = set()
+    for path, operations in app.openapi().get("paths", {}).items():
+        for method, operation in operations.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            if "multipart/form-data" in content:
+                found.add((method.upper(), path.rstrip("/") or "/"))
+    return frozenset(found)
+
+
+class BodyLimit:
+    """Bounds every request body before and while it is read: by route (see BodyRules), from
+    Content-Length before anything is read, then as the bytes arrive (chunked); multipart
+    sent to a route that does not take it is refused unread (415); a JSON body that takes
+    longer than its time to arrive, or an upload that stalls, is cut off (408). Memory per
+    request is what the route keeps: a JSON body at most `max_json_bytes` (parsing it takes
+    about 28 times that at worst), an upload a chunk at a time on its way to disk."""
+
+    def __init__(self, app: ASGIApp, rules: BodyRules) -> None:
         self.app = app
-        self.max_json = max_json_bytes
-        # Multipart framing (boundaries, field headers) on top of the file itself.
-        self.max_upload = max_upload_bytes + 64 * 1024
+        self.rules = rules
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        multipart = headers.get(b"content-type", b"").startswith(b"multipart/form-data")
-        limit = self.max_upload if multipart else self.max_json
-        what = "upload" if multipart else "request body"
-        detail = f"the {what} is larger than the limit of {limit} bytes"
+        upload, limit = self.rules.for_request(scope["method"], scope["path"])
+        multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/")
+        if multipart and not upload:
+            await _refuse(
+                send,
+                415,
+                f"{scope['method']} {scope['path']} takes JSON (application/json); only the "
+                "upload endpoints take multipart/form-data",
+            )
+            return
+        what = "upload" if upload else "request body"
+        detail = f"the {what} is larger than the limit of {limit} bytes for this endpoint"
         declared = headers.get(b"content-length")
         if declared is not None:
             try:
@@ -68,33 +125,47 @@ class BodyLimit:
                 await _refuse(send, 413, detail)
                 return
         received = 0
-        exceeded = False
+        refusal: tuple[int, str] | None = None
         answered = False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.rules.json_timeout_s
+        idle = self.rules.upload_idle_timeout_s
 
         async def counted_receive() -> Message:
-            nonlocal received, exceeded
-            message = await receive()
+            nonlocal received, refusal
+            wait = idle if upload else max(0.0, deadline - loop.time())
+            try:
+                message = await asyncio.wait_for(receive(), wait)
+            except TimeoutError:
+                refusal = (408, _slow(what, upload, idle, self.rules.json_timeout_s))
+                raise BodyTimeoutError from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     # Whatever the app makes of the cut-off body, the caller gets a 413.
-                    exceeded = True
+                    refusal = (413, detail)
                     raise BodyTooLargeError
             return message
 
         async def guarded_send(message: Message) -> None:
             nonlocal answered
-            if not exceeded:
+            if refusal is None:
                 await send(message)
             elif not answered and message["type"] == "http.response.start":
                 answered = True
-                await _refuse(send, 413, detail)
+                await _refuse(send, *refusal)
 
-        try:
+        with contextlib.suppress(BodyTooLargeError, BodyTimeoutError):
             await self.app(scope, counted_receive, guarded_send)
-        except BodyTooLargeError:
-            if not answered:
-                await _refuse(send, 413, detail)
+        if refusal is not None and not answered:
+            answered = True
+            await _refuse(send, *refusal)
+
+
+def _slow(what: str, upload: bool, idle_s: float, total_s: float) -> str:
+    if upload:
+        return f"the {what} stalled: no data for {idle_s:g} s"
+    return f"the {what} did not arrive within {total_s:g} s"
 
 
 class SecurityHeaders:

@@ -27,8 +27,11 @@ class Settings(BusSettings, StorageSettings):
     max_upload_bytes: int = Field(2 * GIB, ge=1)
     # Longest audio accepted (uploads and songs); decoding stops as soon as it is exceeded.
     max_audio_seconds: float = Field(4 * 3600.0, gt=0)
-    # Largest JSON (or other non-upload) request body.
-    max_json_bytes: int = Field(1 * MIB, ge=1024)
+    # Largest JSON (or other non-upload) request body; parsing one costs up to ~28× its size.
+    max_json_bytes: int = Field(256 * 1024, ge=1024)
+    # Seconds a JSON body may take to arrive; seconds an upload may go without a byte.
+    request_body_timeout_s: float = Field(15.0, gt=0)
+    upload_idle_timeout_s: float = Field(30.0, gt=0)
     # Samples (frames × channels) one audio file may hold, and how many times its size in
     # float32 it may decode to (past the first 10 million samples): a decompression bomb
     # is refused within its first megabytes of output.
@@ -84,6 +87,17 @@ class Settings(BusSettings, StorageSettings):
     live_idle_timeout_s: float = Field(30.0, gt=0)
     live_max_in_flight: int = Field(8, ge=1, le=256)
     live_stall_timeout_s: float = Field(2.0, gt=0)
+
+    # Connections: how many one address may hold open (HTTP and WebSocket; trusted proxies
+    # are exempt), how long a request's headers may take, how large they may be, and how
+    # many connections and requests the process serves at once (more get 503).
+    max_connections_per_address: int = Field(64, ge=1)
+    header_timeout_s: float = Field(10.0, gt=0)
+    max_header_bytes: int = Field(32 * 1024, ge=1024)
+    max_connections: int = Field(4096, ge=1)
+    # Proxies (addresses or networks, e.g. 10.0.0.0/8) whose X-Forwarded-For is believed;
+    # from anyone else the header is ignored, so it cannot dodge limits per address.
+    trusted_proxies: tuple[str, ...] = ()
 
     cors_origins: tuple[str, ...] = ()
     security_headers: bool = True
