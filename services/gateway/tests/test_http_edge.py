@@ -275,3 +275,61 @@ async def test_forwarded_for_counts_only_from_trusted_proxies(
     )
     async with gateway(trusted) as api:
         assert await attempts(api) == [401, 401, 401, 401]
+
+
+async def test_failed_sign_ins_back_off_per_account(
+    fresh_database: str, nats_server: NatsServer, tmp_path: Path
+) -> None:
+    config = settings(
+        fresh_database,
+        nats_server.url,
+        tmp_path,
+        auth_rate_limit_per_minute=0,  # per address: off, to see the per-account back-off
+        sign_in_free_attempts=2,
+        sign_in_max_backoff_s=1.5,
+    )
+    async with gateway(config) as api:
+        await sign_up(api, "target@example.com")
+
+        async def login(password: str) -> httpx.Response:
+            return await api.post(
+                "/api/v1/auth/login", json={"email": "target@example.com", "password": password}
+            )
+
+        assert [(await login("wrong guess " + str(i))).status_code for i in range(3)] == [
+            401,
+            401,
+            401,
+        ]
+        # The third failure made the account wait: even the right password is not heard yet.
+        waiting = await login("correct horse battery")
+        assert waiting.status_code == 429
+        assert "too many failed sign-ins for this account" in waiting.json()["detail"]
+        assert waiting.headers["retry-after"] == "1"
+        # Another account is not affected.
+        assert (await sign_up(api, "bystander@example.com"))["access_token"]
+        await asyncio.sleep(1.1)
+        assert (await login("wrong guess 4")).status_code == 401
+        waiting = await login("correct horse battery")
+        assert waiting.status_code == 429 and waiting.headers["retry-after"] == "2"
+        await asyncio.sleep(1.6)  # the wait doubles, up to SIGN_IN_MAX_BACKOFF_S
+        assert (await login("correct horse battery")).status_code == 200
+        # A success clears the count: two failures are free again.
+        assert [(await login("wrong")).status_code for _ in range(2)] == [401, 401]
+        assert (await login("correct horse battery")).status_code == 200
+
+
+async def test_requests_with_wrong_credentials_are_limited_per_address(
+    fresh_database: str, nats_server: NatsServer, tmp_path: Path
+) -> None:
+    config = settings(fresh_database, nats_server.url, tmp_path, auth_failures_per_minute=6)
+    async with gateway(config) as api:
+        codes = [
+            (await api.get("/api/v1/jobs", headers=bearer(f"cdz_{i:032x}_guess"))).status_code
+            for i in range(4)
+        ]
+        assert codes == [401, 401, 429, 429]
+        refused = await api.get("/api/v1/jobs", headers=bearer("not-a-token"))
+        assert refused.status_code == 429
+        assert "wrong credentials" in refused.json()["detail"]
+        assert int(refused.headers["retry-after"]) >= 1

@@ -33,6 +33,7 @@ from cadenza.contracts.consumers import (
     PROJECTION_CONSUMERS,
     live_title,
 )
+from cadenza.contracts.credentials import REVOKED_SUBJECT
 from cadenza.contracts.envelope import SCHEMA_VERSION, Event
 from cadenza.contracts.jobs import (
     JobCancelled,
@@ -200,7 +201,9 @@ For operations, not events:
 Catalog queries (`{QUERY_PREFIX}.*`) are core NATS request/reply, not events; they are not \
 listed here. Nor are live effects sessions (`{LIVE_OPEN}` request/reply in the queue group \
 `{LIVE_QUEUE}`, then raw audio blocks on `live.session.<id>.in` and `.out`): core NATS, \
-described in `cadenza.contracts.live` and README.md, "Live effects".
+described in `cadenza.contracts.live` and README.md, "Live effects". Nor is \
+`{REVOKED_SUBJECT}`, on which gateway replicas tell each other which credentials ended \
+(`cadenza.contracts.credentials`), so each closes the sockets opened with them.
 
 Generated from the code (`cadenza.runtime.asyncapi`): `make docs` writes docs/asyncapi.json, \
 and the gateway serves it at `GET /api/v1/asyncapi`."""

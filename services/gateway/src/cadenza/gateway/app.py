@@ -40,6 +40,7 @@ from cadenza.gateway.http_guards import BodyLimit, BodyRules, SecurityHeaders, u
 from cadenza.gateway.job_state import JobState
 from cadenza.gateway.live import LiveHub
 from cadenza.gateway.live_audio import PrincipalSessions
+from cadenza.gateway.open_sockets import OpenSockets
 from cadenza.gateway.outbox import Outbox, OutboxRelay
 from cadenza.gateway.projection import Projection
 from cadenza.gateway.retention import Ages, Retention
@@ -88,6 +89,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             return await repository.get_job(pool, owner, job_id)
 
         hub = LiveHub(load, settings.live_cache_jobs)
+        auth = Authenticator(settings, pool)
+        sockets = OpenSockets(auth.still_valid, settings.socket_recheck_s)
+        await sockets.start(connection)
         install_subscribers(broker, projection, hub)
         install_dead_letter_keeper(broker, Bus(broker), js)
         await broker.start()
@@ -127,12 +131,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             hub=hub,
             models=ModelRegistry(js),
             soundfonts=SoundFontRegistry(js),
-            auth=Authenticator(settings, pool),
+            auth=auth,
             retention=retention,
             outbox=outbox,
             probes=probes,
+            sockets=sockets,
         )
         yield
+        await sockets.stop()
         await lag.stop()
         await schedule.stop()
         await relay.stop()

@@ -77,6 +77,9 @@ async def get_caller(conn: HTTPConnection, services: ServicesDep) -> Principal:
     try:
         caller = await services.auth.authenticate(conn)
     except AuthError as e:
+        # Wrong credentials count against the address: guessing keys is slow.
+        wait = services.auth.failure_limiter.take(client_address(conn))
+        _refuse_if_limited(wait, "too many requests with wrong credentials from this address")
         raise HTTPException(401, str(e), headers={"WWW-Authenticate": "Bearer"}) from None
     _refuse_if_limited(services.auth.limiter.take(caller.id), "too many requests")
     return caller

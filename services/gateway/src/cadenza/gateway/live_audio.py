@@ -43,6 +43,7 @@ from cadenza.contracts.live import (
     session_out,
 )
 from cadenza.gateway.errors import UnprocessableError, validation_errors
+from cadenza.gateway.open_sockets import CredentialsEnded, until_ended
 
 SESSIONS = Gauge("cadenza_live_gateway_sessions", "Live sessions bridged by this gateway")
 ENDED = Counter("cadenza_live_gateway_sessions_ended_total", "Live sessions ended", ["code"])
@@ -96,13 +97,21 @@ class LiveLimits:
 
 
 async def run_session(
-    ws: WebSocket, nc: Client, owner: str, sessions: PrincipalSessions, limits: LiveLimits
+    ws: WebSocket,
+    nc: Client,
+    owner: str,
+    sessions: PrincipalSessions,
+    limits: LiveLimits,
+    ended: asyncio.Future[str] | None = None,
 ) -> None:
-    """The whole session, from the open message to the close; never raises."""
+    """The whole session, from the open message to the close; never raises. If `ended`
+    gets a reason first (the credentials ended), the session closes with 4401 and it."""
     bridge: Bridge | None = None
     taken = False
     code, reason = 1000, "session closed"
-    try:
+
+    async def work() -> None:
+        nonlocal bridge, taken
         request = await _open_request(ws, limits.idle_timeout_s)
         sessions.take(owner)
         taken = True
@@ -110,8 +119,16 @@ async def run_session(
         bridge = Bridge(ws, nc, owner, request, limits)
         await bridge.open()
         await bridge.run()
+
+    try:
+        if ended is None:
+            await work()
+        else:
+            await until_ended(work(), ended)
     except LiveClose as e:
         code, reason = e.code, e.reason
+    except CredentialsEnded as e:
+        code, reason = 4401, e.reason
     except WebSocketDisconnect:
         code, reason = 1000, ""
     finally:

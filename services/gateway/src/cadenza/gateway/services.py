@@ -9,6 +9,7 @@ from faststream.nats import NatsBroker
 
 from cadenza.gateway.auth.principal import Authenticator
 from cadenza.gateway.live import LiveHub
+from cadenza.gateway.open_sockets import OpenSockets
 from cadenza.gateway.outbox import Outbox
 from cadenza.gateway.projection import Projection
 from cadenza.gateway.retention import Retention
@@ -37,3 +38,5 @@ class Services:
     outbox: Outbox
     # Child processes that check uploaded files (cadenza.gateway.file_checks).
     probes: Sandbox
+    # WebSockets open here, closed when their credentials end.
+    sockets: OpenSockets

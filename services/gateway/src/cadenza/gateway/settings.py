@@ -68,6 +68,13 @@ class Settings(BusSettings, StorageSettings):
     rate_limit_burst: int = Field(200, ge=1)
     # register/login/refresh attempts per minute per client address.
     auth_rate_limit_per_minute: int = Field(30, ge=0)
+    # Failed sign-ins one account may have before each further attempt waits 1, 2, 4… s
+    # (at most SIGN_IN_MAX_BACKOFF_S), whichever address they come from.
+    sign_in_free_attempts: int = Field(5, ge=1)
+    sign_in_max_backoff_s: float = Field(900.0, gt=0)
+    # Requests with wrong, expired or revoked credentials per minute per client address;
+    # past it they get 429 instead of 401 (guessing keys or replaying tokens is slow).
+    auth_failures_per_minute: int = Field(60, ge=0)
 
     # Retention (seconds): generated files and uploads 24 hours, job records 7 days after
     # the job ends; files no record points at are removed after the grace period.
@@ -79,6 +86,10 @@ class Settings(BusSettings, StorageSettings):
 
     # How often the consumers' lag is read from JetStream for /metrics.
     queue_lag_interval_s: float = Field(15.0, gt=0)
+
+    # How often open WebSockets' credentials are checked again (a backstop: sign-out, key
+    # revocation, disabling and role changes close them at once).
+    socket_recheck_s: float = Field(30.0, gt=0)
 
     # Live effects (WS /api/v1/live): sessions per principal (per gateway replica), how long
     # a session may go without a frame, blocks sent to the worker and not yet back, and how

@@ -38,6 +38,7 @@ class Account:
 
     user_id: uuid.UUID
     role: str
+    key_id: uuid.UUID | None = None
 
 
 USER_COLUMNS = "id, email, role, disabled, created_at"
@@ -92,6 +93,44 @@ async def update_user(
         disabled,
     )
     return User.of(row) if row else None
+
+
+# --- failed sign-ins ---------------------------------------------------------------------
+
+
+async def sign_in_wait(pool: asyncpg.Pool, email: str) -> float:
+    """Seconds the account with this email must wait before its next sign-in attempt."""
+    wait = await pool.fetchval(
+        "SELECT greatest(0, extract(epoch FROM sign_in_blocked_until - now())) "
+        "FROM users WHERE lower(email) = lower($1)",
+        email,
+    )
+    return float(wait or 0.0)
+
+
+async def record_failed_sign_in(
+    pool: asyncpg.Pool, email: str, free_attempts: int, max_wait_s: float
+) -> None:
+    """Count a failed sign-in; past `free_attempts` the account waits 1, 2, 4… seconds
+    (at most `max_wait_s`) before the next attempt is heard."""
+    await pool.execute(
+        "UPDATE users SET failed_sign_ins = failed_sign_ins + 1, "
+        "sign_in_blocked_until = CASE WHEN failed_sign_ins + 1 > $2 THEN now() + "
+        "make_interval(secs => least($3, power(2, least(failed_sign_ins + 1 - $2 - 1, 30))))"
+        " ELSE NULL END "
+        "WHERE lower(email) = lower($1)",
+        email,
+        free_attempts,
+        max_wait_s,
+    )
+
+
+async def clear_failed_sign_ins(pool: asyncpg.Pool, user_id: uuid.UUID) -> None:
+    await pool.execute(
+        "UPDATE users SET failed_sign_ins = 0, sign_in_blocked_until = NULL "
+        "WHERE id = $1 AND failed_sign_ins > 0",
+        user_id,
+    )
 
 
 # --- sessions and refresh tokens ------------------------------------------------------------
@@ -246,4 +285,14 @@ async def api_key_account(pool: asyncpg.Pool, key: str) -> Account | None:
         minutes=1
     ):
         await pool.execute("UPDATE api_keys SET last_used_at = now() WHERE id = $1", key_id)
-    return Account(row["id"], row["role"])
+    return Account(row["id"], row["role"], key_id)
+
+
+async def key_account(pool: asyncpg.Pool, key_id: uuid.UUID) -> Account | None:
+    """The account of a live API key, by the key's id (the key itself is not kept)."""
+    row = await pool.fetchrow(
+        "SELECT u.id, u.role FROM api_keys k JOIN users u ON u.id = k.user_id "
+        "WHERE k.id = $1 AND k.revoked_at IS NULL AND NOT u.disabled",
+        key_id,
+    )
+    return Account(row["id"], row["role"], key_id) if row else None

@@ -30,6 +30,7 @@ class Principal:
     role: str
     via: Literal["dev", "token", "api_key"]
     session_id: uuid.UUID | None = None
+    key_id: uuid.UUID | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -72,6 +73,9 @@ class Authenticator:
         self.sign_in_limiter = RateLimiter(
             settings.auth_rate_limit_per_minute, max(1, settings.auth_rate_limit_per_minute // 3)
         )
+        self.failure_limiter = RateLimiter(
+            settings.auth_failures_per_minute, max(1, settings.auth_failures_per_minute // 3)
+        )
 
     async def authenticate(self, conn: HTTPConnection) -> Principal:
         credential = credential_of(conn)
@@ -86,7 +90,7 @@ class Authenticator:
             account = await accounts.api_key_account(self.pool, credential)
             if account is None:
                 raise AuthError("the API key is not valid or has been revoked")
-            return Principal(str(account.user_id), account.role, "api_key")
+            return Principal(str(account.user_id), account.role, "api_key", key_id=account.key_id)
         try:
             claims = tokens.read(self.secret, credential, "access")
         except tokens.TokenError as e:
@@ -95,3 +99,16 @@ class Authenticator:
         if account is None or account.user_id != claims.user_id:
             raise AuthError("the session has ended (signed out, revoked or expired); sign in again")
         return Principal(str(account.user_id), account.role, "token", claims.session_id)
+
+    async def still_valid(self, principal: Principal) -> str | None:
+        """The principal's role as the database says now, or None if its credentials no
+        longer count (session ended, key revoked, account disabled)."""
+        if principal.via == "dev":
+            return principal.role
+        if principal.session_id is not None:
+            account = await accounts.session_account(self.pool, principal.session_id)
+        elif principal.key_id is not None:
+            account = await accounts.key_account(self.pool, principal.key_id)
+        else:
+            return None
+        return account.role if account and str(account.user_id) == principal.id else None

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
+from cadenza.contracts.credentials import CredentialsRevoked
 from cadenza.gateway.api.routes.auth import UserView
 from cadenza.gateway.auth import accounts
 from cadenza.gateway.deps import AdminDep, PoolDep, ServicesDep
@@ -43,11 +44,12 @@ async def list_users(
 
 @router.patch(
     "/users/{user_id}",
-    summary="Change an account's role, or disable it (its tokens and keys stop working)",
+    summary="Change an account's role, or disable it (its tokens and keys stop working, and "
+    "its open WebSockets close)",
     responses={404: {"description": "No such account"}, **FORBIDDEN},
 )
 async def change_user(
-    user_id: uuid.UUID, body: UserChange, admin: AdminDep, pool: PoolDep
+    user_id: uuid.UUID, body: UserChange, admin: AdminDep, pool: PoolDep, services: ServicesDep
 ) -> UserView:
     target = await accounts.get_user(pool, user_id)
     if target is None:
@@ -60,6 +62,14 @@ async def change_user(
     user = await accounts.update_user(pool, user_id, body.role, body.disabled)
     if user is None:
         raise HTTPException(404, f"user {user_id} not found")
+    if user.disabled and not target.disabled:
+        reason = "the account was disabled by an admin"
+    elif user.role != target.role:
+        reason = f"your role changed to {user.role}; reconnect"
+    else:
+        return UserView.of(user)
+    # Open sockets carry the old permissions: they end, and reconnect with the new ones.
+    await services.sockets.announce(CredentialsRevoked(user_id=str(user_id), reason=reason))
     return UserView.of(user)
 
 

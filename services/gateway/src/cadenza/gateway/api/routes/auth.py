@@ -10,15 +10,18 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from cadenza.contracts.credentials import CredentialsRevoked
 from cadenza.gateway.auth import accounts, passwords, tokens
 from cadenza.gateway.auth.principal import Authenticator
 from cadenza.gateway.deps import (
     AuthenticatorDep,
     CallerDep,
     PoolDep,
+    ServicesDep,
     SettingsDep,
     limit_sign_in,
 )
+from cadenza.gateway.rate_limit import retry_after
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -145,15 +148,30 @@ async def register(body: Credentials, pool: PoolDep, settings: SettingsDep) -> U
     "/login",
     summary="Sign in: an access token and a refresh token",
     dependencies=[SignInLimit],
-    responses=UNAUTHORIZED,
+    responses={
+        **UNAUTHORIZED,
+        429: {"description": "Too many attempts from this address, or for this account"},
+    },
 )
 async def login(body: Credentials, pool: PoolDep, auth: AuthenticatorDep) -> TokenPair:
+    settings = auth.settings
+    if wait := await accounts.sign_in_wait(pool, body.email):
+        after = retry_after(wait)
+        raise HTTPException(
+            429,
+            f"too many failed sign-ins for this account; try again in {after} s",
+            headers={"Retry-After": after},
+        )
     found = await accounts.credentials_for(pool, body.email)
     user, stored = found if found else (None, None)
     if not await passwords.verify_password(stored, body.password) or user is None:
+        await accounts.record_failed_sign_in(
+            pool, body.email, settings.sign_in_free_attempts, settings.sign_in_max_backoff_s
+        )
         raise HTTPException(401, "wrong email or password")
     if user.disabled:
         raise HTTPException(401, "this account is disabled; ask an admin")
+    await accounts.clear_failed_sign_ins(pool, user.id)
     refresh_id = uuid.uuid4()
     session_id = await accounts.start_session(
         pool, user.id, auth.settings.refresh_token_ttl_s, refresh_id
@@ -167,7 +185,9 @@ async def login(body: Credentials, pool: PoolDep, auth: AuthenticatorDep) -> Tok
     dependencies=[SignInLimit],
     responses=UNAUTHORIZED,
 )
-async def refresh(body: RefreshRequest, pool: PoolDep, auth: AuthenticatorDep) -> TokenPair:
+async def refresh(
+    body: RefreshRequest, pool: PoolDep, auth: AuthenticatorDep, services: ServicesDep
+) -> TokenPair:
     try:
         claims = tokens.read(auth.secret, body.refresh_token, "refresh")
     except tokens.TokenError as e:
@@ -177,6 +197,13 @@ async def refresh(body: RefreshRequest, pool: PoolDep, auth: AuthenticatorDep) -
     new_id = uuid.uuid4()
     outcome = await accounts.rotate_refresh(pool, claims.session_id, claims.token_id, new_id)
     if outcome == "reused":
+        await services.sockets.announce(
+            CredentialsRevoked(
+                user_id=str(claims.user_id),
+                session_id=claims.session_id,
+                reason="the session was revoked: its refresh token was used twice",
+            )
+        )
         raise HTTPException(
             401,
             "this refresh token was already used, so it may have been copied; "
@@ -195,7 +222,11 @@ async def refresh(body: RefreshRequest, pool: PoolDep, auth: AuthenticatorDep) -
     responses=UNAUTHORIZED,
 )
 async def logout(
-    caller: CallerDep, pool: PoolDep, auth: AuthenticatorDep, body: LogoutRequest | None = None
+    caller: CallerDep,
+    pool: PoolDep,
+    auth: AuthenticatorDep,
+    services: ServicesDep,
+    body: LogoutRequest | None = None,
 ) -> Response:
     session_id = caller.session_id
     if session_id is None and body and body.refresh_token:
@@ -208,6 +239,9 @@ async def logout(
             400, "nothing to sign out of: call with an access token, or send its refresh_token"
         )
     await accounts.revoke_session(pool, session_id, "signed out")
+    await services.sockets.announce(
+        CredentialsRevoked(user_id=caller.id, session_id=session_id, reason="signed out")
+    )
     return Response(status_code=204)
 
 
@@ -251,7 +285,12 @@ async def list_api_keys(caller: CallerDep, pool: PoolDep) -> list[ApiKeyView]:
     summary="Revoke an API key",
     responses={404: {"description": "No such key for this caller"}, **UNAUTHORIZED},
 )
-async def revoke_api_key(key_id: uuid.UUID, caller: CallerDep, pool: PoolDep) -> Response:
+async def revoke_api_key(
+    key_id: uuid.UUID, caller: CallerDep, pool: PoolDep, services: ServicesDep
+) -> Response:
     if not await accounts.revoke_api_key(pool, _account_id(caller.id), key_id):
         raise HTTPException(404, f"API key {key_id} not found")
+    await services.sockets.announce(
+        CredentialsRevoked(user_id=caller.id, key_id=key_id, reason="the API key was revoked")
+    )
     return Response(status_code=204)

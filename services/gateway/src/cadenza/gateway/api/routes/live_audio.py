@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, WebSocket
 
-from cadenza.gateway.auth.principal import AuthError
 from cadenza.gateway.deps import ServicesDep
 from cadenza.gateway.live_audio import (
     LiveLimits,
@@ -12,6 +11,7 @@ from cadenza.gateway.live_audio import (
     close_live_socket,
     run_session,
 )
+from cadenza.gateway.socket_auth import authenticate_socket
 
 router = APIRouter(tags=["live"])
 
@@ -25,13 +25,12 @@ async def live_effects(websocket: WebSocket, services: ServicesDep) -> None:
     little-endian) and receive each one processed, in order. `{"type": "set", "index": 0,
     "params": {…}}` or `{"type": "chain", "chain": […]}` change the chain between blocks
     (ramped, state kept); `{"type": "close"}` ends it. Every close comes with a reason:
-    4400 bad input, 4401 credentials, 4408 idle, 4409 not reading, 4429 too many sessions,
+    4400 bad input, 4401 credentials (missing, wrong, or ended while open), 4408 idle,
+    4409 not reading, 4429 too many sessions (or wrong credentials from this address),
     4503 no worker or the worker went away (reconnect), 1012 the worker is restarting."""
     await websocket.accept()
-    try:
-        owner = (await services.auth.authenticate(websocket)).id
-    except AuthError as e:
-        await close_live_socket(websocket, 4401, str(e))
+    principal = await authenticate_socket(websocket, services, close_live_socket)
+    if principal is None:
         return
     settings = services.settings
     sessions: PrincipalSessions = websocket.app.state.live_sessions
@@ -40,4 +39,7 @@ async def live_effects(websocket: WebSocket, services: ServicesDep) -> None:
         max_in_flight=settings.live_max_in_flight,
         stall_timeout_s=settings.live_stall_timeout_s,
     )
-    await run_session(websocket, services.broker.connection, owner, sessions, limits)
+    async with services.sockets.hold(principal) as ended:
+        await run_session(
+            websocket, services.broker.connection, principal.id, sessions, limits, ended
+        )

@@ -11,9 +11,10 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from prometheus_client import Gauge
 
-from cadenza.gateway.auth.principal import AuthError
 from cadenza.gateway.deps import HubDep, ServicesDep
 from cadenza.gateway.live import Message, Outbox
+from cadenza.gateway.open_sockets import CredentialsEnded, until_ended
+from cadenza.gateway.socket_auth import socket_principal
 
 router = APIRouter(tags=["live"])
 
@@ -34,18 +35,19 @@ async def live_updates(websocket: WebSocket, hub: HubDep, services: ServicesDep)
     `job.progress`, `job.completed`, `job.failed` or `job.cancelled` events for that job.
     `{"action": "unsubscribe", "job_id": "..."}` stops them. Credentials as for the REST
     API, or `?access_token=` (browsers cannot set headers on a WebSocket); without valid
-    ones the socket closes with code 4401 and the reason."""
+    ones the socket closes with code 4401 and the reason, and so it does when they end
+    while it is open (sign-out, a revoked key, a disabled account, a changed role)."""
     await websocket.accept()
-    try:
-        owner = (await services.auth.authenticate(websocket)).id
-    except AuthError as e:
-        await websocket.close(code=4401, reason=str(e)[:120])
+    principal = await socket_principal(websocket, services)
+    if principal is None:
         return
+    owner = principal.id
     CONNECTIONS.inc()
     outbox: Outbox = asyncio.Queue(maxsize=OUTBOX_SIZE)
     subscribed: set[uuid.UUID] = set()
     sender = asyncio.create_task(_send_loop(websocket, outbox))
-    try:
+
+    async def serve() -> None:
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
@@ -60,8 +62,16 @@ async def live_updates(websocket: WebSocket, hub: HubDep, services: ServicesDep)
                     outbox.put_nowait(reply)
             if sender.done():
                 break
+
+    try:
+        async with services.sockets.hold(principal) as ended:
+            await until_ended(serve(), ended)
     except WebSocketDisconnect:
         pass
+    except CredentialsEnded as e:
+        sender.cancel()
+        with contextlib.suppress(Exception):
+            await websocket.close(code=4401, reason=e.reason[:120])
     finally:
         for job_id in subscribed:
             hub.unsubscribe(job_id, outbox)
