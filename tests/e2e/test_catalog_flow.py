@@ -123,8 +123,11 @@ def test_an_audio_song_is_recognised_re_encoded_and_trimmed(
     unrelated = api.post("/api/v1/songs/match", files={"file": ("o.wav", other.read_bytes())})
     assert unrelated.json()["verdict"] != "same_recording"
 
-    download = api.get(f"/api/v1/songs/{song['id']}/assets/audio")
-    assert hashlib.sha256(download.content).hexdigest() == song["assets"][0]["ref"]["sha256"]
+    (asset,) = song["assets"]
+    assert asset["url"] == f"/api/v1/songs/{song['id']}/assets/audio"
+    assert "uri" not in asset and "ref" not in asset, "no storage URI leaves the API"
+    download = api.get(asset["url"])
+    assert hashlib.sha256(download.content).hexdigest() == asset["sha256"]
 
 
 def test_ingest_without_waiting_is_a_job_with_live_state(api: httpx.Client) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from cadenza.audio import AudioDecodeError, AudioWriter, probe_audio, read_blocks
+from cadenza.audio import AudioDecodeError, AudioEncodeError, AudioWriter, probe_audio, read_blocks
 from cadenza.contracts import OutputFormat
 from cadenza.devstack.testing import tone, write_tone
 
@@ -147,3 +147,21 @@ def test_nan_samples_are_refused_with_where(tmp_path: Path) -> None:
     sf.write(str(path), samples, 8000, subtype="FLOAT")
     with pytest.raises(AudioDecodeError, match=r"invalid samples \(NaN or infinity\) at"):
         probe_audio(path)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "rate", "channels", "says"),
+    [
+        ("ogg", 384_000, 2, "at most 200000 Hz"),  # libvorbis would crash the process
+        ("flac", 768_000, 2, "at most 655350 Hz"),
+        ("flac", 44_100, 9, "at most 8"),
+        ("mp3", 44_100, 3, "at most 2"),
+        ("mp3", 96_000, 2, "MP3 supports"),
+    ],
+)
+def test_encoders_refuse_what_they_cannot_hold_before_opening(
+    tmp_path: Path, fmt: str, rate: int, channels: int, says: str
+) -> None:
+    with pytest.raises(AudioEncodeError, match=says):
+        AudioWriter(tmp_path / f"out.{fmt}", OutputFormat(format=fmt), rate, channels)
+    assert not (tmp_path / f"out.{fmt}").exists()

@@ -162,9 +162,26 @@ async def test_the_last_delivery_gives_up_with_the_error(harness: Harness) -> No
     assert isinstance(fact, EffectsFailed)
     assert fact.code == "gave_up"
     assert fact.attempts == 3
-    assert "storage down (attempt 3)" in fact.reason
+    # The reason says what kind of trouble it was, not the exception's own text.
+    assert "a service it needs (storage, database or the bus) kept failing" in fact.reason
+    assert str(command.event_id) in fact.reason
+    assert "storage down" not in fact.reason
     await asyncio.sleep(1.0)
     assert len(harness.attempts[command.job_id]) == 3
+
+
+async def test_deterministic_errors_fail_at_once_without_their_text(harness: Harness) -> None:
+    async def buggy(cmd: EffectsRequested, run: JobRun, attempt: int) -> None:
+        raise ValueError("cannot reshape array at /srv/cadenza/var/artifacts/x.wav")
+
+    command = await harness.submit(buggy)
+    (fact,) = await harness.wait_for_facts(command)
+    assert isinstance(fact, EffectsFailed)
+    assert (fact.code, fact.attempts) == ("internal", 1)
+    assert "not retried" in fact.reason and str(command.event_id) in fact.reason
+    assert "/srv" not in fact.reason and "reshape" not in fact.reason
+    await asyncio.sleep(1.0)
+    assert len(harness.attempts[command.job_id]) == 1, "a deterministic error is not retried"
 
 
 async def test_heartbeats_keep_long_work_from_being_redelivered(harness: Harness) -> None:

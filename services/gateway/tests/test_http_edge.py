@@ -333,3 +333,45 @@ async def test_requests_with_wrong_credentials_are_limited_per_address(
         assert refused.status_code == 429
         assert "wrong credentials" in refused.json()["detail"]
         assert int(refused.headers["retry-after"]) >= 1
+
+
+async def test_text_that_cannot_be_stored_is_refused_naming_the_field(
+    fresh_database: str, nats_server: NatsServer, tmp_path: Path
+) -> None:
+    config = settings(fresh_database, nats_server.url, tmp_path, auth_mode="dev")
+    async with gateway(config) as api:
+        nul = await api.post(
+            "/api/v1/jobs",
+            json={
+                "kind": "blend",
+                "songs": ["Chorale", "Reel\u0000"],
+                "params": {"bars": 8},
+            },
+        )
+        assert nul.status_code == 422, nul.text
+        assert nul.json()["errors"] == [
+            {
+                "field": "songs.1",
+                "message": "contains a NUL character (U+0000), which text may not hold",
+            }
+        ]
+        surrogate = await api.post(
+            "/api/v1/auth/register",
+            content=b'{"email": "a\\ud800@example.com", "password": "correct horse battery"}',
+            headers={"Content-Type": "application/json"},
+        )
+        assert surrogate.status_code == 422
+        assert surrogate.json()["errors"][0]["field"] == "email"
+        assert "lone surrogate" in surrogate.json()["detail"]
+        query = await api.get("/api/v1/songs", params={"q": "title\x00"})
+        assert query.status_code == 422
+        assert query.json()["errors"][0]["field"] == "q"
+        form = await api.post(
+            "/api/v1/songs",
+            files={"midi": ("a.mid", b"MThd")},
+            data={"title": "bad\x00title"},
+        )
+        assert form.status_code == 422
+        assert form.json()["errors"][0]["field"] == "title"
+        # Nothing reached the database as an error: the server still answers normally.
+        assert (await api.get("/api/v1/jobs")).status_code == 200

@@ -4,6 +4,7 @@ from cadenza.audio.codec import AudioWriter, read_blocks
 from cadenza.audio.probe import (
     ACCEPTED,
     AudioDecodeError,
+    AudioEncodeError,
     AudioInfo,
     decode_reason,
     header_info,
@@ -13,6 +14,7 @@ from cadenza.audio.probe import (
 __all__ = [
     "ACCEPTED",
     "AudioDecodeError",
+    "AudioEncodeError",
     "AudioInfo",
     "AudioWriter",
     "decode_reason",

@@ -9,6 +9,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import soundfile as sf
 
+from cadenza.audio.probe import AudioEncodeError, decode_reason
 from cadenza.contracts.audio_format import OutputFormat
 
 _PCM_SUBTYPES = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}
@@ -46,6 +47,9 @@ class AudioWriter:
     """
 
     def __init__(self, path: Path, output: OutputFormat, sample_rate: int, channels: int) -> None:
+        # Checked before any encoder opens: some crash the process rather than refuse.
+        if problem := output.sample_rate_problem(sample_rate, channels):
+            raise AudioEncodeError(problem)
         self.frames_written = 0
         self._handle: BinaryIO | None = None
         self._wav: Any = None
@@ -62,13 +66,19 @@ class AudioWriter:
                 format="wav",
             )
         else:
-            self._file = sf.SoundFile(
-                str(path),
-                mode="w",
-                samplerate=sample_rate,
-                channels=channels,
-                **soundfile_args(output),
-            )
+            try:
+                self._file = sf.SoundFile(
+                    str(path),
+                    mode="w",
+                    samplerate=sample_rate,
+                    channels=channels,
+                    **soundfile_args(output),
+                )
+            except (sf.LibsndfileError, RuntimeError, ValueError) as e:
+                raise AudioEncodeError(
+                    f"{output.format} cannot hold {sample_rate} Hz audio in {channels} "
+                    f"channels: {decode_reason(e)}; choose another format"
+                ) from e
 
     def write(self, block: np.ndarray) -> None:
         if block.shape[-1] == 0:

@@ -46,6 +46,12 @@ class AudioDecodeError(ValueError):
     """The file is not audio we can decode; the message says why, for a person."""
 
 
+class AudioEncodeError(AudioDecodeError):
+    """The audio cannot be written in the format asked for (a rate or channel count the
+    encoder does not take). The audio's fault, not the worker's, so it is caught wherever
+    AudioDecodeError is and never retried."""
+
+
 @dataclass(frozen=True)
 class AudioInfo:
     format: str

@@ -18,6 +18,10 @@ MEDIA_TYPES: dict[str, str] = {
 
 # MP3 (MPEG-1/2 layer III) only defines these rates.
 MP3_SAMPLE_RATES = frozenset({8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000})
+# What each encoder takes (libsndfile's FLAC refuses more; libvorbis crashes the process
+# above 200 kHz, so the limit must be checked before the encoder is opened).
+MAX_SAMPLE_RATES = {"flac": 655_350, "ogg": 200_000}
+MAX_CHANNELS = {"flac": 8, "mp3": 2, "ogg": 255, "wav": 1024}
 
 
 class OutputFormat(BaseModel):
@@ -50,11 +54,20 @@ class OutputFormat(BaseModel):
     def extension(self) -> str:
         return self.format
 
-    def sample_rate_problem(self, sample_rate: int) -> str | None:
+    def sample_rate_problem(self, sample_rate: int, channels: int | None = None) -> str | None:
+        """Why this format cannot hold audio of this rate (and channel count), or None."""
         if self.format == "mp3" and sample_rate not in MP3_SAMPLE_RATES:
             return (
                 f"mp3 cannot store {sample_rate} Hz audio (MP3 supports "
                 f"{', '.join(str(r) for r in sorted(MP3_SAMPLE_RATES))} Hz); "
                 "choose wav, flac or ogg"
             )
+        top = MAX_SAMPLE_RATES.get(self.format)
+        if top is not None and sample_rate > top:
+            return (
+                f"{self.format} cannot store {sample_rate} Hz audio (at most {top} Hz); choose wav"
+            )
+        most = MAX_CHANNELS[self.format]
+        if channels is not None and channels > most:
+            return f"{self.format} cannot store {channels} channels (at most {most}); choose wav"
         return None

@@ -21,7 +21,9 @@ async def input_file(
     try:
         key = store.key_for(ref.uri)
     except ValueError as e:
-        raise PermanentError(f"{what} ({ref.uri}) is not in this service's storage") from e
+        raise PermanentError(
+            f"{what} is not in this service's storage (storage settings differ between services)"
+        ) from e
     async with AsyncExitStack() as stack:
         try:
             path = await stack.enter_async_context(store.local_copy(key))

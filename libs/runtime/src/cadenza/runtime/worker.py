@@ -46,6 +46,30 @@ class JobCancelledError(Exception):
     pass
 
 
+# Errors that say the same input will fail the same way again: bugs and inputs that break a
+# library's assumptions, not a service that is briefly away. They fail the job at once.
+DETERMINISTIC: tuple[type[Exception], ...] = (
+    ValueError,
+    TypeError,
+    ArithmeticError,
+    LookupError,
+    AssertionError,
+    NotImplementedError,
+    RecursionError,
+)
+
+
+def _transient_cause(error: Exception) -> str:
+    """What kept failing, in words that hold no paths or library text."""
+    if isinstance(error, TimeoutError | ConnectionError):
+        return "a service it needs (storage, database or the bus) kept failing to answer"
+    if isinstance(error, MemoryError):
+        return "the worker ran out of memory"
+    if isinstance(error, OSError):
+        return "storage kept failing"
+    return "an internal error kept recurring"
+
+
 class JobRun:
     """One attempt at one command.
 
@@ -268,10 +292,28 @@ async def handle_command(
             )
             FAILURES.labels(metric_stage, error.code).inc()
             outcome = "failed"
+        except DETERMINISTIC:
+            # The same input would fail the same way: retrying only delays the answer. The
+            # exception's text stays in the log (it may hold paths or library internals).
+            log.exception("job failed with an internal error; not retried")
+            reason = (
+                f"the {stage} stage could not process this input (an internal error, not "
+                f"retried); quote reference {command.event_id} when reporting it"
+            )
+            await bus.publish(
+                failed.caused_by(
+                    command, stage=stage, code="internal", reason=reason, attempts=attempts
+                )
+            )
+            FAILURES.labels(metric_stage, "internal").inc()
+            outcome = "failed"
         except Exception as error:
             if attempts >= settings.max_deliver:
                 log.exception("giving up after %d attempts", attempts)
-                reason = f"gave up after {attempts} attempts; last error: {error}"
+                reason = (
+                    f"gave up after {attempts} attempts: {_transient_cause(error)}; quote "
+                    f"reference {command.event_id} when reporting it"
+                )
                 await bus.publish(
                     failed.caused_by(
                         command, stage=stage, code="gave_up", reason=reason, attempts=attempts

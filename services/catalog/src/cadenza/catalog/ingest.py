@@ -119,7 +119,10 @@ async def local_file(store: ObjectStore, ref: ArtifactRef | None) -> AsyncIterat
     try:
         key = store.key_for(ref.uri)
     except ValueError as e:
-        raise PermanentError(f"{ref.uri} is not in this service's storage") from e
+        raise PermanentError(
+            "the uploaded file is not in this service's storage "
+            "(storage settings differ between services)"
+        ) from e
     try:
         async with store.local_copy(key) as path:
             yield path

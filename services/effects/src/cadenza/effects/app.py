@@ -54,7 +54,9 @@ async def process_one(
     try:
         source_key = store.key_for(source_ref.uri)
     except ValueError as e:
-        raise PermanentError(f"the input {source_ref.uri} is not in this service's storage") from e
+        raise PermanentError(
+            "the input is not in this service's storage (storage settings differ between services)"
+        ) from e
     output_key = object_key(cmd.owner, str(cmd.job_id), name)
     try:
         async with (

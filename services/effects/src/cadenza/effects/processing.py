@@ -48,7 +48,7 @@ def apply_chain(
     """Read `source` block by block, run `chain`, write `dest`; same rate, channels, length."""
     sample_rate, channels, expected = header_info(source)
     problems = nyquist_violations(list(chain), sample_rate)
-    if problem := output.sample_rate_problem(sample_rate):
+    if problem := output.sample_rate_problem(sample_rate, channels):
         problems.append(problem)
     if problems:
         raise ChainError("; ".join(problems))

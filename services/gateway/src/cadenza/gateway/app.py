@@ -48,6 +48,7 @@ from cadenza.gateway.services import Services
 from cadenza.gateway.settings import Settings
 from cadenza.gateway.studio import install_studio
 from cadenza.gateway.subscribers import install_dead_letter_keeper, install_subscribers
+from cadenza.gateway.text_checks import reject_invalid_text
 from cadenza.runtime.bus import Bus, ensure_streams, make_broker
 from cadenza.runtime.cancellation import Cancellations
 from cadenza.runtime.logging import configure_logging
@@ -190,6 +191,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Event-driven backend for AI music production",
         lifespan=lifespan,
+        # Text that cannot be stored (NUL, lone surrogates) is a 422 naming the field.
+        dependencies=[Depends(reject_invalid_text)],
     )
     app.state.settings = settings
     install_error_handlers(app)

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from cadenza.gateway.job_state import JobState, Status
+from cadenza.gateway.public_views import without_storage_uris
 from cadenza.gateway.repository import Upload
 
 
@@ -91,13 +92,13 @@ class JobView(BaseModel):
             kind=job.kind,
             status=job.status,
             progress=job.progress,
-            stages=[StageView(**s.as_dict()) for s in job.stages],
+            stages=[StageView(**without_storage_uris(s.as_dict())) for s in job.stages],
             artifacts=artifact_views(job),
             error=JobError(**{k: job.error.get(k) for k in ("stage", "code", "reason")})
             if job.error
             else None,
-            input=job.input,
-            params=job.params,
+            input=without_storage_uris(job.input),
+            params=without_storage_uris(job.params),
             created_at=job.created_at,
             updated_at=job.updated_at,
             finished_at=job.finished_at,

@@ -153,7 +153,9 @@ async def run_separation(
     try:
         source_key = store.key_for(cmd.input.uri)
     except ValueError as e:
-        raise PermanentError(f"the input {cmd.input.uri} is not in this service's storage") from e
+        raise PermanentError(
+            "the input is not in this service's storage (storage settings differ between services)"
+        ) from e
     extension = cmd.output.extension
     media_type = cmd.output.media_type
 

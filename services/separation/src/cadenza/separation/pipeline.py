@@ -162,7 +162,7 @@ def separate_file(
         raise SeparationInputError(
             f"separation takes mono or stereo audio; this file has {channels_in} channels"
         )
-    if problem := output.sample_rate_problem(rate_in):
+    if problem := output.sample_rate_problem(rate_in, channels_in):
         raise SeparationInputError(problem)
     unknown = sorted(set(outputs) - set(plan.sources))
     if unknown:

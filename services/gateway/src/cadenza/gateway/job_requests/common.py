@@ -70,7 +70,7 @@ class OutputParams(Strict):
     def format_problems(self, upload: Upload | None) -> list[Problem]:
         if upload is None:
             return []
-        if problem := self.output().sample_rate_problem(upload.sample_rate):
+        if problem := self.output().sample_rate_problem(upload.sample_rate, upload.channels):
             return [{"field": "params.format", "message": problem}]
         return []
 

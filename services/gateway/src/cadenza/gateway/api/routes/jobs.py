@@ -34,6 +34,7 @@ from cadenza.gateway.job_requests.blend import song_count_problems
 from cadenza.gateway.job_state import JobState
 from cadenza.gateway.outbox import Outbox
 from cadenza.gateway.projection import Projection
+from cadenza.gateway.public_views import without_storage_uris
 from cadenza.gateway.services import Services
 from cadenza.gateway.views import JobHistory, JobPage, JobView, RecordedEvent
 from cadenza.runtime.logging import job_context
@@ -167,7 +168,11 @@ async def job_events(
     if rows is None:
         raise HTTPException(404, f"job {job_id} not found")
     events = [
-        RecordedEvent(subject=r["subject"], occurred_at=r["occurred_at"], event=r["payload"])
+        RecordedEvent(
+            subject=r["subject"],
+            occurred_at=r["occurred_at"],
+            event=without_storage_uris(r["payload"]),
+        )
         for r in rows
     ]
     # Like a job read, the history agrees with what the WebSocket already said: events this
@@ -177,7 +182,9 @@ async def job_events(
     if heard:
         events += [
             RecordedEvent(
-                subject=e.subject, occurred_at=e.occurred_at, event=e.model_dump(mode="json")
+                subject=e.subject,
+                occurred_at=e.occurred_at,
+                event=without_storage_uris(e.model_dump(mode="json")),
             )
             for e in heard
         ]

@@ -25,18 +25,16 @@ from cadenza.contracts.catalog import (
     PITCH_CLASSES,
     STAGE,
     CatalogIngestRequested,
-    MatchResult,
     SongGet,
     SongMatch,
     SongMetadata,
-    SongPage,
     SongSearch,
     SongSimilar,
     SongView,
 )
 from cadenza.contracts.envelope import derive_id
 from cadenza.contracts.jobs import JobSubmitted
-from cadenza.gateway import repository
+from cadenza.gateway import public_views, repository
 from cadenza.gateway.api.routes.jobs import queue_job
 from cadenza.gateway.catalog_client import ask
 from cadenza.gateway.deps import (
@@ -53,7 +51,9 @@ from cadenza.gateway.downloads import send_object
 from cadenza.gateway.errors import UnprocessableError, validation_errors
 from cadenza.gateway.file_checks import check_audio, check_midi
 from cadenza.gateway.multipart_upload import UploadRejectedError, receive_form
+from cadenza.gateway.public_views import MatchView, Song, SongPageView
 from cadenza.gateway.services import Services
+from cadenza.gateway.text_checks import text_problem
 from cadenza.gateway.views import JobView
 from cadenza.runtime.artifacts import artifact_ref
 from cadenza.runtime.storage import ObjectStore, object_key
@@ -123,7 +123,7 @@ class IngestView(BaseModel):
     """The ingest job, and the song once the job is done (with `?wait=`)."""
 
     job: JobView
-    song: SongView | None = None
+    song: Song | None = None
     created: bool | None = None
 
 
@@ -179,6 +179,9 @@ async def _store(store: ObjectStore, checked: tuple[str, Path, AudioInfo | None]
 
 def _metadata(fields: dict[str, str], fallback_title: str) -> SongMetadata:
     values: dict[str, Any] = {k: v for k, v in fields.items() if k in METADATA_FIELDS}
+    for name, value in values.items():
+        if problem := text_problem(value):
+            raise UnprocessableError.one(name, problem)
     if not values.get("title", "").strip():
         values["title"] = fallback_title[:300]
     if "public" in values:
@@ -312,7 +315,7 @@ async def add_song(
             services.broker, SongGet(principal=owner, song_id=uuid.UUID(details["song_id"]))
         )
         view = IngestView(
-            job=view.job, song=SongView.model_validate(song), created=bool(details["created"])
+            job=view.job, song=public_views.song(song), created=bool(details["created"])
         )
         code = status.HTTP_201_CREATED if view.created else status.HTTP_200_OK
     elif job.status == "failed" and job.error:
@@ -342,7 +345,7 @@ async def search_songs(
     tags: Annotated[list[str] | None, Query(description="Songs with all these tags")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
-) -> SongPage:
+) -> SongPageView:
     tonic = None
     if key:
         tonic, key_mode = parse_key(key)
@@ -362,14 +365,12 @@ async def search_songs(
         )
     except ValidationError as e:
         raise UnprocessableError(validation_errors(e.errors())) from e
-    return SongPage.model_validate(await ask(services.broker, query))
+    return public_views.song_page(await ask(services.broker, query))
 
 
 @router.get("/{song_id}", summary="A song", responses={**NOT_FOUND, **CATALOG_DOWN})
-async def get_song(song_id: uuid.UUID, services: ServicesDep, owner: PrincipalDep) -> SongView:
-    return SongView.model_validate(
-        await ask(services.broker, SongGet(principal=owner, song_id=song_id))
-    )
+async def get_song(song_id: uuid.UUID, services: ServicesDep, owner: PrincipalDep) -> Song:
+    return public_views.song(await ask(services.broker, SongGet(principal=owner, song_id=song_id)))
 
 
 @router.get(
@@ -382,8 +383,8 @@ async def similar_songs(
     services: ServicesDep,
     owner: PrincipalDep,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
-) -> SongPage:
-    return SongPage.model_validate(
+) -> SongPageView:
+    return public_views.song_page(
         await ask(services.broker, SongSimilar(principal=owner, song_id=song_id, k=k))
     )
 
@@ -442,7 +443,7 @@ async def match_song(
     services: ServicesDep,
     owner: PrincipalDep,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
-) -> MatchResult:
+) -> MatchView:
     key = object_key(owner, "matches", uuid.uuid4().hex, "source")
     with tempfile.TemporaryDirectory(prefix="cadenza-match-") as tmp:
         path = Path(tmp) / "file"
@@ -472,4 +473,4 @@ async def match_song(
     finally:
         with contextlib.suppress(Exception):
             await store.delete(key)
-    return MatchResult.model_validate(result)
+    return public_views.match(result)
