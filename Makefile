@@ -10,35 +10,46 @@ PY := $(VENV)/bin/python
 DATA_DIR ?= var
 PORT ?= 8000
 SEED ?= 500
+# More arguments for pytest: `make test PYTEST_ARGS="tests/deploy -x"`.
+PYTEST_ARGS ?=
 
-.PHONY: help install run test faults fuzz lint fmt bench docs compose-up k8s-render clean
+.PHONY: help install run test abuse faults fuzz lint fmt bench docs compose-up k8s-render fresh-check clean
 
 help: ## List the targets
-	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(UV):
-	python3 -m venv $(TOOLS)
+	@python3 -m venv $(TOOLS) || { rm -rf $(TOOLS); \
+		echo "make: 'python3 -m venv' failed: install python3-venv (apt-get install python3-venv)" >&2; \
+		exit 1; }
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
-install: $(UV) ## Install every package and tool into .venv (from uv.lock)
-	@# FluidSynth (render): a Debian library that PyPI cannot provide; apt, as root or via sudo.
-	@ldconfig -p | grep -q 'libfluidsynth\.so\.3' || { \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+# Debian packages that PyPI cannot provide, checked without root (ldconfig is in /sbin, off a
+# user's PATH): FluidSynth's library for render; Chromium for the web studio's browser tests
+# (Debian's build, which Playwright drives, so no browser is downloaded; CI=1 fails without
+# it); Node.js with npm for KEDA's CRD schema (the offline checks of k8s/). apt-get runs, as
+# root or through sudo, only when one of them is missing.
+FLUIDSYNTH_LIB := /usr/lib/libfluidsynth.so.3 /usr/lib/*-linux-gnu/libfluidsynth.so.3 \
+	/usr/lib64/libfluidsynth.so.3 /usr/local/lib/libfluidsynth.so.3
+
+install: $(UV) ## Install every package and tool into .venv (from uv.lock), apt packages if missing
+	@missing=""; \
+	ls $(FLUIDSYNTH_LIB) 2>/dev/null | grep -q . || missing="$$missing libfluidsynth3 fluidsynth"; \
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+		missing="$$missing chromium"; \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; \
+		elif command -v sudo >/dev/null; then SUDO=sudo; \
+		else echo "make: needs the Debian packages$$missing: run make as root, or with sudo" \
+			"installed, or have someone run: apt-get install$$missing" >&2; exit 1; fi; \
+		echo "apt-get install$$missing$${SUDO:+ (through sudo)}"; \
 		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
-			libfluidsynth3 fluidsynth; }
-	@# Chromium for the web studio's browser tests: Debian's package, which Playwright drives
-	@# (tests/e2e/test_web_studio.py), so no browser is downloaded. CI=1 fails without it.
-	@command -v chromium >/dev/null || { \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			$$missing; \
+	fi
 	$(UV) sync --frozen --all-packages
 	@# KEDA's CRD schema for the offline validation of k8s/ (tests/deploy/test_keda.py).
-	@command -v npm >/dev/null || { \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends nodejs npm; }
 	@test -d $(TOOLS)/node/node_modules/@kubernetes-models/keda || \
 		npm install --silent --no-audit --no-fund --prefix $(TOOLS)/node @kubernetes-models/keda@2.0.0
 	@# librosa compiles its numba functions on first use (~30 s): do it once, cached in .venv.
@@ -49,7 +60,11 @@ run: install ## Start the whole platform on embedded defaults at http://127.0.0.
 	$(VENV)/bin/cadenza-dev up --data-dir $(DATA_DIR) --port $(PORT) --seed $(SEED)
 
 test: install ## Run the test suite (starts its own nats-server, PostgreSQL and S3 server)
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+abuse: install ## The abuse suite alone (one test per attack class), then its full-size benchmark
+	$(VENV)/bin/pytest tests/abuse
+	$(PY) -m bench.abuse
 
 faults: install ## The fault suite alone (kill -9, restarts, poison) and kill -9 vs Celery
 	$(VENV)/bin/pytest tests/faults -s
@@ -78,12 +93,16 @@ compose-up: ## docker compose up --build -d (cp .env.example .env first; GPU=1 a
 	@test -f .env || { echo "no .env: cp .env.example .env and set the passwords"; exit 1; }
 	docker compose -f docker-compose.yml $(if $(GPU),-f docker-compose.gpu.yml) up --build -d
 
-k8s-render: ## Render every Kubernetes overlay to build/k8s/<overlay>.yaml
+k8s-render: install ## Render every Kubernetes overlay to build/k8s/<overlay>.yaml (the venv's kubectl)
 	@mkdir -p build/k8s
 	@for overlay in k8s/overlays/*/; do \
 		name=$$(basename $$overlay); \
-		kubectl kustomize $$overlay > build/k8s/$$name.yaml && echo "build/k8s/$$name.yaml"; \
+		$(VENV)/bin/kubectl kustomize $$overlay > build/k8s/$$name.yaml && \
+			echo "build/k8s/$$name.yaml" || exit 1; \
 	done
+
+fresh-check: ## On a new Debian bookworm root (debootstrap, as a sudo user): make test + a make run smoke; needs root
+	tools/devstack/fresh-machine/check.sh $(FRESH_ARGS)
 
 clean: ## Remove the virtualenv, tools and local data
 	rm -rf $(VENV) $(TOOLS) $(DATA_DIR) .pytest_cache .mypy_cache .ruff_cache

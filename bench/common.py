@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import websockets
 
-from cadenza.devstack.platform import Platform
+from cadenza.devstack.platform import WORKERS, Platform
 from cadenza.devstack.ports import free_port
 
 RESULTS = Path(__file__).parent / "results"
@@ -32,11 +32,18 @@ def running_platform(
     workers = env.pop("WORKERS", None)
     with Platform(
         root / "data",
-        **({"workers": tuple(workers.split(","))} if workers else {}),
+        workers=tuple(workers.split(",")) if workers else tuple(WORKERS),
         nats_sync_interval=sync_interval,
         gateway_port=free_port(),
         log_dir=root / "logs",
-        extra_env={"LOG_LEVEL": "WARNING", **env},
+        # Benchmarks measure throughput: no quotas on the one development account, unless a
+        # benchmark sets them (bench.abuse).
+        extra_env={
+            "LOG_LEVEL": "WARNING",
+            "MAX_ACTIVE_JOBS": "0",
+            "STORAGE_QUOTA_BYTES": "0",
+            **env,
+        },
     ) as platform:
         yield platform
 

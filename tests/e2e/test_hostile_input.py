@@ -204,8 +204,8 @@ BAD_REQUESTS: list[tuple[str, str, str, dict[str, Any], int, str]] = [
         "GET",
         f"/api/v1/songs/{uuid.uuid4()}/assets/midi%00.txt",
         {},
-        404,
-        "not found",
+        422,
+        "name: contains a NUL character",
     ),
     ("paging limit of 10^30", "GET", "/api/v1/jobs?limit=" + "1" + "0" * 30, {}, 422, "limit"),
     (

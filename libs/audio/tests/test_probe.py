@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from cadenza.audio import AudioDecodeError, AudioEncodeError, AudioWriter, probe_audio, read_blocks
+from cadenza.audio import (
+    AudioDecodeError,
+    AudioEncodeError,
+    AudioWriter,
+    header_info,
+    probe_audio,
+    read_blocks,
+)
 from cadenza.contracts import OutputFormat
 from cadenza.devstack.testing import tone, write_tone
 
@@ -165,3 +172,13 @@ def test_encoders_refuse_what_they_cannot_hold_before_opening(
     with pytest.raises(AudioEncodeError, match=says):
         AudioWriter(tmp_path / f"out.{fmt}", OutputFormat(format=fmt), rate, channels)
     assert not (tmp_path / f"out.{fmt}").exists()
+
+
+def test_workers_decode_no_more_than_the_header_or_the_limit_allows(tmp_path: Path) -> None:
+    path = _forget_length(_silent_flac(tmp_path / "open-ended.flac", 8_000, 1, 20))
+    with pytest.raises(AudioDecodeError, match="more samples than its header declares"):
+        for _ in read_blocks(path, 4096, max_samples=50_000):
+            pass
+    assert sum(b.shape[1] for b in read_blocks(path, 4096)) == 160_000  # within the default
+    with pytest.raises(AudioDecodeError, match="not a playable stream"):
+        header_info(write_tone(tmp_path / "slow.wav", 0.1, sample_rate=800))

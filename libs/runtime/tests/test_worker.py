@@ -299,3 +299,113 @@ async def test_a_slip_that_cannot_go_on_fails_the_step_with_a_reason(harness: Ha
     assert isinstance(fact, EffectsFailed)
     assert fact.code == "invalid_input"
     assert "the pipeline cannot go on after effects: expected one MIDI file" in fact.reason
+
+
+class FairWorker(WorkerRuntime):
+    started: list[tuple[str, uuid.UUID]]
+
+
+@pytest.fixture
+async def fair_runtime(fresh_nats: NatsServer, tmp_path: Path) -> AsyncIterator[FairWorker]:
+    """A worker subscribed as the services are (subscribe_commands): one job at a time,
+    eight more held waiting for their turn."""
+    from cadenza.runtime.commands import subscribe_commands
+
+    settings = WorkerSettings(
+        nats_url=fresh_nats.url,
+        storage_dir=tmp_path,
+        concurrency=1,
+        fair_window=8,
+        ack_wait_s=2.0,
+    )
+    runtime = FairWorker(settings, "fair-worker")
+    runtime.started = []
+
+    async def work(cmd: EffectsRequested, run: JobRun) -> EffectsCompleted:
+        runtime.started.append((cmd.owner, cmd.job_id))
+        seconds = float(cmd.chain[0].gain_db) if cmd.chain else 0.0  # type: ignore[union-attr]
+        await asyncio.sleep(seconds)
+        return EffectsCompleted.caused_by(cmd, stage=cmd.stage, outputs={"processed.wav": REF})
+
+    subscribe_commands(
+        runtime,
+        command=EffectsRequested,
+        stream=EFFECTS,
+        durable="fair-test",
+        stage="effects",
+        failed=EffectsFailed,
+        work=work,
+        title="fair-test",
+        description="fairness between accounts",
+    )
+    async with runtime:
+        await runtime.broker.start()
+        yield runtime
+
+
+def _command(owner: str, seconds: float) -> EffectsRequested:
+    return EffectsRequested(
+        job_id=uuid.uuid4(),
+        owner=owner,
+        correlation_id=uuid.uuid4(),
+        input=REF,
+        chain=[{"type": "gain", "gain_db": seconds}],
+    )
+
+
+async def test_one_accounts_backlog_does_not_delay_another_account(
+    fair_runtime: FairWorker,
+) -> None:
+    flood = [_command("flood", 0.6) for _ in range(4)]
+    for command in flood:
+        await fair_runtime.bus.publish(command)
+    await asyncio.sleep(0.3)  # the first flood job is running, three wait
+    quiet = _command("quiet", 0.0)
+    await fair_runtime.bus.publish(quiet)
+    started = fair_runtime.started
+    for _ in range(100):
+        if len(started) == 5:
+            break
+        await asyncio.sleep(0.1)
+    owners = [owner for owner, _ in started]
+    # In arrival order it would be the last; its turn comes right after the running job.
+    assert owners == ["flood", "quiet", "flood", "flood", "flood"], owners
+
+
+async def test_a_job_cancelled_while_waiting_for_its_turn_never_starts(
+    fair_runtime: FairWorker,
+) -> None:
+    running = _command("someone", 1.0)
+    waiting = _command("someone", 0.0)
+    await fair_runtime.bus.publish(running)
+    await fair_runtime.bus.publish(waiting)
+    await asyncio.sleep(0.3)
+    await fair_runtime.cancellations.cancel(waiting.job_id, "changed my mind")
+    await asyncio.sleep(1.5)
+    started = [job for _, job in fair_runtime.started]
+    assert running.job_id in started
+    assert waiting.job_id not in started
+
+
+async def test_cpu_time_past_the_limit_stops_the_job(harness: Harness) -> None:
+    def burn(run: JobRun) -> None:
+        while True:  # CPU-bound work that checks in between blocks, as the workers do
+            end = time.thread_time() + 0.05
+            while time.thread_time() < end:
+                pass
+            run.checkpoint()
+
+    async def greedy(cmd: EffectsRequested, run: JobRun, attempt: int) -> None:
+        run.limit_cpu(0.5, "2 s of audio")
+        await asyncio.to_thread(burn, run)
+
+    started = time.monotonic()
+    command = await harness.submit(greedy)
+    (fact,) = await harness.wait_for_facts(command)
+    assert isinstance(fact, EffectsFailed)
+    assert fact.code == "over_budget"
+    assert (
+        "more than its 0 s of CPU time (2 s of audio)" in fact.reason or "CPU time" in fact.reason
+    )
+    assert time.monotonic() - started < 5
+    assert len(harness.attempts[command.job_id]) == 1

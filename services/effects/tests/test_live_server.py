@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import nats
 import numpy as np
@@ -80,3 +80,34 @@ async def test_no_timing_unless_asked(client: Client) -> None:
     server = LiveServer(client, "w2", max_sessions=4, idle_timeout_s=60)
     msg, _, _ = await one_block(client, server)
     assert msg.headers is not None and TIMING_HEADER not in msg.headers
+
+
+def test_live_sessions_are_held_to_their_memory() -> None:
+    from cadenza.contracts.live import LiveFormat, LiveOpen, SetParams
+    from cadenza.effects.live_session import LiveInputError, LiveSession, NoRoomError
+
+    fmt = LiveFormat(sample_rate=192_000, channels=2, block_frames=1920)
+
+    def open_with(
+        *delays: float, room: Callable[[LiveSession | None], int] | None = None
+    ) -> LiveSession:
+        request = LiveOpen(
+            session_id=uuid.uuid4(),
+            owner="someone",
+            chain=[{"type": "delay", "delay_seconds": d} for d in delays],
+            format=fmt,
+        )
+        return LiveSession(request, max_memory_bytes=64 << 20, room=room)
+
+    one = open_with(30.0)  # 44 MiB of delay line: within 64 MiB
+    assert one.memory_bytes == pytest.approx(30 * 192_000 * 2 * 4, rel=0.05)
+    with pytest.raises(LiveInputError, match=r"chain\.1: the chain needs about 87.9 MiB"):
+        open_with(30.0, 30.0)
+    two = open_with(20.0, 1.0)
+    with pytest.raises(LiveInputError, match="per live session"):
+        two.apply(SetParams(type="set", index=1, params={"delay_seconds": 30.0}))
+    delays = [getattr(e, "delay_seconds", None) for e in two.chain]
+    assert delays == [20.0, 1.0], "a refused change changes nothing"
+    # The worker's room for all its sessions is what is left of its total.
+    with pytest.raises(NoRoomError):
+        open_with(10.0, room=lambda _: 1 << 20)

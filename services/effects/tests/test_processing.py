@@ -190,3 +190,50 @@ def test_every_contract_type_maps_to_a_pedalboard_plugin() -> None:
     assert set(PEDALBOARD_CLASSES) == set(EFFECT_TYPES)
     for effect in chain(*({"type": t} for t in EFFECT_TYPES)):
         assert isinstance(to_plugin(effect), pedalboard.Plugin)
+
+
+def test_chains_over_their_memory_or_output_budget_are_refused_before_any_work(
+    tmp_path: Path,
+) -> None:
+    from cadenza.effects.processing import BudgetError
+
+    source = write_tone(tmp_path / "in.wav", 2.0)
+    long_delay = chain({"type": "gain"}, {"type": "delay", "delay_seconds": 30})
+    with pytest.raises(BudgetError, match=r"chain\.1: .* \(most of it for its delay\)"):
+        apply_chain(source, tmp_path / "out.wav", long_delay, FLOAT_WAV, max_memory_bytes=1 << 20)
+    assert not (tmp_path / "out.wav").exists()
+    with pytest.raises(BudgetError, match=r"the output would take about 689\.1 KiB"):
+        apply_chain(
+            source, tmp_path / "out.wav", chain({"type": "gain"}), FLOAT_WAV, max_output_bytes=1000
+        )
+    # Within both, it runs.
+    done = apply_chain(
+        source,
+        tmp_path / "out.wav",
+        long_delay,
+        FLOAT_WAV,
+        max_memory_bytes=64 << 20,
+        max_output_bytes=1 << 20,
+    )
+    assert done.frames == 88_200
+
+
+def test_the_checkpoint_runs_between_stages_and_stops_the_work(tmp_path: Path) -> None:
+    source = write_tone(tmp_path / "in.wav", 3.0)
+    calls = 0
+
+    class StopError(Exception):
+        pass
+
+    def checkpoint() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 5:
+            raise StopError
+
+    heavy = chain(*[{"type": "pitch_shift", "semitones": 2}] * 3, {"type": "reverb"})
+    with pytest.raises(StopError):
+        apply_chain(source, tmp_path / "out.wav", heavy, FLOAT_WAV, checkpoint=checkpoint)
+    # Four stages per block (three pitch shifts, then the reverb): the fifth call is the
+    # second block's first stage, so the work stopped mid-file.
+    assert calls == 5

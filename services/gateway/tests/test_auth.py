@@ -42,12 +42,20 @@ async def test_register_login_and_use_the_access_token(config: Settings) -> None
         assert pair["expires_in"] == config.access_token_ttl_s
         assert pair["user"]["role"] == "producer"
         me = await api.get("/api/v1/auth/me", headers=bearer(pair["access_token"]))
-        assert me.json() == {
+        identity = {k: me.json()[k] for k in ("id", "role", "via", "email")}
+        assert identity == {
             "id": pair["user"]["id"],
             "role": "producer",
             "via": "token",
             "email": "Ada@Example.com",
         }
+        assert me.json()["storage"] == {
+            "stored_bytes": 0,
+            "reserved_bytes": 0,
+            "quota_bytes": 5 << 30,
+            "remaining_bytes": 5 << 30,
+        }
+        assert me.json()["jobs"] == {"active": 0, "max_active": 4}
         jobs = await api.get("/api/v1/jobs", headers=bearer(pair["access_token"]))
         assert jobs.status_code == 200
         assert jobs.json()["items"] == []
@@ -277,7 +285,8 @@ async def test_development_mode_acts_as_the_local_principal_but_checks_credentia
     config = settings(fresh_database, nats_server.url, tmp_path, auth_mode="dev")
     async with gateway(config) as api:
         me = await api.get("/api/v1/auth/me")
-        assert me.json() == {"id": "local", "role": "owner", "via": "dev", "email": None}
+        identity = {k: me.json()[k] for k in ("id", "role", "via", "email")}
+        assert identity == {"id": "local", "role": "owner", "via": "dev", "email": None}
         bad = await api.get("/api/v1/jobs", headers=bearer("garbage"))
         assert bad.status_code == 401, "wrong credentials are never silently ignored"
         pair = await sign_up(api, "dev@example.com")

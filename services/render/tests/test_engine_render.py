@@ -245,7 +245,7 @@ def test_progress_rises_to_one_and_a_stop_removes_the_files(
 
 def test_bad_input_is_refused_with_a_reason(band_midi: Path, tmp_path: Path) -> None:
     (tmp_path / "text.mid").write_text("not a midi file at all")
-    with pytest.raises(RenderError, match="not a readable Standard MIDI File"):
+    with pytest.raises(RenderError, match="not a Standard MIDI File"):
         render_midi(tmp_path / "text.mid", tmp_path / "out")
 
     empty = pretty_midi.PrettyMIDI()
@@ -268,3 +268,16 @@ def test_bad_input_is_refused_with_a_reason(band_midi: Path, tmp_path: Path) -> 
             band_midi, tmp_path / "out", sample_rate=96000, output=OutputFormat(format="mp3")
         )
     assert not list((tmp_path / "out").rglob("*.*"))
+
+
+def test_a_render_over_its_output_budget_is_refused_before_synthesis(
+    band_midi: Path, tmp_path: Path
+) -> None:
+    from cadenza.render.engine.score import RenderBudgetError
+
+    with pytest.raises(RenderBudgetError, match=r"rendering would write about .* over the limit"):
+        render_midi(band_midi, tmp_path / "out", max_output_bytes=100_000)
+    assert not list((tmp_path / "out").rglob("*.wav")), "nothing was written"
+    # Without stems the same render fits a budget the stems would not.
+    small = render_midi(band_midi, tmp_path / "mix", stems=False, max_output_bytes=50 << 20)
+    assert small.mix.exists()

@@ -9,7 +9,13 @@ from typing import Any, BinaryIO
 import numpy as np
 import soundfile as sf
 
-from cadenza.audio.probe import AudioEncodeError, decode_reason
+from cadenza.audio.probe import (
+    MAX_SAMPLES,
+    AudioDecodeError,
+    AudioEncodeError,
+    decode_reason,
+    frames_of,
+)
 from cadenza.contracts.audio_format import OutputFormat
 
 _PCM_SUBTYPES = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}
@@ -17,10 +23,28 @@ _DEFAULT_BIT_DEPTH = {"wav": 24, "flac": 24}
 _CONTAINER = {"wav": "WAV", "flac": "FLAC", "mp3": "MP3", "ogg": "OGG"}
 
 
-def read_blocks(path: Path, block_frames: int, *, overlap: int = 0) -> Iterator[np.ndarray]:
-    """Float32 blocks shaped (channels, frames), read sequentially from the file."""
+def read_blocks(
+    path: Path, block_frames: int, *, overlap: int = 0, max_samples: int = MAX_SAMPLES
+) -> Iterator[np.ndarray]:
+    """Float32 blocks shaped (channels, frames), read sequentially from the file. Decoding
+    stops (AudioDecodeError) once it passes what the header declared, or `max_samples`
+    when the header declares no length: a file cannot make a worker decode more than it
+    said."""
     with sf.SoundFile(str(path)) as f:
-        for block in f.blocks(block_frames, overlap=overlap, dtype="float32", always_2d=True):
+        declared = int(f.frames)
+        limit = (
+            declared + block_frames
+            if 0 < declared < (1 << 62)
+            else max_samples // max(int(f.channels), 1)
+        )
+        done = 0
+        for block in frames_of(f, block_frames, overlap):
+            done += len(block) - (overlap if done else 0)
+            if done > limit:
+                raise AudioDecodeError(
+                    "the audio holds more samples than its header declares (or than the limit "
+                    "for a file that declares none)"
+                )
             yield np.ascontiguousarray(block.T)
 
 

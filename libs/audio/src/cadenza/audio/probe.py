@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,14 +93,72 @@ def _declared_data_bytes(path: Path) -> tuple[int, int] | None:
             f.seek(length + (length & 1), 1)
 
 
-def header_info(path: Path) -> tuple[int, int, int]:
+# A stream that declares no length is read this many frames at a time (see `frames_of`).
+OPEN_ENDED_READ = 2048
+
+
+def frames_of(f: sf.SoundFile, block_frames: int, overlap: int = 0) -> Iterator[np.ndarray]:
+    """Float32 blocks shaped (frames, channels) of an open file, as soundfile's `blocks` gives
+    them (each block repeats the last `overlap` frames of the one before), read until the
+    decoder has no more.
+
+    A stream that declares no length (a FLAC written live) cannot be read to its end through
+    soundfile: after each read it seeks to where it stands, and past the last frame that
+    seek fails, after the frames were decoded into the buffer. Such a stream is read
+    OPEN_ENDED_READ frames at a time into a buffer filled with NaN first (no decoder of a
+    compressed stream writes NaN), and the failing read taken as its end, keeping the frames
+    it decoded: the file is read whole rather than refused as damaged."""
+    open_ended = not 0 < int(f.frames) < (1 << 62)
+    previous: np.ndarray | None = None
+    while True:
+        wanted = block_frames - overlap if previous is not None else block_frames
+        if open_ended:
+            parts, got = [], 0
+            while got < wanted:
+                size = min(OPEN_ENDED_READ, wanted - got)
+                buffer = np.full((size, f.channels), np.nan, dtype=np.float32)
+                try:
+                    part = f.read(size, dtype="float32", always_2d=True, out=buffer)
+                except sf.LibsndfileError:  # the end: keep what the last read decoded
+                    decoded = ~np.isnan(buffer).any(axis=1)
+                    part = buffer[: size if decoded.all() else int(np.argmin(decoded))]
+                    parts.append(part)
+                    got += len(part)
+                    break
+                if not len(part):
+                    break
+                parts.append(part)
+                got += len(part)
+            data = np.concatenate(parts) if parts else np.zeros((0, f.channels), np.float32)
+        else:
+            data = f.read(wanted, dtype="float32", always_2d=True)
+        if not len(data):
+            return
+        if overlap and previous is not None:
+            data = np.concatenate([previous[-overlap:], data])
+        yield data
+        previous = data
+
+
+def header_info(path: Path, *, max_samples: int = MAX_SAMPLES) -> tuple[int, int, int]:
     """(sample rate, channels, frames) from the header, without decoding the samples.
-    For files already probed at upload; AudioDecodeError if it no longer opens."""
+    For files already probed at upload, held to the same bounds again (a worker never trusts
+    a file's header more than the gateway did); AudioDecodeError if it no longer opens or
+    passes them."""
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError) as e:
         raise AudioDecodeError(f"the input is not decodable audio: {decode_reason(e)}") from e
-    return int(info.samplerate), int(info.channels), int(info.frames)
+    rate, channels, frames = int(info.samplerate), int(info.channels), int(info.frames)
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE or not 1 <= channels <= MAX_CHANNELS:
+        raise AudioDecodeError(
+            f"the header declares {rate} Hz and {channels} channels, which is not a playable stream"
+        )
+    if 0 < frames < (1 << 62) and frames * channels > max_samples:
+        raise AudioDecodeError(
+            f"the audio holds more than the limit of {_describe_samples(max_samples)}"
+        )
+    return rate, channels, frames
 
 
 def describe_seconds(seconds: float) -> str:
@@ -201,7 +260,7 @@ def probe_audio(
     check_finite = info.subtype in ("FLOAT", "DOUBLE")
     try:
         with sf.SoundFile(str(path)) as f:
-            for block in f.blocks(DECODE_BLOCK, dtype="float32", always_2d=True):
+            for block in frames_of(f, DECODE_BLOCK):
                 frames += len(block)
                 if frames > limit_frames:
                     raise AudioDecodeError(too_long)

@@ -13,6 +13,7 @@ FailureCode = Literal[
     "invalid_input",  # the input cannot be used (undecodable audio, bad parameters)
     "gave_up",  # transient errors outlasted every redelivery
     "internal",  # a bug: the reason says what broke
+    "over_budget",  # the job needed more than its limits allow (CPU time, bytes, memory)
     "dead_letter",  # every delivery crashed or timed out; the command is kept for inspection
 ]
 

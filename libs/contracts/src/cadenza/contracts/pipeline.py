@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from cadenza.contracts.audio_format import OutputFormat
 from cadenza.contracts.effect_chain import EffectChain
 from cadenza.contracts.envelope import Event
+from cadenza.contracts.limits import JobLimits
 from cadenza.contracts.stems import StemName
 
 # A stage's name: what the job's `stages` list and progress events call it.
@@ -210,6 +211,8 @@ class PipelineCommand(Event):
     slip: tuple[PipelineStep, ...] = ()
     # Put before every output's name (steps that are not the last one of a pipeline).
     output_prefix: str = Field(default="", pattern=OUTPUT_PREFIX_PATTERN)
+    # What the job may spend, set by the gateway; every step of a pipeline carries it on.
+    limits: JobLimits = JobLimits()
 
     def prefixed(self, name: str) -> str:
         return f"{self.output_prefix}{name}"

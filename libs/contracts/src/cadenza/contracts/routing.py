@@ -90,6 +90,7 @@ def next_command(command: PipelineCommand, fact: StageCompleted) -> PipelineComm
         "slip": rest,
         # Intermediate results get the stage's prefix; the last step's names stay plain.
         "output_prefix": f"{step.stage}-" if rest else "",
+        "limits": command.limits,
     }
     match step:
         case RenderStep():

@@ -69,6 +69,7 @@ def subscribe_commands(
             cancellations=runtime.cancellations,
             settings=settings,
             work=partial(work, cmd),
+            fair=runtime.fair,
         )
 
     # FastStream decodes the body by the handler's annotation: make it the concrete command
@@ -85,9 +86,12 @@ def subscribe_commands(
         config=ConsumerConfig(
             max_deliver=settings.max_deliver,
             ack_wait=settings.ack_wait_s,
-            max_ack_pending=max(settings.concurrency * 4, 16),
+            max_ack_pending=max((settings.concurrency + settings.fair_window) * 2, 16),
         ),
-        max_workers=settings.concurrency if settings.concurrency > 1 else None,
+        # Commands held at once: those at work, and a window waiting for their turn.
+        max_workers=holding
+        if (holding := settings.concurrency + settings.fair_window) > 1
+        else None,
         title=title,
         description=description,
     )(handler)

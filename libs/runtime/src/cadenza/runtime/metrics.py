@@ -24,6 +24,12 @@ AUDIO_SECONDS = Counter(
     "Seconds of audio a stage has processed",
     ["stage"],
 )
+WAITED = Histogram(
+    "cadenza_job_turn_wait_seconds",
+    "How long a command a worker holds waited for its turn (fair sharing between accounts)",
+    ["stage"],
+    buckets=(0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900),
+)
 FAILURES = Counter(
     "cadenza_job_failures_total",
     "Failed commands by stage and failure code",

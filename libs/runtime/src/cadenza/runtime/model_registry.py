@@ -9,7 +9,7 @@ import time
 from typing import ClassVar, Generic, Protocol, TypeVar, cast
 
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, NoKeysError
+from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel, ValidationError
 
@@ -73,10 +73,13 @@ class Registry(Generic[Item]):
             return self._cached
         kv = await self._bucket()
         found: dict[str, Item] = {}
-        try:
-            keys = await kv.keys()
-        except NoKeysError:
-            keys = []
+        # The stream's subjects, in one request: nats-py's `kv.keys()` watches the bucket with
+        # an ordered consumer and, when the server answers its consumer-info request before
+        # the messages it has already sent arrive (a loaded server), returns no keys at all;
+        # every ephemeral consumer it makes also counts against the stream's 1000 for 5 min.
+        prefix = f"$KV.{self.bucket}."
+        info = await self.js.stream_info(f"KV_{self.bucket}", subjects_filter=f"{prefix}>")
+        keys = [subject.removeprefix(prefix) for subject in info.state.subjects or {}]
         for key in keys:
             try:
                 entry = await kv.get(key)

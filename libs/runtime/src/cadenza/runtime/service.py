@@ -16,7 +16,8 @@ import uvicorn
 
 from cadenza.runtime.bus import Bus, ensure_streams, make_broker, nats_answers
 from cadenza.runtime.cancellation import Cancellations
-from cadenza.runtime.heap import freeze_startup_heap
+from cadenza.runtime.fair import FairSlots
+from cadenza.runtime.heap import freeze_startup_heap, return_large_blocks_to_the_system
 from cadenza.runtime.logging import configure_logging
 from cadenza.runtime.metrics import ops_app
 from cadenza.runtime.settings import WorkerSettings
@@ -37,6 +38,12 @@ class WorkerRuntime:
         self.bus = Bus(self.broker)
         self.store: ObjectStore = store_from_settings(settings)
         self._cancellations: Cancellations | None = None
+        # The process's job slots, shared between accounts (cadenza.runtime.fair).
+        self.fair = FairSlots(
+            settings.concurrency,
+            per_owner=min(settings.per_account_concurrency, settings.concurrency),
+            what="jobs",
+        )
         # Run once connected (and in reverse on the way out), for services with more to set up.
         self.startup_hooks: list[Callable[[], Awaitable[None]]] = []
         self.shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
@@ -149,6 +156,7 @@ def run_worker(
         async with runtime:
             await runtime.broker.start()
             frozen = freeze_startup_heap()
+            return_large_blocks_to_the_system()
             log.info(
                 "%s consuming; ops http on %s:%d (%d start-up objects frozen)",
                 name,

@@ -73,7 +73,11 @@ class WorkerSettings(BusSettings, StorageSettings):
     stall_timeout_s: float = Field(600.0, ge=1.0)
     # Redelivery delays after a transient error, indexed by attempt (last one repeats).
     retry_backoff_s: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)
-    # How many commands one process works on at once.
+    # How many commands one process works on at once, how many of them one account may
+    # have, and how many more it holds waiting for a turn (served round robin by account,
+    # so one account's backlog does not delay another's jobs).
     concurrency: int = Field(1, ge=1, le=64)
+    per_account_concurrency: int = Field(1, ge=1, le=64)
+    fair_window: int = Field(8, ge=0, le=256)
     http_host: str = "127.0.0.1"
     http_port: int = Field(8010, ge=0, le=65535)

@@ -13,10 +13,11 @@ Error policy (docs/architecture.md, "Delivery rules"):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Self
 
@@ -29,11 +30,16 @@ from cadenza.contracts.pipeline import PipelineCommand
 from cadenza.contracts.routing import PipelineError, next_command
 from cadenza.runtime.bus import Bus
 from cadenza.runtime.cancellation import Cancellations
+from cadenza.runtime.fair import FairSlots
+from cadenza.runtime.heap import release_free_memory
 from cadenza.runtime.logging import job_context
-from cadenza.runtime.metrics import FAILURES, JOB_SECONDS, JOBS
+from cadenza.runtime.metrics import FAILURES, JOB_SECONDS, JOBS, WAITED
 from cadenza.runtime.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
+
+# How often a command waiting for its turn heartbeats and looks for a cancellation.
+TURN_POLL_S = 0.5
 
 
 class PermanentError(Exception):
@@ -44,6 +50,12 @@ class PermanentError(Exception):
 
 class JobCancelledError(Exception):
     pass
+
+
+class OverBudgetError(PermanentError):
+    """The job needs more than its limits allow; the message says which and how much."""
+
+    code: FailureCode = "over_budget"
 
 
 # Errors that say the same input will fail the same way again: bugs and inputs that break a
@@ -57,6 +69,10 @@ DETERMINISTIC: tuple[type[Exception], ...] = (
     NotImplementedError,
     RecursionError,
 )
+
+
+def _seconds(value: float) -> str:
+    return f"{value:,.0f}" if value >= 10 else f"{value:.1f}"
 
 
 def _transient_cause(error: Exception) -> str:
@@ -101,6 +117,7 @@ class JobRun:
         self.progress_interval_s = progress_interval_s
         self._loop = asyncio.get_running_loop()
         self._lock = threading.Lock()
+        self.created = time.monotonic()
         # The first progress event waits one interval: jobs shorter than that publish none.
         self._last_sent = time.monotonic()
         self._pending: tuple[float, str | None] | None = None
@@ -109,6 +126,11 @@ class JobRun:
         self._last_progress = -1.0
         self._last_report = time.monotonic()
         self._closing = False
+        # CPU time allowed to the threads that report progress (None: no limit), and per
+        # thread (its id → its CPU clock when first seen, and when last seen).
+        self._cpu_limit: float | None = None
+        self._cpu_what = ""
+        self._cpu: dict[int, tuple[float, float]] = {}
 
     async def __aenter__(self) -> Self:
         self._tasks = [
@@ -142,9 +164,43 @@ class JobRun:
         if self.cancelled:
             raise JobCancelledError(str(self.command.job_id))
 
+    def limit_cpu(self, seconds: float | None, what: str) -> None:
+        """From now on, stop the job (OverBudgetError) once the threads that report progress
+        or call `checkpoint` have used `seconds` of CPU time; `what` says what it was for,
+        e.g. "180 s of audio"."""
+        self._cpu_limit, self._cpu_what = seconds, what
+
+    @property
+    def cpu_seconds(self) -> float:
+        with self._lock:
+            return sum(last - first for first, last in self._cpu.values())
+
+    def checkpoint(self) -> None:
+        """Raise if the job was cancelled or ran past its CPU time; call it from the work's
+        thread often (between blocks, between the stages of a long chain)."""
+        self.check_cancelled()
+        if self._cpu_limit is None:
+            return
+        now = time.thread_time()
+        ident = threading.get_ident()
+        with self._lock:
+            first, _ = self._cpu.get(ident, (now, now))
+            self._cpu[ident] = (first, now)
+            used = sum(last - first for first, last in self._cpu.values())
+        if used > self._cpu_limit:
+            raise OverBudgetError(
+                f"the job used more than its {_seconds(self._cpu_limit)} s of CPU time "
+                f"({self._cpu_what}) and was stopped; use fewer or lighter effects, or "
+                "shorter audio"
+            )
+
+    def keep_alive(self) -> None:
+        """Waiting (for a turn, for a lock) is not stalling: keep heartbeating."""
+        self._last_report = time.monotonic()
+
     def report(self, fraction: float, message: str | None = None) -> None:
         """Record progress in [0, 1]; thread-safe and cheap enough to call per chunk."""
-        self.check_cancelled()
+        self.checkpoint()
         fraction = min(max(fraction, 0.0), 1.0)
         now = time.monotonic()
         self._last_report = now
@@ -218,6 +274,30 @@ def _next_step(command: Event, fact: Event) -> Event | None:
         raise PermanentError(f"the pipeline cannot go on after {command.stage}: {e}") from e
 
 
+@contextlib.asynccontextmanager
+async def _turn(fair: FairSlots | None, owner: str, run: JobRun) -> AsyncIterator[None]:
+    """Hold one of the process's job slots, shared fairly between accounts."""
+    if fair is None:
+        yield
+        return
+    async with contextlib.AsyncExitStack() as stack:
+        entering = asyncio.ensure_future(
+            stack.enter_async_context(fair.slot(owner, refuse_when_busy=False))
+        )
+        try:
+            while not (await asyncio.wait({entering}, timeout=TURN_POLL_S))[0]:
+                run.keep_alive()
+                run.check_cancelled()
+        except BaseException:
+            entering.cancel()
+            with contextlib.suppress(BaseException):
+                await entering
+            raise
+        entering.result()
+        WAITED.labels(run.stage).observe(time.monotonic() - run.created)
+        yield
+
+
 def _attempts(msg: NatsMessage | None) -> int:
     try:
         return int(msg.raw_message.metadata.num_delivered) if msg else 1
@@ -235,12 +315,15 @@ async def handle_command(
     cancellations: Cancellations,
     settings: WorkerSettings,
     work: Callable[[JobRun], Awaitable[Event]],
+    fair: FairSlots | None = None,
 ) -> str:
     """Run `work` under the error policy above and publish the fact it returns.
 
     A pipeline step (a command with a routing slip) then publishes the next step's
     command, built from the fact's outputs; the fact says the job goes on.
-    Progress not yet published is dropped: the fact that follows says more. Returns the
+    Progress not yet published is dropped: the fact that follows says more. With `fair`,
+    the work waits for its turn among the accounts whose commands this process holds
+    (heartbeating meanwhile; a job cancelled while waiting never starts). Returns the
     outcome, for metrics and tests. `stage` labels metrics; progress and facts carry the
     command's own stage name when it has one (pipelines name their stages).
     """
@@ -271,7 +354,8 @@ async def handle_command(
                 heartbeat_s=max(settings.ack_wait_s / 3, 0.5),
                 stall_timeout_s=settings.stall_timeout_s,
             ) as run:
-                fact = await work(run)
+                async with _turn(fair, command.owner, run):
+                    fact = await work(run)
                 following = _next_step(command, fact)
             run.check_cancelled()
             if following is not None:
@@ -337,4 +421,5 @@ async def handle_command(
             outcome = "completed"
         JOBS.labels(metric_stage, outcome).inc()
         JOB_SECONDS.labels(metric_stage).observe(time.monotonic() - started)
+        release_free_memory()  # what the job's buffers held goes back to the system
         return outcome

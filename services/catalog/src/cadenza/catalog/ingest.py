@@ -167,6 +167,30 @@ def ingested_fact(
 async def run_ingest(
     catalog: Catalog, cmd: CatalogIngestRequested, run: JobRun
 ) -> CatalogSongIngested:
+    """Ingest, then remove the files the gateway staged for it (the song keeps its own
+    copies; a refused file keeps nothing)."""
+    try:
+        fact = await _ingest(catalog, cmd, run)
+    except PermanentError:
+        await _remove_staged(catalog.store, cmd)
+        raise
+    await _remove_staged(catalog.store, cmd)
+    return fact
+
+
+async def _remove_staged(store: ObjectStore, cmd: CatalogIngestRequested) -> None:
+    for ref in (cmd.midi, cmd.audio):
+        if ref is None:
+            continue
+        with contextlib.suppress(ValueError, ObjectNotFoundError):
+            key = store.key_for(ref.uri)
+            if key.split("/")[1:2] == ["uploads"]:  # staged by the gateway, not a bulk import
+                await store.delete(key)
+
+
+async def _ingest(
+    catalog: Catalog, cmd: CatalogIngestRequested, run: JobRun
+) -> CatalogSongIngested:
     settings = catalog.settings
     async with catalog.db.acquire() as conn:
         # A redelivered command whose song was already stored: say the same again.

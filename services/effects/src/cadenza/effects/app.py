@@ -14,20 +14,22 @@ from cadenza.contracts.consumers import EFFECTS_CONSUMER
 from cadenza.contracts.effect_chain import EffectChain
 from cadenza.contracts.effects import STAGE, EffectsCompleted, EffectsRequested
 from cadenza.effects.live_server import LiveServer
-from cadenza.effects.processing import ChainError, apply_chain
+from cadenza.effects.processing import BudgetError, ChainError, apply_chain
 from cadenza.effects.settings import Settings
 from cadenza.runtime.artifacts import artifact_ref
 from cadenza.runtime.commands import subscribe_consumer
 from cadenza.runtime.metrics import AUDIO_SECONDS
 from cadenza.runtime.service import WorkerRuntime
 from cadenza.runtime.storage import ObjectNotFoundError, object_key
-from cadenza.runtime.worker import JobRun, PermanentError
+from cadenza.runtime.worker import JobRun, OverBudgetError, PermanentError
 
 
 async def run_effects(
     runtime: WorkerRuntime, settings: Settings, cmd: EffectsRequested, run: JobRun
 ) -> EffectsCompleted:
     items = cmd.work_items()
+    seconds = sum(source.duration_s or 0.0 for _, source, chain in items if chain is not None)
+    run.limit_cpu(cmd.limits.cpu_seconds_for(seconds), f"{seconds:,.0f} s of audio")
     outputs: dict[str, ArtifactRef] = {}
     for index, (name, source, chain) in enumerate(items):
         if chain is None:  # a stem the pipeline leaves as it is
@@ -37,7 +39,9 @@ async def run_effects(
         def report(fraction: float, message: str | None = None, *, done: int = index) -> None:
             run.report((done + fraction) / len(items), message)
 
-        outputs[name] = await process_one(runtime, settings, cmd, name, source, chain, report)
+        outputs[name] = await process_one(
+            runtime, settings, cmd, name, source, chain, report, run.checkpoint
+        )
     return EffectsCompleted.caused_by(cmd, stage=cmd.stage, outputs=outputs)
 
 
@@ -49,6 +53,7 @@ async def process_one(
     source_ref: ArtifactRef,
     chain: EffectChain,
     report: Callable[[float], None],
+    checkpoint: Callable[[], None],
 ) -> ArtifactRef:
     store = runtime.store
     try:
@@ -71,9 +76,17 @@ async def process_one(
                 cmd.output,
                 block_frames=settings.block_frames,
                 on_progress=report,
+                checkpoint=checkpoint,
+                max_memory_bytes=min(
+                    settings.max_job_memory_mb << 20,
+                    cmd.limits.max_memory_bytes or (settings.max_job_memory_mb << 20),
+                ),
+                max_output_bytes=cmd.limits.max_output_bytes,
             )
     except ObjectNotFoundError as e:
         raise PermanentError("the input audio is no longer in storage") from e
+    except BudgetError as e:
+        raise OverBudgetError(str(e)) from e
     except (AudioDecodeError, ChainError) as e:
         raise PermanentError(str(e)) from e
     AUDIO_SECONDS.labels(STAGE).inc(result.duration_s)
@@ -105,6 +118,8 @@ def install_live(runtime: WorkerRuntime, settings: Settings) -> None:
             max_sessions=settings.live_max_sessions,
             idle_timeout_s=settings.live_idle_timeout_s,
             timing=settings.live_timing,
+            session_memory_bytes=settings.live_session_memory_mb << 20,
+            memory_bytes=settings.live_memory_mb << 20,
         )
         await server.start()
         servers.append(server)

@@ -30,7 +30,8 @@ from cadenza.contracts.live import (
     session_in,
     session_out,
 )
-from cadenza.effects.live_session import LiveInputError, LiveSession
+from cadenza.effects.live_session import LiveInputError, LiveSession, NoRoomError
+from cadenza.runtime.heap import release_free_memory
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,12 @@ class LiveServer:
         max_sessions: int,
         idle_timeout_s: float,
         timing: bool = False,
+        session_memory_bytes: int | None = None,
+        memory_bytes: int | None = None,
     ) -> None:
         self.nc = nc
+        self.session_memory_bytes = session_memory_bytes
+        self.memory_bytes = memory_bytes
         self.timing = timing
         self.worker = worker
         self.max_sessions = max_sessions
@@ -92,7 +97,12 @@ class LiveServer:
             await self._answer(msg, LiveOpened(ok=False, reason="busy"))
             return
         try:
-            session = LiveSession(request)
+            session = LiveSession(
+                request, max_memory_bytes=self.session_memory_bytes, room=self._room
+            )
+        except NoRoomError:  # another worker may have room: the gateway asks again
+            await self._answer(msg, LiveOpened(ok=False, reason="busy"))
+            return
         except LiveInputError as e:
             await self._answer(msg, LiveOpened(ok=False, reason=str(e)))
             return
@@ -101,6 +111,15 @@ class LiveServer:
         SESSIONS.set(len(self.sessions))
         log.info("live session %s opened for %s (%s)", session.id, session.owner, request.format)
         await self._answer(msg, LiveOpened(ok=True, worker=self.worker))
+
+    def _room(self, asking: LiveSession | None) -> int:
+        """Bytes of chain memory this worker can still give (to `asking`, beyond what it
+        holds now)."""
+        if self.memory_bytes is None:
+            return 1 << 62
+        held = sum(s.memory_bytes for s, _ in self.sessions.values() if s is not asking)
+        mine = asking.memory_bytes if asking is not None else 0
+        return self.memory_bytes - held - mine
 
     def _handler(self, session: LiveSession) -> Callable[[Msg], Awaitable[None]]:
         out = session_out(session.id)
@@ -142,6 +161,8 @@ class LiveServer:
             closed = LiveClosed(reason=reason, code=code).model_dump_json().encode()
             await self.nc.publish(session_out(session_id), closed, headers={KIND_HEADER: "close"})
         log.info("live session %s closed after %d blocks (%s)", session_id, session.blocks, why)
+        del session, entry
+        release_free_memory()  # its delay lines go back to the system, not to the heap
 
     async def _sweep_idle(self) -> None:
         while True:

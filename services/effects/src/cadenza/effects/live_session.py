@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 
 import numpy as np
 import pedalboard
 from pydantic import TypeAdapter
 
 from cadenza.contracts.effect_chain import Effect
+from cadenza.contracts.effect_costs import chain_memory_bytes, heaviest
+from cadenza.contracts.limits import describe_bytes
 from cadenza.contracts.live import (
     LiveFormat,
     LiveOpen,
@@ -34,14 +37,32 @@ class LiveInputError(ValueError):
     """A block or control that cannot be used; the message says why, for the client."""
 
 
+class NoRoomError(LiveInputError):
+    """This worker holds too much for the chain asked for; another one may have room."""
+
+
 class LiveSession:
-    def __init__(self, request: LiveOpen) -> None:
+    """`max_memory_bytes` bounds what the chain may hold (delay lines above all), checked
+    at open and at every change of the chain; `room` says how much more the worker can
+    give this session beyond what it holds now."""
+
+    def __init__(
+        self,
+        request: LiveOpen,
+        *,
+        max_memory_bytes: int | None = None,
+        room: Callable[[LiveSession | None], int] | None = None,
+    ) -> None:
         problems = live_problems(list(request.chain), request.format.sample_rate)
         if problems:
             raise LiveInputError("; ".join(problems))
         self.id: uuid.UUID = request.session_id
         self.owner = request.owner
         self.format: LiveFormat = request.format
+        self.max_memory_bytes = max_memory_bytes
+        self.room = room
+        self.memory_bytes = 0
+        self.memory_bytes = self._memory_for(list(request.chain))
         self.chain: list[Effect] = list(request.chain)
         self.plugins = [to_plugin(e) for e in self.chain]
         # (plugin index, parameter) → (value now, value to reach over the next block)
@@ -117,6 +138,27 @@ class LiveSession:
         scaled = np.clip(np.round(interleaved * 32768.0), -32768, 32767)
         return scaled.astype("<i2").tobytes()
 
+    # --- memory --------------------------------------------------------------------------
+
+    def _memory_for(self, chain: list[Effect]) -> int:
+        """What `chain` needs in this session's format; LiveInputError past a limit."""
+        fmt = self.format
+        needs = chain_memory_bytes(chain, fmt.sample_rate, fmt.channels, fmt.block_frames)
+        if self.max_memory_bytes is not None and needs > self.max_memory_bytes:
+            index, plugin = heaviest(chain, fmt.sample_rate, fmt.channels, fmt.block_frames)
+            raise LiveInputError(
+                f"chain.{index}: the chain needs about {describe_bytes(needs)} of memory at "
+                f"{fmt.sample_rate} Hz in {fmt.channels} channels (most of it for its "
+                f"{plugin.type}), over the limit of {describe_bytes(self.max_memory_bytes)} "
+                "per live session; shorten its delays"
+            )
+        if self.room is not None and needs - self.memory_bytes > self.room(self):
+            raise NoRoomError(
+                "this effects worker has no room for a chain that large now; "
+                "use shorter delays, or try again shortly"
+            )
+        return needs
+
     # --- control -------------------------------------------------------------------------
 
     def apply(self, control: SetParams | ReplaceChain) -> None:
@@ -137,12 +179,15 @@ class LiveSession:
             raise LiveInputError(
                 "; ".join(p.replace("chain.0", f"chain.{index}") for p in problems)
             )
+        changed = [*self.chain[:index], effect, *self.chain[index + 1 :]]
+        self.memory_bytes = self._memory_for(changed)
         self._ramp_to(index, effect)
         self.chain[index] = effect
 
     def _replace(self, chain: list[Effect]) -> None:
         if problems := live_problems(chain, self.format.sample_rate):
             raise LiveInputError("; ".join(problems))
+        self.memory_bytes = self._memory_for(chain)
         plugins = []
         for index, effect in enumerate(chain):
             if index < len(self.chain) and self.chain[index].type == effect.type:

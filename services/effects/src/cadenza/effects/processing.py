@@ -12,6 +12,8 @@ import soundfile as sf
 from cadenza.audio import AudioDecodeError, AudioWriter, decode_reason, header_info, read_blocks
 from cadenza.contracts.audio_format import OutputFormat
 from cadenza.contracts.effect_chain import Effect, nyquist_violations
+from cadenza.contracts.effect_costs import block_frames_for, chain_memory_bytes, heaviest
+from cadenza.contracts.limits import bytes_per_sample, describe_bytes
 from cadenza.effects.chain import ChainProcessor
 
 BLOCK_FRAMES = 1 << 16
@@ -19,6 +21,10 @@ BLOCK_FRAMES = 1 << 16
 
 class ChainError(ValueError):
     """The chain cannot be applied to this audio; the message says why."""
+
+
+class BudgetError(ChainError):
+    """Applying the chain to this audio would need more than the job may spend."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,40 @@ def _no_progress(_: float) -> None:
     return None
 
 
+def _nothing() -> None:
+    return None
+
+
+def check_budget(
+    chain: Sequence[Effect],
+    output: OutputFormat,
+    sample_rate: int,
+    channels: int,
+    frames: int,
+    block_frames: int,
+    *,
+    max_memory_bytes: int | None,
+    max_output_bytes: int | None,
+) -> None:
+    """BudgetError when the chain's working memory or the output's size would pass a limit,
+    before any work starts."""
+    memory = chain_memory_bytes(chain, sample_rate, channels, block_frames)
+    if max_memory_bytes is not None and memory > max_memory_bytes:
+        index, plugin = heaviest(chain, sample_rate, channels, block_frames)
+        raise BudgetError(
+            f"chain.{index}: the chain needs about {describe_bytes(memory)} of working memory "
+            f"at {sample_rate} Hz in {channels} channels (most of it for its {plugin.type}), "
+            f"over the limit of {describe_bytes(max_memory_bytes)}"
+        )
+    size = frames * channels * bytes_per_sample(output.format, output.bit_depth)
+    if max_output_bytes is not None and size > max_output_bytes:
+        raise BudgetError(
+            f"the output would take about {describe_bytes(size)}, over the limit of "
+            f"{describe_bytes(max_output_bytes)} for this job; choose a compressed format or "
+            "a lower bit depth"
+        )
+
+
 def apply_chain(
     source: Path,
     dest: Path,
@@ -44,16 +84,32 @@ def apply_chain(
     *,
     block_frames: int = BLOCK_FRAMES,
     on_progress: Callable[[float], None] = _no_progress,
+    checkpoint: Callable[[], None] = _nothing,
+    max_memory_bytes: int | None = None,
+    max_output_bytes: int | None = None,
 ) -> ProcessResult:
-    """Read `source` block by block, run `chain`, write `dest`; same rate, channels, length."""
+    """Read `source` block by block, run `chain`, write `dest`; same rate, channels, length.
+    Refuses (BudgetError) before reading a sample when the chain or the output would pass
+    the limits; `checkpoint` runs between the stages of every block."""
     sample_rate, channels, expected = header_info(source)
     problems = nyquist_violations(list(chain), sample_rate)
     if problem := output.sample_rate_problem(sample_rate, channels):
         problems.append(problem)
     if problems:
         raise ChainError("; ".join(problems))
+    block_frames = block_frames_for(channels, block_frames)
+    check_budget(
+        chain,
+        output,
+        sample_rate,
+        channels,
+        expected,
+        block_frames,
+        max_memory_bytes=max_memory_bytes,
+        max_output_bytes=max_output_bytes,
+    )
 
-    processor = ChainProcessor(chain, sample_rate)
+    processor = ChainProcessor(chain, sample_rate, checkpoint)
     clip = output.format != "wav" or output.bit_depth != 32
     read = written = 0
 

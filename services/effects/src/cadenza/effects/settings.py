@@ -12,8 +12,14 @@ class Settings(WorkerSettings):
     # Two commands at a time: pedalboard and libsndfile release the GIL, so a second job
     # overlaps the first one's I/O and bus round trips (docs/benchmarks.md).
     concurrency: int = Field(2, ge=1, le=64)
-    # Frames per processing block: memory per job is about blocks × channels × 4 bytes × a few.
+    # Frames per processing block (fewer for many channels: at most 262,144 samples a block);
+    # memory per job is about a block × 4 bytes × a few, plus the chain's delay lines.
     block_frames: int = Field(1 << 16, ge=1024, le=1 << 20)
+    # Working memory one job's chain may need (delay lines, pitch-shift segments), whatever
+    # its command allows; and one live session's, and all live sessions' together.
+    max_job_memory_mb: int = Field(1024, ge=16)
+    live_session_memory_mb: int = Field(64, ge=1)
+    live_memory_mb: int = Field(512, ge=1)
     # Live sessions (WebSocket /api/v1/live through the gateway) one worker holds at once,
     # and how long one may go without audio before this worker closes it.
     live_max_sessions: int = Field(64, ge=0, le=4096)

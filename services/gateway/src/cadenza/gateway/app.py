@@ -43,6 +43,7 @@ from cadenza.gateway.live_audio import PrincipalSessions
 from cadenza.gateway.open_sockets import OpenSockets
 from cadenza.gateway.outbox import Outbox, OutboxRelay
 from cadenza.gateway.projection import Projection
+from cadenza.gateway.quotas import Quotas
 from cadenza.gateway.retention import Ages, Retention
 from cadenza.gateway.services import Services
 from cadenza.gateway.settings import Settings
@@ -137,6 +138,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             outbox=outbox,
             probes=probes,
             sockets=sockets,
+            quotas=Quotas(settings, pool),
         )
         yield
         await sockets.stop()

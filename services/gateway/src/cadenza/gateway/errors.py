@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cadenza.contracts.effect_chain import EFFECT_TYPES
 from cadenza.gateway.db import DatabaseUnavailableError
+from cadenza.gateway.quotas import QuotaExceededError
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(UnprocessableError)
     async def _unprocessable(_: Request, exc: UnprocessableError) -> JSONResponse:
         return unprocessable(exc.problems)
+
+    @app.exception_handler(QuotaExceededError)
+    async def _quota(_: Request, exc: QuotaExceededError) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return JSONResponse(status_code=exc.status, content={"detail": exc.detail}, headers=headers)
 
     # The database went away before or during the request (restart, failover, network):
     # connection errors, a connection closed mid-transaction, an administrator shutdown.

@@ -36,6 +36,8 @@ MIN_TITLE_SCORE = 0.5
 class ResolvedInput:
     upload: Upload | None = None
     source: ArtifactRef | None = None
+    # A catalog song's MIDI: how many parts the catalog's analysis found (for the budget).
+    midi_tracks: int | None = None
 
 
 async def resolve_input(
@@ -65,7 +67,12 @@ async def resolve_input(
         return ResolvedInput(source=ArtifactRef.model_validate(ref))
     assert isinstance(given, SongInput)
     song = await _get_song(broker, owner, given.song_id, "input.song_id")
-    return ResolvedInput(source=_song_midi(song, "input.song_id").midi)
+    midi = _song_midi(song, "input.song_id").midi
+    if midi.duration_s is None and song.duration_s:
+        midi = midi.model_copy(update={"duration_s": song.duration_s})
+    instruments = song.analysis.get("midi", {}).get("instruments")
+    tracks = len(instruments) if isinstance(instruments, list) else None
+    return ResolvedInput(source=midi, midi_tracks=tracks)
 
 
 async def _get_song(broker: NatsBroker, owner: str, song_id: uuid.UUID, field: str) -> SongView:

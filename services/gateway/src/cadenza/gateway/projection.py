@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 from prometheus_client import Counter, Histogram
 
 from cadenza.contracts.envelope import Event
-from cadenza.contracts.jobs import JobSubmitted, RetentionRemoved
+from cadenza.contracts.jobs import JobSubmitted, RetentionRemoved, StageCompleted
 from cadenza.contracts.registry import BY_SUBJECT
-from cadenza.gateway import outbox, repository
+from cadenza.gateway import outbox, quota_repository, repository
 from cadenza.gateway.job_state import JobState, new_job, reduce
 from cadenza.runtime.logging import job_context
 
 log = logging.getLogger(__name__)
+
+# Run inside the transaction that accepts a job; raises to refuse it.
+Admission = Callable[[asyncpg.Connection], Awaitable[None]]
 
 SUBMITTED = Counter("cadenza_jobs_submitted_total", "Jobs accepted, by kind", ["kind"])
 FINISHED = Counter(
@@ -45,12 +48,25 @@ class Projection:
                 return await self._apply(conn, event, idempotency_key)
 
     async def accept(
-        self, submitted: JobSubmitted, commands: Sequence[Event], idempotency_key: str | None
+        self,
+        submitted: JobSubmitted,
+        commands: Sequence[Event],
+        idempotency_key: str | None,
+        *,
+        reserve_bytes: int = 0,
+        admit: Admission | None = None,
     ) -> JobState | None:
-        """A new job: its row and its first events in the outbox, in one transaction."""
+        """A new job: its row and its first events in the outbox, in one transaction.
+        `admit` runs first in that transaction (the account's quotas; it raises to refuse);
+        `reserve_bytes` is held against the account's storage until the job ends."""
         async with self.pool.acquire() as conn, conn.transaction():
+            if admit is not None:
+                await admit(conn)
             await outbox.stage(conn, [submitted, *commands])
-            return await self._apply(conn, submitted, idempotency_key, fresh=True)
+            job = await self._apply(conn, submitted, idempotency_key, fresh=True)
+            if reserve_bytes:
+                await quota_repository.reserve(conn, submitted.job_id, reserve_bytes)
+            return job
 
     async def _apply(
         self,
@@ -134,9 +150,14 @@ class Projection:
         if job is None:
             return None
         after = reduce(job, event)
+        if isinstance(event, StageCompleted):
+            # What the stage wrote now counts against the owner's storage.
+            files = [(ref.uri, ref.bytes) for ref in event.outputs.values()]
+            await quota_repository.record_files(conn, job.owner, job.id, files)
         if after is not job:
             await repository.update_job(conn, after)
             if after.terminal and not job.terminal:
+                await quota_repository.reserve(conn, job.id, 0)  # what it wrote is counted
                 _ended(after)
         return after
 

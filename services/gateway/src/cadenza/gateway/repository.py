@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from cadenza.gateway import quota_repository
 from cadenza.gateway.job_state import JobState, StageState
 
 JOB_COLUMNS = (
@@ -172,8 +174,23 @@ UPLOAD_COLUMNS = (
 )
 
 
-async def insert_upload(pool: asyncpg.Pool, upload: Upload) -> None:
-    await pool.execute(
+async def insert_upload(
+    pool: asyncpg.Pool,
+    upload: Upload,
+    *,
+    admit: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+) -> None:
+    """Record the upload and count its bytes against its owner, after `admit` (the quota
+    check, which raises to refuse) in the same transaction."""
+    async with pool.acquire() as conn, conn.transaction():
+        if admit is not None:
+            await admit(conn)
+        await _insert_upload(conn, upload)
+        await quota_repository.record_files(conn, upload.owner, None, [(upload.uri, upload.bytes)])
+
+
+async def _insert_upload(conn: asyncpg.Connection, upload: Upload) -> None:
+    await conn.execute(
         f"INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES"
         " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         upload.id,

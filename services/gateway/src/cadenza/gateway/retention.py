@@ -24,6 +24,7 @@ from prometheus_client import Counter as MetricCounter
 
 from cadenza.contracts.envelope import derive_id
 from cadenza.contracts.jobs import RetentionRemoved
+from cadenza.gateway import quota_repository
 from cadenza.gateway.projection import Projection
 from cadenza.runtime.bus import Bus
 from cadenza.runtime.storage import ObjectStore
@@ -112,10 +113,16 @@ class Retention:
         FREED.inc(size)
 
     async def _delete_files(self, refs: dict[str, dict[str, Any]]) -> None:
+        gone = []
         for ref in refs.values():
             with contextlib.suppress(ValueError):
-                await self.store.delete(self.store.key_for(ref["uri"]))
+                key = self.store.key_for(ref["uri"])
+                if _catalog_file(key):
+                    continue  # a song's file, which an ingest job lists: the catalog's
+                await self.store.delete(key)
                 self._count_freed(int(ref.get("bytes", 0)))
+                gone.append(ref["uri"])
+        await quota_repository.forget_files(self.pool, gone)
 
     async def _expire_artifacts(self) -> int:
         rows = await self.pool.fetch(
@@ -244,6 +251,12 @@ class Retention:
             " OR revoked_at < now() - interval '1 day'"
         )
         return int(status.split()[-1])
+
+
+def _catalog_file(key: str) -> bool:
+    """Whether the object is a catalog song's (kept until the song goes, never by age)."""
+    parts = key.split("/")
+    return len(parts) >= 2 and parts[1] in CATALOG_PREFIXES
 
 
 def _ids(raw: Iterable[str]) -> dict[str, uuid.UUID]:

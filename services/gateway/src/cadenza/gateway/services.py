@@ -12,6 +12,7 @@ from cadenza.gateway.live import LiveHub
 from cadenza.gateway.open_sockets import OpenSockets
 from cadenza.gateway.outbox import Outbox
 from cadenza.gateway.projection import Projection
+from cadenza.gateway.quotas import Quotas
 from cadenza.gateway.retention import Retention
 from cadenza.gateway.settings import Settings
 from cadenza.runtime.bus import Bus
@@ -40,3 +41,4 @@ class Services:
     probes: Sandbox
     # WebSockets open here, closed when their credentials end.
     sockets: OpenSockets
+    quotas: Quotas

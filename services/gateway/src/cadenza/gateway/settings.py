@@ -76,6 +76,18 @@ class Settings(BusSettings, StorageSettings):
     # past it they get 429 instead of 401 (guessing keys or replaying tokens is slow).
     auth_failures_per_minute: int = Field(60, ge=0)
 
+    # Quotas per account: bytes stored (uploads, job outputs, songs' files, plus what its
+    # running jobs are expected to write) and jobs queued or running at once; 0 = none.
+    storage_quota_bytes: int = Field(5 * GIB, ge=0)
+    max_active_jobs: int = Field(4, ge=0)
+    # Budgets per job, estimated before it is accepted (422 naming the parameter): bytes it
+    # may write, working memory a stage may need, CPU seconds per second of audio (at least
+    # MIN_JOB_CPU_S). Workers hold every stage to them.
+    max_job_output_bytes: int = Field(2 * GIB, ge=1)
+    max_job_memory_bytes: int = Field(512 * MIB, ge=MIB)
+    max_cpu_per_audio_second: float = Field(4.0, gt=0)
+    min_job_cpu_s: float = Field(60.0, gt=0)
+
     # Retention (seconds): generated files and uploads 24 hours, job records 7 days after
     # the job ends; files no record points at are removed after the grace period.
     retention_artifacts_s: float = Field(24 * 3600.0, gt=0)

@@ -39,6 +39,7 @@ from cadenza.render.engine import (
     zip_stems,
 )
 from cadenza.render.engine.oversample import Oversampler, oversampler_for
+from cadenza.render.engine.score import RenderBudgetError
 from cadenza.render.engine.soundfonts import SEARCH_DIRS
 from cadenza.render.settings import Settings
 from cadenza.runtime.artifacts import artifact_ref, input_file
@@ -47,7 +48,7 @@ from cadenza.runtime.metrics import AUDIO_SECONDS
 from cadenza.runtime.model_registry import SoundFontRegistry
 from cadenza.runtime.service import WorkerRuntime
 from cadenza.runtime.storage import ObjectStore, object_key
-from cadenza.runtime.worker import JobRun, PermanentError
+from cadenza.runtime.worker import JobRun, OverBudgetError, PermanentError
 
 log = logging.getLogger(__name__)
 ADVERTISE_EVERY_S = 60.0
@@ -125,9 +126,12 @@ async def run_render(
                 output=params.output,
                 stems=params.stems,
                 on_progress=run.report,
-                should_stop=run.check_cancelled,
+                should_stop=run.checkpoint,
                 max_seconds=settings.max_seconds,
+                max_output_bytes=cmd.limits.max_output_bytes,
             )
+        except RenderBudgetError as e:
+            raise OverBudgetError(str(e)) from e
         except RenderError as e:
             raise PermanentError(str(e)) from e
         ext = params.output.extension

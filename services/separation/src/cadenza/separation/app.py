@@ -17,6 +17,7 @@ import torch
 from cadenza.audio import AudioDecodeError
 from cadenza.contracts.artifacts import ArtifactRef
 from cadenza.contracts.consumers import SEPARATION_CONSUMER
+from cadenza.contracts.limits import bytes_per_sample, describe_bytes
 from cadenza.contracts.separation import (
     CLASSICAL_MODEL,
     STAGE,
@@ -29,7 +30,7 @@ from cadenza.runtime.metrics import AUDIO_SECONDS
 from cadenza.runtime.model_registry import ModelRegistry
 from cadenza.runtime.service import WorkerRuntime
 from cadenza.runtime.storage import ObjectNotFoundError, ObjectStore, PendingObject, object_key
-from cadenza.runtime.worker import JobRun, PermanentError
+from cadenza.runtime.worker import JobRun, OverBudgetError, PermanentError
 from cadenza.separation.batching import SegmentBatcher
 from cadenza.separation.device import configure_torch
 from cadenza.separation.models import Catalog, LoadedModels, ModelBook
@@ -137,6 +138,23 @@ def _ref(
     )
 
 
+def _check_budget(cmd: SeparationRequested, files: int) -> None:
+    """OverBudgetError when the stems would take more than the job may write (estimated
+    from the input's recorded length; the gateway checked the same before accepting)."""
+    ref, limit = cmd.input, cmd.limits.max_output_bytes
+    if limit is None or ref.duration_s is None or ref.sample_rate is None:
+        return
+    frames = int(ref.duration_s * ref.sample_rate)
+    depth = bytes_per_sample(cmd.output.format, cmd.output.bit_depth)
+    size = frames * (ref.channels or 2) * depth * files
+    if size > limit:
+        raise OverBudgetError(
+            f"{files} stems of {ref.duration_s:,.0f} s would take about {describe_bytes(size)}, "
+            f"over the limit of {describe_bytes(limit)} for this job; choose a compressed "
+            "format, a lower bit depth or fewer stems"
+        )
+
+
 async def run_separation(
     runtime: WorkerRuntime, separation: Separation, cmd: SeparationRequested, run: JobRun
 ) -> SeparationCompleted:
@@ -158,6 +176,7 @@ async def run_separation(
         ) from e
     extension = cmd.output.extension
     media_type = cmd.output.media_type
+    _check_budget(cmd, len(model.stems) if settings.result_cache else len(cmd.stems))
 
     def job_key(name: str) -> str:
         return object_key(cmd.owner, str(cmd.job_id), name)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cadenza.devstack import children
-from cadenza.devstack.children import spawn
-from cadenza.devstack.ports import free_port, wait_for_port
+from cadenza.devstack.children import OutputTail, ServiceFailedError, spawn, tail_of_file
+from cadenza.devstack.ports import free_port, port_open
 
 
 def nats_server_binary() -> Path:
@@ -35,6 +36,8 @@ class NatsServer:
     # More nats-server configuration (tls {…}, authorization {…}), appended as given.
     extra_config: str = ""
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _output: OutputTail | None = field(default=None, init=False, repr=False)
+    _log_file: Path | None = field(default=None, init=False, repr=False)
 
     @property
     def url(self) -> str:
@@ -54,20 +57,43 @@ class NatsServer:
         )
         return config
 
-    def start(self, log_file: Path | None = None) -> None:
+    def start(self, log_file: Path | None = None, timeout_s: float = 20) -> None:
         self.port = self.port or free_port()
         self.monitor_port = self.monitor_port or free_port()
+        self._log_file = log_file
         out = log_file.open("ab") if log_file else None
         try:
             self.process = spawn(
                 [str(nats_server_binary()), "-c", str(self._config())],
-                stdout=out or subprocess.DEVNULL,
+                stdout=out or subprocess.PIPE,
                 stderr=subprocess.STDOUT,
             )
         finally:
             if out:
                 out.close()  # the child holds its own descriptor
-        wait_for_port(self.port, 20, "nats-server")
+        # Without a log file its output is kept (not shown), to say why it failed.
+        self._output = OutputTail(self.process.stdout, echo=None) if self.process.stdout else None
+        self._wait_ready(timeout_s)
+
+    def output(self) -> str:
+        """The last lines it printed."""
+        return self._output.text() if self._output else tail_of_file(self._log_file)
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not port_open(self.port):
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise ServiceFailedError(
+                    "nats-server", f"exited with code {self.process.returncode}", self.output()
+                )
+            if time.monotonic() > deadline:
+                raise ServiceFailedError(
+                    "nats-server",
+                    f"did not open port {self.port} within {timeout_s:.0f}s",
+                    self.output(),
+                )
+            time.sleep(0.05)
 
     def stop(self, timeout_s: float = 10) -> None:
         children.stop(self.process, timeout_s)

@@ -15,7 +15,13 @@ from typing import Self
 import httpx
 
 from cadenza.devstack import children
-from cadenza.devstack.children import spawn
+from cadenza.devstack.children import (
+    OutputTail,
+    ServiceFailedError,
+    spawn,
+    standard_output,
+    tail_of_file,
+)
 from cadenza.devstack.nats import NatsServer
 from cadenza.devstack.ports import free_port
 from cadenza.devstack.postgres import Postgres
@@ -38,6 +44,9 @@ class Service:
     env: dict[str, str]
     log_file: Path | None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    # Without a log file the output goes on to this process's standard output, and its last
+    # lines are kept to say why the service failed.
+    _output: OutputTail | None = field(default=None, init=False, repr=False)
 
     def start(self) -> None:
         out = self.log_file.open("ab") if self.log_file else None
@@ -45,17 +54,31 @@ class Service:
             self.process = spawn(
                 [sys.executable, "-m", self.module],
                 env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT if out else None,
+                stdout=out or subprocess.PIPE,
+                stderr=subprocess.STDOUT,
             )
         finally:
             if out:
                 out.close()  # the child holds its own descriptor
+        self._output = (
+            OutputTail(self.process.stdout, echo=standard_output()) if self.process.stdout else None
+        )
 
     @property
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
+
+    def output(self) -> str:
+        """The last lines it printed (its log file's, when it has one)."""
+        return self._output.text() if self._output else tail_of_file(self.log_file)
+
+    def failed(self, reason: str) -> ServiceFailedError:
+        return ServiceFailedError(f"the {self.name} service", reason, self.output())
+
+    def exit_code(self) -> int | None:
+        """None while it runs (or was never started)."""
+        return None if self.process is None else self.process.poll()
 
     def wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -63,16 +86,17 @@ class Service:
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
                 code = None if self.process is None else self.process.returncode
-                raise RuntimeError(f"{self.name} exited with code {code} while starting")
+                raise self.failed(f"exited with code {code} while starting")
             try:
                 response = httpx.get(f"http://127.0.0.1:{self.port}/health/ready", timeout=2)
-                if response.status_code == 200:
+                # Another process on the same port could answer: ready only while ours runs.
+                if response.status_code == 200 and self.process.poll() is None:
                     return
                 last = response.text
             except httpx.HTTPError as e:
                 last = str(e)
             time.sleep(0.1)
-        raise TimeoutError(f"{self.name} was not ready within {timeout_s:.0f}s: {last}")
+        raise self.failed(f"was not ready within {timeout_s:.0f}s: {last}")
 
     def stop(self, timeout_s: float = 20) -> None:
         children.stop(self.process, timeout_s)
@@ -95,6 +119,9 @@ class Platform:
     log_dir: Path | None = None
     # JetStream fsync: "always" (acknowledged = on disk) or a period such as "2m".
     nats_sync_interval: str = "always"
+    # How long each service may take to answer /health/ready (a loaded 2-core machine
+    # imports torch and friends slowly).
+    ready_timeout_s: float = 90
     nats: NatsServer = field(init=False)
     postgres: Postgres = field(init=False)
     services: dict[str, Service] = field(default_factory=dict, init=False)
@@ -164,7 +191,20 @@ class Platform:
         for service in self.services.values():
             service.start()
         for service in self.services.values():
-            service.wait_ready(90)
+            service.wait_ready(self.ready_timeout_s)
+        # One that exited after it answered (say the gateway, when another process holds
+        # its port and answered for it) has failed too.
+        for service in self.services.values():
+            if (code := service.exit_code()) is not None:
+                raise service.failed(f"exited with code {code} while starting")
+
+    def exited(self) -> dict[str, int]:
+        """Services that were started and have exited since: name → exit code."""
+        return {
+            name: code
+            for name, service in self.services.items()
+            if (code := service.exit_code()) is not None
+        }
 
     def seed_catalog(self, limit: int) -> subprocess.Popen[bytes]:
         """Import `limit` songs of the music21 corpus over the bus, in the background."""
@@ -196,9 +236,12 @@ class Platform:
         service.start()
         service.wait_ready(60)
 
-    def stop(self) -> None:
-        for service in reversed(list(self.services.values())):
-            service.stop()
+    def stop(self, timeout_s: float = 20) -> None:
+        """Services first (all at once), then nats-server and PostgreSQL."""
+        services = list(self.services.values())
+        children.stop_all((service.process for service in services), timeout_s)
+        for service in services:
+            service.process = None
         self.nats.stop()
         self.postgres.stop()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Literal, Self
+from typing import ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -25,9 +25,17 @@ class Strict(BaseModel):
 class JobRequestBase(Strict):
     """What every job kind answers; kinds that blend catalog songs override it."""
 
+    # The parameter that says how outputs are encoded (a budget refusal names it).
+    OUTPUT_PARAM: ClassVar[str] = "output"
+
     def songs_to_resolve(self) -> tuple[str, list[str]] | None:
         """(the field they are under, the song ids or names) to look up in the catalog."""
         return None
+
+    def budget_field(self, stage: int, param: str) -> str:
+        """The request field behind `param` ("output", "chain", "chain.3") of stage `stage`,
+        for a refusal of the job's budget."""
+        return f"params.{self.OUTPUT_PARAM if param == 'output' else param}"
 
 
 class UploadInput(Strict):

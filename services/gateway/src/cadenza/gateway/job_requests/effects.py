@@ -27,6 +27,7 @@ class EffectsJobRequest(JobRequestBase):
     params: EffectsParams
 
     stages: ClassVar[tuple[str, ...]] = (STAGE,)
+    OUTPUT_PARAM: ClassVar[str] = "format"
 
     def problems(self, context: Context) -> list[Problem]:
         found = [

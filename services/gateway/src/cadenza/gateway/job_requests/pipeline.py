@@ -119,6 +119,13 @@ class PipelineJobRequest(JobRequestBase):
             steps.append(StepRequest(kind=kind, params=params))
         return steps
 
+    def budget_field(self, stage: int, param: str) -> str:
+        typed, _ = self.typed_steps()
+        kind = typed[stage][0] if stage < len(typed) else ""
+        if param == "output":
+            param = "format" if kind == "separation" else "output"
+        return f"{self._fields(stage)}.{param}"
+
     def _fields(self, index: int) -> str:
         if self.steps is not None:
             return f"steps.{index}.params"

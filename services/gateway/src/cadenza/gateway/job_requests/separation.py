@@ -50,6 +50,7 @@ class SeparationJobRequest(JobRequestBase):
     params: SeparationParams = SeparationParams()
 
     stages: ClassVar[tuple[str, ...]] = (STAGE,)
+    OUTPUT_PARAM: ClassVar[str] = "format"
 
     def problems(self, context: Context) -> list[Problem]:
         found: list[Problem] = []

@@ -30,7 +30,8 @@ import numpy as np
 
 from cadenza.audio import AudioWriter
 from cadenza.contracts.audio_format import OutputFormat
-from cadenza.render.engine.score import RenderError, Score, read_score
+from cadenza.contracts.limits import bytes_per_sample, describe_bytes
+from cadenza.render.engine.score import RenderBudgetError, RenderError, Score, read_score
 from cadenza.render.engine.sink import Sink
 from cadenza.render.engine.soundfonts import DEFAULT_SOUNDFONT
 from cadenza.render.engine.synth import BLOCK_FRAMES, Synth
@@ -68,6 +69,7 @@ def render_midi(
     max_seconds: float = MAX_RENDER_SECONDS,
     on_progress: Callable[[float], None] | None = None,
     should_stop: Callable[[], None] | None = None,
+    max_output_bytes: int | None = None,
 ) -> RenderResult:
     """Render `midi_path` into `out_dir`: `mix.<ext>`, and with `stems`, `stems/<name>.<ext>`
     per part plus `effects.<ext>` (unless `stem_effects`). `should_stop` is called between
@@ -77,8 +79,21 @@ def render_midi(
     if problem := output.sample_rate_problem(sample_rate):
         raise RenderError(problem)
     if not soundfont.is_file():
-        raise RenderError(f"the SoundFont {soundfont} does not exist")
+        raise RenderError(f"the SoundFont {soundfont.name} does not exist")
     score = read_score(midi_path, max_seconds=max_seconds)
+    if max_output_bytes is not None:
+        # The mix, a stem per part and the effects return, and their copies in stems.zip.
+        files = 1 + (2 * (len(score.parts) + 1) if stems else 0)
+        size = int(score.end_seconds * sample_rate) * 2 * files
+        size *= bytes_per_sample(output.format, output.bit_depth)
+        if size > max_output_bytes:
+            raise RenderBudgetError(
+                f"rendering would write about {describe_bytes(size)} ({len(score.parts)} parts"
+                f" of {score.end_seconds:,.0f} s at {sample_rate} Hz as {output.format}, "
+                f"{'with' if stems else 'without'} stems), over the limit of "
+                f"{describe_bytes(max_output_bytes)} for this job; render without stems or "
+                "in a compressed format"
+            )
 
     out_dir.mkdir(parents=True, exist_ok=True)
     ext = output.extension

@@ -19,6 +19,8 @@ import mido
 import numpy as np
 import pretty_midi
 
+from cadenza.music import MAX_EVENTS, MidiFileError, count_events, unwrap_riff
+
 DRUM_CHANNEL = 9
 DEFAULT_TEMPO = 500_000  # µs per quarter note: 120 bpm, the SMF default
 # Names beside the stems in a render's output (mix.wav, effects.wav, stems/, mastered.wav).
@@ -30,6 +32,10 @@ NOTE_OFF, PROGRAM, CONTROL, PITCH_BEND, CHANNEL_PRESSURE, KEY_PRESSURE, NOTE_ON 
 
 class RenderError(ValueError):
     """The MIDI file or SoundFont cannot be rendered; the message says why, for a person."""
+
+
+class RenderBudgetError(RenderError):
+    """Rendering would write more than the job may."""
 
 
 @dataclass(frozen=True)
@@ -70,13 +76,17 @@ class Score:
     end_seconds: float  # the last channel event
 
 
-def read_score(path: Path, *, max_seconds: float) -> Score:
+def read_score(path: Path, *, max_seconds: float, max_events: int = MAX_EVENTS) -> Score:
     try:
+        # Counted on the bytes first: mido builds an object per event.
+        count_events(unwrap_riff(path.read_bytes()), max_events=max_events)
         midi = mido.MidiFile(str(path), clip=True)
     except FileNotFoundError as e:
-        raise RenderError(f"the MIDI file {path.name} does not exist") from e
+        raise RenderError("the MIDI file does not exist") from e
+    except MidiFileError as e:
+        raise RenderError(str(e)) from e
     except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as e:
-        raise RenderError(f"{path.name} is not a readable Standard MIDI File: {e}") from e
+        raise RenderError(f"the input is not a readable Standard MIDI File: {e}") from e
     if midi.type == 2:
         raise RenderError("type 2 MIDI files (independent sequences) are not supported")
     if midi.ticks_per_beat <= 0:

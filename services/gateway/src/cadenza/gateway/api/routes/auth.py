@@ -75,11 +75,35 @@ class LogoutRequest(BaseModel):
     refresh_token: str | None = Field(None, max_length=4096)
 
 
+class StorageUse(BaseModel):
+    stored_bytes: int = Field(description="Files kept: uploads, job outputs, songs' files")
+    reserved_bytes: int = Field(description="What queued and running jobs are expected to write")
+    quota_bytes: int | None = Field(description="The account's storage quota (null: none)")
+    remaining_bytes: int | None
+
+
+class JobsUse(BaseModel):
+    active: int = Field(description="Jobs queued or running")
+    max_active: int | None = Field(description="At most this many at once (null: no limit)")
+
+
+class Limits(BaseModel):
+    max_upload_bytes: int
+    max_job_output_bytes: int
+    max_job_memory_bytes: int
+    max_cpu_per_audio_second: float
+    probes_per_account: int
+    live_sessions: int
+
+
 class Me(BaseModel):
     id: str
     role: str
     via: str
     email: str | None = None
+    storage: StorageUse
+    jobs: JobsUse
+    limits: Limits
 
 
 class ApiKeyRequest(BaseModel):
@@ -245,13 +269,39 @@ async def logout(
     return Response(status_code=204)
 
 
-@router.get("/me", summary="Who this request acts as", responses=UNAUTHORIZED)
-async def me(caller: CallerDep, pool: PoolDep) -> Me:
+@router.get(
+    "/me",
+    summary="Who this request acts as, what it stores and runs, and its limits",
+    responses=UNAUTHORIZED,
+)
+async def me(caller: CallerDep, pool: PoolDep, services: ServicesDep) -> Me:
     email = None
     if caller.via != "dev":
         user = await accounts.get_user(pool, uuid.UUID(caller.id))
         email = user.email if user else None
-    return Me(id=caller.id, role=caller.role, via=caller.via, email=email)
+    usage = await services.quotas.usage(pool, caller.id)
+    settings = services.settings
+    return Me(
+        id=caller.id,
+        role=caller.role,
+        via=caller.via,
+        email=email,
+        storage=StorageUse(
+            stored_bytes=usage.stored_bytes,
+            reserved_bytes=usage.reserved_bytes,
+            quota_bytes=usage.storage_quota_bytes or None,
+            remaining_bytes=usage.remaining_bytes,
+        ),
+        jobs=JobsUse(active=usage.active_jobs, max_active=usage.max_active_jobs or None),
+        limits=Limits(
+            max_upload_bytes=settings.max_upload_bytes,
+            max_job_output_bytes=settings.max_job_output_bytes,
+            max_job_memory_bytes=settings.max_job_memory_bytes,
+            max_cpu_per_audio_second=settings.max_cpu_per_audio_second,
+            probes_per_account=settings.probes_per_account,
+            live_sessions=settings.live_sessions_per_principal,
+        ),
+    )
 
 
 def _account_id(caller_id: str) -> uuid.UUID:

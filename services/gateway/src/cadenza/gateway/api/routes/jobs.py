@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
@@ -12,6 +13,8 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, 
 from cadenza.contracts.composition import BlendSource
 from cadenza.contracts.envelope import Event, derive_id
 from cadenza.contracts.jobs import JobCancelled, JobPinned, JobSubmitted
+from cadenza.contracts.limits import JobLimits
+from cadenza.contracts.pipeline import PipelineCommand
 from cadenza.gateway import repository
 from cadenza.gateway.api.routes.models import available_models
 from cadenza.gateway.deps import (
@@ -28,12 +31,13 @@ from cadenza.gateway.deps import (
 )
 from cadenza.gateway.downloads import send_object
 from cadenza.gateway.errors import UnprocessableError
+from cadenza.gateway.job_budget import Budget, estimate
 from cadenza.gateway.job_inputs import resolve_input, resolve_songs
 from cadenza.gateway.job_requests import IDEMPOTENCY_NAMESPACE, Context, JobRequest, plan_job
 from cadenza.gateway.job_requests.blend import song_count_problems
 from cadenza.gateway.job_state import JobState
 from cadenza.gateway.outbox import Outbox
-from cadenza.gateway.projection import Projection
+from cadenza.gateway.projection import Admission, Projection
 from cadenza.gateway.public_views import without_storage_uris
 from cadenza.gateway.services import Services
 from cadenza.gateway.views import JobHistory, JobPage, JobView, RecordedEvent
@@ -98,9 +102,51 @@ async def create_job(
     if problems := body.problems(context):
         raise UnprocessableError(problems)
     submitted, commands = plan_job(body, context)
+    budget, limits = await job_budget_for(services, owner)
+    found, overruns = estimate(commands, budget, midi_tracks=resolved.midi_tracks)
+    if overruns:
+        raise UnprocessableError(
+            [{"field": body.budget_field(o.stage, o.param), "message": o.message} for o in overruns]
+        )
     return JobView.of(
-        await queue_job(projection, services.outbox, submitted, commands, idempotency_key)
+        await queue_job(
+            projection,
+            services.outbox,
+            submitted,
+            [with_limits(command, limits) for command in commands],
+            idempotency_key,
+            reserve_bytes=found.output_bytes,
+            admit=partial(services.quotas.admit_job, owner=owner, reserve_bytes=found.output_bytes),
+        )
     )
+
+
+async def job_budget_for(services: Services, owner: str) -> tuple[Budget, JobLimits]:
+    """The budget a job of `owner` is estimated against, and the limits its commands carry
+    (what a stage may write is also capped by what is left of the owner's quota)."""
+    settings = services.settings
+    budget = Budget(
+        max_output_bytes=settings.max_job_output_bytes,
+        max_memory_bytes=settings.max_job_memory_bytes,
+        cpu_seconds_per_audio_second=settings.max_cpu_per_audio_second,
+        min_cpu_seconds=settings.min_job_cpu_s,
+    )
+    remaining = await services.quotas.remaining(services.pool, owner)
+    limits = JobLimits(
+        max_output_bytes=min(budget.max_output_bytes, remaining)
+        if remaining is not None
+        else budget.max_output_bytes,
+        max_memory_bytes=budget.max_memory_bytes,
+        cpu_seconds_per_audio_second=budget.cpu_seconds_per_audio_second,
+        min_cpu_seconds=budget.min_cpu_seconds,
+    )
+    return budget, limits
+
+
+def with_limits(command: Event, limits: JobLimits) -> Event:
+    if isinstance(command, PipelineCommand):
+        return command.model_copy(update={"limits": limits})
+    return command
 
 
 async def queue_job(
@@ -109,14 +155,20 @@ async def queue_job(
     submitted: JobSubmitted,
     commands: Sequence[Event],
     idempotency_key: str | None = None,
+    *,
+    reserve_bytes: int = 0,
+    admit: Admission | None = None,
 ) -> JobState:
     """Accept a job: its row and first events committed together (the outbox), then
     published. If NATS does not confirm them now, the outbox relay publishes them when it
-    can: an accepted job is never lost. 503 only when the database cannot commit."""
+    can: an accepted job is never lost. 503 only when the database cannot commit; the
+    account's quotas (`admit`) are checked in the same transaction."""
     if idempotency_key:
         submitted = submitted.model_copy(update={"idempotency_key": idempotency_key})
     with job_context(job_id=submitted.job_id, correlation_id=submitted.correlation_id):
-        job = await projection.accept(submitted, commands, idempotency_key)
+        job = await projection.accept(
+            submitted, commands, idempotency_key, reserve_bytes=reserve_bytes, admit=admit
+        )
         assert job is not None
         log.info(
             "accepted %s job for %s (stages: %s)",

@@ -11,6 +11,7 @@ import contextlib
 import tempfile
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -52,6 +53,7 @@ from cadenza.gateway.errors import UnprocessableError, validation_errors
 from cadenza.gateway.file_checks import check_audio, check_midi
 from cadenza.gateway.multipart_upload import UploadRejectedError, receive_form
 from cadenza.gateway.public_views import MatchView, Song, SongPageView
+from cadenza.gateway.quotas import QuotaExceededError
 from cadenza.gateway.services import Services
 from cadenza.gateway.text_checks import text_problem
 from cadenza.gateway.views import JobView
@@ -277,6 +279,9 @@ async def add_song(
                 paths["audio"],
                 audio_file.filename,
             )
+        # The catalog keeps a copy of each file: that much must fit in the owner's quota.
+        staged = sum(f.bytes for f in form.files.values())
+        await services.quotas.admit_file_unlocked(owner, staged)
         midi = await _store(store, checked_midi) if checked_midi else None
         audio = await _store(store, checked_audio) if checked_audio else None
     submitted = JobSubmitted(
@@ -304,7 +309,21 @@ async def add_song(
         midi_filename=midi_file.filename if midi_file else None,
         audio_filename=audio_file.filename if audio_file else None,
     )
-    job = await queue_job(projection, services.outbox, submitted, [command])
+    try:
+        job = await queue_job(
+            projection,
+            services.outbox,
+            submitted,
+            [command],
+            reserve_bytes=staged,
+            admit=partial(services.quotas.admit_job, owner=owner, reserve_bytes=staged),
+        )
+    except QuotaExceededError:
+        for ref in (midi, audio):  # refused: nothing it sent stays in storage
+            if ref is not None:
+                with contextlib.suppress(Exception):
+                    await store.delete(store.key_for(ref.uri))
+        raise
     if wait > 0:
         job = await _wait_for(pool, owner, job_id, wait) or job
     view = IngestView(job=JobView.of(job))

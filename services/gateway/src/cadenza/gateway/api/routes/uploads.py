@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel
@@ -13,14 +12,10 @@ from cadenza.gateway.deps import (
     PoolDep,
     PrincipalDep,
     ServicesDep,
-    SettingsDep,
-    StoreDep,
     WriterDep,
 )
-from cadenza.gateway.file_checks import check_audio
-from cadenza.gateway.multipart_upload import UploadRejectedError, receive_file
+from cadenza.gateway.upload_files import receive_upload
 from cadenza.gateway.views import UploadView
-from cadenza.runtime.storage import object_key
 
 router = APIRouter(prefix="/api/v1/uploads", tags=["uploads"])
 
@@ -52,52 +47,15 @@ UPLOAD_BODY = {
     summary="Upload an audio file (multipart field `file`)",
     openapi_extra=UPLOAD_BODY,
     responses={
+        403: {"description": "It does not fit in the account's storage quota"},
         413: {"description": "Larger than MAX_UPLOAD_BYTES"},
         415: {"description": "Not multipart, not decodable audio, or past a decoding limit"},
         422: {"description": "No `file` field"},
         429: {"description": "This account already has PROBES_PER_ACCOUNT files being checked"},
     },
 )
-async def create_upload(
-    request: Request,
-    settings: SettingsDep,
-    store: StoreDep,
-    pool: PoolDep,
-    services: ServicesDep,
-    owner: WriterDep,
-) -> UploadView:
-    upload_id = uuid.uuid4()
-    key = object_key(owner, "uploads", str(upload_id), "source")
-    try:
-        async with store.writer(key, "application/octet-stream") as pending:
-            received = await receive_file(
-                request, pending.path, field="file", limit=settings.max_upload_bytes
-            )
-            if received.bytes == 0:
-                raise HTTPException(422, f"{received.filename} is empty: no audio to work with")
-            info = await check_audio(
-                services.probes, settings, owner, pending.path, received.filename
-            )
-            pending.media_type = info.media_type
-    except UploadRejectedError as e:
-        raise HTTPException(e.status, e.detail) from e
-    stored = pending.result()
-    upload = repository.Upload(
-        id=upload_id,
-        owner=owner,
-        filename=received.filename,
-        media_type=info.media_type,
-        format=info.format,
-        bytes=stored.bytes,
-        sha256=stored.sha256,
-        duration_s=info.duration_s,
-        sample_rate=info.sample_rate,
-        channels=info.channels,
-        uri=stored.uri,
-        created_at=datetime.now(UTC),
-    )
-    await repository.insert_upload(pool, upload)
-    return UploadView.of(upload)
+async def create_upload(request: Request, services: ServicesDep, owner: WriterDep) -> UploadView:
+    return UploadView.of(await receive_upload(services, request, owner))
 
 
 @router.get("/{upload_id}", summary="An upload's metadata")

@@ -1,0 +1,300 @@
+"""What a job will cost, estimated from its input and parameters before it is accepted.
+
+The estimate walks the job's first command and the steps of its routing slip, following the
+shape of the audio from stage to stage (length, rate, channels, how many files), and adds
+up for each stage the bytes it writes, the working memory it needs (effect chains: delay
+lines, pitch-shift segments) and the CPU time it takes (effect chains, by the measured cost
+per sample of each plugin). A job over a limit is refused (422) naming the parameter that
+makes it so; its estimate is what the account's storage quota reserves while it runs.
+
+What cannot be told here (the tracks of a MIDI file the gateway never parsed, the length of
+a blend not yet written) is estimated on the safe side or left to the worker, which holds
+every stage to the job's `JobLimits` when it knows more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cadenza.contracts.audio_format import OutputFormat
+from cadenza.contracts.composition import CompositionRequested
+from cadenza.contracts.effect_chain import Effect
+from cadenza.contracts.effect_costs import (
+    block_frames_for,
+    chain_cpu_seconds,
+    chain_memory_bytes,
+    heaviest,
+)
+from cadenza.contracts.effects import EffectsRequested
+from cadenza.contracts.envelope import Event
+from cadenza.contracts.limits import bytes_per_sample, describe_bytes
+from cadenza.contracts.pipeline import (
+    EffectsStep,
+    MasterStep,
+    MixStep,
+    PipelineCommand,
+    PipelineStep,
+    RenderStep,
+    SeparationStep,
+)
+from cadenza.contracts.render import MasterRequested, MixRequested, RenderRequested
+from cadenza.contracts.separation import SeparationRequested
+
+# A rendered MIDI file whose tracks are not known here: assume this many stems.
+ASSUMED_TRACKS = 8
+# A blend whose tempo the sources decide: the slowest tempo a blend may have.
+SLOWEST_BLEND_BPM = 40.0
+BEATS_PER_BAR = 4
+DEFAULT_BLEND_BARS = 32
+MIDI_AND_SCORE_BYTES = 4 << 20
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What flows out of a stage: `parts` files of audio (or MIDI) of this length."""
+
+    seconds: float | None
+    sample_rate: int | None
+    channels: int | None
+    parts: int = 1
+    midi_tracks: int | None = None
+
+    @property
+    def frames(self) -> int | None:
+        if self.seconds is None or self.sample_rate is None:
+            return None
+        return int(self.seconds * self.sample_rate)
+
+
+@dataclass(frozen=True)
+class Overrun:
+    """A stage over a limit: the parameter that makes it so, and a sentence."""
+
+    stage: int
+    param: str
+    message: str
+
+
+@dataclass
+class Estimate:
+    output_bytes: int = 0
+    peak_memory_bytes: int = 0
+    cpu_seconds: float = 0.0
+    # Per stage, for the sentences of a refusal.
+    stages: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Budget:
+    max_output_bytes: int
+    max_memory_bytes: int
+    cpu_seconds_per_audio_second: float
+    min_cpu_seconds: float
+
+
+def _pcm_bytes(shape: Shape, output: OutputFormat, channels: int | None = None) -> int:
+    frames = shape.frames
+    if frames is None:
+        return 0
+    width = channels if channels is not None else (shape.channels or 2)
+    return frames * width * bytes_per_sample(output.format, output.bit_depth) * shape.parts
+
+
+def _from_ref(ref: Any) -> Shape:
+    return Shape(ref.duration_s, ref.sample_rate, ref.channels)
+
+
+def estimate(
+    commands: list[Event], budget: Budget, *, midi_tracks: int | None = None
+) -> tuple[Estimate, list[Overrun]]:
+    """The job's estimate and the stages over `budget` (empty when it fits)."""
+    found = Estimate()
+    overruns: list[Overrun] = []
+    first = next((c for c in commands if isinstance(c, PipelineCommand)), None)
+    if first is None:
+        return found, overruns
+    shape, steps = _first(first, midi_tracks)
+    index = 0
+    stage_estimate = _stage(first, shape, budget)
+    shape = stage_estimate.pop("after")
+    _record(found, overruns, index, stage_estimate, budget)
+    for step in steps:
+        index += 1
+        stage_estimate = _step(step, shape, budget)
+        shape = stage_estimate.pop("after")
+        _record(found, overruns, index, stage_estimate, budget)
+    if found.output_bytes > budget.max_output_bytes and not overruns:
+        overruns.append(
+            Overrun(
+                index,
+                "output",
+                f"the job would write about {describe_bytes(found.output_bytes)} in all, over "
+                f"the limit of {describe_bytes(budget.max_output_bytes)} per job",
+            )
+        )
+    return found, overruns
+
+
+def _first(command: PipelineCommand, midi_tracks: int | None) -> tuple[Shape, list[PipelineStep]]:
+    steps = list(command.slip)
+    if isinstance(command, EffectsRequested) and command.input is not None:
+        return _from_ref(command.input), steps
+    if isinstance(command, SeparationRequested | MasterRequested):
+        return _from_ref(command.input), steps
+    if isinstance(command, RenderRequested):
+        return replace(_from_ref(command.input), midi_tracks=midi_tracks), steps
+    if isinstance(command, MixRequested):
+        refs = list(command.inputs.values())
+        return replace(_from_ref(refs[0]), parts=len(refs)), steps
+    return Shape(None, None, None), steps
+
+
+def _record(
+    found: Estimate,
+    overruns: list[Overrun],
+    index: int,
+    stage: dict[str, Any],
+    budget: Budget,
+) -> None:
+    found.stages.append(stage)
+    found.output_bytes += stage.get("bytes", 0)
+    found.peak_memory_bytes = max(found.peak_memory_bytes, stage.get("memory", 0))
+    found.cpu_seconds += stage.get("cpu", 0.0)
+    overruns.extend(Overrun(index, param, message) for param, message in stage.get("over", []))
+    if stage.get("bytes", 0) > budget.max_output_bytes:
+        overruns.append(
+            Overrun(
+                index,
+                "output",
+                f"it would write about {describe_bytes(stage['bytes'])} "
+                f"({stage['explain']}), over the limit of "
+                f"{describe_bytes(budget.max_output_bytes)} per job; choose a compressed "
+                "format or a lower bit depth, fewer stems, or a shorter input",
+            )
+        )
+
+
+def _effects(
+    chains: list[list[Effect]], output: OutputFormat, shape: Shape, budget: Budget
+) -> dict[str, Any]:
+    over: list[tuple[str, str]] = []
+    rate, channels, frames = shape.sample_rate, shape.channels, shape.frames
+    memory = cpu = 0.0
+    if rate and channels and frames is not None:
+        block = block_frames_for(channels)
+        for chain in chains:
+            needs = chain_memory_bytes(chain, rate, channels, block)
+            if needs > budget.max_memory_bytes and not over:
+                index, plugin = heaviest(chain, rate, channels, block)
+                over.append(
+                    (
+                        f"chain.{index}",
+                        f"the chain needs about {describe_bytes(needs)} of working memory at "
+                        f"{rate} Hz in {channels} channels (most of it for its {plugin.type} "
+                        f"at position {index}), over the limit of "
+                        f"{describe_bytes(budget.max_memory_bytes)} per job",
+                    )
+                )
+            memory = max(memory, needs)
+            cpu += chain_cpu_seconds(chain, frames, channels, rate, block)
+        seconds = shape.seconds or 0.0
+        allowed = max(budget.min_cpu_seconds, budget.cpu_seconds_per_audio_second * seconds)
+        if cpu > allowed:
+            over.append(
+                (
+                    "chain",
+                    f"the chain would take about {cpu:,.0f} s of CPU time for {seconds:,.0f} s "
+                    f"of audio at {rate} Hz in {channels} channels, over the limit of "
+                    f"{allowed:,.0f} s ({budget.cpu_seconds_per_audio_second:g} s per second "
+                    "of audio); use fewer or lighter effects (pitch_shift is the heaviest)",
+                )
+            )
+    return {
+        "bytes": _pcm_bytes(shape, output),
+        "memory": int(memory),
+        "cpu": cpu,
+        "over": over,
+        "explain": _explain(shape, output),
+        "after": shape,
+    }
+
+
+def _explain(shape: Shape, output: OutputFormat, channels: int | None = None) -> str:
+    width = channels if channels is not None else shape.channels
+    parts = f"{shape.parts} files × " if shape.parts > 1 else ""
+    depth = bytes_per_sample(output.format, output.bit_depth)
+    return (
+        f"{parts}{shape.seconds or 0:,.0f} s × {shape.sample_rate} Hz × {width} channels × "
+        f"{depth} bytes as {output.format}"
+    )
+
+
+def _stage(command: PipelineCommand, shape: Shape, budget: Budget) -> dict[str, Any]:
+    if isinstance(command, EffectsRequested):
+        chains = [list(chain) for _, _, chain in command.work_items() if chain is not None]
+        return _effects(chains, command.output, shape, budget)
+    if isinstance(command, SeparationRequested):
+        return _separation(len(command.stems), command.output, shape)
+    if isinstance(command, MasterRequested):
+        return _stereo(command.params.output, shape)
+    if isinstance(command, MixRequested):
+        return _stereo(command.params.output, shape)
+    if isinstance(command, RenderRequested):
+        return _render(
+            command.params.sample_rate, command.params.stems, command.params.output, shape
+        )
+    if isinstance(command, CompositionRequested):
+        return _blend(command)
+    return {"after": shape}
+
+
+def _step(step: PipelineStep, shape: Shape, budget: Budget) -> dict[str, Any]:
+    match step:
+        case EffectsStep():
+            chains = [list(c) for c in step.params.chains.values()]
+            if step.params.chain is not None:
+                chains.append(list(step.params.chain))
+            return _effects(chains, step.params.output, shape, budget)
+        case SeparationStep():
+            return _separation(len(step.params.stems), step.params.output, shape)
+        case MixStep():
+            return _stereo(step.params.output, shape)
+        case MasterStep():
+            return _stereo(step.params.output, shape)
+        case RenderStep():
+            render = step.params
+            return _render(render.sample_rate, render.stems, render.output, shape)
+    return {"after": shape}
+
+
+def _separation(stems: int, output: OutputFormat, shape: Shape) -> dict[str, Any]:
+    after = replace(shape, parts=stems)
+    return {"bytes": _pcm_bytes(after, output), "explain": _explain(after, output), "after": after}
+
+
+def _stereo(output: OutputFormat, shape: Shape) -> dict[str, Any]:
+    after = replace(shape, parts=1, channels=2)
+    return {"bytes": _pcm_bytes(after, output), "explain": _explain(after, output), "after": after}
+
+
+def _render(rate: int, stems: bool, output: OutputFormat, shape: Shape) -> dict[str, Any]:
+    tracks = shape.midi_tracks if shape.midi_tracks is not None else ASSUMED_TRACKS
+    files = 1 + (2 * tracks if stems else 0)  # the mix, the stems and stems.zip's copy
+    after = Shape(shape.seconds, rate, 2, parts=files)
+    return {
+        "bytes": _pcm_bytes(after, output),
+        "explain": _explain(after, output),
+        "after": replace(after, parts=tracks if stems else 1),
+    }
+
+
+def _blend(command: CompositionRequested) -> dict[str, Any]:
+    settings = command.settings
+    if settings.length_seconds is not None:
+        seconds = settings.length_seconds
+    else:
+        bars = settings.length_bars or DEFAULT_BLEND_BARS
+        tempo = settings.tempo_bpm or SLOWEST_BLEND_BPM
+        seconds = bars * BEATS_PER_BAR * 60.0 / tempo
+    return {"bytes": MIDI_AND_SCORE_BYTES, "after": Shape(seconds, None, None)}
