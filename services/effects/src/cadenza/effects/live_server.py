@@ -161,7 +161,7 @@ class LiveServer:
             closed = LiveClosed(reason=reason, code=code).model_dump_json().encode()
             await self.nc.publish(session_out(session_id), closed, headers={KIND_HEADER: "close"})
         log.info("live session %s closed after %d blocks (%s)", session_id, session.blocks, why)
-        del session, entry
+        session.close()
         release_free_memory()  # its delay lines go back to the system, not to the heap
 
     async def _sweep_idle(self) -> None:

@@ -138,6 +138,13 @@ class LiveSession:
         scaled = np.clip(np.round(interleaved * 32768.0), -32768, 32767)
         return scaled.astype("<i2").tobytes()
 
+    def close(self) -> None:
+        """Let go of the plugins (and their delay lines) now: the subscription that delivered
+        this session's blocks may keep the session itself alive until the cycle collector
+        runs, and with it hundreds of megabytes."""
+        self.plugins = []
+        self._ramps.clear()
+
     # --- memory --------------------------------------------------------------------------
 
     def _memory_for(self, chain: list[Effect]) -> int:

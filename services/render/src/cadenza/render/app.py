@@ -111,6 +111,8 @@ async def run_render(
 ) -> RenderCompleted:
     params = cmd.params
     font = soundfont_path(settings, params.soundfont)
+    seconds = cmd.input.duration_s or settings.max_seconds
+    run.limit_cpu(cmd.limits.cpu_seconds_for(seconds), f"{seconds:,.0f} s of music")
     async with AsyncExitStack() as stack:
         midi = await stack.enter_async_context(
             input_file(runtime.store, cmd.input, what="the MIDI")
@@ -166,6 +168,8 @@ async def run_render(
 async def run_mix(
     runtime: WorkerRuntime, settings: Settings, cmd: MixRequested, run: JobRun
 ) -> MixCompleted:
+    seconds = max((ref.duration_s or 0.0) for ref in cmd.inputs.values())
+    run.limit_cpu(cmd.limits.cpu_seconds_for(seconds), f"{seconds:,.0f} s of audio")
     async with AsyncExitStack() as stack:
         stems = {
             name: await stack.enter_async_context(
@@ -204,9 +208,11 @@ async def run_master(
     run: JobRun,
 ) -> MasterCompleted:
     target, ceiling = cmd.params.target
+    seconds = cmd.input.duration_s or 0.0
+    run.limit_cpu(cmd.limits.cpu_seconds_for(seconds), f"{seconds:,.0f} s of audio")
     async with AsyncExitStack() as stack:
         source = await stack.enter_async_context(
-            input_file(runtime.store, cmd.input, what="the MIDI")
+            input_file(runtime.store, cmd.input, what="the audio")
         )
         out = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cadenza-master-")))
         name = cmd.prefixed(f"mastered.{cmd.params.output.extension}")

@@ -177,6 +177,8 @@ async def run_separation(
     extension = cmd.output.extension
     media_type = cmd.output.media_type
     _check_budget(cmd, len(model.stems) if settings.result_cache else len(cmd.stems))
+    seconds = cmd.input.duration_s or 0.0
+    run.limit_cpu(cmd.limits.cpu_seconds_for(seconds), f"{seconds:,.0f} s of audio")
 
     def job_key(name: str) -> str:
         return object_key(cmd.owner, str(cmd.job_id), name)
