@@ -32,6 +32,7 @@ from cadenza.devstack.abuse import (
     Account,
     MemoryWatch,
     Victim,
+    busy_account,
     cpu_seconds,
     effects_job,
     finished_job,
@@ -59,17 +60,6 @@ def _threads(targets: list[Callable[[], None]]) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-
-
-def _victim(platform: Platform, account: Account, tone: bytes) -> Victim:
-    return Victim(
-        platform.url,
-        account,
-        [
-            lambda c: c.get("/api/v1/jobs"),
-            lambda c: c.post("/api/v1/uploads", files={"file": ("tone.wav", tone)}),
-        ],
-    )
 
 
 def _row(
@@ -122,7 +112,7 @@ def bodies(platform: Platform, victim: Account, tone: bytes) -> dict[str, Any]:
         )
     ]
     watch = MemoryWatch(platform.services["gateway"].pid)
-    others = _victim(platform, victim, tone)
+    others = busy_account(platform.url, victim, tone)
     spawn = multiprocessing.get_context("spawn")
     with (
         watch.watching(),
@@ -166,7 +156,7 @@ def bombs(platform: Platform, api: httpx.Client, victim: Account, tone: bytes) -
         return run
 
     watch = MemoryWatch(platform.services["gateway"].pid, children=True)
-    others = _victim(platform, victim, tone)
+    others = busy_account(platform.url, victim, tone)
     with watch.watching(), others.serving():
         _threads(
             [

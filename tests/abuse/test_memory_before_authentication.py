@@ -12,7 +12,7 @@ import httpx
 from cadenza.devstack.abuse import (
     Account,
     MemoryWatch,
-    Victim,
+    busy_account,
     effects_job,
     finished_job,
     multipart_of,
@@ -39,14 +39,7 @@ def test_large_unauthenticated_bodies_are_refused_unread(
 ) -> None:
     tone = tone_file.read_bytes()
     gateway = MemoryWatch(platform.services["gateway"].pid)
-    others = Victim(
-        platform.url,
-        victim,
-        [
-            lambda c: c.get("/api/v1/jobs"),
-            lambda c: c.post("/api/v1/uploads", files={"file": ("tone.wav", tone)}),
-        ],
-    )
+    others = busy_account(platform.url, victim, tone)
     codes: list[int] = []
     attacks = []
     for _ in range(3):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from cadenza.devstack.abuse import Account, MemoryWatch, Victim, new_account
+from cadenza.devstack.abuse import Account, MemoryWatch, busy_account, new_account
 from cadenza.devstack.hostile import corpus, wide_flac_bomb
 from cadenza.devstack.platform import Platform
 
@@ -36,15 +36,7 @@ def test_decode_bombs_in_flight_do_not_starve_other_accounts(
     attackers = [new_account(api, f"bomber{i}") for i in range(4)]
     tone = tone_file.read_bytes()
     gateway = MemoryWatch(platform.services["gateway"].pid)
-    others = Victim(
-        platform.url,
-        victim,
-        [
-            lambda c: c.get("/api/v1/jobs"),
-            lambda c: c.post("/api/v1/uploads", files={"file": ("tone.wav", tone)}),
-            lambda c: c.get("/api/v1/auth/me"),
-        ],
-    )
+    others = busy_account(platform.url, victim, tone)
     answers: list[tuple[int, str]] = []
 
     def bomb(account: Account, name: str, data: bytes) -> None:

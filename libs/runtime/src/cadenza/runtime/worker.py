@@ -331,6 +331,12 @@ async def handle_command(
     metric_stage = stage
     if isinstance(command, PipelineCommand):
         stage = command.stage
+
+    async def fail(code: FailureCode, reason: str) -> None:
+        await bus.publish(
+            failed.caused_by(command, stage=stage, code=code, reason=reason, attempts=attempts)
+        )
+        FAILURES.labels(metric_stage, code).inc()
     with job_context(
         job_id=command.job_id,
         correlation_id=command.correlation_id,
@@ -369,41 +375,26 @@ async def handle_command(
             outcome = "cancelled"
         except PermanentError as error:
             log.info("job failed permanently: %s", error)
-            await bus.publish(
-                failed.caused_by(
-                    command, stage=stage, code=error.code, reason=str(error), attempts=attempts
-                )
-            )
-            FAILURES.labels(metric_stage, error.code).inc()
+            await fail(error.code, str(error))
             outcome = "failed"
         except DETERMINISTIC:
             # The same input would fail the same way: retrying only delays the answer. The
             # exception's text stays in the log (it may hold paths or library internals).
             log.exception("job failed with an internal error; not retried")
-            reason = (
+            await fail(
+                "internal",
                 f"the {stage} stage could not process this input (an internal error, not "
-                f"retried); quote reference {command.event_id} when reporting it"
+                f"retried); quote reference {command.event_id} when reporting it",
             )
-            await bus.publish(
-                failed.caused_by(
-                    command, stage=stage, code="internal", reason=reason, attempts=attempts
-                )
-            )
-            FAILURES.labels(metric_stage, "internal").inc()
             outcome = "failed"
         except Exception as error:
             if attempts >= settings.max_deliver:
                 log.exception("giving up after %d attempts", attempts)
-                reason = (
+                await fail(
+                    "gave_up",
                     f"gave up after {attempts} attempts: {_transient_cause(error)}; quote "
-                    f"reference {command.event_id} when reporting it"
+                    f"reference {command.event_id} when reporting it",
                 )
-                await bus.publish(
-                    failed.caused_by(
-                        command, stage=stage, code="gave_up", reason=reason, attempts=attempts
-                    )
-                )
-                FAILURES.labels(metric_stage, "gave_up").inc()
                 outcome = "failed"
             else:
                 backoff = settings.retry_backoff_s

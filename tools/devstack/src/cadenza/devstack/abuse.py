@@ -177,6 +177,20 @@ class Victim:
         return float(np.percentile(self.latencies, q)) if self.latencies else float("nan")
 
 
+def busy_account(url: str, account: Account, tone: bytes) -> Victim:
+    """Another account at its everyday work: listing its jobs, uploading a short file,
+    asking where it stands."""
+    return Victim(
+        url,
+        account,
+        [
+            lambda c: c.get("/api/v1/jobs"),
+            lambda c: c.post("/api/v1/uploads", files={"file": ("tone.wav", tone)}),
+            lambda c: c.get("/api/v1/auth/me"),
+        ],
+    )
+
+
 def storage_bytes(root: Path, owner: str) -> int:
     """Bytes an account has in the local storage backend."""
     folder = root / owner
