@@ -337,6 +337,7 @@ async def handle_command(
             failed.caused_by(command, stage=stage, code=code, reason=reason, attempts=attempts)
         )
         FAILURES.labels(metric_stage, code).inc()
+
     with job_context(
         job_id=command.job_id,
         correlation_id=command.correlation_id,
