@@ -43,6 +43,7 @@ from cadenza.devstack.abuse import (
     upload_file,
     zeros,
 )
+from cadenza.devstack.demucs_models import install_test_models
 from cadenza.devstack.hostile import corpus, wide_flac_bomb
 from cadenza.devstack.music import song_midi
 from cadenza.devstack.platform import Platform
@@ -339,11 +340,55 @@ def fairness(platform: Platform, api: httpx.Client, tmp: Path, tone: Path) -> di
     return _row("two heavy jobs, then cancel", "effects", None, None, 0, outcome)
 
 
+def separation_cancel(platform: Platform, api: httpx.Client, tmp: Path) -> dict[str, Any]:
+    """A separation with the full-size HT Demucs architecture (random weights) on the CPU, a
+    segment of which takes seconds: cancelled mid-segment, how soon its CPU stops."""
+    account = new_account(api, "separator")
+    source = upload_file(api, account, write_noise(tmp / "song.wav", 60.0)).json()
+    job = api.post(
+        "/api/v1/jobs",
+        json={
+            "kind": "separation",
+            "input": {"upload_id": source["id"]},
+            "params": {"model": "htdemucs"},
+        },
+        headers=account.headers,
+    ).json()
+    separation = platform.services["separation"].pid
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # until a segment is being separated
+        state = api.get(f"/api/v1/jobs/{job['id']}", headers=account.headers).json()
+        if state["status"] == "running":
+            break
+        time.sleep(0.2)
+    time.sleep(3.0)  # well into a segment
+    api.delete(f"/api/v1/jobs/{job['id']}", headers=account.headers)
+    cancelled = time.monotonic()
+    stopped_after = None
+    last = cpu_seconds(separation)
+    while time.monotonic() - cancelled < 15:
+        time.sleep(0.1)
+        now = cpu_seconds(separation)
+        if now - last < 0.01:
+            stopped_after = time.monotonic() - cancelled
+            break
+        last = now
+    outcome = (
+        f"cancelled mid-segment; CPU stopped {stopped_after:.2f} s after"
+        if stopped_after is not None
+        else "CPU did not stop within 15 s of cancelling"
+    )
+    return _row(
+        "separation (full HT Demucs on the CPU), then cancel", "separation", None, None, 0, outcome
+    )
+
+
 def main() -> None:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="cadenza-abuse-") as tmp_dir:
         tmp = Path(tmp_dir)
         tone = write_tone(tmp / "tone.wav", 2.0)
+        install_test_models(tmp / "data" / "models", size="full")
         with (
             running_platform(
                 tmp,
@@ -363,6 +408,7 @@ def main() -> None:
             rows.extend(delay_lines(platform, api, tmp))
             rows.append(catalog(platform, api))
             rows.append(fairness(platform, api, tmp, tone))
+            rows.append(separation_cancel(platform, api, tmp))
     save("abuse", {"machine": machine(), "quota_mb": QUOTA // MB, "attacks": rows})
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -56,3 +57,32 @@ def test_a_failing_forward_fails_only_its_batch() -> None:
         bad.result(timeout=30)
     assert good.result(timeout=30).shape[:2] == (4, 2)
     batcher.close()
+
+
+class _SlowLayer(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        time.sleep(0.05)
+        return x
+
+
+def test_a_pass_whose_jobs_were_all_stopped_ends_between_layers() -> None:
+    from cadenza.separation.batching import SegmentCancelledError
+
+    model = torch.nn.Sequential(*[_SlowLayer() for _ in range(60)])  # 3 s a pass
+    batcher = SegmentBatcher(torch.device("cpu"))
+    stop_at = time.monotonic() + 0.3
+    try:
+        started = time.monotonic()
+        stopped = batcher.submit(model, torch.zeros(2, 8), lambda: time.monotonic() > stop_at)
+        with pytest.raises(SegmentCancelledError):
+            stopped.result(timeout=10)
+        assert time.monotonic() - started < 0.6, "it stopped within a layer or two"
+        # A pass nobody stopped runs to its end, and the thread serves on.
+        whole = batcher.submit(torch.nn.Sequential(_SlowLayer()), torch.ones(2, 8), lambda: False)
+        assert torch.equal(whole.result(timeout=10), torch.ones(2, 8))
+        # Already stopped when its turn comes: not run at all.
+        never = batcher.submit(model, torch.zeros(2, 8), lambda: True)
+        with pytest.raises(SegmentCancelledError):
+            never.result(timeout=1)
+    finally:
+        batcher.close()

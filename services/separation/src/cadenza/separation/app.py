@@ -31,7 +31,7 @@ from cadenza.runtime.model_registry import ModelRegistry
 from cadenza.runtime.service import WorkerRuntime
 from cadenza.runtime.storage import ObjectNotFoundError, ObjectStore, PendingObject, object_key
 from cadenza.runtime.worker import JobRun, OverBudgetError, PermanentError
-from cadenza.separation.batching import SegmentBatcher
+from cadenza.separation.batching import SegmentBatcher, SegmentCancelledError
 from cadenza.separation.device import configure_torch
 from cadenza.separation.models import Catalog, LoadedModels, ModelBook
 from cadenza.separation.pipeline import Plan, SeparationInputError, separate_file
@@ -233,11 +233,15 @@ async def run_separation(
                 plan,
                 cmd.output,
                 on_progress=run.report,
+                stopped=lambda: run.cancelled,
             )
     except ObjectNotFoundError as e:
         raise PermanentError("the input audio is no longer in storage") from e
     except (AudioDecodeError, SeparationInputError) as e:
         raise PermanentError(str(e)) from e
+    except SegmentCancelledError:
+        run.check_cancelled()  # the job was cancelled mid-segment: say so
+        raise
     elapsed = time.monotonic() - started
     AUDIO_SECONDS.labels(STAGE).inc(result.duration_s)
     stored = {stem: p.result() for stem, p in pending.items()}

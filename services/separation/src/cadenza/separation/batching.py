@@ -15,11 +15,14 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
 from prometheus_client import Counter, Histogram
+from torch.nn.modules.module import register_module_forward_pre_hook
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +34,54 @@ BATCHES = Histogram(
 SEGMENTS = Counter("cadenza_separation_segments_total", "Segments separated")
 
 
+# How often, at most, a forward pass asks whether its jobs were cancelled.
+STOP_CHECK_S = 0.05
+
+
+class SegmentCancelledError(Exception):
+    """Every job a forward pass was for was cancelled: the pass stopped midway."""
+
+
 @dataclass
 class _Request:
     model: torch.nn.Module
     segment: torch.Tensor
+    # Whether the job this segment is for no longer wants it (None: never asked).
+    stopped: Callable[[], bool] | None = None
     future: Future[torch.Tensor] = field(default_factory=Future)
 
     @property
     def key(self) -> tuple[int, tuple[int, ...]]:
         return id(self.model), tuple(self.segment.shape)
+
+
+@contextmanager
+def _stoppable(batch: list[_Request]) -> Iterator[None]:
+    """While the block runs, every layer's forward first checks (at most every STOP_CHECK_S)
+    whether all of the batch's jobs are stopped, and ends the pass if so. The hook is the
+    process's, for this thread's pass only: the batcher is the one thread that runs models."""
+    checks = [r.stopped for r in batch]
+    if any(check is None for check in checks):
+        yield
+        return
+    if all(check() for check in checks if check is not None):
+        raise SegmentCancelledError
+    owner = threading.get_ident()
+    last = time.monotonic()
+
+    def before_layer(module: torch.nn.Module, args: object) -> None:
+        nonlocal last
+        if threading.get_ident() != owner or time.monotonic() - last < STOP_CHECK_S:
+            return
+        last = time.monotonic()
+        if all(check() for check in checks if check is not None):
+            raise SegmentCancelledError
+
+    handle = register_module_forward_pre_hook(before_layer)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 class SegmentBatcher:
@@ -52,8 +94,16 @@ class SegmentBatcher:
         self._thread = threading.Thread(target=self._run, name="segment-batcher", daemon=True)
         self._thread.start()
 
-    def submit(self, model: torch.nn.Module, segment: torch.Tensor) -> Future[torch.Tensor]:
-        request = _Request(model, segment)
+    def submit(
+        self,
+        model: torch.nn.Module,
+        segment: torch.Tensor,
+        stopped: Callable[[], bool] | None = None,
+    ) -> Future[torch.Tensor]:
+        """The segment's stems, later. With `stopped`, a forward pass whose every segment's
+        job says it is stopped ends between two of the model's layers (a segment of HT Demucs
+        on a CPU takes seconds: a cancelled job must not keep the CPU that long)."""
+        request = _Request(model, segment, stopped)
         self._queue.put(request)
         return request.future
 
@@ -105,7 +155,7 @@ class SegmentBatcher:
             if not live:
                 continue
             try:
-                with torch.inference_mode():
+                with torch.inference_mode(), _stoppable(live):
                     inputs = torch.stack([r.segment for r in live]).to(self.device)
                     outputs = live[0].model(inputs).to("cpu")
             except BaseException as error:  # the jobs get the error, the thread lives on

@@ -39,7 +39,8 @@ class Plan:
     audio_channels: int
     # demucs.separate normalises the mix by its mean and deviation; so do we.
     normalise: bool
-    make_stream: Callable[[int], StreamingSeparator]
+    # (the model's rate, whether the job was stopped) → a stream for one file.
+    make_stream: Callable[[int, Callable[[], bool]], StreamingSeparator]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,10 @@ class Result:
 
 def _no_progress(_: float) -> None:
     return None
+
+
+def _never() -> bool:
+    return False
 
 
 def _mix_statistics(source: Path) -> tuple[float, float]:
@@ -155,8 +160,11 @@ def separate_file(
     output: OutputFormat,
     *,
     on_progress: Callable[[float], None] = _no_progress,
+    stopped: Callable[[], bool] = _never,
 ) -> Result:
-    """Write each stem named in `outputs` to its path; returns what was written."""
+    """Write each stem named in `outputs` to its path; returns what was written. When
+    `stopped` says so, a forward pass in progress ends between two layers of the model
+    (SegmentCancelledError)."""
     rate_in, channels_in, frames = header_info(source)
     if channels_in > MAX_INPUT_CHANNELS:
         raise SeparationInputError(
@@ -171,7 +179,7 @@ def separate_file(
         )
     model_rate = plan.samplerate or rate_in
     mean, std = _mix_statistics(source) if plan.normalise else (0.0, 1.0)
-    stream = plan.make_stream(model_rate)
+    stream = plan.make_stream(model_rate, stopped)
     to_model = _Resampler(rate_in, model_rate, plan.audio_channels)
     expected = max(1, round(frames * model_rate / rate_in))
     stems = _StemWriters(outputs, plan, output, rate_in, channels_in, model_rate, frames, mean, std)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
@@ -45,10 +46,10 @@ def demucs_plan(
         members, weights = [model], None
     segments = [DemucsSegments(member) for member in members]
 
-    def submit(index: int, segment: torch.Tensor) -> Future[torch.Tensor]:
-        return batcher.submit(members[index], segment)
+    def make_stream(_: int, stopped: Callable[[], bool]) -> StreamingSeparator:
+        def submit(index: int, segment: torch.Tensor) -> Future[torch.Tensor]:
+            return batcher.submit(members[index], segment, stopped)
 
-    def make_stream(_: int) -> StreamingSeparator:
         return StreamingSeparator(
             segments, submit, weights=weights, overlap=overlap, max_inflight=max_inflight
         )
@@ -64,7 +65,7 @@ def demucs_plan(
 
 
 def classical_plan(*, overlap: float = 0.25) -> Plan:
-    def make_stream(samplerate: int) -> StreamingSeparator:
+    def make_stream(samplerate: int, stopped: Callable[[], bool]) -> StreamingSeparator:
         separator = ClassicalSeparator(samplerate)
 
         def submit(_: int, segment: torch.Tensor) -> Future[torch.Tensor]:
