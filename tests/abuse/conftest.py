@@ -33,6 +33,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             # Every test signs up accounts from 127.0.0.1.
             "AUTH_RATE_LIMIT_PER_MINUTE": "600",
             "STORAGE_QUOTA_BYTES": str(STORAGE_QUOTA_BYTES),
+            "MAX_ACTIVE_JOBS": "4",
             "SOCKET_RECHECK_S": "5",
             "LOG_LEVEL": "INFO",
         },

@@ -159,7 +159,11 @@ class Platform:
             # The one-command local start works without signing up; the environment may
             # override these (AUTH_MODE=required to try authentication locally).
             "AUTH_MODE": "dev",
+            # One local person, not accounts to share a platform between: no rate limit, no
+            # jobs-at-once limit, no storage quota (per-job budgets still hold).
             "RATE_LIMIT_PER_MINUTE": "0",
+            "MAX_ACTIVE_JOBS": "0",
+            "STORAGE_QUOTA_BYTES": "0",
             "JWT_SECRET": self.jwt_secret(),
             **os.environ,
             "NATS_URL": self.nats.url,
