@@ -8,6 +8,8 @@
 # folder of its own under tools/ would be a uv workspace member without a pyproject.toml.)
 #
 #   --clean             build the base root again from nothing (else it is kept between runs)
+#   --keep              keep this run's root (build/fresh-root, ~7 GB) when it passes; a failed
+#                       run's root is always kept, for --reuse
 #   --reuse             run in the previous run's root as it was left (a quick second try:
 #                       installed packages, .venv and caches kept; not a fresh machine)
 #   --pytest-args ARGS  run `make test PYTEST_ARGS="ARGS"` (part of the suite) instead of it all
@@ -39,11 +41,12 @@ USER_NAME=cadenza
 PACKAGES=(python3 python3-venv gcc make git sudo)
 USER_PATH=/usr/local/bin:/usr/bin:/bin:/usr/games # a Debian user's: no /sbin, no /usr/sbin
 
-clean=0 reuse=0 install_only=0 skip_test=0 skip_run=0 pytest_args="" test_timeout=7200
+clean=0 keep=0 reuse=0 install_only=0 skip_test=0 skip_run=0 pytest_args="" test_timeout=7200
 host_ca=1 source=""
 while [ $# -gt 0 ]; do
     case $1 in
     --clean) clean=1 ;;
+    --keep) keep=1 ;;
     --reuse) reuse=1 ;;
     --pytest-args)
         pytest_args=${2:?--pytest-args needs a value}
@@ -142,6 +145,10 @@ cleanup() {
         [ -d "$root" ] && kill_chroot_processes "$(cd "$root" && pwd -P)"
     done
     unmount_all
+    # Never through a mount that is still there (/dev, /proc, /opt/wheels are bound in).
+    if [ "${cleanup_root:-0}" = 1 ] && ! grep -q " $(cd "$ROOT" && pwd -P)/" /proc/mounts; then
+        rm -rf "$ROOT"
+    fi
     exit "$code"
 }
 trap cleanup EXIT
@@ -403,6 +410,11 @@ for line in "${results[@]}"; do echo "  $line" | tee -a "$LOG"; done
 echo "  total $(elapsed $((SECONDS - started)))" | tee -a "$LOG"
 if [ $failed = 0 ]; then
     echo "fresh-check: PASSED" | tee -a "$LOG"
+    if [ $keep = 0 ]; then
+        # Its venv and caches are the size of the project's whole install, torch included:
+        # not something to leave in the working tree. (Unmounted first: the EXIT trap.)
+        cleanup_root=1
+    fi
 else
     echo "fresh-check: FAILED" | tee -a "$LOG"
 fi
