@@ -24,7 +24,6 @@ import asyncio
 import logging
 import math
 import multiprocessing
-import os
 import pickle
 import resource
 import signal
@@ -59,19 +58,11 @@ class Limits:
     cpu_seconds: float
     wall_seconds: float
 
-    def describe(self) -> str:
-        return (
-            f"{self.memory_bytes // MIB} MiB of memory, {self.cpu_seconds:g} s of CPU, "
-            f"{self.wall_seconds:g} s in all"
-        )
-
 
 def _start_child(memory_bytes: int) -> None:
-    """In each child, once: cap its address space, keep numerical libraries single-threaded
-    (their thread pools would multiply the address space), and ignore Ctrl-C (the parent
-    decides when children stop)."""
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        os.environ[name] = "1"
+    """In each child, once: cap its address space and ignore Ctrl-C (the parent decides when
+    children stop). Numerical libraries were made single-threaded in the fork server
+    (cadenza.runtime.sandbox_child), before they loaded."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard == resource.RLIM_INFINITY or memory_bytes < hard:
@@ -137,8 +128,7 @@ class Sandbox:
             what=f"{name} tasks",
         )
         self._context = multiprocessing.get_context("forkserver")
-        if preload:
-            self._context.set_forkserver_preload(list(preload))
+        self._context.set_forkserver_preload(["cadenza.runtime.sandbox_child", *preload])
         self._max_tasks = max_tasks_per_child
         self._pool = self._new_pool()
 

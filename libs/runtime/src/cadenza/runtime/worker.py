@@ -170,11 +170,6 @@ class JobRun:
         e.g. "180 s of audio"."""
         self._cpu_limit, self._cpu_what = seconds, what
 
-    @property
-    def cpu_seconds(self) -> float:
-        with self._lock:
-            return sum(last - first for first, last in self._cpu.values())
-
     def checkpoint(self) -> None:
         """Raise if the job was cancelled or ran past its CPU time; call it from the work's
         thread often (between blocks, between the stages of a long chain)."""
@@ -190,8 +185,7 @@ class JobRun:
         if used > self._cpu_limit:
             raise OverBudgetError(
                 f"the job used more than its {_seconds(self._cpu_limit)} s of CPU time "
-                f"({self._cpu_what}) and was stopped; use fewer or lighter effects, or "
-                "shorter audio"
+                f"({self._cpu_what}) and was stopped"
             )
 
     def keep_alive(self) -> None:
