@@ -199,7 +199,9 @@ def test_chains_over_their_memory_or_output_budget_are_refused_before_any_work(
 
     source = write_tone(tmp_path / "in.wav", 2.0)
     long_delay = chain({"type": "gain"}, {"type": "delay", "delay_seconds": 30})
-    with pytest.raises(BudgetError, match=r"chain\.1: .* \(most of it for its delay\)"):
+    with pytest.raises(
+        BudgetError, match=r"chain\.1: .* \(most of it for its delay at position 1\)"
+    ):
         apply_chain(source, tmp_path / "out.wav", long_delay, FLOAT_WAV, max_memory_bytes=1 << 20)
     assert not (tmp_path / "out.wav").exists()
     with pytest.raises(BudgetError, match=r"the output would take about 689\.1 KiB"):

@@ -16,10 +16,9 @@ from cadenza.audio.probe import (
     decode_reason,
     frames_of,
 )
-from cadenza.contracts.audio_format import OutputFormat
+from cadenza.contracts.audio_format import DEFAULT_BIT_DEPTH, OutputFormat
 
 _PCM_SUBTYPES = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}
-_DEFAULT_BIT_DEPTH = {"wav": 24, "flac": 24}
 _CONTAINER = {"wav": "WAV", "flac": "FLAC", "mp3": "MP3", "ogg": "OGG"}
 
 
@@ -51,8 +50,8 @@ def read_blocks(
 def soundfile_args(output: OutputFormat) -> dict[str, Any]:
     container = _CONTAINER[output.format]
     args: dict[str, Any] = {"format": container}
-    if output.format in _DEFAULT_BIT_DEPTH:
-        args["subtype"] = _PCM_SUBTYPES[output.bit_depth or _DEFAULT_BIT_DEPTH[output.format]]
+    if output.format in ("wav", "flac"):
+        args["subtype"] = _PCM_SUBTYPES[output.bit_depth or DEFAULT_BIT_DEPTH]
     elif output.format == "mp3":
         args["subtype"] = "MPEG_LAYER_III"
         args["bitrate_mode"] = "VARIABLE"
@@ -86,7 +85,7 @@ class AudioWriter:
                 self._handle,
                 samplerate=sample_rate,
                 num_channels=channels,
-                bit_depth=output.bit_depth or _DEFAULT_BIT_DEPTH["wav"],
+                bit_depth=output.bit_depth or DEFAULT_BIT_DEPTH,
                 format="wav",
             )
         else:

@@ -22,6 +22,8 @@ MP3_SAMPLE_RATES = frozenset({8000, 11025, 12000, 16000, 22050, 24000, 32000, 44
 # above 200 kHz, so the limit must be checked before the encoder is opened).
 MAX_SAMPLE_RATES = {"flac": 655_350, "ogg": 200_000}
 MAX_CHANNELS = {"flac": 8, "mp3": 2, "ogg": 255, "wav": 1024}
+# wav and flac are written with 24 bits per sample unless a bit depth is asked for.
+DEFAULT_BIT_DEPTH = 24
 
 
 class OutputFormat(BaseModel):
@@ -53,6 +55,14 @@ class OutputFormat(BaseModel):
     @property
     def extension(self) -> str:
         return self.format
+
+    @property
+    def bytes_per_sample(self) -> int:
+        """What one sample takes written (lossy formats: an upper bound, well under a byte
+        per sample at any quality)."""
+        if self.format in ("mp3", "ogg"):
+            return 1
+        return (self.bit_depth or DEFAULT_BIT_DEPTH) // 8
 
     def sample_rate_problem(self, sample_rate: int, channels: int | None = None) -> str | None:
         """Why this format cannot hold audio of this rate (and channel count), or None."""

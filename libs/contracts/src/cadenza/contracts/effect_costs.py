@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cadenza.contracts.effect_chain import Chorus, Delay, Effect, PitchShift
+from cadenza.contracts.limits import describe_bytes
 
 # CPU nanoseconds per sample (frame × channel), per plugin.
 NS_PER_SAMPLE: dict[str, float] = {
@@ -94,13 +95,20 @@ def chain_memory_bytes(
     )
 
 
-def heaviest(
-    chain: Sequence[Effect], sample_rate: int, channels: int, block_frames: int
-) -> tuple[int, Effect]:
-    """(index, plugin) of the plugin that needs the most memory: what a refusal names."""
-    costs = [
+def memory_problem(
+    chain: Sequence[Effect], sample_rate: int, channels: int, block_frames: int, limit: int
+) -> tuple[int, str] | None:
+    """None if `chain` fits in `limit` bytes of working memory; else (the index of the plugin
+    that needs the most, a sentence naming it, the need and the limit)."""
+    needs = chain_memory_bytes(chain, sample_rate, channels, block_frames)
+    if needs <= limit:
+        return None
+    _, index = max(
         (plugin_memory_bytes(effect, sample_rate, channels, block_frames), index)
         for index, effect in enumerate(chain)
-    ]
-    _, index = max(costs)
-    return index, chain[index]
+    )
+    return index, (
+        f"the chain needs about {describe_bytes(needs)} of working memory at {sample_rate} Hz "
+        f"in {channels} channels (most of it for its {chain[index].type} at position {index}),"
+        f" over the limit of {describe_bytes(limit)}"
+    )

@@ -33,11 +33,3 @@ def describe_bytes(size: float) -> str:
             return f"{size:,.0f} bytes" if unit == "bytes" else f"{size:,.1f} {unit}"
         size /= 1024
     raise AssertionError
-
-
-# Bytes per sample of PCM output, by format and bit depth (compressed formats: an upper
-# bound, the PCM they started from).
-def bytes_per_sample(fmt: str, bit_depth: int | None) -> int:
-    if fmt in ("mp3", "ogg"):
-        return 1  # lossy: well under a byte per sample at any quality
-    return {16: 2, 24: 3, 32: 4}[bit_depth or 24]

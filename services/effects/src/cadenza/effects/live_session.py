@@ -13,8 +13,7 @@ import pedalboard
 from pydantic import TypeAdapter
 
 from cadenza.contracts.effect_chain import Effect
-from cadenza.contracts.effect_costs import chain_memory_bytes, heaviest
-from cadenza.contracts.limits import describe_bytes
+from cadenza.contracts.effect_costs import chain_memory_bytes, memory_problem
 from cadenza.contracts.live import (
     LiveFormat,
     LiveOpen,
@@ -149,16 +148,17 @@ class LiveSession:
 
     def _memory_for(self, chain: list[Effect]) -> int:
         """What `chain` needs in this session's format; LiveInputError past a limit."""
-        fmt = self.format
-        needs = chain_memory_bytes(chain, fmt.sample_rate, fmt.channels, fmt.block_frames)
-        if self.max_memory_bytes is not None and needs > self.max_memory_bytes:
-            index, plugin = heaviest(chain, fmt.sample_rate, fmt.channels, fmt.block_frames)
-            raise LiveInputError(
-                f"chain.{index}: the chain needs about {describe_bytes(needs)} of memory at "
-                f"{fmt.sample_rate} Hz in {fmt.channels} channels (most of it for its "
-                f"{plugin.type}), over the limit of {describe_bytes(self.max_memory_bytes)} "
-                "per live session; shorten its delays"
-            )
+        rate, channels, block = (
+            self.format.sample_rate,
+            self.format.channels,
+            self.format.block_frames,
+        )
+        needs = chain_memory_bytes(chain, rate, channels, block)
+        if self.max_memory_bytes is not None and (
+            problem := memory_problem(chain, rate, channels, block, self.max_memory_bytes)
+        ):
+            index, sentence = problem
+            raise LiveInputError(f"chain.{index}: {sentence} per live session; shorten its delays")
         if self.room is not None and needs - self.memory_bytes > self.room(self):
             raise NoRoomError(
                 "this effects worker has no room for a chain that large now; "

@@ -12,8 +12,8 @@ import soundfile as sf
 from cadenza.audio import AudioDecodeError, AudioWriter, decode_reason, header_info, read_blocks
 from cadenza.contracts.audio_format import OutputFormat
 from cadenza.contracts.effect_chain import Effect, nyquist_violations
-from cadenza.contracts.effect_costs import block_frames_for, chain_memory_bytes, heaviest
-from cadenza.contracts.limits import bytes_per_sample, describe_bytes
+from cadenza.contracts.effect_costs import block_frames_for, memory_problem
+from cadenza.contracts.limits import describe_bytes
 from cadenza.effects.chain import ChainProcessor
 
 BLOCK_FRAMES = 1 << 16
@@ -59,15 +59,12 @@ def check_budget(
 ) -> None:
     """BudgetError when the chain's working memory or the output's size would pass a limit,
     before any work starts."""
-    memory = chain_memory_bytes(chain, sample_rate, channels, block_frames)
-    if max_memory_bytes is not None and memory > max_memory_bytes:
-        index, plugin = heaviest(chain, sample_rate, channels, block_frames)
-        raise BudgetError(
-            f"chain.{index}: the chain needs about {describe_bytes(memory)} of working memory "
-            f"at {sample_rate} Hz in {channels} channels (most of it for its {plugin.type}), "
-            f"over the limit of {describe_bytes(max_memory_bytes)}"
-        )
-    size = frames * channels * bytes_per_sample(output.format, output.bit_depth)
+    if max_memory_bytes is not None and (
+        problem := memory_problem(chain, sample_rate, channels, block_frames, max_memory_bytes)
+    ):
+        index, sentence = problem
+        raise BudgetError(f"chain.{index}: {sentence}")
+    size = frames * channels * output.bytes_per_sample
     if max_output_bytes is not None and size > max_output_bytes:
         raise BudgetError(
             f"the output would take about {describe_bytes(size)}, over the limit of "

@@ -138,7 +138,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             outbox=outbox,
             probes=probes,
             sockets=sockets,
-            quotas=Quotas(settings, pool),
+            quotas=Quotas(settings),
         )
         yield
         await sockets.stop()

@@ -24,11 +24,11 @@ from cadenza.contracts.effect_costs import (
     block_frames_for,
     chain_cpu_seconds,
     chain_memory_bytes,
-    heaviest,
+    memory_problem,
 )
 from cadenza.contracts.effects import EffectsRequested
 from cadenza.contracts.envelope import Event
-from cadenza.contracts.limits import bytes_per_sample, describe_bytes
+from cadenza.contracts.limits import describe_bytes
 from cadenza.contracts.pipeline import (
     EffectsStep,
     MasterStep,
@@ -98,7 +98,7 @@ def _pcm_bytes(shape: Shape, output: OutputFormat, channels: int | None = None) 
     if frames is None:
         return 0
     width = channels if channels is not None else (shape.channels or 2)
-    return frames * width * bytes_per_sample(output.format, output.bit_depth) * shape.parts
+    return frames * width * output.bytes_per_sample * shape.parts
 
 
 def _from_ref(ref: Any) -> Shape:
@@ -185,17 +185,10 @@ def _effects(
         block = block_frames_for(channels)
         for chain in chains:
             needs = chain_memory_bytes(chain, rate, channels, block)
-            if needs > budget.max_memory_bytes and not over:
-                index, plugin = heaviest(chain, rate, channels, block)
-                over.append(
-                    (
-                        f"chain.{index}",
-                        f"the chain needs about {describe_bytes(needs)} of working memory at "
-                        f"{rate} Hz in {channels} channels (most of it for its {plugin.type} "
-                        f"at position {index}), over the limit of "
-                        f"{describe_bytes(budget.max_memory_bytes)} per job",
-                    )
-                )
+            problem = memory_problem(chain, rate, channels, block, budget.max_memory_bytes)
+            if problem is not None and not over:
+                index, sentence = problem
+                over.append((f"chain.{index}", f"{sentence} per job"))
             memory = max(memory, needs)
             cpu += chain_cpu_seconds(chain, frames, channels, rate, block)
         seconds = shape.seconds or 0.0
@@ -223,7 +216,7 @@ def _effects(
 def _explain(shape: Shape, output: OutputFormat, channels: int | None = None) -> str:
     width = channels if channels is not None else shape.channels
     parts = f"{shape.parts} files × " if shape.parts > 1 else ""
-    depth = bytes_per_sample(output.format, output.bit_depth)
+    depth = output.bytes_per_sample
     return (
         f"{parts}{shape.seconds or 0:,.0f} s × {shape.sample_rate} Hz × {width} channels × "
         f"{depth} bytes as {output.format}"

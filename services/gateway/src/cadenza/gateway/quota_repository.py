@@ -7,35 +7,23 @@ from collections.abc import Iterable
 
 import asyncpg
 
-ACTIVE = ("queued", "running")
-
 
 async def lock_account(conn: asyncpg.Connection, owner: str) -> None:
     """Serialise quota decisions of one account until the transaction ends."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('quota:' || $1))", owner)
 
 
-async def stored_bytes(conn: asyncpg.Connection | asyncpg.Pool, owner: str) -> int:
-    value = await conn.fetchval(
-        "SELECT coalesce(sum(bytes), 0) FROM stored_files WHERE owner = $1", owner
-    )
-    return int(value)
-
-
-async def reserved_bytes(conn: asyncpg.Connection | asyncpg.Pool, owner: str) -> int:
-    value = await conn.fetchval(
-        "SELECT coalesce(sum(reserved_bytes), 0) FROM jobs"
-        " WHERE owner = $1 AND status IN ('queued', 'running')",
+async def use(conn: asyncpg.Connection | asyncpg.Pool, owner: str) -> tuple[int, int, int]:
+    """(bytes stored, bytes reserved by its queued and running jobs, those jobs) of an
+    account, in one query."""
+    row = await conn.fetchrow(
+        "SELECT"
+        " (SELECT coalesce(sum(bytes), 0) FROM stored_files WHERE owner = $1) AS stored,"
+        " coalesce(sum(reserved_bytes), 0) AS reserved, count(*) AS active"
+        " FROM jobs WHERE owner = $1 AND status IN ('queued', 'running')",
         owner,
     )
-    return int(value)
-
-
-async def active_jobs(conn: asyncpg.Connection | asyncpg.Pool, owner: str) -> int:
-    value = await conn.fetchval(
-        "SELECT count(*) FROM jobs WHERE owner = $1 AND status IN ('queued', 'running')", owner
-    )
-    return int(value)
+    return int(row["stored"]), int(row["reserved"]), int(row["active"])
 
 
 async def reserve(conn: asyncpg.Connection, job_id: uuid.UUID, size: int) -> None:

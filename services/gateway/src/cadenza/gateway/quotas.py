@@ -47,21 +47,23 @@ class Usage:
 
 
 class Quotas:
-    def __init__(self, settings: Settings, pool: asyncpg.Pool | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.storage_quota_bytes = settings.storage_quota_bytes
         self.max_active_jobs = settings.max_active_jobs
-        self._pool = pool
 
     async def usage(self, conn: asyncpg.Connection | asyncpg.Pool, owner: str) -> Usage:
+        stored, reserved, active = await quota_repository.use(conn, owner)
         return Usage(
-            stored_bytes=await quota_repository.stored_bytes(conn, owner),
-            reserved_bytes=await quota_repository.reserved_bytes(conn, owner),
+            stored_bytes=stored,
+            reserved_bytes=reserved,
             storage_quota_bytes=self.storage_quota_bytes,
-            active_jobs=await quota_repository.active_jobs(conn, owner),
+            active_jobs=active,
             max_active_jobs=self.max_active_jobs,
         )
 
-    def _storage_check(self, usage: Usage, adding: int, what: str) -> None:
+    @staticmethod
+    def check_fits(usage: Usage, adding: int, what: str = "the file takes") -> None:
+        """QuotaExceededError unless `adding` bytes fit in what `usage` leaves."""
         remaining = usage.remaining_bytes
         if remaining is not None and adding > remaining:
             raise QuotaExceededError(
@@ -86,23 +88,10 @@ class Quotas:
                 "may have at once; wait for one to finish or cancel one",
                 retry_after=5,
             )
-        self._storage_check(usage, reserve_bytes, "the job would write")
+        self.check_fits(usage, reserve_bytes, "the job would write")
 
     async def admit_file(self, conn: asyncpg.Connection, owner: str, size: int) -> None:
         """Inside the transaction that records a stored file: QuotaExceededError unless
         it fits."""
         await quota_repository.lock_account(conn, owner)
-        self._storage_check(await self.usage(conn, owner), size, "the file takes")
-
-    async def admit_file_unlocked(self, owner: str, size: int) -> None:
-        """Before anything is stored: QuotaExceededError unless `size` may fit (checked again
-        under the lock when the file is recorded)."""
-        if self._pool is None:
-            return
-        self._storage_check(await self.usage(self._pool, owner), size, "the file takes")
-
-    async def remaining(self, pool: asyncpg.Pool, owner: str) -> int | None:
-        """Bytes the account may still store (None: no quota)."""
-        if not self.storage_quota_bytes:
-            return None
-        return (await self.usage(pool, owner)).remaining_bytes
+        self.check_fits(await self.usage(conn, owner), size)

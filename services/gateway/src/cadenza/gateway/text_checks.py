@@ -9,7 +9,6 @@ checked where they are read.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -67,7 +66,8 @@ async def reject_invalid_text(conn: HTTPConnection) -> None:
     if "json" not in conn.headers.get("content-type", ""):
         return
     try:
-        data = json.loads(await conn.body())
+        # Starlette keeps what it parsed: the route's own body parsing has already done it.
+        data = await conn.json()
     except ValueError:
         return  # not JSON: the route's own parsing says so
     _refuse(first_problem(data, ""))

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from cadenza.gateway import repository
 from cadenza.gateway.file_checks import check_audio
 from cadenza.gateway.multipart_upload import UploadRejectedError, receive_file
-from cadenza.gateway.quotas import QuotaExceededError
+from cadenza.gateway.quotas import QuotaExceededError, Quotas
 from cadenza.gateway.services import Services
 from cadenza.runtime.storage import object_key
 
@@ -25,12 +25,13 @@ async def receive_upload(services: Services, request: Request, owner: str) -> re
     """The stored, recorded upload; HTTPException (413, 415, 422, 429) or
     QuotaExceededError (403) with a sentence otherwise. A refused file is not kept."""
     settings, store, pool = services.settings, services.store, services.pool
-    remaining = await services.quotas.remaining(pool, owner)
+    # Checked before a byte is read, and again under the account's lock when it is recorded.
+    usage = await services.quotas.usage(pool, owner)
     limit = settings.max_upload_bytes
-    if remaining is not None:
+    if (remaining := usage.remaining_bytes) is not None:
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > remaining + FRAMING_BYTES:
-            await services.quotas.admit_file_unlocked(owner, int(declared) - FRAMING_BYTES)
+        if declared.isdigit():
+            Quotas.check_fits(usage, int(declared) - FRAMING_BYTES)
         limit = min(limit, remaining)
     upload_id = uuid.uuid4()
     key = object_key(owner, "uploads", str(upload_id), "source")
@@ -45,7 +46,7 @@ async def receive_upload(services: Services, request: Request, owner: str) -> re
             pending.media_type = info.media_type
     except UploadRejectedError as e:
         if e.status == 413 and limit < settings.max_upload_bytes:
-            await services.quotas.admit_file_unlocked(owner, limit + 1)  # raises: say why
+            Quotas.check_fits(usage, limit + 1)  # the quota, not the upload limit: say so
         raise HTTPException(e.status, e.detail) from e
     stored = pending.result()
     upload = repository.Upload(

@@ -17,7 +17,7 @@ import torch
 from cadenza.audio import AudioDecodeError
 from cadenza.contracts.artifacts import ArtifactRef
 from cadenza.contracts.consumers import SEPARATION_CONSUMER
-from cadenza.contracts.limits import bytes_per_sample, describe_bytes
+from cadenza.contracts.limits import describe_bytes
 from cadenza.contracts.separation import (
     CLASSICAL_MODEL,
     STAGE,
@@ -145,7 +145,7 @@ def _check_budget(cmd: SeparationRequested, files: int) -> None:
     if limit is None or ref.duration_s is None or ref.sample_rate is None:
         return
     frames = int(ref.duration_s * ref.sample_rate)
-    depth = bytes_per_sample(cmd.output.format, cmd.output.bit_depth)
+    depth = cmd.output.bytes_per_sample
     size = frames * (ref.channels or 2) * depth * files
     if size > limit:
         raise OverBudgetError(

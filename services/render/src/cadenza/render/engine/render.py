@@ -30,7 +30,7 @@ import numpy as np
 
 from cadenza.audio import AudioWriter
 from cadenza.contracts.audio_format import OutputFormat
-from cadenza.contracts.limits import bytes_per_sample, describe_bytes
+from cadenza.contracts.limits import describe_bytes
 from cadenza.render.engine.score import RenderBudgetError, RenderError, Score, read_score
 from cadenza.render.engine.sink import Sink
 from cadenza.render.engine.soundfonts import DEFAULT_SOUNDFONT
@@ -85,7 +85,7 @@ def render_midi(
         # The mix, a stem per part and the effects return, and their copies in stems.zip.
         files = 1 + (2 * (len(score.parts) + 1) if stems else 0)
         size = int(score.end_seconds * sample_rate) * 2 * files
-        size *= bytes_per_sample(output.format, output.bit_depth)
+        size *= output.bytes_per_sample
         if size > max_output_bytes:
             raise RenderBudgetError(
                 f"rendering would write about {describe_bytes(size)} ({len(score.parts)} parts"

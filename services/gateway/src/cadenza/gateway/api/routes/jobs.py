@@ -131,7 +131,7 @@ async def job_budget_for(services: Services, owner: str) -> tuple[Budget, JobLim
         cpu_seconds_per_audio_second=settings.max_cpu_per_audio_second,
         min_cpu_seconds=settings.min_job_cpu_s,
     )
-    remaining = await services.quotas.remaining(services.pool, owner)
+    remaining = (await services.quotas.usage(services.pool, owner)).remaining_bytes
     limits = JobLimits(
         max_output_bytes=min(budget.max_output_bytes, remaining)
         if remaining is not None

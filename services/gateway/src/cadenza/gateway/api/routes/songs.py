@@ -53,7 +53,7 @@ from cadenza.gateway.errors import UnprocessableError, validation_errors
 from cadenza.gateway.file_checks import check_audio, check_midi
 from cadenza.gateway.multipart_upload import UploadRejectedError, receive_form
 from cadenza.gateway.public_views import MatchView, Song, SongPageView
-from cadenza.gateway.quotas import QuotaExceededError
+from cadenza.gateway.quotas import QuotaExceededError, Quotas
 from cadenza.gateway.services import Services
 from cadenza.gateway.text_checks import text_problem
 from cadenza.gateway.views import JobView
@@ -281,7 +281,7 @@ async def add_song(
             )
         # The catalog keeps a copy of each file: that much must fit in the owner's quota.
         staged = sum(f.bytes for f in form.files.values())
-        await services.quotas.admit_file_unlocked(owner, staged)
+        Quotas.check_fits(await services.quotas.usage(services.pool, owner), staged)
         midi = await _store(store, checked_midi) if checked_midi else None
         audio = await _store(store, checked_audio) if checked_audio else None
     submitted = JobSubmitted(
