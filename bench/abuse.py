@@ -307,6 +307,20 @@ def catalog(platform: Platform, api: httpx.Client) -> dict[str, Any]:
     return _row("catalog bombs", "catalog (+ analysis processes)", watch, None, 0, outcome)
 
 
+def seconds_until_cpu_stops(pid: int, within_s: float) -> float | None:
+    """Seconds from now until process `pid` stops using the CPU (under 10 % of a core over
+    100 ms), or None if it is still working `within_s` seconds later."""
+    since = time.monotonic()
+    last = cpu_seconds(pid)
+    while time.monotonic() - since < within_s:
+        time.sleep(0.1)
+        now = cpu_seconds(pid)
+        if now - last < 0.01:
+            return time.monotonic() - since
+        last = now
+    return None
+
+
 def fairness(platform: Platform, api: httpx.Client, tmp: Path, tone: Path) -> dict[str, Any]:
     attacker = new_account(api, "heavy")
     victim = new_account(api, "light")
@@ -321,16 +335,7 @@ def fairness(platform: Platform, api: httpx.Client, tmp: Path, tone: Path) -> di
     effects = platform.services["effects"].pid
     for response in heavy:
         api.delete(f"/api/v1/jobs/{response.json()['id']}", headers=attacker.headers)
-    cancelled = time.monotonic()
-    stopped_after = None
-    last = cpu_seconds(effects)
-    while time.monotonic() - cancelled < 10:
-        time.sleep(0.1)
-        now = cpu_seconds(effects)
-        if now - last < 0.01:  # under 10 % of a core over 100 ms: the work stopped
-            stopped_after = time.monotonic() - cancelled
-            break
-        last = now
+    stopped_after = seconds_until_cpu_stops(effects, within_s=10)
     outcome = (
         f"other account's trivial job done in {took:.2f} s while two heavy jobs ran; "
         f"CPU stopped {stopped_after:.2f} s after cancelling"
@@ -363,16 +368,7 @@ def separation_cancel(platform: Platform, api: httpx.Client, tmp: Path) -> dict[
         time.sleep(0.2)
     time.sleep(3.0)  # well into a segment
     api.delete(f"/api/v1/jobs/{job['id']}", headers=account.headers)
-    cancelled = time.monotonic()
-    stopped_after = None
-    last = cpu_seconds(separation)
-    while time.monotonic() - cancelled < 15:
-        time.sleep(0.1)
-        now = cpu_seconds(separation)
-        if now - last < 0.01:
-            stopped_after = time.monotonic() - cancelled
-            break
-        last = now
+    stopped_after = seconds_until_cpu_stops(separation, within_s=15)
     outcome = (
         f"cancelled mid-segment; CPU stopped {stopped_after:.2f} s after"
         if stopped_after is not None
