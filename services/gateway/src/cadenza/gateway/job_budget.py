@@ -81,8 +81,19 @@ class Estimate:
     output_bytes: int = 0
     peak_memory_bytes: int = 0
     cpu_seconds: float = 0.0
-    # Per stage, for the sentences of a refusal.
-    stages: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StageCost:
+    """One stage: what it writes (and how that adds up, for a refusal's sentence), the
+    working memory and CPU time it needs, its parameters over a limit, and its output."""
+
+    after: Shape
+    bytes: int = 0
+    explain: str = ""
+    memory: int = 0
+    cpu: float = 0.0
+    over: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -93,11 +104,11 @@ class Budget:
     min_cpu_seconds: float
 
 
-def _pcm_bytes(shape: Shape, output: OutputFormat, channels: int | None = None) -> int:
+def _pcm_bytes(shape: Shape, output: OutputFormat) -> int:
     frames = shape.frames
     if frames is None:
         return 0
-    width = channels if channels is not None else (shape.channels or 2)
+    width = shape.channels or 2
     return frames * width * output.bytes_per_sample * shape.parts
 
 
@@ -114,20 +125,15 @@ def estimate(
     first = next((c for c in commands if isinstance(c, PipelineCommand)), None)
     if first is None:
         return found, overruns
-    shape, steps = _first(first, midi_tracks)
-    index = 0
-    stage_estimate = _stage(first, shape, budget)
-    shape = stage_estimate.pop("after")
-    _record(found, overruns, index, stage_estimate, budget)
-    for step in steps:
-        index += 1
-        stage_estimate = _step(step, shape, budget)
-        shape = stage_estimate.pop("after")
-        _record(found, overruns, index, stage_estimate, budget)
+    shape = _input_shape(first, midi_tracks)
+    for index, stage in enumerate([first, *first.slip]):
+        cost = _cost(stage, shape, budget)
+        shape = cost.after
+        _record(found, overruns, index, cost, budget)
     if found.output_bytes > budget.max_output_bytes and not overruns:
         overruns.append(
             Overrun(
-                index,
+                len(first.slip),
                 "output",
                 f"the job would write about {describe_bytes(found.output_bytes)} in all, over "
                 f"the limit of {describe_bytes(budget.max_output_bytes)} per job",
@@ -136,48 +142,67 @@ def estimate(
     return found, overruns
 
 
-def _first(command: PipelineCommand, midi_tracks: int | None) -> tuple[Shape, list[PipelineStep]]:
-    steps = list(command.slip)
+def _input_shape(command: PipelineCommand, midi_tracks: int | None) -> Shape:
     if isinstance(command, EffectsRequested) and command.input is not None:
-        return _from_ref(command.input), steps
+        return _from_ref(command.input)
     if isinstance(command, SeparationRequested | MasterRequested):
-        return _from_ref(command.input), steps
+        return _from_ref(command.input)
     if isinstance(command, RenderRequested):
-        return replace(_from_ref(command.input), midi_tracks=midi_tracks), steps
+        return replace(_from_ref(command.input), midi_tracks=midi_tracks)
     if isinstance(command, MixRequested):
         refs = list(command.inputs.values())
-        return replace(_from_ref(refs[0]), parts=len(refs)), steps
-    return Shape(None, None, None), steps
+        return replace(_from_ref(refs[0]), parts=len(refs))
+    return Shape(None, None, None)
 
 
 def _record(
-    found: Estimate,
-    overruns: list[Overrun],
-    index: int,
-    stage: dict[str, Any],
-    budget: Budget,
+    found: Estimate, overruns: list[Overrun], index: int, cost: StageCost, budget: Budget
 ) -> None:
-    found.stages.append(stage)
-    found.output_bytes += stage.get("bytes", 0)
-    found.peak_memory_bytes = max(found.peak_memory_bytes, stage.get("memory", 0))
-    found.cpu_seconds += stage.get("cpu", 0.0)
-    overruns.extend(Overrun(index, param, message) for param, message in stage.get("over", []))
-    if stage.get("bytes", 0) > budget.max_output_bytes:
+    found.output_bytes += cost.bytes
+    found.peak_memory_bytes = max(found.peak_memory_bytes, cost.memory)
+    found.cpu_seconds += cost.cpu
+    overruns.extend(Overrun(index, param, message) for param, message in cost.over)
+    if cost.bytes > budget.max_output_bytes:
         overruns.append(
             Overrun(
                 index,
                 "output",
-                f"it would write about {describe_bytes(stage['bytes'])} "
-                f"({stage['explain']}), over the limit of "
-                f"{describe_bytes(budget.max_output_bytes)} per job; choose a compressed "
-                "format or a lower bit depth, fewer stems, or a shorter input",
+                f"it would write about {describe_bytes(cost.bytes)} ({cost.explain}), over the "
+                f"limit of {describe_bytes(budget.max_output_bytes)} per job; choose a "
+                "compressed format or a lower bit depth, fewer stems, or a shorter input",
             )
         )
 
 
+def _cost(stage: PipelineCommand | PipelineStep, shape: Shape, budget: Budget) -> StageCost:
+    """What `stage` costs on input of `shape`: the job's first command or a step of its slip
+    (the same work, so the same estimate)."""
+    match stage:
+        case EffectsRequested():
+            chains = [list(chain) for _, _, chain in stage.work_items() if chain is not None]
+            return _effects(chains, stage.output, shape, budget)
+        case EffectsStep():
+            chains = [list(chain) for chain in stage.params.chains.values()]
+            if stage.params.chain is not None:
+                chains.append(list(stage.params.chain))
+            return _effects(chains, stage.params.output, shape, budget)
+        case SeparationRequested():
+            return _separation(len(stage.stems), stage.output, shape)
+        case SeparationStep():
+            return _separation(len(stage.params.stems), stage.params.output, shape)
+        case MasterRequested() | MixRequested() | MasterStep() | MixStep():
+            return _stereo(stage.params.output, shape)
+        case RenderRequested() | RenderStep():
+            render = stage.params
+            return _render(render.sample_rate, render.stems, render.output, shape)
+        case CompositionRequested():
+            return _blend(stage)
+    return StageCost(after=shape)
+
+
 def _effects(
     chains: list[list[Effect]], output: OutputFormat, shape: Shape, budget: Budget
-) -> dict[str, Any]:
+) -> StageCost:
     over: list[tuple[str, str]] = []
     rate, channels, frames = shape.sample_rate, shape.channels, shape.frames
     memory = cpu = 0.0
@@ -203,18 +228,18 @@ def _effects(
                     "of audio); use fewer or lighter effects (pitch_shift is the heaviest)",
                 )
             )
-    return {
-        "bytes": _pcm_bytes(shape, output),
-        "memory": int(memory),
-        "cpu": cpu,
-        "over": over,
-        "explain": _explain(shape, output),
-        "after": shape,
-    }
+    return StageCost(
+        after=shape,
+        bytes=_pcm_bytes(shape, output),
+        explain=_explain(shape, output),
+        memory=int(memory),
+        cpu=cpu,
+        over=over,
+    )
 
 
-def _explain(shape: Shape, output: OutputFormat, channels: int | None = None) -> str:
-    width = channels if channels is not None else shape.channels
+def _explain(shape: Shape, output: OutputFormat) -> str:
+    width = shape.channels or 2
     parts = f"{shape.parts} files × " if shape.parts > 1 else ""
     depth = output.bytes_per_sample
     return (
@@ -223,66 +248,26 @@ def _explain(shape: Shape, output: OutputFormat, channels: int | None = None) ->
     )
 
 
-def _stage(command: PipelineCommand, shape: Shape, budget: Budget) -> dict[str, Any]:
-    if isinstance(command, EffectsRequested):
-        chains = [list(chain) for _, _, chain in command.work_items() if chain is not None]
-        return _effects(chains, command.output, shape, budget)
-    if isinstance(command, SeparationRequested):
-        return _separation(len(command.stems), command.output, shape)
-    if isinstance(command, MasterRequested):
-        return _stereo(command.params.output, shape)
-    if isinstance(command, MixRequested):
-        return _stereo(command.params.output, shape)
-    if isinstance(command, RenderRequested):
-        return _render(
-            command.params.sample_rate, command.params.stems, command.params.output, shape
-        )
-    if isinstance(command, CompositionRequested):
-        return _blend(command)
-    return {"after": shape}
+def _separation(stems: int, output: OutputFormat, shape: Shape) -> StageCost:
+    return _writes(replace(shape, parts=stems), output)
 
 
-def _step(step: PipelineStep, shape: Shape, budget: Budget) -> dict[str, Any]:
-    match step:
-        case EffectsStep():
-            chains = [list(c) for c in step.params.chains.values()]
-            if step.params.chain is not None:
-                chains.append(list(step.params.chain))
-            return _effects(chains, step.params.output, shape, budget)
-        case SeparationStep():
-            return _separation(len(step.params.stems), step.params.output, shape)
-        case MixStep():
-            return _stereo(step.params.output, shape)
-        case MasterStep():
-            return _stereo(step.params.output, shape)
-        case RenderStep():
-            render = step.params
-            return _render(render.sample_rate, render.stems, render.output, shape)
-    return {"after": shape}
+def _stereo(output: OutputFormat, shape: Shape) -> StageCost:
+    return _writes(replace(shape, parts=1, channels=2), output)
 
 
-def _separation(stems: int, output: OutputFormat, shape: Shape) -> dict[str, Any]:
-    after = replace(shape, parts=stems)
-    return {"bytes": _pcm_bytes(after, output), "explain": _explain(after, output), "after": after}
+def _writes(after: Shape, output: OutputFormat) -> StageCost:
+    return StageCost(after, _pcm_bytes(after, output), _explain(after, output))
 
 
-def _stereo(output: OutputFormat, shape: Shape) -> dict[str, Any]:
-    after = replace(shape, parts=1, channels=2)
-    return {"bytes": _pcm_bytes(after, output), "explain": _explain(after, output), "after": after}
-
-
-def _render(rate: int, stems: bool, output: OutputFormat, shape: Shape) -> dict[str, Any]:
+def _render(rate: int, stems: bool, output: OutputFormat, shape: Shape) -> StageCost:
     tracks = shape.midi_tracks if shape.midi_tracks is not None else ASSUMED_TRACKS
     files = 1 + (2 * tracks if stems else 0)  # the mix, the stems and stems.zip's copy
-    after = Shape(shape.seconds, rate, 2, parts=files)
-    return {
-        "bytes": _pcm_bytes(after, output),
-        "explain": _explain(after, output),
-        "after": replace(after, parts=tracks if stems else 1),
-    }
+    written = Shape(shape.seconds, rate, 2, parts=files)
+    return replace(_writes(written, output), after=replace(written, parts=tracks if stems else 1))
 
 
-def _blend(command: CompositionRequested) -> dict[str, Any]:
+def _blend(command: CompositionRequested) -> StageCost:
     settings = command.settings
     if settings.length_seconds is not None:
         seconds = settings.length_seconds
@@ -290,4 +275,4 @@ def _blend(command: CompositionRequested) -> dict[str, Any]:
         bars = settings.length_bars or DEFAULT_BLEND_BARS
         tempo = settings.tempo_bpm or SLOWEST_BLEND_BPM
         seconds = bars * BEATS_PER_BAR * 60.0 / tempo
-    return {"bytes": MIDI_AND_SCORE_BYTES, "after": Shape(seconds, None, None)}
+    return StageCost(after=Shape(seconds, None, None), bytes=MIDI_AND_SCORE_BYTES)
