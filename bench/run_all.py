@@ -21,6 +21,7 @@ BENCHMARKS = [
     "bench.mastering_accuracy",
     "bench.true_peak_device",
     "bench.music_pipeline",
+    "bench.composition_quality",
 ]
 
 

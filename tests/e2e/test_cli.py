@@ -188,11 +188,14 @@ def test_blend_and_songs_search_with_a_typo(platform: Platform, tmp_path: Path) 
         "8",
         "--seed",
         "3",
+        "--ensemble",
+        "strings",
         "--out",
         str(out),
     )
     job = ok_json(blended)
     assert job["status"] == "completed"
+    assert job["params"]["ensemble"] == "strings"
     assert {"blend.mid", "blend.musicxml", "summary.json"} <= {p.name for p in out.iterdir()}
 
 

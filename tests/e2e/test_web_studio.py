@@ -227,16 +227,24 @@ def test_catalog_search_as_you_type_similar_songs_and_a_blend(
         "#blend-chosen li", "items => items.map((li) => li.dataset.songId)"
     )
     assert chosen == [waltz["id"], hymn["id"]]
+    # The learned engine by default, with its instruments; the Markov engine's band style
+    # shows only when that engine is chosen.
+    assert page.is_visible("#blend-ensemble") and not page.is_visible("#blend-style")
+    page.select_option("#blend-engine", "markov")
+    assert page.is_visible("#blend-style") and not page.is_visible("#blend-ensemble")
+    page.select_option("#blend-engine", "learned")
     page.fill("#blend-bars", "8")
     page.click("#start-job")
     job_id = studio.wait_for_job_end()
 
     job = api.get(f"/api/v1/jobs/{job_id}").json()
     assert job["kind"] == "blend" and job["params"]["songs"] == [waltz["id"], hymn["id"]]
+    assert job["params"]["engine"] == "learned" and "style" not in job["params"]
     details = job["stages"][0]["details"]
     shown_details = page.inner_text('#stage-details section[data-stage="blend"]')
     assert details["key_name"] in shown_details
     assert f"{round(details['tempo_bpm'])} BPM" in shown_details
+    assert "learned" in shown_details and details["texture"] in shown_details
     midi = next(a for a in job["artifacts"] if a["name"] == "blend.mid")
     _, digest = studio.download_digest('a[data-download="blend.mid"]')
     assert digest == midi["sha256"]

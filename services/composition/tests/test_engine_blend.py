@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,9 @@ from music21 import converter
 
 from cadenza.composition.engine import BlendParams, BlendResult, SourceSong, blend
 from cadenza.composition.engine.form import Style
+
+# The Markov engine, named (the learned one is the default).
+markov = partial(BlendParams, engine="markov")
 
 A_MINOR_SCALE = {9, 11, 0, 2, 4, 5, 7, 8}  # natural minor and the leading tone G#
 
@@ -35,7 +39,9 @@ def part(pm: pretty_midi.PrettyMIDI, name: str) -> pretty_midi.Instrument:
 
 @pytest.fixture(scope="module")
 def piece(chorales: list[SourceSong]) -> BlendResult:
-    params = BlendParams(length_bars=24, key="A minor", tempo_bpm=100, style="pop", seed=7)
+    params = BlendParams(
+        engine="markov", length_bars=24, key="A minor", tempo_bpm=100, style="pop", seed=7
+    )
     return blend(chorales, params)
 
 
@@ -127,11 +133,13 @@ def test_summary_is_json_and_influence_adds_up(piece: BlendResult) -> None:
 def test_the_same_seed_gives_the_same_bytes_another_seed_another_piece(
     chorales: list[SourceSong], piece: BlendResult
 ) -> None:
-    params = BlendParams(length_bars=24, key="A minor", tempo_bpm=100, style="pop", seed=7)
+    params = BlendParams(
+        engine="markov", length_bars=24, key="A minor", tempo_bpm=100, style="pop", seed=7
+    )
     again = blend(chorales, params)
     assert again.midi == piece.midi
     assert again.summary == piece.summary
-    other = blend(chorales, BlendParams(length_bars=24, key="A minor", tempo_bpm=100, seed=8))
+    other = blend(chorales, markov(length_bars=24, key="A minor", tempo_bpm=100, seed=8))
     assert other.midi != piece.midi
     mine = [(n.pitch, n.start) for n in part(read_midi(piece.midi), "Melody").notes]
     theirs = [(n.pitch, n.start) for n in part(read_midi(other.midi), "Melody").notes]
@@ -141,7 +149,7 @@ def test_the_same_seed_gives_the_same_bytes_another_seed_another_piece(
 def test_defaults_come_from_the_sources(corpus_songs: dict[str, SourceSong]) -> None:
     # bwv66.6 is F# minor at 96 BPM, bwv1.6 F major at 76: the first one's key wins the tie,
     # the tempo is their median; 32 bars.
-    result = blend([corpus_songs["bwv66.6"], corpus_songs["bwv1.6"]], BlendParams(seed=1))
+    result = blend([corpus_songs["bwv66.6"], corpus_songs["bwv1.6"]], markov(seed=1))
     summary = result.summary
     assert (summary["key"], summary["mode"]) == ("F#", "minor")
     assert summary["tempo_bpm"] == pytest.approx(86.0)
@@ -153,7 +161,7 @@ def test_defaults_come_from_the_sources(corpus_songs: dict[str, SourceSong]) -> 
 def test_catalog_hints_override_the_estimates(corpus_songs: dict[str, SourceSong]) -> None:
     hinted = SourceSong("hinted", corpus_songs["bwv1.6"].midi, key="D", mode="minor",
                         tempo_bpm=140)  # fmt: skip
-    summary = blend([hinted, corpus_songs["bwv347"]], BlendParams(length_bars=8)).summary
+    summary = blend([hinted, corpus_songs["bwv347"]], markov(length_bars=8)).summary
     assert summary["sources"][0]["key"] == "D minor"
     assert summary["sources"][0]["tempo_bpm"] == 140
     assert summary["tempo_bpm"] == pytest.approx(130.0)  # median of 140 and 120
@@ -161,7 +169,7 @@ def test_catalog_hints_override_the_estimates(corpus_songs: dict[str, SourceSong
 
 def test_length_in_seconds_rounds_to_whole_bars(chorales: list[SourceSong]) -> None:
     # 50 s at 90 BPM is 18.75 bars of 2.667 s: 19 bars, 50.67 s.
-    result = blend(chorales, BlendParams(length_seconds=50, tempo_bpm=90, style="folk"))
+    result = blend(chorales, markov(length_seconds=50, tempo_bpm=90, style="folk"))
     assert result.summary["bars"] == 19
     end = read_midi(result.midi).get_end_time()
     assert end == pytest.approx(50.0, abs=4 * 60 / 90)
@@ -169,7 +177,7 @@ def test_length_in_seconds_rounds_to_whole_bars(chorales: list[SourceSong]) -> N
 
 @pytest.mark.parametrize("style", ["rock", "ballad", "dance"])
 def test_each_style_has_its_own_band(chorales: list[SourceSong], style: Style) -> None:
-    result = blend(chorales, BlendParams(length_bars=8, style=style, seed=2))
+    result = blend(chorales, markov(length_bars=8, style=style, seed=2))
     pm = read_midi(result.midi)
     programs = {i.name: i.program for i in pm.instruments if not i.is_drum}
     pop = {"Melody": 80, "Chords": 0, "Bass": 33}
@@ -181,14 +189,14 @@ def test_each_style_has_its_own_band(chorales: list[SourceSong], style: Style) -
 
 def test_progress_is_reported_up_to_one(chorales: list[SourceSong]) -> None:
     seen: list[float] = []
-    blend(chorales, BlendParams(length_bars=4), on_progress=seen.append)
+    blend(chorales, markov(length_bars=4), on_progress=seen.append)
     assert len(seen) >= 3
     assert seen == sorted(seen) and seen[-1] == 1.0
 
 
 def test_two_minutes_from_three_chorales_is_quick(chorales: list[SourceSong]) -> None:
     started = time.perf_counter()
-    result = blend(chorales, BlendParams(length_seconds=120, style="rock", seed=3))
+    result = blend(chorales, markov(length_seconds=120, style="rock", seed=3))
     elapsed = time.perf_counter() - started
     assert result.summary["duration_s"] == pytest.approx(120, abs=4 * 60 / 96)
     assert elapsed < 10.0
@@ -197,7 +205,10 @@ def test_two_minutes_from_three_chorales_is_quick(chorales: list[SourceSong]) ->
 @pytest.fixture(scope="module")
 def song(chorales: list[SourceSong]) -> BlendResult:
     """48 bars: intro, verse, chorus, verse, bridge, chorus, outro."""
-    return blend(chorales, BlendParams(length_bars=48, key="D major", tempo_bpm=120, seed=11))
+    return blend(
+        chorales,
+        markov(length_bars=48, key="D major", tempo_bpm=120, seed=11),
+    )
 
 
 def bar_notes(notes: list[pretty_midi.Note], bar: int, bar_s: float) -> list[tuple[int, float]]:
@@ -257,7 +268,8 @@ def test_the_bytes_do_not_depend_on_string_hashing(
         "from cadenza.composition.engine import blend, BlendParams, SourceSong\n"
         f"paths = {[str(p) for p in paths]!r}\n"
         "songs = [SourceSong(p, pathlib.Path(p).read_bytes()) for p in paths]\n"
-        "result = blend(songs, BlendParams(length_bars=16, seed=4, lyrics='one two three'))\n"
+        "params = BlendParams(engine='markov', length_bars=16, seed=4, lyrics='one two three')\n"
+        "result = blend(songs, params)\n"
         "print(hashlib.sha256(result.midi).hexdigest())\n"
     )
     runs = [
@@ -269,5 +281,5 @@ def test_the_bytes_do_not_depend_on_string_hashing(
     digests = {run.communicate(timeout=120)[0].strip().splitlines()[-1] for run in runs}
     assert [run.returncode for run in runs] == [0, 0]
     assert len(digests) == 1
-    in_process = blend(chorales[:2], BlendParams(length_bars=16, seed=4, lyrics="one two three"))
+    in_process = blend(chorales[:2], markov(length_bars=16, seed=4, lyrics="one two three"))
     assert digests == {hashlib.sha256(in_process.midi).hexdigest()}

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import io
+from functools import partial
 
 import pretty_midi
 import pytest
 
 from cadenza.composition.engine import BlendError, BlendParams, SourceSong, blend
+
+# The Markov engine, named (the learned one is the default).
+markov = partial(BlendParams, engine="markov")
 
 
 def midi(*, notes: bool = True, drums_only: bool = False) -> bytes:
@@ -30,7 +34,7 @@ def two(chorales: list[SourceSong]) -> list[SourceSong]:
 def test_two_to_five_sources(chorales: list[SourceSong], count: int) -> None:
     sources = (chorales * 2)[:count]
     with pytest.raises(BlendError, match=rf"^a blend needs 2 to 5 source songs; {count} given$"):
-        blend(sources, BlendParams())
+        blend(sources, markov())
 
 
 @pytest.mark.parametrize(
@@ -46,27 +50,27 @@ def test_two_to_five_sources(chorales: list[SourceSong], count: int) -> None:
 )  # fmt: skip
 def test_sources_that_are_not_usable_midi(two: list[SourceSong], data: bytes, message: str) -> None:
     with pytest.raises(BlendError, match=message):
-        blend([two[0], SourceSong("bad", data)], BlendParams())
+        blend([two[0], SourceSong("bad", data)], markov())
 
 
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        (BlendParams(key="H major"), r'^"H major" is not a key: write a tonic A to G'),
-        (BlendParams(key="C dorian"), r'^"C dorian" is not a key'),
-        (BlendParams(creativity=2), r"^creativity must be between 0 and 1; 2 was asked for$"),
-        (BlendParams(creativity=float("nan")), r"^creativity must be between 0 and 1"),
-        (BlendParams(length_bars=0), r"^the length must be 1 to 512 bars; 0 was asked for$"),
-        (BlendParams(length_bars=513), r"^the length must be 1 to 512 bars; 513 was"),
-        (BlendParams(length_seconds=4), r"^the length must be 5 to 900 seconds; 4 was"),
-        (BlendParams(length_seconds=901), r"^the length must be 5 to 900 seconds; 901 was"),
-        (BlendParams(length_seconds=900, tempo_bpm=180),
+        (markov(key="H major"), r'^"H major" is not a key: write a tonic A to G'),
+        (markov(key="C dorian"), r'^"C dorian" is not a key'),
+        (markov(creativity=2), r"^creativity must be between 0 and 1; 2 was asked for$"),
+        (markov(creativity=float("nan")), r"^creativity must be between 0 and 1"),
+        (markov(length_bars=0), r"^the length must be 1 to 512 bars; 0 was asked for$"),
+        (markov(length_bars=513), r"^the length must be 1 to 512 bars; 513 was"),
+        (markov(length_seconds=4), r"^the length must be 5 to 900 seconds; 4 was"),
+        (markov(length_seconds=901), r"^the length must be 5 to 900 seconds; 901 was"),
+        (markov(length_seconds=900, tempo_bpm=180),
          r"^900 seconds at 180 BPM is 675 bars; the limit is 512$"),
-        (BlendParams(length_bars=8, length_seconds=20),
+        (markov(length_bars=8, length_seconds=20),
          r"^give the length in bars or in seconds, not both$"),
-        (BlendParams(tempo_bpm=400), r"^the tempo must be 40 to 240 BPM; 400 was asked for$"),
-        (BlendParams(style="polka"), r"^the style must be one of pop, rock, ballad, folk, dance"),  # type: ignore[arg-type]
-        (BlendParams(seed=-1), r"^the seed must be a whole number 0 or more; -1 is not$"),
+        (markov(tempo_bpm=400), r"^the tempo must be 40 to 240 BPM; 400 was asked for$"),
+        (markov(style="polka"), r"^the style must be one of pop, rock, ballad, folk, dance"),  # type: ignore[arg-type]
+        (markov(seed=-1), r"^the seed must be a whole number 0 or more; -1 is not$"),
     ],
 )  # fmt: skip
 def test_parameters_out_of_range(two: list[SourceSong], params: BlendParams, message: str) -> None:
@@ -78,7 +82,7 @@ def test_a_key_hint_that_is_not_a_key(two: list[SourceSong]) -> None:
     hinted = SourceSong("hinted", two[1].midi, key="Z")
     message = r'^source 2 \("hinted"\) has a key hint that does not parse: "Z" is not a key'
     with pytest.raises(BlendError, match=message):
-        blend([two[0], hinted], BlendParams())
+        blend([two[0], hinted], markov())
 
 
 def test_blend_error_is_a_value_error() -> None:

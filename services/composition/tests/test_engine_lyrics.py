@@ -4,6 +4,7 @@ text written into both files at the notes that sing it."""
 from __future__ import annotations
 
 import io
+from functools import partial
 from typing import Any
 
 import pretty_midi
@@ -18,6 +19,9 @@ from cadenza.composition.engine import (
     blend,
     syllabify,
 )
+
+# The Markov engine, named (the learned one is the default).
+markov = partial(BlendParams, engine="markov")
 
 LYRICS = """Beautiful morning, the river is singing
 I walk through the valley alone
@@ -54,7 +58,9 @@ def test_words_split_into_syllables(word: str, pieces: list[str], stresses: list
 
 @pytest.fixture(scope="module")
 def sung(chorales: list[SourceSong]) -> BlendResult:
-    params = BlendParams(length_bars=24, key="C major", tempo_bpm=90, seed=5, lyrics=LYRICS)
+    params = BlendParams(
+        engine="markov", length_bars=24, key="C major", tempo_bpm=90, seed=5, lyrics=LYRICS
+    )
     return blend(chorales, params)
 
 
@@ -102,7 +108,7 @@ def test_lines_beyond_the_last_phrase_are_dropped_and_said_so(
     chorales: list[SourceSong],
 ) -> None:
     # 8 bars are a verse and a chorus of one phrase each: two lines fit.
-    result = blend(chorales, BlendParams(length_bars=8, lyrics=LYRICS))
+    result = blend(chorales, markov(length_bars=8, lyrics=LYRICS))
     report = result.summary["lyrics"]
     assert report["phrases"] == 2
     assert [line["line"] for line in report["lines"]] == LYRICS.splitlines()[:2]
@@ -112,7 +118,7 @@ def test_lines_beyond_the_last_phrase_are_dropped_and_said_so(
 
 def test_a_long_line_splits_notes_to_fit(chorales: list[SourceSong]) -> None:
     words = "la " * 40
-    result = blend(chorales, BlendParams(length_bars=4, tempo_bpm=80, lyrics=words))
+    result = blend(chorales, markov(length_bars=4, tempo_bpm=80, lyrics=words))
     (line,) = result.summary["lyrics"]["lines"]
     assert line["syllables"] == 40
     assert line["notes"] >= 40

@@ -5,6 +5,7 @@ within 8 shared notes, with the summary's figure recomputed from the MIDI."""
 from __future__ import annotations
 
 import io
+from functools import partial
 
 import numpy as np
 import pretty_midi
@@ -20,10 +21,13 @@ from cadenza.composition.engine import (
 )
 from cadenza.composition.engine.compose import comparison_lines
 from cadenza.composition.engine.melody import Note
-from cadenza.composition.engine.originality import OriginalityGuard
+from cadenza.composition.engine.originality import OriginalityGuard, pitch_run_in_units
 from cadenza.composition.engine.sources import read_source
 from cadenza.composition.engine.theory import parse_key
 from cadenza.composition.engine.units import UNITS_PER_BEAT
+
+# The Markov engine, named (the learned one is the default).
+markov = partial(BlendParams, engine="markov")
 
 # 20 notes of a tune in quarters and eighths.
 SOURCE = list(zip(
@@ -88,6 +92,27 @@ def test_repair_changes_pitches_until_no_nine_note_window_is_copied() -> None:
     assert longest_shared_run(melody, [SOURCE]) <= LIMIT
 
 
+def test_a_quote_with_its_rhythm_changed_is_caught_and_repaired() -> None:
+    line = [(p, round(d * UNITS_PER_BEAT)) for p, d in SOURCE]
+    guard = OriginalityGuard([line])
+    notes, start = [], 0
+    for (p, _), d in zip(line[2:14], [6, 2] * 6, strict=True):  # long-short instead
+        notes.append(Note(start, d, p + 5))
+        start += d
+    quote = [(n.pitch, n.duration / UNITS_PER_BEAT) for n in notes]
+    assert longest_shared_run(quote, [SOURCE]) <= 3  # with rhythm, no copy
+    assert pitch_run_in_units([(n.pitch, n.duration) for n in notes], [line]) == 12
+    assert guard.copied_windows(notes)
+
+    def alternatives(note: Note) -> list[int]:
+        return sorted((p for p in range(60, 86) if p != note.pitch),
+                      key=lambda p: abs(p - note.pitch))  # fmt: skip
+
+    guard.repair(notes, 0, alternatives)
+    assert guard.copied_windows(notes) == []
+    assert pitch_run_in_units([(n.pitch, n.duration) for n in notes], [line]) <= LIMIT
+
+
 def melody_of(midi: bytes) -> list[tuple[int, float]]:
     pm = pretty_midi.PrettyMIDI(io.BytesIO(midi))
     (melody,) = [i for i in pm.instruments if i.name == "Melody"]
@@ -106,10 +131,21 @@ def source_lines(songs: list[SourceSong], key: str) -> list[list[tuple[int, floa
 def test_blends_share_at_most_eight_notes_with_any_source(
     chorales: list[SourceSong], seed: int
 ) -> None:
-    result = blend(chorales, BlendParams(length_bars=32, key="G major", creativity=0.1, seed=seed))
+    result = blend(
+        chorales,
+        markov(length_bars=32, key="G major", creativity=0.1, seed=seed),
+    )
     originality = result.summary["originality"]
     measured = longest_shared_run(melody_of(result.midi), source_lines(chorales, "G major"))
     assert originality["longest_shared_run"] == measured <= LIMIT
+    lines = [
+        [(p, round(d * UNITS_PER_BEAT)) for p, d in line]
+        for line in source_lines(chorales, "G major")
+    ]
+    in_pitch = pitch_run_in_units(
+        [(p, round(d * UNITS_PER_BEAT)) for p, d in melody_of(result.midi)], lines
+    )
+    assert originality["longest_pitch_run"] == in_pitch <= LIMIT
     assert originality["passed"] is True
     assert originality["compared_against"] == ["bwv66.6", "bwv1.6", "bwv347"]
 
@@ -118,7 +154,7 @@ def test_a_source_blended_with_itself_is_not_copied(corpus_songs: dict[str, Sour
     song = corpus_songs["bwv66.6"]
     twice = [song, SourceSong("bwv66.6 again", song.midi)]
     for seed in range(3):
-        result = blend(twice, BlendParams(length_bars=40, creativity=0.0, seed=seed))
+        result = blend(twice, markov(length_bars=40, creativity=0.0, seed=seed))
         assert result.summary["key_name"] == "F# minor"
         measured = longest_shared_run(melody_of(result.midi), source_lines(twice, "F# minor"))
         assert result.summary["originality"]["longest_shared_run"] == measured <= LIMIT
@@ -151,7 +187,10 @@ def test_the_guard_steps_in_when_the_sources_invite_copying() -> None:
     lines = source_lines(songs, "C major")
     interventions = []
     for seed in range(6):
-        result = blend(songs, BlendParams(length_bars=32, key="C major", creativity=0.0, seed=seed))
+        result = blend(
+            songs,
+            markov(length_bars=32, key="C major", creativity=0.0, seed=seed),
+        )
         originality = result.summary["originality"]
         assert originality["longest_shared_run"] == longest_shared_run(
             melody_of(result.midi), lines

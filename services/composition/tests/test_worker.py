@@ -80,7 +80,9 @@ async def test_a_blend_is_stored_and_summarised(
         correlation_id=uuid.uuid4(),
         owner="alice",
         sources=sources,
-        settings=BlendSettings(length_bars=8, key="G major", tempo_bpm=110, seed=3),
+        settings=BlendSettings(
+            length_bars=8, key="G major", tempo_bpm=110, seed=3, engine="markov"
+        ),
     )
     await worker.bus.publish(command)
     fact = await fact_for(worker, command.job_id)

@@ -212,8 +212,12 @@ def cmd_blend(api: Cadenza, args: argparse.Namespace) -> int:
         tempo_bpm=args.tempo,
         key=args.key,
         style=args.style,
+        creativity=args.creativity,
         seed=args.seed,
         lyrics=args.lyrics,
+        engine=args.engine,
+        ensemble=args.ensemble,
+        temperature=args.temperature,
     )
     return run_job(api, args, body)
 
@@ -415,7 +419,11 @@ def build_parser() -> argparse.ArgumentParser:
     blend.add_argument("--bars", type=int, help="length in bars")
     blend.add_argument("--tempo", type=float, help="tempo in BPM")
     blend.add_argument("--key", help='e.g. "A minor"')
-    blend.add_argument("--style")
+    blend.add_argument("--style", help="the markov engine's band style (pop, rock, …)")
+    blend.add_argument("--engine", choices=("learned", "markov"))
+    blend.add_argument("--ensemble", help="the learned engine's instruments (choir, strings, …)")
+    blend.add_argument("--creativity", type=float)
+    blend.add_argument("--temperature", type=float)
     blend.add_argument("--seed", type=int)
     blend.add_argument("--lyrics")
 

@@ -73,6 +73,9 @@ def blend_job(
     creativity: float | None = None,
     seed: int | None = None,
     lyrics: str | None = None,
+    engine: str | None = None,
+    ensemble: str | None = None,
+    temperature: float | None = None,
 ) -> Body:
     """`songs`: catalog ids or "Title - Artist" strings, 2 to 5."""
     return {
@@ -87,6 +90,9 @@ def blend_job(
                 creativity=creativity,
                 seed=seed,
                 lyrics=lyrics,
+                engine=engine,
+                ensemble=ensemble,
+                temperature=temperature,
             ),
         },
     }

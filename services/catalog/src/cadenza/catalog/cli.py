@@ -59,7 +59,7 @@ def _import_songs(
 
 
 def _seed_songs(limit: int | None, workers: int) -> Iterator[SongFiles]:
-    from cadenza.catalog.corpus import iter_corpus  # music21 loads slowly: only when seeding
+    from cadenza.music.corpus import iter_corpus  # music21 loads slowly: only when seeding
 
     for song in iter_corpus(limit=limit, workers=workers):
         meta = SongMetadata(

@@ -14,6 +14,7 @@ from cadenza.contracts.artifacts import ArtifactRef
 from cadenza.contracts.composition import (
     CompositionCompleted,
     CompositionRequested,
+    longest_duration_s,
 )
 from cadenza.contracts.consumers import COMPOSITION_CONSUMER
 from cadenza.runtime.artifacts import artifact_ref, input_file
@@ -44,17 +45,24 @@ async def run_blend(
             key=source.key,
             mode=source.mode,
             tempo_bpm=source.tempo_bpm,
+            tags=source.tags,
         )
         for source in cmd.sources
     ]
     settings = cmd.settings
+    longest = longest_duration_s(settings)
+    run.limit_cpu(cmd.limits.cpu_seconds_for(longest), f"a blend of up to {longest:,.0f} s")
     params = BlendParams(
         length_bars=settings.length_bars,
         length_seconds=settings.length_seconds,
         tempo_bpm=settings.tempo_bpm,
         key=settings.key,
-        style=settings.style,
+        style=settings.style or "pop",
+        style_given=settings.style is not None,
+        engine=settings.engine,
+        ensemble=settings.ensemble,
         creativity=settings.creativity,
+        temperature=settings.temperature,
         seed=settings.seed,
         lyrics=settings.lyrics,
     )
@@ -91,4 +99,7 @@ async def run_blend(
 def install(runtime: WorkerRuntime) -> None:
     settings = runtime.settings
     assert isinstance(settings, Settings)
+    import torch  # only here: the Markov engine's tests need no torch
+
+    torch.set_num_threads(settings.torch_threads)
     subscribe_consumer(runtime, COMPOSITION_CONSUMER, partial(run_blend, runtime))

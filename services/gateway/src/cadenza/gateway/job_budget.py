@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cadenza.contracts.audio_format import OutputFormat
-from cadenza.contracts.composition import CompositionRequested
+from cadenza.contracts.composition import CompositionRequested, longest_duration_s
 from cadenza.contracts.effect_chain import Effect
 from cadenza.contracts.effect_costs import (
     block_frames_for,
@@ -43,10 +43,6 @@ from cadenza.contracts.separation import SeparationRequested
 
 # A rendered MIDI file whose tracks are not known here: assume this many stems.
 ASSUMED_TRACKS = 8
-# A blend whose tempo the sources decide: the slowest tempo a blend may have.
-SLOWEST_BLEND_BPM = 40.0
-BEATS_PER_BAR = 4
-DEFAULT_BLEND_BARS = 32
 MIDI_AND_SCORE_BYTES = 4 << 20
 
 
@@ -268,11 +264,5 @@ def _render(rate: int, stems: bool, output: OutputFormat, shape: Shape) -> Stage
 
 
 def _blend(command: CompositionRequested) -> StageCost:
-    settings = command.settings
-    if settings.length_seconds is not None:
-        seconds = settings.length_seconds
-    else:
-        bars = settings.length_bars or DEFAULT_BLEND_BARS
-        tempo = settings.tempo_bpm or SLOWEST_BLEND_BPM
-        seconds = bars * BEATS_PER_BAR * 60.0 / tempo
+    seconds = longest_duration_s(command.settings)
     return StageCost(after=Shape(seconds, None, None), bytes=MIDI_AND_SCORE_BYTES)

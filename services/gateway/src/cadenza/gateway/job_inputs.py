@@ -98,6 +98,7 @@ def _song_midi(song: SongView, field: str) -> BlendSource:
         key=song.key,
         mode=song.mode,
         tempo_bpm=song.tempo_bpm,
+        tags=song.tags,
     )
 
 

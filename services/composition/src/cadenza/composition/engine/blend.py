@@ -47,6 +47,14 @@ class SourceSong:
     key: str | None = None  # a hint from the catalog, e.g. "D" or "F# minor"; None: estimate
     mode: Mode | None = None
     tempo_bpm: float | None = None
+    tags: tuple[str, ...] = ()  # the catalog's tags ("chorale", "reel", …): the learned
+    # engine's style for this source
+
+
+Engine = Literal["learned", "markov"]
+ENGINES: tuple[Engine, ...] = ("learned", "markov")
+ENSEMBLES = ("auto", "choir", "strings", "winds", "organ", "piano", "folk")
+TEMPERATURE_RANGE = (0.1, 2.0)
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,17 @@ class BlendParams:
     creativity: float = 0.5  # 0 keeps close to the sources' statistics, 1 wanders
     seed: int = 0
     lyrics: str | None = None  # lines separated by newlines
+    # None: the learned engine, unless lyrics or a band style are asked for (markov's alone)
+    engine: Engine | None = None
+    style_given: bool = False  # whether `style` was asked for rather than defaulted
+    ensemble: str = "auto"  # the learned engine's instruments; auto follows the texture
+    temperature: float | None = None  # the learned engine's; default from creativity
+
+    @property
+    def chosen_engine(self) -> Engine:
+        if self.engine is not None:
+            return self.engine
+        return "markov" if self.lyrics or self.style_given else "learned"
 
 
 @dataclass(frozen=True)
@@ -76,6 +95,10 @@ def blend(
     """Blend the sources into a new piece; BlendError says what is wrong with the input."""
     progress = on_progress or (lambda fraction: None)
     _check(sources, params)
+    if params.chosen_engine == "learned":
+        from cadenza.composition.learned.blend import blend_learned  # torch loads slowly
+
+        return blend_learned(sources, params, progress)
     materials = [
         read_source(i + 1, s.title, s.midi, s.key, s.mode, s.tempo_bpm)
         for i, s in enumerate(sources)
@@ -99,7 +122,7 @@ def blend(
     lyric_events = [(piece.melody[i].start, s.display) for i, s in sorted(syllable_at.items())]
     midi = write_midi(parts, tempo_bpm=tempo, key=key, lyrics=lyric_events)
     progress(0.7)
-    title = "Blend of " + _listing([m.title for m in materials])
+    title = "Blend of " + title_listing([m.title for m in materials])
     musicxml = write_musicxml(
         title=title, key_=key, tempo_bpm=tempo, chords=piece.chords, parts=parts,
         lyrics=syllable_at,
@@ -129,38 +152,67 @@ def _check(sources: Sequence[SourceSong], params: BlendParams) -> None:
     if params.length_bars is not None and params.length_seconds is not None:
         raise BlendError("give the length in bars or in seconds, not both")
     if params.length_bars is not None:
-        low, high = BARS_RANGE
         whole = isinstance(params.length_bars, int) and not isinstance(params.length_bars, bool)
-        if not whole or not low <= params.length_bars <= high:
-            raise BlendError(
-                f"the length must be {low} to {high} bars; {params.length_bars} was asked for"
-            )
+        _within(
+            params.length_bars if whole else math.nan,
+            BARS_RANGE,
+            f"the length must be {{}} to {{}} bars; {params.length_bars} was asked for",
+        )
     if params.length_seconds is not None:
-        low_s, high_s = SECONDS_RANGE
-        if not (math.isfinite(params.length_seconds) and low_s <= params.length_seconds <= high_s):
-            raise BlendError(
-                f"the length must be {low_s:.0f} to {high_s:.0f} seconds;"
-                f" {params.length_seconds} was asked for"
-            )
+        _within(
+            params.length_seconds,
+            SECONDS_RANGE,
+            "the length must be {:.0f} to {:.0f} seconds;"
+            f" {params.length_seconds} was asked for",
+        )
     if params.tempo_bpm is not None:
-        low_t, high_t = TEMPO_RANGE
-        if not (math.isfinite(params.tempo_bpm) and low_t <= params.tempo_bpm <= high_t):
-            raise BlendError(
-                f"the tempo must be {low_t:.0f} to {high_t:.0f} BPM;"
-                f" {params.tempo_bpm} was asked for"
-            )
+        _within(
+            params.tempo_bpm,
+            TEMPO_RANGE,
+            f"the tempo must be {{:.0f}} to {{:.0f}} BPM; {params.tempo_bpm} was asked for",
+        )
     if params.key is not None:
         parse_key(params.key)
-    if params.style not in STYLES:
-        raise BlendError(f'the style must be one of {", ".join(STYLES)}; "{params.style}" is not')
-    if not (math.isfinite(params.creativity) and 0.0 <= params.creativity <= 1.0):
-        raise BlendError(f"creativity must be between 0 and 1; {params.creativity} was asked for")
+    _one_of(params.style, STYLES, "style")
+    _within(
+        params.creativity,
+        (0.0, 1.0),
+        f"creativity must be between {{:.0f}} and {{:.0f}}; {params.creativity} was asked for",
+    )
     if isinstance(params.seed, bool) or not isinstance(params.seed, int) or params.seed < 0:
         raise BlendError(f"the seed must be a whole number 0 or more; {params.seed!r} is not")
+    if params.engine is not None:
+        _one_of(params.engine, ENGINES, "engine")
+    if params.chosen_engine == "learned" and (params.lyrics or params.style_given):
+        asked = "lyrics" if params.lyrics else f'the band style "{params.style}"'
+        raise BlendError(
+            f'{asked} need engine "markov"; the learned engine takes its style from the sources'
+            " (choose its instruments with ensemble)"
+        )
+    _one_of(params.ensemble, ENSEMBLES, "ensemble")
+    if params.temperature is not None:
+        _within(
+            params.temperature,
+            TEMPERATURE_RANGE,
+            f"the temperature must be {{}} to {{}}; {params.temperature} was asked for",
+        )
     if params.lyrics is not None and len(params.lyrics) > MAX_LYRICS_CHARS:
         raise BlendError(
             f"the lyrics are {len(params.lyrics):,} characters; the limit is {MAX_LYRICS_CHARS:,}"
         )
+
+
+def _within(value: float, bounds: tuple[float, float], sentence: str) -> None:
+    """Refuse a value outside [low, high] (or not finite) with `sentence`, whose two `{}`
+    take the bounds."""
+    low, high = bounds
+    if not (math.isfinite(value) and low <= value <= high):
+        raise BlendError(sentence.format(low, high))
+
+
+def _one_of(value: str, choices: Sequence[str], name: str) -> None:
+    if value not in choices:
+        raise BlendError(f'the {name} must be one of {", ".join(choices)}; "{value}" is not')
 
 
 def _target_key(requested: str | None, materials: Sequence[SourceMaterial]) -> Key:
@@ -247,5 +299,5 @@ def _sing(
     }
 
 
-def _listing(titles: Sequence[str]) -> str:
+def title_listing(titles: Sequence[str]) -> str:
     return titles[0] if len(titles) == 1 else ", ".join(titles[:-1]) + " and " + titles[-1]

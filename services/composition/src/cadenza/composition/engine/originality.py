@@ -7,10 +7,14 @@ copy; identical MIDI pitches are the special case of a zero shift). A run of k n
 k - 1 equal tokens (interval, previous duration, duration), so the longest shared run is one
 more than the longest common substring of the two token sequences.
 
-While composing, every 9-note window of every source line sits in a hash set, and a new
-phrase (with the 8 notes before it) is checked window by window; `longest_shared_run`
-measures the finished melody exactly (longest common substring by rolling hashes with
-every match verified, so long sources stay fast).
+A re-rhythmed quote is caught too: the same runs compared on their intervals alone
+(`longest_pitch_run`), so a source's phrase with its rhythm changed is still a copy.
+
+While composing, every 9-note window of every source line sits in two hash sets (with
+rhythm, and intervals alone), and a new phrase (with the 8 notes before it) is checked window
+by window; `longest_shared_run` and `longest_pitch_run` measure the finished melody exactly
+(longest common substring by rolling hashes with every match verified, so long sources stay
+fast).
 """
 
 from __future__ import annotations
@@ -46,6 +50,14 @@ def longest_exact_run(
     return max((_common(mine, _pair_codes(_in_units(s))) for s in sources), default=0)
 
 
+def pitch_run_in_units(melody: Line, sources: Sequence[Line]) -> int:
+    """The longest run of notes whose successive intervals equal a source's, whatever their
+    durations (a re-rhythmed quote), in notes."""
+    mine = _interval_codes(melody)
+    found = max((_common(mine, _interval_codes(s)) for s in sources), default=0)
+    return found + 1 if found else min(len(melody), 1)
+
+
 def shared_run_in_units(melody: Line, sources: Sequence[Line]) -> int:
     """`longest_shared_run` for lines already in units."""
     return max((_shared_run(melody, s) for s in sources), default=0)
@@ -64,24 +76,25 @@ class OriginalityGuard:
 
     def __init__(self, lines: Sequence[Line]) -> None:
         self.lines = [list(line) for line in lines]
-        hashes = [
-            _RollingHash(codes).windows(WINDOW - 1)
-            for codes in (_token_codes(line) for line in self.lines)
-            if codes.size >= WINDOW - 1
+        self._windows = [
+            _window_set([code(line) for line in self.lines])
+            for code in (_token_codes, _interval_codes)
         ]
-        self._windows = np.unique(np.concatenate(hashes)) if hashes else np.zeros(0, np.uint64)
 
     def copied_windows(self, notes: Sequence[Note], first: int = 0) -> list[int]:
-        """Start indices of 9-note windows of `notes` found in a source, among the windows
-        that include a note at index >= `first`."""
-        codes = _token_codes([(n.pitch, n.duration) for n in notes])
-        if codes.size < WINDOW - 1 or not self._windows.size:
-            return []
-        # Window i covers notes i..i+8, that is tokens i..i+7 (token j joins notes j, j+1).
-        hashes = _RollingHash(codes).windows(WINDOW - 1)
-        places = np.minimum(np.searchsorted(self._windows, hashes), self._windows.size - 1)
-        found = np.flatnonzero(self._windows[places] == hashes)
-        return [int(i) for i in found if i >= first - WINDOW + 1]
+        """Start indices of 9-note windows of `notes` found in a source (with their rhythm or
+        in their intervals alone), among the windows that include a note at index >= `first`."""
+        line = [(n.pitch, n.duration) for n in notes]
+        found: set[int] = set()
+        for code, windows in zip((_token_codes, _interval_codes), self._windows, strict=True):
+            codes = code(line)
+            if codes.size < WINDOW - 1 or not windows.size:
+                continue
+            # Window i covers notes i..i+8, that is codes i..i+7 (code j joins notes j, j+1).
+            hashes = _RollingHash(codes).windows(WINDOW - 1)
+            places = np.minimum(np.searchsorted(windows, hashes), windows.size - 1)
+            found.update(int(i) for i in np.flatnonzero(windows[places] == hashes))
+        return sorted(i for i in found if i >= first - WINDOW + 1)
 
     def repair(
         self,
@@ -132,6 +145,20 @@ def _token_codes(line: Line) -> np.ndarray:
     duration = np.array([d for _, d in line], dtype=np.int64)
     interval = np.diff(pitch) + 256
     return np.asarray((interval << 32) | (duration[:-1] << 16) | duration[1:])
+
+
+def _interval_codes(line: Line) -> np.ndarray:
+    """One int per pair of consecutive notes: the interval alone."""
+    return (
+        np.diff(np.array([p for p, _ in line], dtype=np.int64)) + 256
+        if len(line) > 1
+        else (np.zeros(0, dtype=np.int64))
+    )
+
+
+def _window_set(per_line: Sequence[np.ndarray]) -> np.ndarray:
+    hashes = [_RollingHash(c).windows(WINDOW - 1) for c in per_line if c.size >= WINDOW - 1]
+    return np.unique(np.concatenate(hashes)) if hashes else np.zeros(0, np.uint64)
 
 
 def _pair_codes(line: Line) -> np.ndarray:

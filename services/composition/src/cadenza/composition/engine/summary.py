@@ -12,7 +12,12 @@ import pretty_midi
 from cadenza.composition.engine.arrangement import Part
 from cadenza.composition.engine.compose import Composition
 from cadenza.composition.engine.markov import Tally
-from cadenza.composition.engine.originality import LIMIT, exact_run_in_units, shared_run_in_units
+from cadenza.composition.engine.originality import (
+    LIMIT,
+    exact_run_in_units,
+    pitch_run_in_units,
+    shared_run_in_units,
+)
 from cadenza.composition.engine.sources import SourceMaterial
 from cadenza.composition.engine.units import BEATS_PER_BAR
 
@@ -47,7 +52,9 @@ def describe(
     in_scale = sum(1 for p, _ in melody if p % 12 in scale)
     channels = iter(c for c in range(16) if c != 9)
     shared = shared_run_in_units(melody, piece.guard.lines)
+    in_pitch = pitch_run_in_units(melody, piece.guard.lines)
     return {
+        "engine": "markov",
         "title": title,
         "key": key.tonic_name,
         "mode": key.mode,
@@ -102,8 +109,9 @@ def describe(
         "originality": {
             "limit": LIMIT,
             "longest_shared_run": shared,
+            "longest_pitch_run": in_pitch,
             "longest_exact_run": exact_run_in_units(melody, piece.guard.lines),
-            "passed": shared <= LIMIT,
+            "passed": shared <= LIMIT and in_pitch <= LIMIT,
             "phrases_regenerated": piece.phrases_regenerated,
             "redraws": piece.redraws,
             "notes_changed": piece.notes_changed,
@@ -111,7 +119,8 @@ def describe(
             "method": (
                 "runs of consecutive melody notes with equal durations and equal intervals"
                 " (transposition-invariant) against each source's top voice and each of its"
-                " parts' top voices, transposed into the blend's key; longest_exact_run"
+                " parts' top voices, transposed into the blend's key; longest_pitch_run"
+                " compares the intervals alone (a re-rhythmed quote), longest_exact_run"
                 " also requires the same MIDI pitches"
             ),
         },

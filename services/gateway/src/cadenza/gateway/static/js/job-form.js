@@ -47,6 +47,8 @@ export class JobForm {
     for (const select of document.querySelectorAll(".format-select")) fillSelect(select, FORMATS, "wav");
     for (const select of document.querySelectorAll(".preset-select")) fillSelect(select, PRESETS, "streaming");
     byId("separation-model").addEventListener("change", () => this.#showStems());
+    byId("blend-engine").addEventListener("change", () => this.#showEngineOptions());
+    this.#showEngineOptions();
     for (const radio of this.form.elements.action) radio.addEventListener("change", () => this.#showOptions());
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -87,6 +89,15 @@ export class JobForm {
     byId("separation-model-description").textContent = model?.description || "";
     for (const stem of model?.stems || []) {
       box.append(h("label", {}, h("input", { type: "checkbox", name: "stem", value: stem, checked: true }), ` ${stem}`));
+    }
+  }
+
+  /** The learned engine takes instruments, the Markov engine a band style: show the one. */
+  #showEngineOptions() {
+    const engine = value("blend-engine");
+    for (const field of this.form.querySelectorAll("[data-engine]")) {
+      field.hidden = field.dataset.engine !== engine;
+      for (const control of field.querySelectorAll("select, input")) control.disabled = field.hidden;
     }
   }
 
@@ -135,11 +146,13 @@ export class JobForm {
         };
       }
       case "blend": {
+        const engine = value("blend-engine");
         const params = {
           songs: this.blend.ids(),
           length_bars: optionalNumber("blend-bars"),
           tempo_bpm: optionalNumber("blend-tempo"),
-          style: value("blend-style"),
+          engine,
+          ...(engine === "markov" ? { style: value("blend-style") } : { ensemble: value("blend-ensemble") }),
           seed: optionalNumber("blend-seed") ?? 0,
         };
         return byId("blend-full-song").checked

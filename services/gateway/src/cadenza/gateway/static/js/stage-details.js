@@ -24,7 +24,10 @@ function blendPairs(d) {
     ["Tempo", d.tempo_bpm ? `${Math.round(d.tempo_bpm)} BPM` : null],
     ["Time signature", d.time_signature],
     ["Length", d.bars ? `${d.bars} bars (${formatSeconds(d.duration_s)})` : null],
-    ["Style", d.style],
+    ["Engine", d.engine],
+    ["Style", d.style_mix ? Object.entries(d.style_mix).map(([style, n]) => `${style} × ${n}`).join(", ") : d.style],
+    ["Texture", d.texture ? `${d.texture}${d.ensemble ? ` (${d.ensemble})` : ""}` : null],
+    ["Form", Array.isArray(d.sections) ? d.sections.map((s) => s.name).join(" · ") : null],
     ["Originality", originality ? (originality.passed ? "passed" : "not passed") : null],
   ];
 }

@@ -398,7 +398,9 @@ def _folk_tags(tune: str, essen: bool) -> list[str]:
         fields.setdefault(key, value)
     if essen:  # "Europa, Mitteleuropa, Deutschland" names places; map countries to tags
         places = re.split(r"[,;/()]\s*", fields.get("O", "").lower())
-        return [_ESSEN_REGIONS[place] for place in places if place.strip() in _ESSEN_REGIONS]
+        return [
+            _ESSEN_REGIONS[p] for p in (place.strip() for place in places) if p in _ESSEN_REGIONS
+        ]
     rhythm = fields.get("R", "").lower().strip(" .]")  # "reel", "double jig", "slipjig"
     rhythm = {"slipjig": "slip jig", "fling": "highland fling"}.get(rhythm, rhythm)
     return [rhythm] if rhythm else []
@@ -425,7 +427,10 @@ def score_to_midi(score: Any) -> bytes:
     end = max(float(part.highestTime) for part in parts)
     lengths = [after - before for before, after in zip(starts, [*starts[1:], end], strict=True)]
     order = playback_order(measures[0]) if aligned and measures[0] else list(range(len(starts)))
-    placed, cursor = [], 0.0  # (measure index, where it starts in the output)
+    # An upbeat (a first measure shorter than its metre) starts where it would in a full
+    # bar, so the file's bar lines fall where the score's do.
+    cursor = upbeat = _upbeat_padding(measures[0][0]) if measures[0] else 0.0
+    placed = []  # (measure index, where it starts in the output)
     for index in order:
         placed.append((index, cursor))
         cursor += max(lengths[index], 0.0)
@@ -444,7 +449,7 @@ def score_to_midi(score: Any) -> bytes:
 
     channels = [channel for channel in range(16) if channel != 9]  # 9 is percussion
     timelines = [timeline(part) for part in parts]
-    tracks = [_track(_conductor_events(timelines[0]))]
+    tracks = [_track(_conductor_events(timelines[0], upbeat))]
     notes = 0
     for number, (part, elements) in enumerate(zip(parts, timelines, strict=True)):
         events = _part_events(part, elements, channels[number % len(channels)])
@@ -454,6 +459,11 @@ def score_to_midi(score: Any) -> bytes:
         raise ValueError("the work has no notes")
     header = b"MThd" + struct.pack(">IHHH", 6, 1, len(tracks), TICKS_PER_QUARTER)
     return header + b"".join(tracks)
+
+
+def _upbeat_padding(measure: Any) -> float:
+    padding = float(measure.paddingLeft or 0.0)
+    return padding if 0.0 < padding < float(measure.barDuration.quarterLength) else 0.0
 
 
 def playback_order(measures: Sequence[Any]) -> list[int]:
@@ -508,11 +518,15 @@ def _ticks(quarters: float) -> int:
     return round(quarters * TICKS_PER_QUARTER)
 
 
-def _conductor_events(timeline: list[tuple[float, Any]]) -> list[tuple[int, int, bytes]]:
+def _conductor_events(
+    timeline: list[tuple[float, Any]], upbeat: float
+) -> list[tuple[int, int, bytes]]:
+    """Tempo, metre and key events; those of the upbeat's measure from the file's start."""
     from music21 import key, meter, tempo
 
     events = []  # (tick, kind, event)
-    for at, element in timeline:
+    for placed_at, element in timeline:
+        at = 0.0 if placed_at <= upbeat else placed_at
         if isinstance(element, tempo.MetronomeMark):
             bpm = element.getQuarterBPM()  # None for a tempo given only in words
             if bpm and bpm > 0:

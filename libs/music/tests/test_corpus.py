@@ -8,8 +8,8 @@ from pathlib import Path
 import pretty_midi
 import pytest
 
-from cadenza.catalog.corpus import COLLECTIONS, CorpusSong, convert_work, iter_corpus
 from cadenza.contracts.catalog import SongMetadata
+from cadenza.music.corpus import COLLECTIONS, CorpusSong, convert_work, iter_corpus
 
 
 def _midi(song: CorpusSong) -> pretty_midi.PrettyMIDI:
@@ -149,3 +149,24 @@ def test_tied_notes_sound_as_one(tmp_path: Path) -> None:
     notes = [(note.pitch, round(note.end - note.start, 3)) for note in midi.instruments[0].notes]
     assert notes == [(62, 3.0), (66, 1.5)]  # six quarters of D, then F#, at 120 a minute
     assert midi.time_signature_changes[0].numerator == 3
+
+
+def test_an_upbeat_starts_where_it_would_in_a_full_bar_so_bar_lines_fall_as_in_the_score() -> None:
+    from cadenza.music.corpus import corpus_root
+
+    song = convert_work(corpus_root() / "bach" / "bwv66.6.mxl")
+    assert song is not None
+    midi = _midi(song)
+    first = min(note.start for inst in midi.instruments for note in inst.notes)
+    beat = midi.get_beats()[1] - midi.get_beats()[0]
+    assert first == pytest.approx(3 * beat)  # one quarter of upbeat in 4/4: on beat four
+    signature = midi.time_signature_changes[0]
+    assert (signature.numerator, signature.denominator, signature.time) == (4, 4, 0)
+
+
+def test_essen_places_with_trailing_spaces_still_name_their_region() -> None:
+    from cadenza.music.corpus import corpus_root
+
+    song = convert_work(corpus_root() / "essenFolksong" / "ballad10.abc", 9)
+    assert song is not None  # it used to be skipped with a KeyError on "deutschland "
+    assert "german" in song.tags

@@ -1,0 +1,204 @@
+"""From the model's voices to instruments: an ensemble per texture (or the one asked for),
+and for a tune (one voice) an accompaniment in its own registers: a bass that plays chord
+roots and fifths and moves to the nearest octave (never jumps one), and chords voiced below
+the tune. Chords are chosen per half bar from the key's triads by how well they fit the
+tune's notes there, strong beats counting more, with the cadences the form asks for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import mido
+
+from cadenza.composition.learned.analysis import TRIADS
+from cadenza.composition.learned.form import Plan
+from cadenza.composition.learned.tokens import (
+    STEPS_PER_QUARTER,
+    TICKS_PER_QUARTER,
+    Note,
+    Score,
+    metric_weight,
+)
+
+Ensemble = Literal["auto", "choir", "strings", "winds", "organ", "piano", "folk"]
+ENSEMBLES: dict[str, tuple[tuple[str, int], ...]] = {
+    "choir": (("Soprano", 52), ("Alto", 52), ("Tenor", 52), ("Bass", 52)),
+    "strings": (("Violin I", 40), ("Violin II", 40), ("Viola", 41), ("Cello", 42)),
+    "winds": (("Flute", 73), ("Oboe", 68), ("Clarinet", 71), ("Bassoon", 70)),
+    "organ": (("Organ RH", 19), ("Organ RH 2", 19), ("Organ LH", 19), ("Pedal", 19)),
+    "piano": (("Piano I", 0), ("Piano II", 0), ("Piano III", 0), ("Piano IV", 0)),
+    "folk": (("Fiddle", 40), ("Flute", 73), ("Whistle", 78), ("Cello", 42)),
+}
+TUNE_ACCOMPANIMENT = (("Guitar", 24), ("Bass", 32))  # nylon guitar, acoustic bass
+BASS_RANGE = (40, 55)  # E2..G3 in C; a transposition moves it at most half an octave
+CHORD_RANGE = (48, 67)
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    program: int
+    role: str  # "voice 1".., "chords", "bass"
+    notes: tuple[Note, ...]  # voice numbers are ignored; pitches in C
+
+
+def default_ensemble(texture: str) -> str:
+    return {"chorale": "choir", "polyphony": "choir"}.get(texture, "folk")
+
+
+def arrange(score: Score, plan: Plan, ensemble: str) -> list[Part]:
+    chosen = default_ensemble(plan.texture) if ensemble == "auto" else ensemble
+    names = ENSEMBLES[chosen]
+    parts = [
+        Part(
+            names[v][0],
+            names[v][1],
+            f"voice {v + 1}",
+            tuple(n for n in score.notes if n.voice == v),
+        )
+        for v in range(score.voices)
+    ]
+    if score.voices == 1:
+        chords = harmonise(score, plan)
+        parts += [
+            Part(*TUNE_ACCOMPANIMENT[0], "chords", tuple(_chord_part(score, chords))),
+            Part(*TUNE_ACCOMPANIMENT[1], "bass", tuple(_bass_part(score, chords))),
+        ]
+    return parts
+
+
+def slot_steps(score: Score) -> int:
+    """The harmonic rhythm of an accompaniment: half a bar when the bar has an even number
+    of beats, else the whole bar."""
+    steps = score.bar_steps
+    numerator, denominator = score.meter
+    compound = denominator == 8 and numerator in (6, 9, 12)
+    beats = numerator // 3 if compound else numerator
+    return steps // 2 if beats % 2 == 0 and beats > 1 else steps
+
+
+def harmonise(score: Score, plan: Plan) -> list[tuple[int, int]]:
+    """(slot start, triad index) for each harmonic slot of the piece."""
+    triads = TRIADS[score.mode]
+    slot = slot_steps(score)
+    total = score.bars * score.bar_steps
+    cadences = {
+        (p.start_bar + p.bars) * score.bar_steps: p.cadence
+        for s in plan.sections for p in s.phrases
+    }  # fmt: skip
+    chords: list[tuple[int, int]] = []
+    previous = 0
+    for start in range(0, total, slot):
+        weights = [0.0] * 12
+        for n in score.notes:
+            overlap = min(n.start + n.duration, start + slot) - max(n.start, start)
+            if overlap > 0:
+                strength = 1 + metric_weight(max(n.start, start) % score.bar_steps, score.meter)
+                weights[n.pitch % 12] += overlap * strength
+        end = start + slot
+        fit = []
+        for i, triad in enumerate(triads):
+            inside = sum(weights[pc] for pc in triad)
+            outside = sum(w for pc, w in enumerate(weights) if pc not in triad)
+            bonus = 0.5 if i == previous else 0.0
+            bonus += 1.0 if i == 0 else 0.0  # the tonic and dominant are the folk default
+            bonus += 0.6 if i == 4 else 0.0
+            fit.append(inside - 0.8 * outside + bonus)
+        choice = max(range(len(triads)), key=lambda i: (fit[i], -i))
+        if cadences.get(end) == "authentic":
+            choice = 0
+        elif cadences.get(end + slot) == "authentic" or cadences.get(end) == "half":
+            choice = 4 if fit[4] > fit[choice] - 3 else choice
+        chords.append((start, choice))
+        previous = choice
+    return chords
+
+
+def _nearest(pitch_class: int, previous: int, low: int, high: int) -> int:
+    options = [p for p in range(low, high + 1) if p % 12 == pitch_class]
+    return min(options, key=lambda p: (abs(p - previous), p))
+
+
+def _bass_part(score: Score, chords: list[tuple[int, int]]) -> list[Note]:
+    triads = TRIADS[score.mode]
+    slot = slot_steps(score)
+    notes = []
+    previous = (BASS_RANGE[0] + BASS_RANGE[1]) // 2
+    for start, chord in chords:
+        root, fifth = triads[chord][0], triads[chord][2]
+        pitch = _nearest(root, previous, *BASS_RANGE)
+        if slot >= 8:
+            half = slot // 2
+            notes.append(Note(start, 3, pitch, half))
+            other = _nearest(fifth, pitch, *BASS_RANGE)
+            notes.append(Note(start + half, 3, other, half))
+            previous = other
+        else:
+            notes.append(Note(start, 3, pitch, slot))
+            previous = pitch
+    return notes
+
+
+def _chord_part(score: Score, chords: list[tuple[int, int]]) -> list[Note]:
+    triads = TRIADS[score.mode]
+    slot = slot_steps(score)
+    tune = sorted(score.notes)
+    notes: list[Note] = []
+    previous: list[int] = [55, 60, 64]
+    for start, chord in chords:
+        above = [n.pitch for n in tune if n.start < start + slot and n.start + n.duration > start]
+        ceiling = min(min(above, default=CHORD_RANGE[1] + 3) - 3, CHORD_RANGE[1])
+        voicing = []
+        for pc, was in zip(triads[chord][:3], previous, strict=True):
+            voicing.append(_nearest(pc, was, CHORD_RANGE[0], max(ceiling, CHORD_RANGE[0] + 11)))
+        voicing.sort()
+        previous = voicing
+        notes += [Note(start, 2, p, slot) for p in voicing]
+    return notes
+
+
+def write_midi(
+    parts: Sequence[Part], meter: tuple[int, int], tempo_bpm: float, shift: int, key_name: str
+) -> bytes:
+    """A type-1 MIDI file: a conductor track (tempo, metre, key), one track per part, the
+    parts moved by `shift` semitones from C into the blend's key."""
+    ticks = TICKS_PER_QUARTER // STEPS_PER_QUARTER
+    file = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_QUARTER)
+    conductor = mido.MidiTrack()
+    conductor.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo_bpm), time=0))
+    conductor.append(
+        mido.MetaMessage("time_signature", numerator=meter[0], denominator=meter[1], time=0)
+    )
+    conductor.append(mido.MetaMessage("key_signature", key=key_name, time=0))
+    file.tracks.append(conductor)
+    channels = [c for c in range(16) if c != 9]
+    for index, part in enumerate(parts):
+        channel = channels[index % len(channels)]
+        track = mido.MidiTrack()
+        track.append(mido.MetaMessage("track_name", name=part.name, time=0))
+        track.append(mido.Message("program_change", channel=channel, program=part.program, time=0))
+        events = []
+        for n in part.notes:
+            pitch = min(max(n.pitch + shift, 0), 127)
+            events.append((n.start * ticks, 1, pitch))
+            events.append(((n.start + n.duration) * ticks, 0, pitch))
+        now = 0
+        for tick, on, pitch in sorted(events):
+            track.append(
+                mido.Message("note_on" if on else "note_off", channel=channel, note=pitch,
+                             velocity=80 if on else 0, time=tick - now)
+            )  # fmt: skip
+            now = tick
+        file.tracks.append(track)
+    chunks: list[bytes] = []
+
+    class _Sink:
+        def write(self, data: bytes) -> int:
+            chunks.append(bytes(data))
+            return len(data)
+
+    file.save(file=_Sink())
+    return b"".join(chunks)

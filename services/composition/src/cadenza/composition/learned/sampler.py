@@ -1,0 +1,161 @@
+"""Drawing bars from the model: a prompt (header, then earlier bars), then token after token,
+each drawn from the model's distribution sharpened or flattened by the temperature, cut to
+its nucleus (top-p) and masked by the grammar, with a key/value cache so each token costs
+one position's work. When the window is full the oldest bars make room (the header stays).
+
+`candidates` draws several continuations of one prompt at once, one per row of a batch: on a
+CPU a step of a small model costs the reading of its weights, so four rows cost about what
+one does, and the composer can choose among them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from cadenza.composition.learned.decode_step import DecodeStep
+from cadenza.composition.learned.grammar import GrammarState
+from cadenza.composition.learned.model import Composer, KVCache
+from cadenza.composition.learned.tokens import BAR, EOS, HEADER_LENGTH, token_id
+
+
+@dataclass
+class Draw:
+    tokens: list[int]  # the new body tokens (BAR … for each bar), EOS not included
+    log_probability: float  # of the drawn tokens under the (tempered, masked) distribution
+
+
+class Sampler:
+    def __init__(
+        self,
+        model: Composer,
+        *,
+        style_mix: np.ndarray | None,
+        temperature: float,
+        top_p: float,
+        rng: np.random.Generator,
+    ) -> None:
+        self.model = model
+        self.style_mix = None if style_mix is None else torch.from_numpy(style_mix)[None]
+        self.temperature, self.top_p, self.rng = temperature, top_p, rng
+        self.context = model.config.context
+        self._anything = np.ones(model.config.vocabulary, dtype=bool)  # a finished row's mask
+        self._step = DecodeStep(model)  # one position at a time, in numpy (see decode_step)
+
+    @torch.inference_mode()
+    def bars(
+        self,
+        prompt: Sequence[int],
+        state: GrammarState,
+        *,
+        forced: dict[int, int] | None = None,
+    ) -> Draw:
+        """Draw `state.bars_left` bars after `prompt` (a header and whole bars). `forced`
+        maps an index in the drawn tokens to the token it must be (a given opening)."""
+        window = self._fit(list(prompt), room=self.context // 3)
+        cache = KVCache(self.model.config, 1)
+        logits = self._run(window, cache, 0)
+        drawn: list[int] = []
+        total = 0.0
+        while True:
+            allowed = state.mask()
+            index = len(drawn)
+            if forced and index in forced and allowed[forced[index]]:
+                token, chance = forced[index], 0.0
+            else:
+                tokens, chances = self._draw_rows(logits.numpy()[None], allowed[None])
+                token, chance = int(tokens[0]), float(chances[0])
+            total += chance
+            if token == token_id(EOS):
+                break
+            drawn.append(token)
+            state.advance(token)
+            window.append(token)
+            if len(window) >= self.context:
+                window = self._fit(window, room=self.context // 2)
+                logits = self._run(window, cache, 0)
+            else:
+                step = self._step(np.array([token]), len(window) - 1, cache)
+                logits = torch.from_numpy(step[0].astype(np.float64))
+        return Draw(drawn, total)
+
+    @torch.inference_mode()
+    def candidates(self, prompt: Sequence[int], states: list[GrammarState]) -> list[Draw | None]:
+        """One draw per grammar state, in lockstep; a row that would outgrow the window
+        before its bars are done is dropped (None)."""
+        window = self._fit(list(prompt), room=self.context // 2)
+        rows = len(states)
+        batch = torch.tensor([window] * rows, dtype=torch.long)
+        mix = None if self.style_mix is None else self.style_mix.expand(rows, -1)
+        cache = KVCache(self.model.config, rows)
+        logits = self.model(batch, style_mix=mix, cache=cache, start=0)
+        scores = logits[:, -1].double().numpy()
+        drawn: list[list[int]] = [[] for _ in range(rows)]
+        totals = [0.0] * rows
+        done = [False] * rows
+        length = len(window)
+        pad = token_id(EOS)
+        while not all(done):
+            if length >= self.context:
+                return [
+                    Draw(d, t) if ok else None for d, t, ok in zip(drawn, totals, done, strict=True)
+                ]
+            step = []
+            masks = np.stack([state.mask() if not done[r] else self._anything for r, state
+                              in enumerate(states)])  # fmt: skip
+            tokens, chances = self._draw_rows(scores, masks)
+            for row, state in enumerate(states):
+                if done[row]:
+                    step.append(pad)
+                    continue
+                token, chance = int(tokens[row]), float(chances[row])
+                totals[row] += chance
+                if token == token_id(EOS):
+                    done[row] = True
+                else:
+                    drawn[row].append(token)
+                    state.advance(token)
+                step.append(token)
+            if all(done):
+                break
+            scores = self._step(np.array(step), length, cache).astype(np.float64)
+            length += 1
+        return [Draw(d, t) for d, t in zip(drawn, totals, strict=True)]
+
+    def _fit(self, tokens: list[int], room: int) -> list[int]:
+        """The header and as many of the latest whole bars as leave `room` free."""
+        if len(tokens) + room <= self.context:
+            return tokens
+        header, body = tokens[:HEADER_LENGTH], tokens[HEADER_LENGTH:]
+        keep = self.context - room - HEADER_LENGTH
+        cut = len(body) - keep
+        bar = token_id(BAR)
+        while cut < len(body) and body[cut] != bar:
+            cut += 1
+        return header + body[cut:]
+
+    def _run(self, tokens: Sequence[int], cache: KVCache, start: int) -> torch.Tensor:
+        batch = torch.tensor([list(tokens)], dtype=torch.long)
+        logits = self.model(batch, style_mix=self.style_mix, cache=cache, start=start)
+        last: torch.Tensor = logits[0, -1].double()
+        return last
+
+    def _draw_rows(self, logits: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`_draw` for every row at once: (tokens, their log-probabilities)."""
+        scores = np.where(allowed, logits / max(self.temperature, 1e-3), -np.inf)
+        scores -= scores.max(axis=1, keepdims=True)
+        p = np.exp(scores)
+        p /= p.sum(axis=1, keepdims=True)
+        order = np.argsort(-p, axis=1, kind="stable")
+        ranked = np.take_along_axis(p, order, axis=1)
+        last = (np.cumsum(ranked, axis=1) < self.top_p).sum(axis=1)  # the nucleus ends here
+        nucleus = np.where(np.arange(p.shape[1]) <= last[:, None], ranked, 0.0)
+        nucleus /= nucleus.sum(axis=1, keepdims=True)
+        u = np.asarray(self.rng.random(size=p.shape[0]))
+        picked = np.minimum((np.cumsum(nucleus, axis=1) < u[:, None]).sum(axis=1), last)
+        rows = np.arange(p.shape[0])
+        tokens = order[rows, picked]
+        return tokens, np.log(p[rows, tokens])
