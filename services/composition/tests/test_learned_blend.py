@@ -81,3 +81,15 @@ def test_lyrics_or_a_band_style_choose_the_markov_engine_unless_learned_is_asked
         blend(chorales, BlendParams(length_bars=4, lyrics="la la", engine="learned"))
     with pytest.raises(BlendError, match=r"temperature must be 0\.1 to 2\.0"):
         blend(chorales, BlendParams(length_bars=4, temperature=3.0))
+
+
+def test_key_hints_are_read_as_the_markov_engine_reads_them(chorales: list[SourceSong]) -> None:
+    from cadenza.composition.learned.blend import read_learned_source
+
+    song = chorales[0]  # bwv66.6, F# minor
+    tonic_only = read_learned_source(1, "x", song.midi, "F#", None, None, song.tags)
+    assert (tonic_only.key.tonic, tonic_only.key.mode) == (6, "minor")  # its mode estimated
+    told = read_learned_source(1, "x", song.midi, "A", "major", None, song.tags)
+    assert (told.key.tonic, told.key.mode) == (9, "major")
+    with pytest.raises(BlendError, match=r'^source 2 \("y"\) has a key hint that does not parse'):
+        read_learned_source(2, "y", song.midi, "Z", None, None, song.tags)

@@ -24,9 +24,9 @@ from cadenza.composition.engine.theory import (
     Key,
     Mode,
     estimate_key,
+    hinted_key,
     map_chord,
     map_pitch_class,
-    parse_key,
 )
 from cadenza.composition.engine.units import UNITS_PER_BEAT, quantize_duration
 from cadenza.music.midi_file import (
@@ -78,13 +78,10 @@ def read_source(
     start, end, pitch = _beats(notes, clock)
     profile = np.bincount(pitch % 12, weights=np.maximum(end - start, 1e-3), minlength=12)
 
-    if key_hint is not None:
-        try:
-            hinted, named_mode = parse_key(key_hint)
-        except BlendError as e:
-            raise BlendError(f"{name} has a key hint that does not parse: {e}") from e
-        mode = mode_hint or (hinted.mode if named_mode else None)
-        key = Key(hinted.tonic, mode) if mode else estimate_key(profile, tonic=hinted.tonic)
+    hint = hinted_key(name, key_hint, mode_hint)
+    if hint is not None:
+        tonic, mode = hint
+        key = Key(tonic, mode) if mode else estimate_key(profile, tonic=tonic)
         key_from = "hint"
     else:
         estimated = estimate_key(profile)

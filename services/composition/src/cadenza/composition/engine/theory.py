@@ -138,6 +138,20 @@ _KEY_PATTERN = re.compile(
 _LETTER_PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 
 
+def hinted_key(
+    source: str, key_hint: str | None, mode_hint: Mode | None
+) -> tuple[int, Mode | None] | None:
+    """A source's key hints as (tonic, mode or None to estimate), None without a key hint;
+    BlendError names the `source` when the hint does not parse."""
+    if key_hint is None:
+        return None
+    try:
+        hinted, named_mode = parse_key(key_hint)
+    except BlendError as e:
+        raise BlendError(f"{source} has a key hint that does not parse: {e}") from e
+    return hinted.tonic, mode_hint or (hinted.mode if named_mode else None)
+
+
 def parse_key(text: str, *, default_mode: Mode | None = "major") -> tuple[Key, bool]:
     """("A minor" | "F#" | "Eb major" | "Am") → (Key, whether the text named a mode).
 

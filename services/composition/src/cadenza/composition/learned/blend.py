@@ -21,7 +21,7 @@ import numpy as np
 
 from cadenza.composition.engine.blend import BlendParams, BlendResult, SourceSong, title_listing
 from cadenza.composition.engine.errors import BlendError
-from cadenza.composition.engine.theory import Key, parse_key
+from cadenza.composition.engine.theory import Key, Mode, hinted_key, parse_key
 from cadenza.composition.learned import analysis
 from cadenza.composition.learned.arrange import Part, arrange, default_ensemble, write_midi
 from cadenza.composition.learned.compose import ComposeReport, Prompt, compose
@@ -73,20 +73,12 @@ class LearnedPiece:
 
 
 def read_learned_source(
-    index: int, title: str, midi: bytes, key_hint: str | None, mode_hint: str | None,
+    index: int, title: str, midi: bytes, key_hint: str | None, mode_hint: Mode | None,
     tempo_hint: float | None, tags: Sequence[str],
 ) -> LearnedSource:  # fmt: skip
     name = f'source {index} ("{title}")'
-    key: tuple[int, Any] | None = None
-    if key_hint is not None:
-        try:
-            hinted, named = parse_key(key_hint)
-        except BlendError as e:
-            raise BlendError(f"{name} has a key hint that does not parse: {e}") from e
-        mode = mode_hint or (hinted.mode if named else None)
-        key = (hinted.tonic, mode) if mode else None
     try:
-        score = score_from_midi(midi, key=key)
+        score = score_from_midi(midi, key=hinted_key(name, key_hint, mode_hint))
     except MidiFileError as e:
         raise BlendError(f"{name} cannot be read: {e}") from e
     if not score.notes:

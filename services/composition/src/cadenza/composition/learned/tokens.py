@@ -227,7 +227,7 @@ def score_from_midi(
     data: bytes,
     *,
     style: str = "tune",
-    key: tuple[int, Mode] | None = None,
+    key: tuple[int, Mode | None] | None = None,
     max_notes: int = MAX_SOURCE_NOTES,
 ) -> Score:
     """A MIDI file as a Score: up to four voices (the non-drum tracks or channels by mean
@@ -246,12 +246,12 @@ def score_from_midi(
     for voice, played in enumerate(chosen):
         lowest = voice == len(chosen) - 1 and len(chosen) > 1
         voiced += [(s, e, voice, p) for s, e, p in _monophonic(played, per_beat, lowest=lowest)]
-    if key is None:
+    tonic, mode = key if key is not None else (None, None)
+    if tonic is None or mode is None:  # estimated (the mode alone when the tonic is given)
         profile = np.zeros(12)
         for start, end, _, pitch in voiced:
             profile[pitch % 12] += end - start
-        key = best_key(key_correlations(profile))
-    tonic, mode = key
+        tonic, mode = best_key(key_correlations(profile), tonic=tonic)
     shift = to_c(tonic)
     first = min(s for s, *_ in voiced) if voiced else 0
     offset = -(first // steps) * steps  # bars of silence before the first note dropped
