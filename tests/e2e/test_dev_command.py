@@ -72,8 +72,17 @@ class DevUp:
             assert refuse is None or refuse not in line, self.printed.decode()
 
     def wait_exit(self, timeout_s: float) -> int:
-        """Its exit code, once it has exited and all its output is read."""
-        code = self.process.wait(timeout_s)
+        """Its exit code, once it has exited and all its output is read; a stop that hangs
+        fails with what it printed and what is still running."""
+        try:
+            code = self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            while not self._lines.empty():
+                self.printed += self._lines.get()
+            left = sorted(" ".join(p.cmdline()[:3]) for p in self.started() if p.is_running())
+            raise AssertionError(
+                f"still running {timeout_s:.0f}s after Ctrl-C: {left}\n{self.printed.decode()}"
+            ) from None
         self._reader.join(timeout_s)
         while not self._lines.empty():
             self.printed += self._lines.get()

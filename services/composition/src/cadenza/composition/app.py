@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from functools import partial
 
 from cadenza.composition.engine import BlendError, BlendParams, SourceSong, blend
@@ -66,6 +67,8 @@ async def run_blend(
         seed=settings.seed,
         lyrics=settings.lyrics,
     )
+    if params.chosen_engine == "learned":
+        _torch_threads(runtime.settings)
     try:
         result = await asyncio.to_thread(blend, sources, params, run.report)
     except BlendError as e:
@@ -96,10 +99,22 @@ async def run_blend(
     return CompositionCompleted.caused_by(cmd, stage=cmd.stage, outputs=outputs, details=details)
 
 
+_TORCH_READY = threading.Event()
+
+
+def _torch_threads(settings: object) -> None:
+    """torch is imported at the first learned blend, not when the worker starts: a worker
+    that only runs the Markov engine never loads it."""
+    if _TORCH_READY.is_set():
+        return
+    assert isinstance(settings, Settings)
+    import torch
+
+    torch.set_num_threads(settings.torch_threads)
+    _TORCH_READY.set()
+
+
 def install(runtime: WorkerRuntime) -> None:
     settings = runtime.settings
     assert isinstance(settings, Settings)
-    import torch  # only here: the Markov engine's tests need no torch
-
-    torch.set_num_threads(settings.torch_threads)
     subscribe_consumer(runtime, COMPOSITION_CONSUMER, partial(run_blend, runtime))
