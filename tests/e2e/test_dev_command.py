@@ -39,13 +39,20 @@ class DevUp:
     def __init__(self, data_dir: Path, port: int, *args: str, env: dict[str, str] | None = None):
         self.data_dir = data_dir
         command = [sys.executable, "-m", "cadenza.devstack", "up", "--data-dir", str(data_dir)]
-        self.process = subprocess.Popen(
-            [*command, "--port", str(port), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, **(env or {})},
-        )
+        # A shell starts a background job with SIGINT ignored, and an ignored signal stays
+        # ignored across exec (Python then installs no KeyboardInterrupt): whatever started
+        # the tests, the dev stack gets a terminal's Ctrl-C.
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            self.process = subprocess.Popen(
+                [*command, "--port", str(port), *args],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, **(env or {})},
+            )
+        finally:
+            signal.signal(signal.SIGINT, previous)
         self.printed = b""
         self._lines: queue.Queue[bytes] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)
