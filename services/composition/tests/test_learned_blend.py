@@ -75,7 +75,7 @@ def test_lyrics_or_a_band_style_choose_the_markov_engine_unless_learned_is_asked
     chorales: list[SourceSong],
 ) -> None:
     assert blend(chorales, BlendParams(length_bars=4, lyrics="la la")).summary["engine"] == "markov"
-    styled = BlendParams(length_bars=4, style="rock", style_given=True)
+    styled = BlendParams(length_bars=4, style="rock")
     assert blend(chorales, styled).summary["engine"] == "markov"
     with pytest.raises(BlendError, match='need engine "markov"'):
         blend(chorales, BlendParams(length_bars=4, lyrics="la la", engine="learned"))
@@ -93,3 +93,13 @@ def test_key_hints_are_read_as_the_markov_engine_reads_them(chorales: list[Sourc
     assert (told.key.tonic, told.key.mode) == (9, "major")
     with pytest.raises(BlendError, match=r'^source 2 \("y"\) has a key hint that does not parse'):
         read_learned_source(2, "y", song.midi, "Z", None, None, song.tags)
+
+
+@pytest.mark.parametrize(("key", "number"), [("C# minor", 13), ("Db major", 1), ("Eb minor", 15)])
+def test_every_key_is_written_as_its_key_signature(
+    chorales: list[SourceSong], key: str, number: int
+) -> None:
+    result = blend(chorales, BlendParams(length_bars=4, key=key, seed=0))
+    midi = pretty_midi.PrettyMIDI(io.BytesIO(result.midi))
+    assert midi.key_signature_changes[0].key_number == number  # 0..11 major, 12..23 minor
+    assert result.summary["key_name"] == key

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from cadenza.composition.learned.grammar import GrammarState
+from cadenza.composition.learned.midi_out import score_to_midi
 from cadenza.composition.learned.tokens import (
     HEADER_LENGTH,
     Note,
@@ -16,7 +17,6 @@ from cadenza.composition.learned.tokens import (
     encode,
     header,
     score_from_midi,
-    score_to_midi,
     vocabulary,
     word,
 )

@@ -63,13 +63,13 @@ class BlendParams:
     length_seconds: float | None = None  # rounded to whole bars
     tempo_bpm: float | None = None  # default: the sources' median tempo, clamped to 60..180
     key: str | None = None  # "A minor", "F#", "Eb major"; default: the sources' commonest
-    style: Literal["pop", "rock", "ballad", "folk", "dance"] = "pop"
+    # The Markov engine's band arrangement; None: pop (and the learned engine by default).
+    style: Literal["pop", "rock", "ballad", "folk", "dance"] | None = None
     creativity: float = 0.5  # 0 keeps close to the sources' statistics, 1 wanders
     seed: int = 0
     lyrics: str | None = None  # lines separated by newlines
     # None: the learned engine, unless lyrics or a band style are asked for (markov's alone)
     engine: Engine | None = None
-    style_given: bool = False  # whether `style` was asked for rather than defaulted
     ensemble: str = "auto"  # the learned engine's instruments; auto follows the texture
     temperature: float | None = None  # the learned engine's; default from creativity
 
@@ -77,7 +77,7 @@ class BlendParams:
     def chosen_engine(self) -> Engine:
         if self.engine is not None:
             return self.engine
-        return "markov" if self.lyrics or self.style_given else "learned"
+        return "markov" if self.lyrics or self.style is not None else "learned"
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def blend(
     key = _target_key(params.key, materials)
     tempo = _target_tempo(params.tempo_bpm, materials)
     bars = _target_bars(params, tempo)
-    style: Style = params.style
+    style: Style = params.style or "pop"
     rng = np.random.default_rng(params.seed)
     piece = compose(materials, key, bars, style, temper_for(params.creativity),
                     params.creativity, rng)  # fmt: skip
@@ -173,7 +173,8 @@ def _check(sources: Sequence[SourceSong], params: BlendParams) -> None:
         )
     if params.key is not None:
         parse_key(params.key)
-    _one_of(params.style, STYLES, "style")
+    if params.style is not None:
+        _one_of(params.style, STYLES, "style")
     _within(
         params.creativity,
         (0.0, 1.0),
@@ -183,7 +184,7 @@ def _check(sources: Sequence[SourceSong], params: BlendParams) -> None:
         raise BlendError(f"the seed must be a whole number 0 or more; {params.seed!r} is not")
     if params.engine is not None:
         _one_of(params.engine, ENGINES, "engine")
-    if params.chosen_engine == "learned" and (params.lyrics or params.style_given):
+    if params.chosen_engine == "learned" and (params.lyrics or params.style is not None):
         asked = "lyrics" if params.lyrics else f'the band style "{params.style}"'
         raise BlendError(
             f'{asked} need engine "markov"; the learned engine takes its style from the sources'

@@ -7,12 +7,13 @@ Scores here are in C (tokens' convention): the tonic is pitch class 0.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Sequence
 
 import numpy as np
 
-from cadenza.composition.learned.tokens import STEPS_PER_QUARTER, Note, Score, metric_weight
+from cadenza.composition.learned.tokens import Note, Score
 
 MAJOR_SCALE = frozenset({0, 2, 4, 5, 7, 9, 11})
 MINOR_SCALE = frozenset({0, 2, 3, 5, 7, 8, 10, 11, 9})  # natural, harmonic and melodic
@@ -30,14 +31,19 @@ def voice_lines(score: Score) -> list[list[Note]]:
     return [sorted(line) for line in lines]
 
 
-def sounding(line: Sequence[Note], time: int) -> Note | None:
-    """The note of a line sounding at `time` (sixteenths), if any."""
-    for note in line:
-        if note.start <= time < note.start + note.duration:
-            return note
-        if note.start > time:
+class Sounding:
+    """What a line (one note at a time, in order) sounds at any time, by bisection over its
+    onsets: measuring a 512-bar piece stays linear-logarithmic."""
+
+    def __init__(self, line: Sequence[Note]) -> None:
+        self.line = list(line)
+        self.starts = [n.start for n in self.line]
+
+    def at(self, time: int) -> Note | None:
+        i = bisect.bisect_right(self.starts, time) - 1
+        if i < 0 or time >= self.line[i].start + self.line[i].duration:
             return None
-    return None
+        return self.line[i]
 
 
 def parallel_perfects(upper: Sequence[Note], lower: Sequence[Note]) -> int:
@@ -45,10 +51,11 @@ def parallel_perfects(upper: Sequence[Note], lower: Sequence[Note]) -> int:
     both sound, both move in the same direction, and the interval is a perfect fifth or
     octave (compound or not) both times."""
     times = sorted({n.start for n in upper} | {n.start for n in lower})
+    top, bottom = Sounding(upper), Sounding(lower)
     count = 0
     previous: tuple[Note, Note] | None = None
     for t in times:
-        a, b = sounding(upper, t), sounding(lower, t)
+        a, b = top.at(t), bottom.at(t)
         if a is None or b is None:
             previous = None
             continue
@@ -94,13 +101,13 @@ def chord_changes_per_bar(score: Score) -> float:
     """Harmonic rhythm: how often the best-fitting triad changes from beat to beat, per bar
     (only meaningful for textures of two voices or more)."""
     beat = 6 if score.meter[1] == 8 and score.meter[0] in (6, 9, 12) else 16 // score.meter[1]
-    lines = voice_lines(score)
+    lines = [Sounding(line) for line in voice_lines(score)]
     bars = score.bars
     if bars == 0:
         return 0.0
     changes, last = 0, None
     for t in range(0, bars * score.bar_steps, beat):
-        chord = chord_at([n for line in lines if (n := sounding(line, t))], score.mode)
+        chord = chord_at([n for line in lines if (n := line.at(t))], score.mode)
         if chord is not None and last is not None and chord != last:
             changes += 1
         last = chord if chord is not None else last
@@ -123,32 +130,11 @@ def ends_on_tonic(score: Score, end_bar: int | None = None) -> bool:
     return all(pc == 0 for pc in finals)
 
 
-def strong_beat_tonic_triad(score: Score, bar: int) -> bool:
-    """Whether the first beat of `bar` sounds the tonic triad's pitch classes only."""
-    t = bar * score.bar_steps
-    tonic = {0, 4, 7} if score.mode == "major" else {0, 3, 7}
-    notes = [n for line in voice_lines(score) if (n := sounding(line, t))]
-    return bool(notes) and all(n.pitch % 12 in tonic for n in notes)
-
-
 def bass_leaps(line: Sequence[Note], limit: int = 9) -> int:
     """Leaps larger than `limit` semitones between consecutive notes of a line (octave jumps
     in a bass)."""
     return sum(1 for a, b in itertools.pairwise(line) if abs(b.pitch - a.pitch) > limit)
 
 
-def strong_onset_share(score: Score) -> float:
-    """The share of onsets on beats (metric weight ≥ 1): a dance keeps its pulse."""
-    if not score.notes:
-        return 0.0
-    steps = score.bar_steps
-    on_beat = sum(1 for n in score.notes if metric_weight(n.start % steps, score.meter) >= 1)
-    return on_beat / len(score.notes)
-
-
 def per_hundred_notes(count: int, score: Score) -> float:
     return 100.0 * count / max(len(score.notes), 1)
-
-
-def quarter_notes(score: Score) -> float:
-    return score.bars * score.bar_steps / STEPS_PER_QUARTER

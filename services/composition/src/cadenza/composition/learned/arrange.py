@@ -8,20 +8,12 @@ tune's notes there, strong beats counting more, with the cadences the form asks 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal
-
-import mido
 
 from cadenza.composition.learned.analysis import TRIADS
 from cadenza.composition.learned.form import Plan
-from cadenza.composition.learned.tokens import (
-    STEPS_PER_QUARTER,
-    TICKS_PER_QUARTER,
-    Note,
-    Score,
-    metric_weight,
-)
+from cadenza.composition.learned.midi_out import Part
+from cadenza.composition.learned.tokens import Note, Score, metric_weight
 
 Ensemble = Literal["auto", "choir", "strings", "winds", "organ", "piano", "folk"]
 ENSEMBLES: dict[str, tuple[tuple[str, int], ...]] = {
@@ -35,14 +27,6 @@ ENSEMBLES: dict[str, tuple[tuple[str, int], ...]] = {
 TUNE_ACCOMPANIMENT = (("Guitar", 24), ("Bass", 32))  # nylon guitar, acoustic bass
 BASS_RANGE = (40, 55)  # E2..G3 in C; a transposition moves it at most half an octave
 CHORD_RANGE = (48, 67)
-
-
-@dataclass(frozen=True)
-class Part:
-    name: str
-    program: int
-    role: str  # "voice 1".., "chords", "bass"
-    notes: tuple[Note, ...]  # voice numbers are ignored; pitches in C
 
 
 def default_ensemble(texture: str) -> str:
@@ -91,9 +75,11 @@ def harmonise(score: Score, plan: Plan) -> list[tuple[int, int]]:
     }  # fmt: skip
     chords: list[tuple[int, int]] = []
     previous = 0
-    for start in range(0, total, slot):
+    for start, sounding in zip(
+        range(0, total, slot), _by_slot(score.notes, slot, total), strict=True
+    ):
         weights = [0.0] * 12
-        for n in score.notes:
+        for n in sounding:
             overlap = min(n.start + n.duration, start + slot) - max(n.start, start)
             if overlap > 0:
                 strength = 1 + metric_weight(max(n.start, start) % score.bar_steps, score.meter)
@@ -115,6 +101,16 @@ def harmonise(score: Score, plan: Plan) -> list[tuple[int, int]]:
         chords.append((start, choice))
         previous = choice
     return chords
+
+
+def _by_slot(notes: Sequence[Note], slot: int, total: int) -> list[list[Note]]:
+    """The notes sounding in each slot of `slot` sixteenths, found in one pass."""
+    slots: list[list[Note]] = [[] for _ in range(0, total, slot)]
+    for n in notes:
+        last = min((n.start + n.duration - 1) // slot, len(slots) - 1)
+        for index in range(max(n.start // slot, 0), last + 1):
+            slots[index].append(n)
+    return slots
 
 
 def _nearest(pitch_class: int, previous: int, low: int, high: int) -> int:
@@ -145,11 +141,11 @@ def _bass_part(score: Score, chords: list[tuple[int, int]]) -> list[Note]:
 def _chord_part(score: Score, chords: list[tuple[int, int]]) -> list[Note]:
     triads = TRIADS[score.mode]
     slot = slot_steps(score)
-    tune = sorted(score.notes)
+    by_slot = _by_slot(score.notes, slot, score.bars * score.bar_steps)
     notes: list[Note] = []
     previous: list[int] = [55, 60, 64]
-    for start, chord in chords:
-        above = [n.pitch for n in tune if n.start < start + slot and n.start + n.duration > start]
+    for (start, chord), sounding in zip(chords, by_slot, strict=True):
+        above = [n.pitch for n in sounding]
         ceiling = min(min(above, default=CHORD_RANGE[1] + 3) - 3, CHORD_RANGE[1])
         voicing = []
         for pc, was in zip(triads[chord][:3], previous, strict=True):
@@ -158,47 +154,3 @@ def _chord_part(score: Score, chords: list[tuple[int, int]]) -> list[Note]:
         previous = voicing
         notes += [Note(start, 2, p, slot) for p in voicing]
     return notes
-
-
-def write_midi(
-    parts: Sequence[Part], meter: tuple[int, int], tempo_bpm: float, shift: int, key_name: str
-) -> bytes:
-    """A type-1 MIDI file: a conductor track (tempo, metre, key), one track per part, the
-    parts moved by `shift` semitones from C into the blend's key."""
-    ticks = TICKS_PER_QUARTER // STEPS_PER_QUARTER
-    file = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_QUARTER)
-    conductor = mido.MidiTrack()
-    conductor.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo_bpm), time=0))
-    conductor.append(
-        mido.MetaMessage("time_signature", numerator=meter[0], denominator=meter[1], time=0)
-    )
-    conductor.append(mido.MetaMessage("key_signature", key=key_name, time=0))
-    file.tracks.append(conductor)
-    channels = [c for c in range(16) if c != 9]
-    for index, part in enumerate(parts):
-        channel = channels[index % len(channels)]
-        track = mido.MidiTrack()
-        track.append(mido.MetaMessage("track_name", name=part.name, time=0))
-        track.append(mido.Message("program_change", channel=channel, program=part.program, time=0))
-        events = []
-        for n in part.notes:
-            pitch = min(max(n.pitch + shift, 0), 127)
-            events.append((n.start * ticks, 1, pitch))
-            events.append(((n.start + n.duration) * ticks, 0, pitch))
-        now = 0
-        for tick, on, pitch in sorted(events):
-            track.append(
-                mido.Message("note_on" if on else "note_off", channel=channel, note=pitch,
-                             velocity=80 if on else 0, time=tick - now)
-            )  # fmt: skip
-            now = tick
-        file.tracks.append(track)
-    chunks: list[bytes] = []
-
-    class _Sink:
-        def write(self, data: bytes) -> int:
-            chunks.append(bytes(data))
-            return len(data)
-
-    file.save(file=_Sink())
-    return b"".join(chunks)

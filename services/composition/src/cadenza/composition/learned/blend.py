@@ -10,7 +10,6 @@ arranged (an ensemble for the voices; for a tune, chords and a bass beneath it).
 
 from __future__ import annotations
 
-import io
 import statistics
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -23,11 +22,12 @@ from cadenza.composition.engine.blend import BlendParams, BlendResult, SourceSon
 from cadenza.composition.engine.errors import BlendError
 from cadenza.composition.engine.theory import Key, Mode, hinted_key, parse_key
 from cadenza.composition.learned import analysis
-from cadenza.composition.learned.arrange import Part, arrange, default_ensemble, write_midi
-from cadenza.composition.learned.compose import ComposeReport, Prompt, compose
+from cadenza.composition.learned.arrange import arrange, default_ensemble
+from cadenza.composition.learned.compose import ComposeReport, LentBars, Prompt, compose
 from cadenza.composition.learned.corpus_index import shipped_corpus_index
 from cadenza.composition.learned.dataset import style_of_tags
 from cadenza.composition.learned.form import REPEAT_SHARE, plan_form, repeated_share, texture_of
+from cadenza.composition.learned.midi_out import Part, write_midi
 from cadenza.composition.learned.quotes import KINDS, LIMIT, QuoteIndex
 from cadenza.composition.learned.sampler import Sampler
 from cadenza.composition.learned.tokens import (
@@ -35,8 +35,6 @@ from cadenza.composition.learned.tokens import (
     Note,
     Score,
     bar_steps,
-    encode_bars,
-    from_c,
     header,
     score_from_midi,
     token_id,
@@ -49,7 +47,6 @@ MAJOR_FROM_MINOR = {3: 4, 8: 9, 10: 11}  # lowered third, sixth, seventh raised
 MINOR_FROM_MAJOR = {4: 3, 9: 8}  # the leading tone stays (harmonic minor)
 MAX_BARS = 512
 DEFAULT_TEMPO = 100.0  # a source whose file states none
-NOTE_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 
 @dataclass(frozen=True)
@@ -66,8 +63,6 @@ class LearnedSource:
 class LearnedPiece:
     score: Score  # in C
     parts: list[Part]
-    key: Key
-    tempo_bpm: float
     midi: bytes
     summary: dict[str, Any]
 
@@ -155,7 +150,7 @@ def compose_learned(
     sampler = Sampler(
         loaded.model, style_mix=style_mix(sources),
         temperature=temperature if temperature is not None else 0.75 + 0.5 * creativity,
-        top_p=0.9 + 0.08 * creativity, rng=np.random.default_rng(seed),
+        top_p=0.9 + 0.08 * creativity, rng=np.random.default_rng(seed), step=loaded.step,
     )  # fmt: skip
     sources_index = _sources_index(sources, key.mode)
     corpus_index = shipped_corpus_index() if corpus is True else (corpus or None)
@@ -166,9 +161,7 @@ def compose_learned(
     score = Score(dominant, chosen_meter, key.mode, voices, tuple(notes), tonic=key.tonic)
     chosen_ensemble = default_ensemble(texture) if ensemble == "auto" else ensemble
     parts = arrange(score, plan, chosen_ensemble)
-    shift = from_c(key.tonic)
-    key_name = NOTE_NAMES[key.tonic] + ("m" if key.mode == "minor" else "")
-    midi = write_midi(parts, chosen_meter, tempo_bpm, shift, key_name)
+    midi = write_midi(parts, chosen_meter, tempo_bpm, key.tonic, key)
     summary = _summary(
         score, parts, bars=bars, plan_description=plan.describe(), texture=texture, sources=sources,
         key=key, tempo_bpm=tempo_bpm, creativity=creativity, seed=seed,
@@ -176,7 +169,7 @@ def compose_learned(
         loaded=loaded,
         sources_index=sources_index, corpus_index=corpus_index,
     )  # fmt: skip
-    return LearnedPiece(score, parts, key, tempo_bpm, midi, summary)
+    return LearnedPiece(score, parts, midi, summary)
 
 
 def _first(sources: Sequence[LearnedSource], meter: tuple[int, int]) -> int:
@@ -185,21 +178,20 @@ def _first(sources: Sequence[LearnedSource], meter: tuple[int, int]) -> int:
 
 def _source_bars(
     source: LearnedSource, mode: str, meter: tuple[int, int], voices: int
-) -> list[list[int]]:
+) -> LentBars | None:
     """The source's bars as prompt tokens, in the blend's mode; none when its metre
     differs (its style still conditions the blend). A chorale prompting a tune lends its
     soprano; a tune prompting a chorale is its soprano."""
     if source.score.meter != meter:
-        return []
+        return None
     notes = in_mode(source.score.notes, source.score.mode, mode)
     notes = [n for n in notes if n.voice < voices or (voices == 1 and n.voice == 0)]
     notes = [replace(n, voice=0) if voices == 1 else n for n in notes]
     steps = bar_steps(meter)
-    bars = source.score.bars
     by_bar: dict[int, list[Note]] = {}
     for n in notes:
         by_bar.setdefault(n.start // steps, []).append(n)
-    return [encode_bars(by_bar.get(b, []), steps, first_bar=b, bars=1) for b in range(bars)]
+    return LentBars(by_bar, source.score.bars, steps)
 
 
 def _sources_index(sources: Sequence[LearnedSource], mode: str) -> QuoteIndex:
@@ -267,9 +259,9 @@ def _summary(
     return {
         "engine": "learned",
         "model": {"sha256": loaded.sha256, "parameters": loaded.model.parameter_count()},
-        "key": NOTE_NAMES[key.tonic],
+        "key": key.tonic_name,
         "mode": key.mode,
-        "key_name": f"{NOTE_NAMES[key.tonic]} {key.mode}",
+        "key_name": key.name,
         "tempo_bpm": tempo_bpm,
         "time_signature": f"{score.meter[0]}/{score.meter[1]}",
         "bars": bars,
@@ -297,7 +289,7 @@ def _summary(
                 "title": s.title,
                 "style": s.style,
                 "style_from": s.style_from,
-                "key": f"{NOTE_NAMES[s.key.tonic]} {s.key.mode}",
+                "key": s.key.name,
                 "time_signature": f"{s.score.meter[0]}/{s.score.meter[1]}",
                 "voices": s.score.voices,
                 "bars": s.score.bars,
@@ -313,7 +305,7 @@ def musicxml_of(midi: bytes, title: str) -> bytes:
     from music21 import converter, metadata
     from music21.musicxml.m21ToXml import GeneralObjectExporter
 
-    parsed: Any = converter.parseData(io.BytesIO(midi).getvalue(), format="midi")
+    parsed: Any = converter.parseData(midi, format="midi")
     parsed.metadata = metadata.Metadata(title=title)
     return bytes(GeneralObjectExporter(parsed).parse())
 

@@ -29,7 +29,6 @@ from cadenza.composition.learned.tokens import (
 )
 from cadenza.composition.learned.tokens import (
     Note,
-    Score,
     decode_body,
     encode_bars,
     vocabulary,
@@ -85,12 +84,26 @@ class ComposeReport:
 
 
 @dataclass(frozen=True)
+class LentBars:
+    """A source's notes by bar, in the blend's mode and voices, encoded only when a prompt
+    takes them (a long source costs its notes, not its tokens, once per blend)."""
+
+    by_bar: dict[int, list[Note]]
+    bars: int
+    steps: int
+
+    def tokens(self, first: int, count: int) -> list[int]:
+        notes = [n for bar in range(first, first + count) for n in self.by_bar.get(bar, [])]
+        return encode_bars(notes, self.steps, first_bar=first, bars=count)
+
+
+@dataclass(frozen=True)
 class Prompt:
     """What conditions the model: the header (its STYLE slot overridden by the style mix)
-    and, per source, its bars in the blend's mode and its own metre."""
+    and, per source, its bars (None for a source in another metre)."""
 
     header: list[int]
-    source_bars: Sequence[Sequence[list[int]]]  # per source, per bar: body tokens
+    source_bars: Sequence[LentBars | None]
 
 
 def compose(
@@ -205,20 +218,23 @@ def _prompt_tokens(
     """The header, bars of the source (from where the phrase sits in the piece, as far as
     the source reaches), then the piece's latest bars."""
     tokens = list(prompt.header)
-    lent = prompt.source_bars[source] if prompt.source_bars else []
-    if lent:
-        first = min(phrase.start_bar, max(len(lent) - PROMPT_SOURCE_BARS, 0))
-        for bar_tokens in lent[first : first + PROMPT_SOURCE_BARS]:
-            tokens += bar_tokens
-    if before:
-        recent: list[int] = []
-        bar = phrase.start_bar - 1
-        while bar >= 0 and len(recent) < PROMPT_PIECE_TOKENS:
-            in_bar = [n for n in before if n.start // steps == bar]
-            recent = encode_bars(in_bar, steps, first_bar=bar, bars=1) + recent
-            bar -= 1
-        tokens += recent
-    return tokens
+    lent = prompt.source_bars[source] if prompt.source_bars else None
+    if lent is not None and lent.bars:
+        first = min(phrase.start_bar, max(lent.bars - PROMPT_SOURCE_BARS, 0))
+        tokens += lent.tokens(first, min(PROMPT_SOURCE_BARS, lent.bars))
+    # The piece's notes are in onset order: its last few hundred hold more bars than the
+    # prompt carries (two tokens a note or more), the earliest of them maybe cut short.
+    tail = before[-PROMPT_PIECE_TOKENS:]
+    by_bar: dict[int, list[Note]] = {}
+    for n in tail:
+        by_bar.setdefault(n.start // steps, []).append(n)
+    earliest = 0 if len(tail) == len(before) else min(by_bar) + 1
+    recent: list[int] = []
+    bar = phrase.start_bar - 1
+    while bar >= earliest and len(recent) < PROMPT_PIECE_TOKENS:
+        recent = encode_bars(by_bar.get(bar, []), steps, first_bar=bar, bars=1) + recent
+        bar -= 1
+    return tokens + recent
 
 
 def _cadence(notes: list[Note], phrase: Phrase, steps: int, voices: int) -> list[Note]:
@@ -366,7 +382,3 @@ def _final_pass(
         result += line
         moved += count
     return sorted(result), moved
-
-
-def piece_score(notes: list[Note], template: Score) -> Score:
-    return replace(template, notes=tuple(sorted(notes)))

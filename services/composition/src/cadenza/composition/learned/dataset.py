@@ -56,7 +56,6 @@ def split_of(source: str) -> str:
 @dataclass(frozen=True)
 class Piece:
     source: str
-    title: str
     style: str
     split: str
     score: Score
@@ -78,7 +77,7 @@ def pieces_from_corpus(
             continue
         if len(score.notes) < 8:
             continue
-        yield Piece(song.source, song.title, style, split_of(song.source), score)
+        yield Piece(song.source, style, split_of(song.source), score)
 
 
 @dataclass

@@ -12,6 +12,7 @@ closed, as first and second endings do.
 from __future__ import annotations
 
 import string
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -58,26 +59,15 @@ class Plan:
         ]
 
 
+TEXTURE_OF_STYLE: dict[str, Texture] = {"chorale": "chorale", "renaissance": "polyphony"}
+
+
 def texture_of(styles: Sequence[str]) -> Texture:
-    votes = {"chorale": 0, "polyphony": 0, "tune": 0}
-    for style in styles:
-        votes["chorale" if style == "chorale" else
-              "polyphony" if style == "renaissance" else "tune"] += 1  # fmt: skip
-    best = max(votes.values())
-    for texture in (t for t in _first_seen(styles) if votes[t] == best):
-        return texture
-    return "tune"
-
-
-def _first_seen(styles: Sequence[str]) -> list[Texture]:
-    order: list[Texture] = []
-    for style in styles:
-        t: Texture = (
-            "chorale" if style == "chorale" else "polyphony" if style == "renaissance" else "tune"
-        )
-        if t not in order:
-            order.append(t)
-    return order
+    """The sources' commonest texture (other styles are tunes); among equals, the first
+    source's."""
+    textures = [TEXTURE_OF_STYLE.get(style, "tune") for style in styles]
+    counts = Counter(textures)
+    return max(textures, key=lambda t: (counts[t], -textures.index(t)), default="tune")
 
 
 def repeated_share(score: Score, distance: int) -> float:

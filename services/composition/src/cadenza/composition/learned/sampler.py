@@ -37,38 +37,31 @@ class Sampler:
         temperature: float,
         top_p: float,
         rng: np.random.Generator,
+        step: DecodeStep | None = None,
     ) -> None:
+        """`step`: the model's numpy decoding step, when the caller keeps one (building it
+        copies the weights)."""
         self.model = model
         self.style_mix = None if style_mix is None else torch.from_numpy(style_mix)[None]
         self.temperature, self.top_p, self.rng = temperature, top_p, rng
         self.context = model.config.context
         self._anything = np.ones(model.config.vocabulary, dtype=bool)  # a finished row's mask
-        self._step = DecodeStep(model)  # one position at a time, in numpy (see decode_step)
+        self._step = step or DecodeStep(model)  # one position at a time, in numpy
 
     @torch.inference_mode()
-    def bars(
-        self,
-        prompt: Sequence[int],
-        state: GrammarState,
-        *,
-        forced: dict[int, int] | None = None,
-    ) -> Draw:
-        """Draw `state.bars_left` bars after `prompt` (a header and whole bars). `forced`
-        maps an index in the drawn tokens to the token it must be (a given opening)."""
+    def bars(self, prompt: Sequence[int], state: GrammarState) -> Draw:
+        """Draw `state.bars_left` bars after `prompt` (a header and whole bars), one row,
+        sliding the window when it fills (the composer's fallback when every row of a batch
+        outgrew it)."""
         window = self._fit(list(prompt), room=self.context // 3)
         cache = KVCache(self.model.config, 1)
-        logits = self._run(window, cache, 0)
+        scores = self._run(window, cache)
         drawn: list[int] = []
         total = 0.0
         while True:
-            allowed = state.mask()
-            index = len(drawn)
-            if forced and index in forced and allowed[forced[index]]:
-                token, chance = forced[index], 0.0
-            else:
-                tokens, chances = self._draw_rows(logits.numpy()[None], allowed[None])
-                token, chance = int(tokens[0]), float(chances[0])
-            total += chance
+            tokens, chances = self._draw_rows(scores[None], state.mask()[None])
+            token = int(tokens[0])
+            total += float(chances[0])
             if token == token_id(EOS):
                 break
             drawn.append(token)
@@ -76,10 +69,9 @@ class Sampler:
             window.append(token)
             if len(window) >= self.context:
                 window = self._fit(window, room=self.context // 2)
-                logits = self._run(window, cache, 0)
+                scores = self._run(window, cache)
             else:
-                step = self._step(np.array([token]), len(window) - 1, cache)
-                logits = torch.from_numpy(step[0].astype(np.float64))
+                scores = self._step(np.array([token]), len(window) - 1, cache)[0].astype(np.float64)
         return Draw(drawn, total)
 
     @torch.inference_mode()
@@ -137,10 +129,11 @@ class Sampler:
             cut += 1
         return header + body[cut:]
 
-    def _run(self, tokens: Sequence[int], cache: KVCache, start: int) -> torch.Tensor:
+    def _run(self, tokens: Sequence[int], cache: KVCache) -> np.ndarray:
+        """The next token's logits after `tokens`, run from the start of the window."""
         batch = torch.tensor([list(tokens)], dtype=torch.long)
-        logits = self.model(batch, style_mix=self.style_mix, cache=cache, start=start)
-        last: torch.Tensor = logits[0, -1].double()
+        logits = self.model(batch, style_mix=self.style_mix, cache=cache, start=0)
+        last: np.ndarray = logits[0, -1].double().numpy()
         return last
 
     def _draw_rows(self, logits: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -9,15 +9,15 @@ at a time. Pitches are transposed so that the tonic is C (the mode is a token), 
 the model share what it learns between keys; `Score.tonic` remembers the original.
 
 `score_from_midi` reads a Standard MIDI File into a `Score` (one voice per non-drum part, at
-most four); `score_to_midi` writes one back. Encoding then decoding gives the same score, and
-writing it to MIDI and reading it back gives the same tokens (tested).
+most four); `midi_out.score_to_midi` writes one back. Encoding then decoding gives the same
+score, and writing it to MIDI and reading it back gives the same tokens (tested).
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cache
 
 import mido
@@ -366,77 +366,3 @@ def metric_weight(position: int, meter: tuple[int, int]) -> int:
     if beats % 2 == 0 and position == beats // 2 * beat:
         return 2
     return 1 if position % beat == 0 else 0
-
-
-# --- MIDI out --------------------------------------------------------------------------------
-
-TICKS_PER_QUARTER = 480
-DEFAULT_PROGRAMS = (0, 0, 0, 0)
-
-
-def score_to_midi(
-    score: Score,
-    *,
-    tempo_bpm: float = 100.0,
-    tonic: int | None = None,
-    programs: Sequence[int] = DEFAULT_PROGRAMS,
-    names: Sequence[str] = (),
-    velocity: int = 80,
-) -> bytes:
-    """A type-1 MIDI file: a conductor track (tempo, metre), then one track per voice, the
-    score transposed back up to `tonic` (its own by default)."""
-    shift = from_c(score.tonic if tonic is None else tonic)
-    ticks = TICKS_PER_QUARTER // STEPS_PER_QUARTER
-    file = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_QUARTER)
-    conductor = mido.MidiTrack()
-    conductor.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo_bpm), time=0))
-    numerator, denominator = score.meter
-    conductor.append(
-        mido.MetaMessage("time_signature", numerator=numerator, denominator=denominator, time=0)
-    )
-    file.tracks.append(conductor)
-    for voice in range(score.voices):
-        track = mido.MidiTrack()
-        channel = voice if voice < 9 else voice + 1
-        if voice < len(names):
-            track.append(mido.MetaMessage("track_name", name=names[voice], time=0))
-        program = programs[voice] if voice < len(programs) else 0
-        track.append(mido.Message("program_change", channel=channel, program=program, time=0))
-        events: list[tuple[int, int, int]] = []  # (tick, 0 off / 1 on, pitch)
-        for note in score.notes:
-            if note.voice == voice:
-                pitch = int(np.clip(note.pitch + shift, 0, 127))
-                events.append((note.start * ticks, 1, pitch))
-                events.append(((note.start + note.duration) * ticks, 0, pitch))
-        now = 0
-        for tick, on, pitch in sorted(events):
-            kind = "note_on" if on else "note_off"
-            track.append(
-                mido.Message(kind, channel=channel, note=pitch, velocity=velocity if on else 0,
-                             time=tick - now)
-            )  # fmt: skip
-            now = tick
-        file.tracks.append(track)
-    out = _BytesSink()
-    file.save(file=out)
-    return out.getvalue()
-
-
-class _BytesSink:
-    def __init__(self) -> None:
-        self._parts: list[bytes] = []
-
-    def write(self, data: bytes) -> int:
-        self._parts.append(bytes(data))
-        return len(data)
-
-    def getvalue(self) -> bytes:
-        return b"".join(self._parts)
-
-
-def transposed(score: Score, semitones: int) -> Score:
-    notes = tuple(
-        replace(n, pitch=int(np.clip(n.pitch + semitones, LOWEST_PITCH, HIGHEST_PITCH)))
-        for n in score.notes
-    )
-    return replace(score, notes=notes)

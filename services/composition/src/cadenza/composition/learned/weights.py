@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from cadenza.composition.learned.decode_step import DecodeStep
 from cadenza.composition.learned.model import Composer, ModelConfig
 from cadenza.composition.learned.tokens import vocabulary
 
@@ -36,6 +37,7 @@ class LoadedComposer:
     model: Composer
     manifest: dict[str, Any]
     sha256: str
+    step: DecodeStep  # the model's numpy decoding step, built once with the model
 
 
 def vocabulary_digest() -> str:
@@ -88,7 +90,7 @@ def load_composer(folder: Path = WEIGHTS_DIR) -> LoadedComposer:
     model = Composer(ModelConfig(**saved["config"]))
     model.load_state_dict(saved["state_dict"])
     model.eval()
-    return LoadedComposer(model, manifest, digest)
+    return LoadedComposer(model, manifest, digest, DecodeStep(model))
 
 
 @cache
