@@ -1,7 +1,7 @@
 """The learned engine through the public API, on the seeded catalog: blends of three
-chorales, three reels and a mixed trio complete with MIDI, MusicXML and a summary that
-says what was made; a seed gives the same piece again; `engine`, `creativity` and
-`ensemble` are honoured; bad parameters are refused naming the field."""
+chorales, three reels and a mixed trio complete with MIDI, MusicXML, a summary that
+says what was made and an audio preview; a seed gives the same piece again; `engine`,
+`creativity` and `ensemble` are honoured; bad parameters are refused naming the field."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from typing import Any
 
 import httpx
 import music21
+import numpy as np
 import pretty_midi
 import pytest
+import soundfile as sf
 
 from cadenza.devstack.platform import Platform
 
@@ -57,6 +59,15 @@ def _midi(api: httpx.Client, job: dict[str, Any]) -> pretty_midi.PrettyMIDI:
     return pretty_midi.PrettyMIDI(io.BytesIO(data))
 
 
+def _preview(api: httpx.Client, job: dict[str, Any]) -> tuple[np.ndarray, int]:
+    """The job's preview, decoded: its second stage rendered the piece's first 30 s."""
+    assert [s["name"] for s in job["stages"]] == ["blend", "preview"]
+    ref = _files(job)["preview.mp3"]
+    assert ref["media_type"] == "audio/mpeg" and ref["channels"] == 2
+    audio, rate = sf.read(io.BytesIO(api.get(ref["url"]).content))
+    return audio, rate
+
+
 def _summary(api: httpx.Client, job: dict[str, Any]) -> dict[str, Any]:
     summary: dict[str, Any] = api.get(_files(job)["summary.json"]["url"]).json()
     return summary
@@ -96,6 +107,14 @@ def test_a_blend_of_three_chorales_is_a_four_voice_chorale(
     score = music21.converter.parseData(xml)
     assert isinstance(score, music21.stream.Score) and len(score.parts) == 4
 
+    # The preview: the whole 16 bars when they last under 30 s, else their first 30 s,
+    # and sound all through (a choir, not silence).
+    audio, rate = _preview(api, chorale_blend)
+    seconds = len(audio) / rate
+    assert min(midi.get_end_time(), 30.0) < seconds < min(midi.get_end_time(), 30.0) + 3.5
+    heard = np.sqrt(np.mean(audio[: int(min(seconds, 30.0) * rate)] ** 2))
+    assert heard > 0.01
+
 
 def test_a_blend_of_three_reels_keeps_its_metre_and_strains_with_a_band_beneath(
     api: httpx.Client, catalog: dict[str, list[dict[str, Any]]]
@@ -112,6 +131,10 @@ def test_a_blend_of_three_reels_keeps_its_metre_and_strains_with_a_band_beneath(
     tune = next(i for i in midi.instruments if i.name == summary["instruments"]["voice 1"]["name"])
     bass = next(i for i in midi.instruments if i.name == "Bass")
     assert min(n.pitch for n in tune.notes) > max(n.pitch for n in bass.notes)
+    # 32 bars of reel last longer than a preview: it stops at 30 s and rings out.
+    assert midi.get_end_time() > 30.0
+    audio, rate = _preview(api, job)
+    assert 30.0 < len(audio) / rate < 33.5
 
 
 def test_a_mixed_trio_and_the_same_seed_again(

@@ -248,6 +248,15 @@ def test_catalog_search_as_you_type_similar_songs_and_a_blend(
     midi = next(a for a in job["artifacts"] if a["name"] == "blend.mid")
     _, digest = studio.download_digest('a[data-download="blend.mid"]')
     assert digest == midi["sha256"]
+    # The blend's audio preview plays in the page, its first card, with a waveform.
+    assert [s["name"] for s in job["stages"]] == ["blend", "preview"]
+    preview = next(a for a in job["artifacts"] if a["name"] == "preview.mp3")
+    first = page.eval_on_selector("#artifacts .artifact", "card => card.dataset.artifact")
+    assert first == "preview.mp3"
+    audio = studio.wait_for_audio("preview.mp3")
+    assert audio["duration"] == pytest.approx(preview["duration_s"], abs=0.2)
+    studio.wait_for_waveform("preview.mp3")
+    assert studio.waveform_ink("preview.mp3") > 0.02
 
 
 def test_the_main_flow_works_from_the_keyboard_alone(

@@ -57,7 +57,7 @@ def _compose(draws: list[list[int]]) -> tuple[list[Note], dict[str, int], int, Q
     sampler = PlantedSampler(draws)
     notes, report = compose(
         sampler, Prompt(header("tune", (4, 4), "major", 1), []), plan_form("tune", 4, False),
-        meter_steps=16, voices=1, sources_index=index, corpus_index=None,
+        meter_steps=16, voices=1, mode="major", sources_index=index, corpus_index=None,
     )  # fmt: skip
     return notes, report.redrawn_for, report.draws, index
 

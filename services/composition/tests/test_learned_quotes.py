@@ -51,6 +51,21 @@ def test_runs_up_to_the_limit_are_allowed() -> None:
     assert [q.notes for q in _index().copies(nine)] == [9, 9]
 
 
+def test_every_run_over_the_limit_is_reported_not_only_the_longest() -> None:
+    # Two copies of the phrase in one line, apart: breaking the first must not leave the
+    # second hidden behind it (the guard breaks runs one at a time until none is left).
+    line = [(p + 2, d) for p, d in PHRASE] + [(20, 4), (90, 4)] + [(p - 3, d) for p, d in PHRASE]
+    runs = [(q.kind, q.notes, q.query_start) for q in _index().copies(line)]
+    assert sorted(runs) == [
+        ("pitches", 10, 0),
+        ("pitches", 10, 12),
+        ("with_rhythm", 10, 0),
+        ("with_rhythm", 10, 12),
+    ]
+    # A run inside a longer one is not counted again.
+    assert [q.notes for q in _index().copies(PHRASE) if q.kind == "pitches"] == [10]
+
+
 def test_short_shared_runs_are_reported_as_a_bound() -> None:
     found = _index().longest([(80, 4), (30, 4), (85, 2)], "with_rhythm")
     assert not found.exact and found.as_dict() == {"notes_at_most": 3}

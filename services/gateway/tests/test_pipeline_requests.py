@@ -12,8 +12,9 @@ from cadenza.contracts.composition import BlendSource, CompositionRequested
 from cadenza.contracts.jobs import JobSubmitted
 from cadenza.contracts.pipeline import EffectsStep, MasterStep, MixStep, RenderStep
 from cadenza.contracts.separation import CLASSICAL_INFO, SeparationRequested
+from cadenza.gateway.job_budget import Budget, estimate
 from cadenza.gateway.job_requests import Context, plan_job
-from cadenza.gateway.job_requests.blend import song_count_problems
+from cadenza.gateway.job_requests.blend import BlendJobRequest, song_count_problems
 from cadenza.gateway.job_requests.pipeline import PipelineJobRequest
 
 MIDI = ArtifactRef(uri="file:///m.mid", media_type="audio/midi", bytes=1, sha256="c" * 64)
@@ -61,6 +62,42 @@ def test_full_song_is_blend_render_master_with_a_slip() -> None:
     assert [type(s) for s in first.slip] == [RenderStep, MasterStep]
     master = first.slip[1]
     assert isinstance(master, MasterStep) and master.params.target == (-16.0, -1.0)
+
+
+def test_a_blend_job_ends_with_a_preview_of_its_first_seconds() -> None:
+    ctx = context(songs=2)
+    request = BlendJobRequest(kind="blend", params={"songs": ["A", "B"], "length_seconds": 600})
+    assert request.stages == ("blend", "preview")
+    submitted, (first,) = plan_job(request, ctx)
+    assert isinstance(submitted, JobSubmitted) and submitted.stages == ["blend", "preview"]
+    assert isinstance(first, CompositionRequested)
+    # The blend's own files keep their names (blend.mid …): the preview writes preview.mp3.
+    assert first.output_prefix == ""
+    (preview,) = first.slip
+    assert isinstance(preview, RenderStep) and preview.stage == "preview"
+    params = preview.params
+    assert (params.preview_seconds, params.stems, params.output.format) == (30.0, False, "mp3")
+    # Its budget counts 30 s of audio however long the piece: a 10-minute blend's preview
+    # is as cheap as a short one's.
+    budget = Budget(10**9, 10**9, 10.0, 10.0)
+    long_cost, _ = estimate([first], budget)
+    (short,) = plan_job(
+        BlendJobRequest(kind="blend", params={"songs": ["A", "B"], "length_seconds": 40}), ctx
+    )[1]
+    assert long_cost.output_bytes == estimate([short], budget)[0].output_bytes
+    # Without it (or in a pipeline that renders the piece) there is no preview stage.
+    quiet = BlendJobRequest(kind="blend", params={"songs": ["A", "B"], "preview": False})
+    assert quiet.stages == ("blend",)
+    assert plan_job(quiet, ctx)[1][0].slip == ()  # type: ignore[attr-defined]
+    alone = PipelineJobRequest(
+        kind="pipeline", steps=[{"kind": "blend", "params": {"songs": ["A", "B"]}}]
+    )
+    assert alone.stages == ("blend", "preview")
+    named = PipelineJobRequest(
+        kind="pipeline",
+        steps=[{"kind": "blend", "stage": "preview", "params": {"songs": ["A", "B"]}}],
+    )
+    assert named.problems(ctx)[0]["field"] == "steps.0.stage"
 
 
 def test_remix_gets_effects_per_stem_by_default() -> None:

@@ -99,6 +99,23 @@ def test_without_stems_the_mix_is_the_same(
     assert np.abs(read(alone.mix) - read(rendered.mix)).max() < 1e-5
 
 
+def test_a_preview_is_the_beginning_released_at_its_cut(
+    band_midi: Path, rendered: RenderResult, tmp_path: Path
+) -> None:
+    preview = render_midi(band_midi, tmp_path, stems=False, until_seconds=5.0)
+    cut = 5 * preview.sample_rate
+    head, full = read(preview.mix), read(rendered.mix)
+    assert 5.0 < preview.duration_s < 5.0 + 3.0  # the release rings out, then stops
+    assert rendered.duration_s > 12.0
+    # Until the cut, the same samples as the whole piece's render.
+    assert np.abs(head[:, :cut] - full[:, :cut]).max() < 1e-5
+    # After it, the notes die away: the last half second is far quieter than the music
+    # at that point of the whole render.
+    end = head.shape[1]
+    tail = slice(end - preview.sample_rate // 2, end)
+    assert rms_db(head[:, tail]) < rms_db(full[:, tail]) - 20
+
+
 def test_wet_stems_sum_to_the_mix(band_midi: Path, tmp_path: Path) -> None:
     result = render_midi(band_midi, tmp_path, stem_effects=True, output=FLOAT_WAV)
     assert result.effects is None

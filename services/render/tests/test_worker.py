@@ -109,6 +109,31 @@ async def test_render_writes_the_mix_every_stem_the_effects_return_and_a_zip(
     assert [t["stem"] for t in fact.details["tracks"]]
 
 
+async def test_a_preview_writes_only_the_beginning_as_preview_mp3(
+    worker: WorkerRuntime, band_midi: Path
+) -> None:
+    midi = await stored(worker, band_midi, "audio/midi")
+    params = RenderParams.preview().model_copy(update={"preview_seconds": 5.0})
+    command = RenderRequested(
+        job_id=uuid.uuid4(),
+        correlation_id=uuid.uuid4(),
+        owner="alice",
+        input=midi,
+        stage="preview",
+        params=params,
+    )
+    await worker.bus.publish(command)
+    [fact] = await facts_for(worker, command.job_id)
+    assert isinstance(fact, RenderCompleted), fact
+    assert (set(fact.outputs), fact.stage) == ({"preview.mp3"}, "preview")
+    preview = fact.outputs["preview.mp3"]
+    assert preview.media_type == "audio/mpeg" and preview.channels == 2
+    assert 5.0 < (preview.duration_s or 0) < 8.5
+    assert fact.details["preview_of_s"] == 5.0
+    audio, _ = sf.read(local(worker, preview))
+    assert np.abs(audio).max() > 0.05
+
+
 async def test_a_slip_runs_render_then_mix_then_master_in_this_one_worker(
     worker: WorkerRuntime, band_midi: Path
 ) -> None:

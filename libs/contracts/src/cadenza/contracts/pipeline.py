@@ -36,6 +36,10 @@ MASTER_PRESETS: dict[str, tuple[float, float]] = {
 }
 MIN_TARGET_LUFS, MAX_TARGET_LUFS = -36.0, -6.0
 MIN_CEILING_DB, MAX_CEILING_DB = -9.0, 0.0
+# A blend's audio preview: its first seconds, rendered where the job renders nothing else.
+PREVIEW_STAGE = "preview"
+PREVIEW_SECONDS = 30.0
+MIN_PREVIEW_SECONDS, MAX_PREVIEW_SECONDS = 5.0, 120.0
 
 
 class Strict(BaseModel):
@@ -53,6 +57,28 @@ class RenderParams(Strict):
     sample_rate: Literal[22050, 32000, 44100, 48000] = 44100
     stems: bool = Field(True, description="Also write one stem per track (and stems.zip)")
     output: OutputFormat = OutputFormat()
+    preview_seconds: float | None = Field(
+        None,
+        ge=MIN_PREVIEW_SECONDS,
+        le=MAX_PREVIEW_SECONDS,
+        description="Render only the piece's first seconds (its notes released there) to"
+        " preview.<ext>, without stems",
+    )
+
+    @model_validator(mode="after")
+    def _preview_without_stems(self) -> Self:
+        if self.preview_seconds is not None and self.stems:
+            raise ValueError("a preview has no stems; set stems to false")
+        return self
+
+    @classmethod
+    def preview(cls) -> RenderParams:
+        """What a blend's preview stage renders: 30 s of mp3 with the default SoundFont."""
+        return cls(
+            stems=False,
+            output=OutputFormat(format="mp3", quality=0.6),
+            preview_seconds=PREVIEW_SECONDS,
+        )
 
 
 class MixParams(Strict):

@@ -35,6 +35,7 @@ from cadenza.contracts.pipeline import (
     MixStep,
     PipelineCommand,
     PipelineStep,
+    RenderParams,
     RenderStep,
     SeparationStep,
 )
@@ -189,8 +190,7 @@ def _cost(stage: PipelineCommand | PipelineStep, shape: Shape, budget: Budget) -
         case MasterRequested() | MixRequested() | MasterStep() | MixStep():
             return _stereo(stage.params.output, shape)
         case RenderRequested() | RenderStep():
-            render = stage.params
-            return _render(render.sample_rate, render.stems, render.output, shape)
+            return _render(stage.params, shape)
         case CompositionRequested():
             return _blend(stage)
     return StageCost(after=shape)
@@ -256,11 +256,17 @@ def _writes(after: Shape, output: OutputFormat) -> StageCost:
     return StageCost(after, _pcm_bytes(after, output), _explain(after, output))
 
 
-def _render(rate: int, stems: bool, output: OutputFormat, shape: Shape) -> StageCost:
+def _render(params: RenderParams, shape: Shape) -> StageCost:
     tracks = shape.midi_tracks if shape.midi_tracks is not None else ASSUMED_TRACKS
+    stems = params.stems
     files = 1 + (2 * tracks if stems else 0)  # the mix, the stems and stems.zip's copy
-    written = Shape(shape.seconds, rate, 2, parts=files)
-    return replace(_writes(written, output), after=replace(written, parts=tracks if stems else 1))
+    seconds, preview = shape.seconds, params.preview_seconds
+    if preview is not None:
+        seconds = preview if seconds is None else min(seconds, preview)
+    written = Shape(seconds, params.sample_rate, 2, parts=files)
+    return replace(
+        _writes(written, params.output), after=replace(written, parts=tracks if stems else 1)
+    )
 
 
 def _blend(command: CompositionRequested) -> StageCost:

@@ -112,6 +112,8 @@ async def run_render(
     params = cmd.params
     font = soundfont_path(settings, params.soundfont)
     seconds = cmd.input.duration_s or settings.max_seconds
+    if params.preview_seconds is not None:
+        seconds = min(seconds, params.preview_seconds)
     run.limit_cpu(cmd.limits.cpu_seconds_for(seconds), f"{seconds:,.0f} s of music")
     async with AsyncExitStack() as stack:
         midi = await stack.enter_async_context(
@@ -131,6 +133,7 @@ async def run_render(
                 should_stop=run.checkpoint,
                 max_seconds=settings.max_seconds,
                 max_output_bytes=cmd.limits.max_output_bytes,
+                until_seconds=params.preview_seconds,
             )
         except RenderBudgetError as e:
             raise OverBudgetError(str(e)) from e
@@ -149,7 +152,8 @@ async def run_render(
         for filename, path in stem_files.items():
             name = cmd.prefixed(filename)
             outputs[name] = await store_file(runtime.store, cmd, name, path)
-        name = cmd.prefixed(f"mix.{ext}")
+        mix = "mix" if params.preview_seconds is None else "preview"
+        name = cmd.prefixed(f"{mix}.{ext}")
         outputs[name] = await store_file(runtime.store, cmd, name, result.mix)
     AUDIO_SECONDS.labels(RENDER_STAGE).inc(result.duration_s)
     return RenderCompleted.caused_by(
@@ -161,6 +165,7 @@ async def run_render(
             "duration_s": round(result.duration_s, 3),
             "sample_rate": result.sample_rate,
             "tracks": result.tracks,
+            **({"preview_of_s": params.preview_seconds} if params.preview_seconds else {}),
         },
     )
 

@@ -50,9 +50,17 @@ def parallel_perfects(upper: Sequence[Note], lower: Sequence[Note]) -> int:
     """Parallel fifths and octaves (and unisons) between two lines: consecutive moments where
     both sound, both move in the same direction, and the interval is a perfect fifth or
     octave (compound or not) both times."""
+    return len(parallel_moments(upper, lower))
+
+
+def parallel_moments(
+    upper: Sequence[Note], lower: Sequence[Note]
+) -> list[tuple[Note, Note, Note, Note]]:
+    """Each parallel of `parallel_perfects` as the notes sounding before and at it: (upper
+    before, lower before, upper, lower)."""
     times = sorted({n.start for n in upper} | {n.start for n in lower})
     top, bottom = Sounding(upper), Sounding(lower)
-    count = 0
+    found: list[tuple[Note, Note, Note, Note]] = []
     previous: tuple[Note, Note] | None = None
     for t in times:
         a, b = top.at(t), bottom.at(t)
@@ -67,9 +75,9 @@ def parallel_perfects(upper: Sequence[Note], lower: Sequence[Note]) -> int:
                 moved_a and moved_b and (moved_a > 0) == (moved_b > 0)
                 and before == after and after in (0, 7)
             ):  # fmt: skip
-                count += 1
+                found.append((pa, pb, a, b))
         previous = (a, b)
-    return count
+    return found
 
 
 def in_key_rate(score: Score) -> float:

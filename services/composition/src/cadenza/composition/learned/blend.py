@@ -155,7 +155,8 @@ def compose_learned(
     sources_index = _sources_index(sources, key.mode)
     corpus_index = shipped_corpus_index() if corpus is True else (corpus or None)
     notes, report = compose(
-        sampler, prompt, plan, meter_steps=steps, voices=voices, sources_index=sources_index,
+        sampler, prompt, plan, meter_steps=steps, voices=voices, mode=key.mode,
+        sources_index=sources_index,
         corpus_index=corpus_index, on_phrase=on_progress,
     )  # fmt: skip
     score = Score(dominant, chosen_meter, key.mode, voices, tuple(notes), tonic=key.tonic)
@@ -281,6 +282,7 @@ def _summary(
             "draws": report.draws,
             "redrawn_for": report.redrawn_for,
             "notes_moved": report.notes_moved,
+            "parallels_mended": report.parallels_mended,
         },
         "measures": measures,
         "originality": originality,

@@ -33,6 +33,7 @@ from cadenza.composition.learned.tokens import (
     encode_bars,
     vocabulary,
 )
+from cadenza.composition.learned.voice_leading import mend_parallels
 
 CANDIDATES = 2  # drawn at once for each phrase, one row each of a batch
 MAX_BATCHES = 3  # per phrase
@@ -81,6 +82,7 @@ class ComposeReport:
     )
     copies_broken: int = 0  # phrases whose quotes were broken by moving notes
     notes_moved: int = 0
+    parallels_mended: int = 0  # notes moved to a chord tone to mend outer-voice parallels
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ def compose(
     *,
     meter_steps: int,
     voices: int,
+    mode: str,
     sources_index: QuoteIndex,
     corpus_index: QuoteIndex | None,
     on_phrase: Callable[[float], None] | None = None,
@@ -152,9 +155,44 @@ def compose(
             done += 1
             if on_phrase:
                 on_phrase(done / total_phrases)
-    notes, moved = _final_pass(notes, voices, [i for i in (sources_index, corpus_index) if i])
+    indexes = [i for i in (sources_index, corpus_index) if i]
+    notes, moved = _final_pass(notes, voices, indexes)
     report.notes_moved += moved
+    notes, mended = _mend(notes, voices, ranges, plan, meter_steps, indexes, mode)
+    report.parallels_mended += mended
     return notes, report
+
+
+def _mend(
+    notes: list[Note],
+    voices: int,
+    ranges: list[tuple[int, int]],
+    plan: Plan,
+    steps: int,
+    indexes: list[QuoteIndex],
+    mode: str,
+) -> tuple[list[Note], int]:
+    """Parallels between the outer voices that the draws kept or later moves made, mended
+    (`voice_leading`): the cadences' held final notes stay, and no move may lengthen a run
+    the voice copies."""
+    ends = {
+        (phrase.start_bar + phrase.bars) * steps
+        for section in plan.sections
+        for phrase in section.phrases
+        if phrase.cadence != "open"
+    }
+    fixed = frozenset(n for n in notes if n.end in ends)
+
+    def excess(line: list[Note]) -> int:
+        pairs = [(n.pitch, n.duration) for n in line]
+        return sum(q.notes - LIMIT for index in indexes for q in index.copies(pairs))
+
+    copied = [excess(sorted(n for n in notes if n.voice == v)) for v in range(voices)]
+
+    def acceptable(voice: int, line: list[Note]) -> bool:
+        return excess(line) <= copied[voice]
+
+    return mend_parallels(notes, voices, ranges, mode, fixed=fixed, acceptable=acceptable)
 
 
 def _draw_phrase(

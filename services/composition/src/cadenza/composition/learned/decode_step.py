@@ -83,8 +83,9 @@ def _linear(layer: nn.Linear) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _norm(x: np.ndarray, gain: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    mean = x.mean(axis=-1, keepdims=True)
-    centred = x - mean
-    variance = (centred * centred).mean(axis=-1, keepdims=True)
+    # np.add.reduce rather than .mean(): a few microseconds less, nine times a step.
+    share = np.float32(1.0 / x.shape[-1])
+    centred = x - np.add.reduce(x, axis=-1, keepdims=True) * share
+    variance = np.add.reduce(centred * centred, axis=-1, keepdims=True) * share
     normed: np.ndarray = centred / np.sqrt(variance + EPSILON) * gain + bias
     return normed

@@ -117,8 +117,13 @@ class QuoteIndex:
         return Quote(kind, length + 1, True, self.labels[line_id], start)
 
     def copies(self, line: Line, limit: int = LIMIT) -> list[Quote]:
-        """The runs longer than `limit` notes, of either kind."""
-        return [q for kind in KINDS if (q := self.longest(line, kind)).exact and q.notes > limit]
+        """Every run longer than `limit` notes, of either kind (each the longest that starts
+        where it does and not inside an earlier one): breaking one must not hide another."""
+        found: list[Quote] = []
+        for kind in KINDS:
+            for length, line_id, start in self._kinds[kind].runs(codes(line, kind), limit):
+                found.append(Quote(kind, length + 1, True, self.labels[line_id], start))
+        return found
 
 
 class _KindIndex:
@@ -139,12 +144,32 @@ class _KindIndex:
     def longest(self, query: np.ndarray) -> tuple[int, int, int] | None:
         """(codes shared, corpus line, query start) of the longest shared run, or None when
         no `width` codes are shared."""
+        best: tuple[int, int, int] | None = None
+        for found in self._shared(query):
+            if best is None or found[0] > best[0]:
+                best = found
+        return best
+
+    def runs(self, query: np.ndarray, limit: int) -> list[tuple[int, int, int]]:
+        """The shared runs of more than `limit` notes (`limit` codes or more), as `longest`
+        gives them, leaving out each run that lies inside one found before it."""
+        kept: list[tuple[int, int, int]] = []
+        reach = 0
+        for length, owner, start in self._shared(query):
+            if length >= limit and start + length > reach:
+                kept.append((length, owner, start))
+                reach = start + length
+        return kept
+
+    def _shared(self, query: np.ndarray) -> list[tuple[int, int, int]]:
+        """For each query place where `width` codes are shared: (the longest run shared from
+        there, a line it is in, the place), in query order."""
         keys = _keys(query, self.width)
         if not keys.size or not self.sorted_keys.size:
-            return None
+            return []
         left = np.searchsorted(self.sorted_keys, keys, side="left")
         right = np.searchsorted(self.sorted_keys, keys, side="right")
-        best: tuple[int, int, int] | None = None
+        found: list[tuple[int, int, int]] = []
         for i in np.flatnonzero(right > left):
             hits = self.places[left[i] : right[i]]
             # Extend forward on the stored codes (a separator never equals a code).
@@ -158,6 +183,5 @@ class _KindIndex:
                 if alive.size:
                     length += 1
                     hits = alive
-            if best is None or length > best[0]:
-                best = (length, int(self.owner[hits[0]]), int(i))
-        return best
+            found.append((length, int(self.owner[hits[0]]), int(i)))
+        return found

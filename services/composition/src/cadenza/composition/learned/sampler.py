@@ -80,11 +80,15 @@ class Sampler:
         before its bars are done is dropped (None)."""
         window = self._fit(list(prompt), room=self.context // 2)
         rows = len(states)
-        batch = torch.tensor([window] * rows, dtype=torch.long)
-        mix = None if self.style_mix is None else self.style_mix.expand(rows, -1)
+        # The prompt is the same for every row: run once, its keys and values copied.
+        once = KVCache(self.model.config, 1)
+        batch = torch.tensor([window], dtype=torch.long)
+        logits = self.model(batch, style_mix=self.style_mix, cache=once, start=0)
         cache = KVCache(self.model.config, rows)
-        logits = self.model(batch, style_mix=mix, cache=cache, start=0)
-        scores = logits[:, -1].double().numpy()
+        for layer, (keys, values) in enumerate(zip(once.keys, once.values, strict=True)):
+            cache.keys[layer][:, :, : len(window)] = keys[:, :, : len(window)]
+            cache.values[layer][:, :, : len(window)] = values[:, :, : len(window)]
+        scores = np.repeat(logits[:, -1].double().numpy(), rows, axis=0)
         drawn: list[list[int]] = [[] for _ in range(rows)]
         totals = [0.0] * rows
         done = [False] * rows

@@ -87,6 +87,10 @@ class Note:
     pitch: int  # MIDI pitch, in the score's transposed key (tonic C)
     duration: int  # sixteenths
 
+    @property
+    def end(self) -> int:
+        return self.start + self.duration
+
 
 @dataclass(frozen=True)
 class Score:

@@ -14,6 +14,7 @@ from cadenza.contracts.composition import (
     CompositionRequested,
 )
 from cadenza.contracts.envelope import Event
+from cadenza.contracts.pipeline import PREVIEW_SECONDS, PREVIEW_STAGE, RenderParams, RenderStep
 from cadenza.gateway.job_requests.common import Context, JobRequestBase, Problem
 
 # More than this is refused by validation itself; 2..5 is checked with a sentence.
@@ -25,9 +26,18 @@ class BlendParams(BlendSettings):
         max_length=MAX_LISTED_SONGS,
         description='2 to 5 songs: catalog ids, or "Title - Artist" (or just "Title")',
     )
+    preview: bool = Field(
+        True,
+        description=f"Also render the piece's first {PREVIEW_SECONDS:.0f} s to preview.mp3 with"
+        " the default SoundFont (a stage of its own), unless the job renders the whole piece",
+    )
 
     def settings(self) -> BlendSettings:
-        return BlendSettings.model_validate(self.model_dump(exclude={"songs"}))
+        return BlendSettings.model_validate(self.model_dump(exclude={"songs", "preview"}))
+
+
+def preview_step() -> RenderStep:
+    return RenderStep(stage=PREVIEW_STAGE, params=RenderParams.preview())
 
 
 def song_count_problems(songs: list[str], field: str) -> list[Problem]:
@@ -51,8 +61,11 @@ class BlendJobRequest(JobRequestBase):
     kind: Literal["blend"]
     params: BlendParams
 
-    stages: ClassVar[tuple[str, ...]] = (STAGE,)
     input: ClassVar[None] = None
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        return (STAGE, PREVIEW_STAGE) if self.params.preview else (STAGE,)
 
     def songs_to_resolve(self) -> tuple[str, list[str]]:
         return "params.songs", self.params.songs
@@ -67,4 +80,6 @@ class BlendJobRequest(JobRequestBase):
         }
 
     def commands(self, cause: Event, context: Context) -> list[Event]:
-        return [blend_command(cause, context, self.params.settings())]
+        # The preview is the last stage, so the blend's own outputs keep their plain names.
+        slip = (preview_step(),) if self.params.preview else ()
+        return [blend_command(cause, context, self.params.settings(), slip=slip)]

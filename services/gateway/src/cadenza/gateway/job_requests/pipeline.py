@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from cadenza.contracts.effects import EffectsRequested
 from cadenza.contracts.envelope import Event
 from cadenza.contracts.pipeline import (
+    PREVIEW_STAGE,
     STAGE_NAME_PATTERN,
     EffectsStep,
     EffectsStepParams,
@@ -32,7 +33,12 @@ from cadenza.contracts.pipeline import (
 from cadenza.contracts.render import MasterRequested, MixRequested, RenderRequested
 from cadenza.contracts.separation import SeparationRequested
 from cadenza.gateway.errors import validation_errors
-from cadenza.gateway.job_requests.blend import BlendParams, blend_command, song_count_problems
+from cadenza.gateway.job_requests.blend import (
+    BlendParams,
+    blend_command,
+    preview_step,
+    song_count_problems,
+)
 from cadenza.gateway.job_requests.common import (
     Context,
     JobArtifactInput,
@@ -163,7 +169,13 @@ class PipelineJobRequest(JobRequestBase):
     @property
     def stages(self) -> tuple[str, ...]:
         typed, _ = self.typed_steps()
-        return tuple(name for _, name, _ in typed)
+        names = tuple(name for _, name, _ in typed)
+        return (*names, PREVIEW_STAGE) if self._previewed(typed) else names
+
+    @staticmethod
+    def _previewed(typed: list[tuple[str, str, Any]]) -> bool:
+        """A blend that nothing renders gets a preview stage (as a blend job does)."""
+        return [kind for kind, _, _ in typed] == ["blend"] and typed[0][2].preview
 
     def songs_to_resolve(self) -> tuple[str, list[str]] | None:
         typed, _ = self.typed_steps()
@@ -188,6 +200,9 @@ class PipelineJobRequest(JobRequestBase):
             problems.append(
                 {"field": self._fields(0), "message": "a first effects step needs a chain"}
             )
+        if self._previewed(typed) and typed[0][1] == PREVIEW_STAGE:
+            message = f"stage {PREVIEW_STAGE!r} is the blend's audio preview; name it otherwise"
+            problems.append({"field": "steps.0.stage", "message": message})
         for message in chain_problems(kinds, context.input_kind):
             problems.append({"field": "steps" if self.steps else "preset", "message": message})
         for index, (kind, _, params) in enumerate(typed):
@@ -250,6 +265,8 @@ class PipelineJobRequest(JobRequestBase):
         source = context.source
         match kind:
             case "blend":
+                if self._previewed(typed):
+                    step["slip"] = (*step["slip"], preview_step())
                 return [blend_command(cause, context, params.settings(), **step)]
             case "separation":
                 assert source is not None

@@ -70,10 +70,13 @@ def render_midi(
     on_progress: Callable[[float], None] | None = None,
     should_stop: Callable[[], None] | None = None,
     max_output_bytes: int | None = None,
+    until_seconds: float | None = None,
 ) -> RenderResult:
     """Render `midi_path` into `out_dir`: `mix.<ext>`, and with `stems`, `stems/<name>.<ext>`
     per part plus `effects.<ext>` (unless `stem_effects`). `should_stop` is called between
-    blocks and cancels the render by raising; files already begun are removed."""
+    blocks and cancels the render by raising; files already begun are removed.
+    `until_seconds` renders only the beginning (a preview): notes are released there and
+    their release and reverb ring out as after the piece's own end."""
     if not MIN_RATE <= sample_rate <= MAX_RATE:
         raise RenderError(f"sample_rate must be {MIN_RATE}..{MAX_RATE} Hz, not {sample_rate}")
     if problem := output.sample_rate_problem(sample_rate):
@@ -81,6 +84,8 @@ def render_midi(
     if not soundfont.is_file():
         raise RenderError(f"the SoundFont {soundfont.name} does not exist")
     score = read_score(midi_path, max_seconds=max_seconds)
+    if until_seconds is not None:
+        score = score.until(until_seconds)
     if max_output_bytes is not None:
         # The mix, a stem per part and the effects return, and their copies in stems.zip.
         files = 1 + (2 * (len(score.parts) + 1) if stems else 0)

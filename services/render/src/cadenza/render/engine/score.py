@@ -28,6 +28,7 @@ RESERVED_STEM_NAMES = frozenset({"mix", "effects", "stems", "mastered"})
 
 # Event kinds; events sharing a time are dispatched in file order, as a MIDI player does.
 NOTE_OFF, PROGRAM, CONTROL, PITCH_BEND, CHANNEL_PRESSURE, KEY_PRESSURE, NOTE_ON = range(7)
+ALL_NOTES_OFF = 123  # the channel mode message: every sounding note goes into its release
 
 
 class RenderError(ValueError):
@@ -74,6 +75,15 @@ class Score:
     parts: list[Part]
     events: list[Event]  # time order; only channels that play notes
     end_seconds: float  # the last channel event
+
+    def until(self, seconds: float) -> Score:
+        """The score's first `seconds`: later events dropped, and every channel's notes
+        released there (All Notes Off), so the sound dies away as after a real ending."""
+        if seconds >= self.end_seconds:
+            return self
+        kept = [event for event in self.events if event.seconds < seconds]
+        released = [Event(seconds, CONTROL, part.channel, ALL_NOTES_OFF) for part in self.parts]
+        return Score(self.parts, kept + released, seconds)
 
 
 def read_score(path: Path, *, max_seconds: float, max_events: int = MAX_EVENTS) -> Score:

@@ -1,7 +1,7 @@
 // The job being watched: its stages' progress live over the WebSocket, then its results.
 
 import { deleteJson, getJson } from "./api.js";
-import { ArtifactList } from "./artifacts.js";
+import { ArtifactList, isPlayable } from "./artifacts.js";
 import { announce, byId, formatPercent, formatTime } from "./dom.js";
 import { stageDetails } from "./stage-details.js";
 import { StageList } from "./stage-progress.js";
@@ -17,12 +17,16 @@ function describeKind(job) {
 }
 
 /** The job's artifacts, what it was for first: in a pipeline, files of earlier stages
- * carry their stage as a prefix (`separation-vocals.wav`), the final ones do not. */
+ * carry their stage as a prefix (`separation-vocals.wav`), the final ones do not; among
+ * them what can be heard (a blend's preview) before the files. */
 function finalFirst(job) {
   const prefixes = job.stages.map((stage) => `${stage.name}-`);
   const intermediate = (artifact) => prefixes.some((prefix) => artifact.name.startsWith(prefix));
   return [...(job.artifacts || [])].sort(
-    (a, b) => intermediate(a) - intermediate(b) || a.name.localeCompare(b.name),
+    (a, b) =>
+      intermediate(a) - intermediate(b) ||
+      isPlayable(b) - isPlayable(a) ||
+      a.name.localeCompare(b.name),
   );
 }
 
