@@ -76,3 +76,53 @@ def test_the_numpy_decoding_step_gives_torch_s_logits_and_fills_the_same_cache()
             assert np.allclose(got, expected, atol=1e-4)
     for mine, theirs in zip(by_numpy.keys, by_torch.keys, strict=True):
         assert torch.allclose(mine, theirs, atol=1e-5)
+
+
+def _mix(*styles: str) -> np.ndarray:
+    mix = np.zeros(len(vocabulary()), dtype=np.float32)
+    for style in styles:
+        mix[token_id(f"STYLE:{style}")] += 1.0 / len(styles)
+    return mix
+
+
+def test_style_guidance_pushes_each_step_away_from_the_styleless_twin() -> None:
+    model = _model()
+    styled, neutral, guidance = _mix("reel"), _mix("reel", "jig", "hornpipe"), 1.5
+    sampler = Sampler(
+        model, style_mix=styled, temperature=1.0, top_p=1.0, rng=np.random.default_rng(3),
+        guidance=guidance, neutral_mix=neutral,
+    )  # fmt: skip
+    seen: list[np.ndarray] = []
+    draw_rows = sampler._draw_rows
+
+    def recording(scores: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        seen.append(scores.copy())
+        return draw_rows(scores, allowed)
+
+    sampler._draw_rows = recording  # type: ignore[method-assign,assignment]
+    prompt = header("reel", (2, 2), "major", 1)
+    states = [GrammarState(bar_steps=16, voices=1, bars_left=1) for _ in range(2)]
+    (first, second) = sampler.candidates(prompt, states)
+    assert first is not None and second is not None
+
+    # What each row drew from, step by step: the styled model's scores pushed away from
+    # the neutral one's, computed here from whole forward passes over the same tokens.
+    def scores(mix: np.ndarray, tokens: list[int]) -> np.ndarray:
+        with torch.inference_mode():
+            logits = model(torch.tensor([tokens]), style_mix=torch.from_numpy(mix)[None])
+        last: np.ndarray = logits[0, -1].double().numpy()
+        return last
+
+    for step, found in enumerate(seen[:4]):
+        for row, draw in enumerate((first, second)):
+            if step > len(draw.tokens):
+                continue
+            tokens = prompt + draw.tokens[:step]
+            s, n = scores(styled, tokens), scores(neutral, tokens)
+            assert np.allclose(found[row], s + guidance * (s - n), atol=1e-3)
+    # Without a difference to push on (the twins would carry the sources' own mix), no twins.
+    alike = Sampler(
+        model, style_mix=styled, temperature=1.0, top_p=1.0, rng=np.random.default_rng(3),
+        guidance=guidance, neutral_mix=styled,
+    )  # fmt: skip
+    assert alike.neutral_mix is None and alike.guidance == 0.0

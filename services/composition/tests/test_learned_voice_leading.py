@@ -74,3 +74,29 @@ def test_fixed_notes_stay_and_refused_moves_are_not_made() -> None:
 def test_a_tune_has_no_outer_voices_to_mend() -> None:
     tune = [Note(start=4 * i, voice=0, pitch=60 + i, duration=4) for i in range(8)]
     assert mend_parallels(tune, 1, VOICE_RANGES[1], "major") == (tune, 0)
+
+
+def test_the_accompaniment_bass_never_leaps_over_a_sixth_nor_moves_in_parallel() -> None:
+    # Every pair of the key's triads in turn, twice a bar: the bass takes another chord tone
+    # where the root would leap past its range's edge; under a tune that doubles it two
+    # octaves up (parallel octaves at every move), the mend takes most of them away.
+    from cadenza.composition.learned.analysis import TRIADS, bass_leaps
+    from cadenza.composition.learned.arrange import _bass_part, _mended_bass
+    from cadenza.composition.learned.form import plan_form
+    from cadenza.composition.learned.tokens import Score
+
+    for mode in ("major", "minor"):
+        triads = TRIADS[mode]
+        pairs = [(i, j) for i in range(len(triads)) for j in range(len(triads)) if i != j]
+        chords = [(8 * k, chord) for k, chord in enumerate(c for pair in pairs for c in pair)]
+        melody = tuple(Note(start, 0, 72 + triads[chord][0], 8) for start, chord in chords)
+        bass = _bass_part(Score("reel", (4, 4), mode, 1, melody), chords)
+        assert bass_leaps(sorted(bass)) == 0
+        doubled = tuple(sorted(Note(n.start, 0, n.pitch + 24, n.duration) for n in bass))
+        score = Score("reel", (4, 4), mode, 1, doubled)
+        plan = plan_form("tune", len(chords) // 2 + 1, False)
+        mended = sorted(_mended_bass(score, plan, [], bass))
+        before = parallel_perfects(doubled, sorted(bass))
+        after = parallel_perfects(doubled, mended)
+        assert before > 20 and after < before / 2, (before, after)
+        assert bass_leaps(mended) == 0

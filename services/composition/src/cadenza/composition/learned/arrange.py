@@ -2,18 +2,22 @@
 and for a tune (one voice) an accompaniment in its own registers: a bass that plays chord
 roots and fifths and moves to the nearest octave (never jumps one), and chords voiced below
 the tune. Chords are chosen per half bar from the key's triads by how well they fit the
-tune's notes there, strong beats counting more, with the cadences the form asks for.
+tune's notes there, strong beats counting more, with the cadences the form asks for. Where
+the bass would move in parallel fifths or octaves with the tune, it takes another tone of
+the chord (`voice_leading`), except on the cadences' final notes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Literal
 
 from cadenza.composition.learned.analysis import TRIADS
 from cadenza.composition.learned.form import Plan
 from cadenza.composition.learned.midi_out import Part
 from cadenza.composition.learned.tokens import Note, Score, metric_weight
+from cadenza.composition.learned.voice_leading import mend_parallels
 
 Ensemble = Literal["auto", "choir", "strings", "winds", "organ", "piano", "folk"]
 ENSEMBLES: dict[str, tuple[tuple[str, int], ...]] = {
@@ -26,6 +30,7 @@ ENSEMBLES: dict[str, tuple[tuple[str, int], ...]] = {
 }
 TUNE_ACCOMPANIMENT = (("Guitar", 24), ("Bass", 32))  # nylon guitar, acoustic bass
 BASS_RANGE = (40, 55)  # E2..G3 in C; a transposition moves it at most half an octave
+MAX_BASS_LEAP = 7  # to a root further than a fifth away the bass takes the chord's fifth or third
 CHORD_RANGE = (48, 67)
 
 
@@ -47,11 +52,32 @@ def arrange(score: Score, plan: Plan, ensemble: str) -> list[Part]:
     ]
     if score.voices == 1:
         chords = harmonise(score, plan)
+        chord_notes = _chord_part(score, chords)
+        bass = _mended_bass(score, plan, chord_notes, _bass_part(score, chords))
         parts += [
-            Part(*TUNE_ACCOMPANIMENT[0], "chords", tuple(_chord_part(score, chords))),
-            Part(*TUNE_ACCOMPANIMENT[1], "bass", tuple(_bass_part(score, chords))),
+            Part(*TUNE_ACCOMPANIMENT[0], "chords", tuple(chord_notes)),
+            Part(*TUNE_ACCOMPANIMENT[1], "bass", tuple(bass)),
         ]
     return parts
+
+
+def _mended_bass(score: Score, plan: Plan, chord_notes: list[Note], bass: list[Note]) -> list[Note]:
+    """The bass with its parallels to the tune mended: the tune, the chords and the bass as
+    three voices, only the bass free to move (and not on a cadence's final note)."""
+    steps = score.bar_steps
+    ends = {
+        (phrase.start_bar + phrase.bars) * steps
+        for section in plan.sections
+        for phrase in section.phrases
+        if phrase.cadence != "open"
+    }
+    tune = [replace(n, voice=0) for n in score.notes]
+    chords = [replace(n, voice=1) for n in chord_notes]
+    low = [replace(n, voice=2) for n in bass]
+    fixed = frozenset(tune + chords + [n for n in low if n.end in ends])
+    ranges = [(0, 127), CHORD_RANGE, BASS_RANGE]
+    mended, _ = mend_parallels(tune + chords + low, 3, ranges, score.mode, fixed=fixed)
+    return [replace(n, voice=3) for n in mended if n.voice == 2]
 
 
 def slot_steps(score: Score) -> int:
@@ -124,8 +150,11 @@ def _bass_part(score: Score, chords: list[tuple[int, int]]) -> list[Note]:
     notes = []
     previous = (BASS_RANGE[0] + BASS_RANGE[1]) // 2
     for start, chord in chords:
-        root, fifth = triads[chord][0], triads[chord][2]
+        root, third, fifth = triads[chord]
         pitch = _nearest(root, previous, *BASS_RANGE)
+        if abs(pitch - previous) > MAX_BASS_LEAP:  # the root lies past the range's edge
+            tones = [_nearest(pc, previous, *BASS_RANGE) for pc in (fifth, third)]
+            pitch = min(tones, key=lambda p: abs(p - previous))
         if slot >= 8:
             half = slot // 2
             notes.append(Note(start, 3, pitch, half))

@@ -26,12 +26,19 @@ from cadenza.composition.learned.arrange import arrange, default_ensemble
 from cadenza.composition.learned.compose import ComposeReport, LentBars, Prompt, compose
 from cadenza.composition.learned.corpus_index import shipped_corpus_index
 from cadenza.composition.learned.dataset import style_of_tags
-from cadenza.composition.learned.form import REPEAT_SHARE, plan_form, repeated_share, texture_of
+from cadenza.composition.learned.form import (
+    REPEAT_SHARE,
+    TEXTURE_OF_STYLE,
+    plan_form,
+    repeated_share,
+    texture_of,
+)
 from cadenza.composition.learned.midi_out import Part, write_midi
 from cadenza.composition.learned.quotes import KINDS, LIMIT, QuoteIndex
 from cadenza.composition.learned.sampler import Sampler
 from cadenza.composition.learned.tokens import (
     STEPS_PER_QUARTER,
+    STYLES,
     Note,
     Score,
     bar_steps,
@@ -47,6 +54,8 @@ MAJOR_FROM_MINOR = {3: 4, 8: 9, 10: 11}  # lowered third, sixth, seventh raised
 MINOR_FROM_MAJOR = {4: 3, 9: 8}  # the leading tone stays (harmonic minor)
 MAX_BARS = 512
 DEFAULT_TEMPO = 100.0  # a source whose file states none
+# How far each draw is pushed away from a twin in the texture's other styles (sampler).
+STYLE_GUIDANCE = 2.0
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,20 @@ def style_mix(sources: Sequence[LearnedSource]) -> np.ndarray:
     return mix
 
 
+def neutral_mix(texture: str, styles: Sequence[str]) -> np.ndarray | None:
+    """The other corpus styles of the blend's texture in equal shares (for reels: songs, jigs,
+    hornpipes, strathspeys, other tunes): the twin that guidance draws away from, so what is
+    pushed is what tells the sources' style from its neighbours. None when the texture has
+    no other style (chorales)."""
+    others = [s for s in STYLES if TEXTURE_OF_STYLE.get(s, "tune") == texture and s not in styles]
+    if not others:
+        return None
+    mix = np.zeros(len(vocabulary()), dtype=np.float32)
+    for style in others:
+        mix[token_id(f"STYLE:{style}")] = 1.0 / len(others)
+    return mix
+
+
 def compose_learned(
     sources: Sequence[LearnedSource],
     *,
@@ -151,6 +174,7 @@ def compose_learned(
         loaded.model, style_mix=style_mix(sources),
         temperature=temperature if temperature is not None else 0.75 + 0.5 * creativity,
         top_p=0.9 + 0.08 * creativity, rng=np.random.default_rng(seed), step=loaded.step,
+        guidance=STYLE_GUIDANCE, neutral_mix=neutral_mix(texture, styles),
     )  # fmt: skip
     sources_index = _sources_index(sources, key.mode)
     corpus_index = shipped_corpus_index() if corpus is True else (corpus or None)

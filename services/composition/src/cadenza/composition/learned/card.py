@@ -31,6 +31,10 @@ LIMITS = """\
   and cadences, not long-range development.
 - Held-out pieces are whole works, but the corpus has near-duplicates (the same tune in two
   collections, a chorale harmonised twice), so the held-out figure is a little optimistic.
+- Reels and hornpipes share their metres (2/2, 2/4) and most of their rhythm in this corpus
+  (only one hornpipe in five is written dotted): it tells them apart weakly. Blends draw
+  with style guidance (away from the tune styles in equal shares), which makes reel blends
+  heard as reels; hornpipe blends are still mostly heard as reels (docs/benchmarks.md).
 
 ## Reproducing
 `cadenza-composition train` (seed 17, 2 threads) rebuilds the dataset from the music21 corpus

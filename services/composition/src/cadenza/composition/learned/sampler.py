@@ -6,6 +6,13 @@ one position's work. When the window is full the oldest bars make room (the head
 `candidates` draws several continuations of one prompt at once, one per row of a batch: on a
 CPU a step of a small model costs the reading of its weights, so four rows cost about what
 one does, and the composer can choose among them.
+
+Style guidance (`guidance` g > 0), as classifier-free guidance does with a condition: each
+row has a twin whose header carries other styles (the blend's neighbours: for reels the
+other tune styles) instead of the sources' mix, and the row draws from s + g·(s − n), its
+scores pushed away from the twin's. What makes a reel a reel rather than another dance
+tune is drawn more strongly; the twins cost a few per cent more per step (they are rows of
+the same batch). The window-sliding fallback (`bars`) draws unguided.
 """
 
 from __future__ import annotations
@@ -38,11 +45,22 @@ class Sampler:
         top_p: float,
         rng: np.random.Generator,
         step: DecodeStep | None = None,
+        guidance: float = 0.0,
+        neutral_mix: np.ndarray | None = None,
     ) -> None:
         """`step`: the model's numpy decoding step, when the caller keeps one (building it
-        copies the weights)."""
+        copies the weights). `guidance` > 0 needs `style_mix` and `neutral_mix` (the header
+        weights the twins carry)."""
         self.model = model
         self.style_mix = None if style_mix is None else torch.from_numpy(style_mix)[None]
+        guided = (
+            guidance > 0
+            and style_mix is not None
+            and neutral_mix is not None
+            and not np.array_equal(style_mix, neutral_mix)  # nothing to push away from
+        )
+        self.guidance = guidance if guided else 0.0
+        self.neutral_mix = torch.from_numpy(neutral_mix)[None] if guided else None
         self.temperature, self.top_p, self.rng = temperature, top_p, rng
         self.context = model.config.context
         self._anything = np.ones(model.config.vocabulary, dtype=bool)  # a finished row's mask
@@ -80,15 +98,21 @@ class Sampler:
         before its bars are done is dropped (None)."""
         window = self._fit(list(prompt), room=self.context // 2)
         rows = len(states)
-        # The prompt is the same for every row: run once, its keys and values copied.
-        once = KVCache(self.model.config, 1)
-        batch = torch.tensor([window], dtype=torch.long)
-        logits = self.model(batch, style_mix=self.style_mix, cache=once, start=0)
-        cache = KVCache(self.model.config, rows)
-        for layer, (keys, values) in enumerate(zip(once.keys, once.values, strict=True)):
-            cache.keys[layer][:, :, : len(window)] = keys[:, :, : len(window)]
-            cache.values[layer][:, :, : len(window)] = values[:, :, : len(window)]
-        scores = np.repeat(logits[:, -1].double().numpy(), rows, axis=0)
+        # The prompt is the same for every row: run once (and once for the styleless twins),
+        # its keys and values copied to each row.
+        mixes = [self.style_mix] if self.neutral_mix is None else [self.style_mix, self.neutral_mix]
+        cache = KVCache(self.model.config, rows * len(mixes))
+        last = []
+        for twin, mix in enumerate(mixes):
+            once = KVCache(self.model.config, 1)
+            batch = torch.tensor([window], dtype=torch.long)
+            logits = self.model(batch, style_mix=mix, cache=once, start=0)
+            last.append(np.repeat(logits[:, -1].double().numpy(), rows, axis=0))
+            taken = slice(twin * rows, (twin + 1) * rows)
+            for layer, (keys, values) in enumerate(zip(once.keys, once.values, strict=True)):
+                cache.keys[layer][taken, :, : len(window)] = keys[:, :, : len(window)]
+                cache.values[layer][taken, :, : len(window)] = values[:, :, : len(window)]
+        scores = self._guided(np.concatenate(last))
         drawn: list[list[int]] = [[] for _ in range(rows)]
         totals = [0.0] * rows
         done = [False] * rows
@@ -117,9 +141,18 @@ class Sampler:
                 step.append(token)
             if all(done):
                 break
-            scores = self._step(np.array(step), length, cache).astype(np.float64)
+            tokens = np.tile(np.array(step), len(mixes))
+            scores = self._guided(self._step(tokens, length, cache).astype(np.float64))
             length += 1
         return [Draw(d, t) for d, t in zip(drawn, totals, strict=True)]
+
+    def _guided(self, scores: np.ndarray) -> np.ndarray:
+        """Rows' scores, pushed away from their twins' (the second half) when guided."""
+        if self.neutral_mix is None:
+            return scores
+        styled, neutral = np.split(scores, 2)
+        guided: np.ndarray = styled + self.guidance * (styled - neutral)
+        return guided
 
     def _fit(self, tokens: list[int], room: int) -> list[int]:
         """The header and as many of the latest whole bars as leave `room` free."""
