@@ -149,6 +149,11 @@ def test_a_mixed_trio_and_the_same_seed_again(
     sha = {name: _files(job)["blend.mid"]["sha256"] for name, job in
            (("first", first), ("again", again), ("other", other))}  # fmt: skip
     assert sha["first"] == sha["again"] != sha["other"]
+    # Its preview too: the piece's first 30 s (all of it when shorter), sounding.
+    audio, rate = _preview(api, first)
+    heard = min(_midi(api, first).get_end_time(), 30.0)
+    assert heard < len(audio) / rate < heard + 3.5
+    assert np.sqrt(np.mean(audio**2)) > 0.01
 
 
 def test_engine_creativity_and_ensemble_are_honoured(
