@@ -41,7 +41,7 @@ class Sounding:
 
     def at(self, time: int) -> Note | None:
         i = bisect.bisect_right(self.starts, time) - 1
-        if i < 0 or time >= self.line[i].start + self.line[i].duration:
+        if i < 0 or time >= self.line[i].end:
             return None
         return self.line[i]
 

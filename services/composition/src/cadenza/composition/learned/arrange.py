@@ -64,13 +64,7 @@ def arrange(score: Score, plan: Plan, ensemble: str) -> list[Part]:
 def _mended_bass(score: Score, plan: Plan, chord_notes: list[Note], bass: list[Note]) -> list[Note]:
     """The bass with its parallels to the tune mended: the tune, the chords and the bass as
     three voices, only the bass free to move (and not on a cadence's final note)."""
-    steps = score.bar_steps
-    ends = {
-        (phrase.start_bar + phrase.bars) * steps
-        for section in plan.sections
-        for phrase in section.phrases
-        if phrase.cadence != "open"
-    }
+    ends = plan.cadence_ends(score.bar_steps)
     tune = [replace(n, voice=0) for n in score.notes]
     chords = [replace(n, voice=1) for n in chord_notes]
     low = [replace(n, voice=2) for n in bass]
@@ -106,7 +100,7 @@ def harmonise(score: Score, plan: Plan) -> list[tuple[int, int]]:
     ):
         weights = [0.0] * 12
         for n in sounding:
-            overlap = min(n.start + n.duration, start + slot) - max(n.start, start)
+            overlap = min(n.end, start + slot) - max(n.start, start)
             if overlap > 0:
                 strength = 1 + metric_weight(max(n.start, start) % score.bar_steps, score.meter)
                 weights[n.pitch % 12] += overlap * strength
@@ -133,7 +127,7 @@ def _by_slot(notes: Sequence[Note], slot: int, total: int) -> list[list[Note]]:
     """The notes sounding in each slot of `slot` sixteenths, found in one pass."""
     slots: list[list[Note]] = [[] for _ in range(0, total, slot)]
     for n in notes:
-        last = min((n.start + n.duration - 1) // slot, len(slots) - 1)
+        last = min((n.end - 1) // slot, len(slots) - 1)
         for index in range(max(n.start // slot, 0), last + 1):
             slots[index].append(n)
     return slots

@@ -106,10 +106,7 @@ def in_mode(notes: Sequence[Note], source_mode: str, mode: str) -> list[Note]:
 
 
 def style_mix(sources: Sequence[LearnedSource]) -> np.ndarray:
-    mix = np.zeros(len(vocabulary()), dtype=np.float32)
-    for s in sources:
-        mix[token_id(f"STYLE:{s.style}")] += 1.0 / len(sources)
-    return mix
+    return _mix_of([s.style for s in sources])
 
 
 def neutral_mix(texture: str, styles: Sequence[str]) -> np.ndarray | None:
@@ -118,11 +115,14 @@ def neutral_mix(texture: str, styles: Sequence[str]) -> np.ndarray | None:
     pushed is what tells the sources' style from its neighbours. None when the texture has
     no other style (chorales)."""
     others = [s for s in STYLES if TEXTURE_OF_STYLE.get(s, "tune") == texture and s not in styles]
-    if not others:
-        return None
+    return _mix_of(others) if others else None
+
+
+def _mix_of(styles: Sequence[str]) -> np.ndarray:
+    """Weights over the vocabulary: each style's STYLE token its share of `styles`."""
     mix = np.zeros(len(vocabulary()), dtype=np.float32)
-    for style in others:
-        mix[token_id(f"STYLE:{style}")] = 1.0 / len(others)
+    for style in styles:
+        mix[token_id(f"STYLE:{style}")] += 1.0 / len(styles)
     return mix
 
 

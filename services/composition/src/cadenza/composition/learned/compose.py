@@ -175,22 +175,12 @@ def _mend(
     """Parallels between the outer voices that the draws kept or later moves made, mended
     (`voice_leading`): the cadences' held final notes stay, and no move may lengthen a run
     the voice copies."""
-    ends = {
-        (phrase.start_bar + phrase.bars) * steps
-        for section in plan.sections
-        for phrase in section.phrases
-        if phrase.cadence != "open"
-    }
+    ends = plan.cadence_ends(steps)
     fixed = frozenset(n for n in notes if n.end in ends)
-
-    def excess(line: list[Note]) -> int:
-        pairs = [(n.pitch, n.duration) for n in line]
-        return sum(q.notes - LIMIT for index in indexes for q in index.copies(pairs))
-
-    copied = [excess(sorted(n for n in notes if n.voice == v)) for v in range(voices)]
+    copied = [_excess(line, indexes)[0] for line in _lines(notes, voices)]
 
     def acceptable(voice: int, line: list[Note]) -> bool:
-        return excess(line) <= copied[voice]
+        return _excess(line, indexes)[0] <= copied[voice]
 
     return mend_parallels(notes, voices, ranges, mode, fixed=fixed, acceptable=acceptable)
 
@@ -312,6 +302,23 @@ def _lines(notes: Sequence[Note], voices: int) -> list[list[Note]]:
     return lines
 
 
+def _tails(notes: Sequence[Note], voices: int, count: int) -> list[list[Note]]:
+    """Each voice's last `count` notes of `notes` (the piece so far, in onset order: each
+    phrase follows the one before), found from the end rather than by sorting the piece
+    once per draw."""
+    tails: list[list[Note]] = [[] for _ in range(voices)]
+    missing = voices
+    for n in reversed(notes):
+        tail = tails[n.voice]
+        if len(tail) < count:
+            tail.append(n)
+            if len(tail) == count:
+                missing -= 1
+                if not missing:
+                    break
+    return [sorted(tail) for tail in tails]
+
+
 def _faults(
     notes: list[Note],
     before: list[Note],
@@ -322,7 +329,7 @@ def _faults(
     corpus_index: QuoteIndex | None,
 ) -> Faults:
     faults = Faults()
-    old, new = _lines(before, voices), _lines(notes, voices)
+    old, new = _tails(before, voices, LIMIT), _lines(notes, voices)
     for v in range(voices):
         line = [(n.pitch, n.duration) for n in (old[v][-LIMIT:] + new[v])]
         faults.quotes += len(sources_index.copies(line))
@@ -334,7 +341,7 @@ def _faults(
     top = new[0][-1].pitch % 12
     bottom = new[-1][-1].pitch % 12 if new[-1] else top
     end_bar = phrase.start_bar + phrase.bars
-    top_lasts = [n for n in new[0] if n.start + n.duration >= end_bar * steps - steps // 2]
+    top_lasts = [n for n in new[0] if n.end >= end_bar * steps - steps // 2]
     if phrase.cadence == "authentic":
         faults.cadence += int(top != 0) + int(voices > 1 and bottom != 0) + int(not top_lasts)
     elif phrase.cadence == "half" and voices > 1:
@@ -357,9 +364,10 @@ def _break_copies(
     indexes = [i for i in (sources_index, corpus_index) if i is not None]
     moved = 0
     notes = list(notes)
+    tails = _tails(before, voices, LIMIT)
     for v in range(voices):
         mine = [i for i, n in enumerate(notes) if n.voice == v]
-        old = [n for n in sorted(before) if n.voice == v][-LIMIT:]
+        old = tails[v]
         line, count = _unquote(old + [notes[i] for i in mine], len(old), indexes)
         for i, note in zip(mine, line[len(old) :], strict=True):
             notes[i] = note
@@ -373,14 +381,8 @@ def _unquote(line: list[Note], first: int, indexes: list[QuoteIndex]) -> tuple[l
     many moves as notes), and a run no move shortens is left for the summary to report."""
     line = list(line)
     moved = 0
-
-    def excess(trial: list[Note]) -> tuple[int, list[Quote]]:
-        pairs = [(n.pitch, n.duration) for n in trial]
-        found = [q for index in indexes for q in index.copies(pairs)]
-        return sum(q.notes - LIMIT for q in found), found
-
     for _ in range(2 * (len(line) - first)):
-        over, found = excess(line)
+        over, found = _excess(line, indexes)
         if not over:
             break
         best: tuple[int, int, int] | None = None  # (excess, place, pitch)
@@ -394,7 +396,7 @@ def _unquote(line: list[Note], first: int, indexes: list[QuoteIndex]) -> tuple[l
                 for delta in (2, -2, 1, -1):
                     trial = line.copy()
                     trial[place] = replace(line[place], pitch=line[place].pitch + delta)
-                    left, _ = excess(trial)
+                    left, _ = _excess(trial, indexes)
                     if best is None or left < best[0]:
                         best = (left, place, line[place].pitch + delta)
                 if best is not None and best[0] < over:
@@ -406,6 +408,13 @@ def _unquote(line: list[Note], first: int, indexes: list[QuoteIndex]) -> tuple[l
         line[best[1]] = replace(line[best[1]], pitch=best[2])
         moved += 1
     return line, moved
+
+
+def _excess(line: Sequence[Note], indexes: list[QuoteIndex]) -> tuple[int, list[Quote]]:
+    """How many notes the line's copied runs have beyond the limit, and the runs."""
+    pairs = [(n.pitch, n.duration) for n in line]
+    found = [q for index in indexes for q in index.copies(pairs)]
+    return sum(q.notes - LIMIT for q in found), found
 
 
 def _final_pass(

@@ -46,6 +46,16 @@ class Plan:
     sections: tuple[Section, ...]
     repeats: bool  # measured on the sources
 
+    def cadence_ends(self, bar_steps: int) -> frozenset[int]:
+        """Where the phrases that end on a cadence end, in sixteenths: where a note held
+        there is a cadence's final note."""
+        return frozenset(
+            (phrase.start_bar + phrase.bars) * bar_steps
+            for section in self.sections
+            for phrase in section.phrases
+            if phrase.cadence != "open"
+        )
+
     def describe(self) -> list[dict[str, object]]:
         return [
             {

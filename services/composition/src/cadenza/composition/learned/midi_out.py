@@ -58,7 +58,7 @@ def write_midi(
         for n in part.notes:
             pitch = min(max(n.pitch + shift, 0), 127)
             events.append((n.start * ticks, 1, pitch))
-            events.append(((n.start + n.duration) * ticks, 0, pitch))
+            events.append((n.end * ticks, 0, pitch))
         now = 0
         for tick, on, pitch in sorted(events):
             kind = "note_on" if on else "note_off"

@@ -14,6 +14,7 @@ voice-leading checks find parallels but do not propose a mend.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -60,14 +61,15 @@ def mend_parallels(
         pa, pb, a, b = moment
         low, high = min(pa.start, pb.start) - WINDOW, max(a.end, b.end) + WINDOW
         before = _local(lines[0], lines[-1], low, high)
+        sounding = [Sounding(line) for line in lines]
         options: list[tuple[int, int, int, Note, Note]] = []
         for note, voice in ((b, outer[1]), (a, outer[0]), (pb, outer[1]), (pa, outer[0])):
             if note in fixed:
                 continue
-            for pitch in _chord_tones(note, voice, lines, ranges, mode):
+            for pitch in _chord_tones(note, voice, sounding, ranges, mode):
                 line = lines[voice]
                 trial = _replaced(line, note, replace(note, pitch=pitch))
-                if _leaps(trial, note.start) > MAX_LEAP:
+                if _leaps(trial, sounding[voice].starts, note.start) > MAX_LEAP:
                     continue
                 top, bottom = (trial, lines[-1]) if voice == 0 else (lines[0], trial)
                 after = _local(top, bottom, low, high)
@@ -94,22 +96,22 @@ def _local(top: list[Note], bottom: list[Note], low: int, high: int) -> int:
 def _chord_tones(
     note: Note,
     voice: int,
-    lines: list[list[Note]],
+    sounding: list[Sounding],
     ranges: Sequence[tuple[int, int]],
     mode: str,
 ) -> list[int]:
     """Pitches the note could take: a tone of the chord sounding at its onset (what the
     other voices sound, completed to the diatonic triad that fits them best), within
     reach, in the voice's range, and not crossing the voices between."""
-    sounding = [
+    heard = [
         found
-        for v, line in enumerate(lines)
-        if v != voice and (found := Sounding(line).at(note.start)) is not None
+        for v, line in enumerate(sounding)
+        if v != voice and (found := line.at(note.start)) is not None
     ]
-    if not sounding:
+    if not heard:
         return []
-    others = [n.pitch for n in sounding]
-    triad = chord_at([*sounding, note], mode)
+    others = [n.pitch for n in heard]
+    triad = chord_at([*heard, note], mode)
     classes = {p % 12 for p in others} | set(TRIADS[mode][triad] if triad is not None else ())
     lowest, highest = ranges[min(voice, len(ranges) - 1)]
     reach = REACH["top" if voice == 0 else "bottom"]
@@ -127,9 +129,10 @@ def _replaced(line: list[Note], old: Note, new: Note) -> list[Note]:
     return [new if n == old else n for n in line]
 
 
-def _leaps(line: list[Note], start: int) -> int:
-    """The larger leap into and out of the note starting at `start`."""
-    index = next(i for i, n in enumerate(line) if n.start == start)
+def _leaps(line: list[Note], starts: list[int], start: int) -> int:
+    """The larger leap into and out of the note starting at `start` (`starts`: the line's
+    onsets, which a move of pitch leaves as they were)."""
+    index = bisect.bisect_left(starts, start)
     pitch = line[index].pitch
     around = [line[i].pitch for i in (index - 1, index + 1) if 0 <= i < len(line)]
     return max((abs(pitch - p) for p in around), default=0)
