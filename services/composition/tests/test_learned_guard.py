@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from cadenza.composition.learned.analysis import MAJOR_SCALE, MINOR_SCALE
 from cadenza.composition.learned.compose import MAX_BATCHES, Prompt, compose
 from cadenza.composition.learned.form import plan_form
 from cadenza.composition.learned.grammar import GrammarState
@@ -81,6 +82,8 @@ def test_when_every_draw_quotes_notes_are_moved_until_none_does() -> None:
     assert draws == MAX_BATCHES and redrawn["quotes"] == MAX_BATCHES
     line = [(n.pitch, n.duration) for n in notes]
     assert index.copies(line) == []
+    # Moved to neighbouring tones of the scale, never to a chromatic note.
+    assert all(n.pitch % 12 in MAJOR_SCALE for n in notes)
     assert (
         sum(
             a != b
@@ -88,3 +91,18 @@ def test_when_every_draw_quotes_notes_are_moved_until_none_does() -> None:
         )
         >= 1
     )
+
+
+def test_a_quote_is_broken_with_tones_of_the_scale_not_chromatic_neighbours() -> None:
+    from cadenza.composition.learned.compose import _unquote
+
+    major = [60, 62, 64, 65, 67, 65, 64, 62, 60, 62, 64, 65]  # its middle note is E
+    minor = [p - 1 if p % 12 == 4 else p for p in major]  # and here E flat
+    for mode, scale, pitches in (("major", MAJOR_SCALE, major), ("minor", MINOR_SCALE, minor)):
+        index = QuoteIndex([[(p, 4) for p in pitches]], ["the source (voice 1)"])
+        line = [Note(4 * i, 0, p, 4) for i, p in enumerate(pitches)]
+        unquoted, moved = _unquote(line, 0, [index], mode)
+        assert moved >= 1
+        assert index.copies([(n.pitch, n.duration) for n in unquoted]) == []
+        assert all(n.pitch % 12 in scale for n in unquoted)
+        assert all(abs(a.pitch - b.pitch) <= 4 for a, b in zip(line, unquoted, strict=True))

@@ -109,13 +109,24 @@ def style_mix(sources: Sequence[LearnedSource]) -> np.ndarray:
     return _mix_of([s.style for s in sources])
 
 
-def neutral_mix(texture: str, styles: Sequence[str]) -> np.ndarray | None:
-    """The other corpus styles of the blend's texture in equal shares (for reels: songs, jigs,
-    hornpipes, strathspeys, other tunes): the twin that guidance draws away from, so what is
-    pushed is what tells the sources' style from its neighbours. None when the texture has
-    no other style (chorales)."""
+def neutral_mix(texture: str, styles: Sequence[str], embedding: np.ndarray) -> np.ndarray | None:
+    """The twin that guidance draws away from: the style of the blend's texture, other than
+    the sources', nearest to the sources' mix in the model's own style space (`embedding`,
+    its token embedding; cosine similarity). For hornpipes that is the reel, for reels the
+    hornpipe, for jigs the other tunes: what is pushed is what tells the sources' style from
+    the one it is likeliest to be taken for. (Pushing away from all the texture's other
+    styles at once spent the push on what the metre already rules out — a jig's 6/8 against
+    a hornpipe's 2/4.) None when the texture has no other style (chorales)."""
     others = [s for s in STYLES if TEXTURE_OF_STYLE.get(s, "tune") == texture and s not in styles]
-    return _mix_of(others) if others else None
+    if not others:
+        return None
+    mix = _mix_of(styles) @ embedding
+
+    def similarity(style: str) -> float:
+        vector = embedding[token_id(f"STYLE:{style}")]
+        return float(vector @ mix / max(float(np.linalg.norm(vector) * np.linalg.norm(mix)), 1e-12))
+
+    return _mix_of([max(others, key=similarity)])
 
 
 def _mix_of(styles: Sequence[str]) -> np.ndarray:
@@ -168,13 +179,13 @@ def compose_learned(
     dominant = Counter(styles).most_common(1)[0][0]
     prompt = Prompt(
         header=header(dominant, chosen_meter, key.mode, voices),
-        source_bars=[_source_bars(s, key.mode, chosen_meter, voices) for s in sources],
+        source_bars=[lent_bars(s, key.mode, chosen_meter, voices) for s in sources],
     )
     sampler = Sampler(
         loaded.model, style_mix=style_mix(sources),
         temperature=temperature if temperature is not None else 0.75 + 0.5 * creativity,
         top_p=0.9 + 0.08 * creativity, rng=np.random.default_rng(seed), step=loaded.step,
-        guidance=STYLE_GUIDANCE, neutral_mix=neutral_mix(texture, styles),
+        guidance=STYLE_GUIDANCE, neutral_mix=neutral_mix(texture, styles, loaded.style_space),
     )  # fmt: skip
     sources_index = _sources_index(sources, key.mode)
     corpus_index = shipped_corpus_index() if corpus is True else (corpus or None)
@@ -201,13 +212,26 @@ def _first(sources: Sequence[LearnedSource], meter: tuple[int, int]) -> int:
     return next(i for i, s in enumerate(sources) if s.score.meter == meter)
 
 
-def _source_bars(
+def same_bar(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Whether bars of metre `a` can stand for bars of `b`: as long, and both simple or both
+    compound (6/8 against 3/4 is a different dance)."""
+    return bar_steps(a) == bar_steps(b) and _compound(a) == _compound(b)
+
+
+def _compound(meter: tuple[int, int]) -> bool:
+    numerator, denominator = meter
+    return numerator in (6, 9, 12) and denominator in (4, 8, 16)
+
+
+def lent_bars(
     source: LearnedSource, mode: str, meter: tuple[int, int], voices: int
 ) -> LentBars | None:
-    """The source's bars as prompt tokens, in the blend's mode; none when its metre
-    differs (its style still conditions the blend). A chorale prompting a tune lends its
-    soprano; a tune prompting a chorale is its soprano."""
-    if source.score.meter != meter:
+    """The source's bars as prompt tokens, in the blend's mode; none when its bar differs
+    from the blend's (its style still conditions the blend). A 4/4 source lends its bars to a
+    2/2 blend as they are (the same bar, the same sixteenths); 6/8 and 3/4 share a length but
+    not a pulse, so they do not. A chorale prompting a tune lends its soprano; a tune
+    prompting a chorale is its soprano."""
+    if not same_bar(source.score.meter, meter):
         return None
     notes = in_mode(source.score.notes, source.score.mode, mode)
     notes = [n for n in notes if n.voice < voices or (voices == 1 and n.voice == 0)]

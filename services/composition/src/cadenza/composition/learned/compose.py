@@ -6,20 +6,21 @@ no parallel fifths or octaves, and copy no run of more than LIMIT notes (with or
 rhythm) from any source or from the training corpus. A quote of a source, a weak cadence or
 parallels mean another batch (while the phrase's and the piece's budgets last); a run the
 kept draw still shares (most often with some corpus work: ordinary lines are in 2.5 million
-notes) is broken by moving its notes a step, the middle first, while that shortens what is
-copied. Each draw's cadence is made sure before it is checked: at an authentic cadence the
-outer voices' last notes move to the nearest tonic (and the inner voices to the tonic
-triad), at a half cadence the bass to the dominant, each held to the phrase's end; a draw
-whose last notes cannot be held there (nothing sounds at the phrase's end) counts as a
-cadence fault.
+notes) is broken by moving its notes to a neighbouring tone of the scale, the middle first,
+while that shortens what is copied. Each draw's cadence is made sure before it is checked:
+at an authentic cadence the outer voices' last notes move to the nearest tonic (and the
+inner voices to the tonic triad), at a half cadence the bass to the dominant, each held to
+the phrase's end; a draw whose last notes cannot be held there (nothing sounds at the
+phrase's end) counts as a cadence fault.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import zip_longest
 
-from cadenza.composition.learned.analysis import parallel_perfects
+from cadenza.composition.learned.analysis import MAJOR_SCALE, MINOR_SCALE, parallel_perfects
 from cadenza.composition.learned.form import Phrase, Plan
 from cadenza.composition.learned.grammar import GrammarState
 from cadenza.composition.learned.quotes import LIMIT, Quote, QuoteIndex
@@ -39,7 +40,7 @@ CANDIDATES = 2  # drawn at once for each phrase, one row each of a batch
 MAX_BATCHES = 3  # per phrase
 SPARE_BATCHES = 12  # batches a whole piece may spend beyond one per phrase (bounds its CPU)
 CADENCE_REACH = 6  # semitones a final note may move to land on the cadence's pitch (any)
-PROMPT_SOURCE_BARS = 2
+PROMPT_SOURCE_BARS = 4
 PROMPT_PIECE_TOKENS = 200  # the latest bars of the piece itself that the prompt carries
 VOICE_RANGES = {  # in C: soprano, alto, tenor, bass; a tune
     4: [(60, 81), (53, 74), (48, 69), (36, 62)],
@@ -140,7 +141,7 @@ def compose(
             ]
             ending = Phrase(section.start_bar + kept_bars, 1, section.phrases[-1].cadence)
             notes += _draw_phrase(
-                sampler, prompt, ending, notes, source, meter_steps, voices, ranges,
+                sampler, prompt, ending, notes, source, meter_steps, voices, ranges, mode,
                 sources_index, corpus_index, report,
             )  # fmt: skip
             done += len(section.phrases)
@@ -149,14 +150,14 @@ def compose(
             continue
         for phrase in section.phrases:
             notes += _draw_phrase(
-                sampler, prompt, phrase, notes, source, meter_steps, voices, ranges,
+                sampler, prompt, phrase, notes, source, meter_steps, voices, ranges, mode,
                 sources_index, corpus_index, report,
             )  # fmt: skip
             done += 1
             if on_phrase:
                 on_phrase(done / total_phrases)
     indexes = [i for i in (sources_index, corpus_index) if i]
-    notes, moved = _final_pass(notes, voices, indexes)
+    notes, moved = _final_pass(notes, voices, indexes, mode)
     report.notes_moved += moved
     notes, mended = _mend(notes, voices, ranges, plan, meter_steps, indexes, mode)
     report.parallels_mended += mended
@@ -194,6 +195,7 @@ def _draw_phrase(
     steps: int,
     voices: int,
     ranges: list[tuple[int, int]],
+    mode: str,
     sources_index: QuoteIndex,
     corpus_index: QuoteIndex | None,
     report: ComposeReport,
@@ -233,8 +235,8 @@ def _draw_phrase(
                 break
     assert best is not None
     notes = best[2]
-    if best[3].copies:  # move notes by a step until no copy is left
-        notes, moved = _break_copies(notes, before, voices, sources_index, corpus_index)
+    if best[3].copies:  # move notes to neighbouring scale tones until no copy is left
+        notes, moved = _break_copies(notes, before, voices, mode, sources_index, corpus_index)
         report.copies_broken += 1
         report.notes_moved += moved
     return notes
@@ -357,6 +359,7 @@ def _break_copies(
     notes: list[Note],
     before: list[Note],
     voices: int,
+    mode: str,
     sources_index: QuoteIndex,
     corpus_index: QuoteIndex | None,
 ) -> tuple[list[Note], int]:
@@ -368,17 +371,21 @@ def _break_copies(
     for v in range(voices):
         mine = [i for i, n in enumerate(notes) if n.voice == v]
         old = tails[v]
-        line, count = _unquote(old + [notes[i] for i in mine], len(old), indexes)
+        line, count = _unquote(old + [notes[i] for i in mine], len(old), indexes, mode)
         for i, note in zip(mine, line[len(old) :], strict=True):
             notes[i] = note
         moved += count
     return notes, moved
 
 
-def _unquote(line: list[Note], first: int, indexes: list[QuoteIndex]) -> tuple[list[Note], int]:
-    """Move notes of `line` from `first` on a step up or down (within a copied run, its
-    middle first) while that shortens what is copied, until nothing is; bounded (twice as
-    many moves as notes), and a run no move shortens is left for the summary to report."""
+def _unquote(
+    line: list[Note], first: int, indexes: list[QuoteIndex], mode: str
+) -> tuple[list[Note], int]:
+    """Move notes of `line` from `first` to a neighbouring tone of the mode's scale, one or
+    two degrees up or down (within a copied run, its middle first), while that shortens what
+    is copied, until nothing is; bounded (twice as many moves as notes), and a run no move
+    shortens is left for the summary to report. Scale tones, not semitones: a quote broken
+    by a chromatic neighbour would put a wrong note in the tune."""
     line = list(line)
     moved = 0
     for _ in range(2 * (len(line) - first)):
@@ -393,12 +400,12 @@ def _unquote(line: list[Note], first: int, indexes: list[QuoteIndex]) -> tuple[l
                 key=lambda i: (abs(i - middle), i),
             )
             for place in places:
-                for delta in (2, -2, 1, -1):
+                for pitch in _scale_neighbours(line[place].pitch, mode):
                     trial = line.copy()
-                    trial[place] = replace(line[place], pitch=line[place].pitch + delta)
+                    trial[place] = replace(line[place], pitch=pitch)
                     left, _ = _excess(trial, indexes)
                     if best is None or left < best[0]:
-                        best = (left, place, line[place].pitch + delta)
+                        best = (left, place, pitch)
                 if best is not None and best[0] < over:
                     break
             if best is not None and best[0] < over:
@@ -410,6 +417,14 @@ def _unquote(line: list[Note], first: int, indexes: list[QuoteIndex]) -> tuple[l
     return line, moved
 
 
+def _scale_neighbours(pitch: int, mode: str) -> list[int]:
+    """The scale tones one and two degrees above and below `pitch` (in C), nearest first."""
+    scale = MAJOR_SCALE if mode == "major" else MINOR_SCALE
+    above = [p for p in range(pitch + 1, pitch + 6) if p % 12 in scale][:2]
+    below = [p for p in range(pitch - 1, pitch - 6, -1) if p % 12 in scale][:2]
+    return [p for pair in zip_longest(above, below) for p in pair if p is not None]
+
+
 def _excess(line: Sequence[Note], indexes: list[QuoteIndex]) -> tuple[int, list[Quote]]:
     """How many notes the line's copied runs have beyond the limit, and the runs."""
     pairs = [(n.pitch, n.duration) for n in line]
@@ -418,14 +433,14 @@ def _excess(line: Sequence[Note], indexes: list[QuoteIndex]) -> tuple[int, list[
 
 
 def _final_pass(
-    notes: list[Note], voices: int, indexes: list[QuoteIndex]
+    notes: list[Note], voices: int, indexes: list[QuoteIndex], mode: str
 ) -> tuple[list[Note], int]:
     """Each whole voice checked once more: a repeated strain joins its first instance's end
     to its own start, which no phrase's check saw."""
     moved = 0
     result: list[Note] = []
     for v in range(voices):
-        line, count = _unquote(sorted(n for n in notes if n.voice == v), 0, indexes)
+        line, count = _unquote(sorted(n for n in notes if n.voice == v), 0, indexes, mode)
         result += line
         moved += count
     return sorted(result), moved

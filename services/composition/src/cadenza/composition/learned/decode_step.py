@@ -5,7 +5,9 @@ two or three rows, and at that size torch's matrix products (MKL, tuned for larg
 cost three times what numpy's do, and its per-operation overhead as much again. This step
 reads the same weights and the same key/value buffers as `Composer` (the cache's tensors and
 these arrays share memory), so a prompt is run by torch and each new position here; a test
-holds the two to the same logits.
+holds the two to the same logits. Each layer norm's gain and bias are folded into the
+linear layer that reads it (x·g + b, then @ W + c, is x @ (g·W) + (b @ W + c)): two fewer
+passes over the activations per norm, nine norms a step.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ class DecodeStep:
         self.scale = np.float32((config.width // config.heads) ** -0.5)
         self.embed = _array(model.embed.weight)
         self.position = _array(model.position.weight)
-        self.head = np.ascontiguousarray(self.embed.T)
-        self.final = (_array(model.norm.weight), _array(model.norm.bias))
+        head = (np.ascontiguousarray(self.embed.T), np.zeros(len(self.embed), np.float32))
+        self.head = _folded(model.norm, head)
         self.blocks = []
         for block in model.blocks:
             assert isinstance(block, Block)
@@ -41,11 +43,9 @@ class DecodeStep:
             assert isinstance(up, nn.Linear) and isinstance(down, nn.Linear)
             self.blocks.append(
                 {
-                    "norm1": (_array(block.norm1.weight), _array(block.norm1.bias)),
-                    "qkv": _linear(block.qkv),
+                    "qkv": _folded(block.norm1, _linear(block.qkv)),
                     "out": _linear(block.out),
-                    "norm2": (_array(block.norm2.weight), _array(block.norm2.bias)),
-                    "up": _linear(up),
+                    "up": _folded(block.norm2, _linear(up)),
                     "down": _linear(down),
                 }
             )
@@ -57,23 +57,22 @@ class DecodeStep:
         rows = x.shape[0]
         for layer, block in enumerate(self.blocks):
             keys, values = cache.keys[layer].numpy(), cache.values[layer].numpy()
-            h = _norm(x, *block["norm1"])
-            qkv = h @ block["qkv"][0] + block["qkv"][1]
+            qkv = _affine(_standardised(x), block["qkv"])
             q, k, v = qkv.reshape(rows, 3, self.heads, -1).transpose(1, 0, 2, 3)
             keys[:, :, position] = k
             values[:, :, position] = v
             seen_k, seen_v = keys[:, :, : position + 1], values[:, :, : position + 1]
-            scores = np.matmul(seen_k, q[:, :, :, None])[..., 0] * self.scale  # (rows, heads, n)
-            scores -= scores.max(axis=-1, keepdims=True)
-            weights = np.exp(scores)
+            weights = np.matmul(seen_k, q[:, :, :, None])[..., 0]  # (rows, heads, n)
+            weights *= self.scale
+            weights -= weights.max(axis=-1, keepdims=True)
+            np.exp(weights, out=weights)
             weights /= weights.sum(axis=-1, keepdims=True)
             attended = np.matmul(weights[:, :, None, :], seen_v)[:, :, 0].reshape(rows, -1)
-            x = x + attended @ block["out"][0] + block["out"][1]
-            h = _norm(x, *block["norm2"])
-            up = h @ block["up"][0] + block["up"][1]
+            x = x + _affine(attended, block["out"])
+            up = _affine(_standardised(x), block["up"])
             up = F.gelu(torch.from_numpy(up)).numpy()  # exact GELU, as the model's
-            x = x + up @ block["down"][0] + block["down"][1]
-        logits: np.ndarray = _norm(x, *self.final) @ self.head
+            x += _affine(up, block["down"])
+        logits: np.ndarray = _affine(_standardised(x), self.head)
         return logits
 
 
@@ -82,10 +81,26 @@ def _linear(layer: nn.Linear) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(_array(layer.weight).T), _array(layer.bias)
 
 
-def _norm(x: np.ndarray, gain: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    # np.add.reduce rather than .mean(): a few microseconds less, nine times a step.
+def _folded(
+    norm: nn.LayerNorm, linear: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """`linear` (x @ w + c) applied after `norm`'s gain and bias, as one affine map."""
+    gain, bias = _array(norm.weight), _array(norm.bias)
+    weight, offset = linear
+    return np.ascontiguousarray(gain[:, None] * weight), (offset + bias @ weight).astype(np.float32)
+
+
+def _affine(x: np.ndarray, layer: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    y: np.ndarray = x @ layer[0]
+    y += layer[1]
+    return y
+
+
+def _standardised(x: np.ndarray) -> np.ndarray:
+    """Layer norm without its gain and bias (folded into the next layer). np.add.reduce
+    rather than .mean(): a few microseconds less, nine times a step."""
     share = np.float32(1.0 / x.shape[-1])
     centred = x - np.add.reduce(x, axis=-1, keepdims=True) * share
     variance = np.add.reduce(centred * centred, axis=-1, keepdims=True) * share
-    normed: np.ndarray = centred / np.sqrt(variance + EPSILON) * gain + bias
-    return normed
+    centred /= np.sqrt(variance + EPSILON)
+    return centred

@@ -8,10 +8,10 @@ CPU a step of a small model costs the reading of its weights, so four rows cost 
 one does, and the composer can choose among them.
 
 Style guidance (`guidance` g > 0), as classifier-free guidance does with a condition: each
-row has a twin whose header carries other styles (the blend's neighbours: for reels the
-other tune styles) instead of the sources' mix, and the row draws from s + g·(s − n), its
-scores pushed away from the twin's. What makes a reel a reel rather than another dance
-tune is drawn more strongly; the twins cost a few per cent more per step (they are rows of
+row has a twin whose header carries another style (the blend's nearest neighbour: for reels
+the hornpipe) instead of the sources' mix, and the row draws from s + g·(s − n), its
+scores pushed away from the twin's. What makes a reel a reel rather than a hornpipe is
+drawn more strongly; the twins cost a few per cent more per step (they are rows of
 the same batch). The window-sliding fallback (`bars`) draws unguided.
 """
 

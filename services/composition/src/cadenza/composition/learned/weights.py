@@ -17,6 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from cadenza.composition.learned.decode_step import DecodeStep
@@ -38,6 +39,11 @@ class LoadedComposer:
     manifest: dict[str, Any]
     sha256: str
     step: DecodeStep  # the model's numpy decoding step, built once with the model
+
+    @property
+    def style_space(self) -> np.ndarray:
+        """The model's token embedding (its STYLE rows place the styles), as numpy."""
+        return self.step.embed
 
 
 def vocabulary_digest() -> str:
