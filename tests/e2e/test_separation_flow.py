@@ -147,6 +147,8 @@ async def test_cancelling_a_separation(api: httpx.Client, ws_url: str, tmp_path:
         ({"model": "htdemucs", "stems": ["piano"]}, "params.stems", "no piano stem"),
         ({"stems": ["kazoo"]}, "params.stems.0", "Input should be"),
         ({"stems": []}, "params.stems", "at least 1 item"),
+        ({"shifts": 11}, "params.shifts", "less than or equal to 10"),
+        ({"overlap": 0.9}, "params.overlap", "less than or equal to 0.75"),
         (
             {"model": "classical", "format": "mp3", "bit_depth": 24},
             "params",

@@ -219,3 +219,30 @@ def test_kinds_after_follows_what_each_step_takes_and_gives() -> None:
     assert kinds_after("separation") == ("effects", "mix")
     assert "render" not in kinds_after("effects")
     assert "blend" not in {k for kind in STEP_INPUT for k in kinds_after(kind)}
+
+
+def test_a_separation_step_hands_its_shifts_overlap_and_seed_to_its_command() -> None:
+    step = SeparationStep(
+        stage="next",
+        params=SeparationStepParams(
+            model="htdemucs", stems=("vocals",), shifts=4, overlap=0.5, seed=77
+        ),
+    )
+    render = RenderRequested(
+        job_id=uuid.uuid4(), owner="alice", correlation_id=uuid.uuid4(), input=MIDI, slip=(step,)
+    )
+    rendered = RenderCompleted.caused_by(render, stage="render", outputs={"mix.wav": ref("mix")})
+    separation = next_command(render, rendered)
+    assert isinstance(separation, SeparationRequested)
+    assert (separation.shifts, separation.overlap, separation.seed) == (4, 0.5, 77)
+    assert separation.work_factor == 4 * 0.75 / 0.5
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [({"shifts": 11}, "shifts"), ({"overlap": 0.8}, "overlap"), ({"seed": -1}, "seed")],
+)
+def test_separation_options_are_bounded(options: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        SeparationStepParams(model="htdemucs", stems=("vocals",), **options)
+    assert raised.value.errors()[0]["loc"] == (field,)

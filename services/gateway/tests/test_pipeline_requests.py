@@ -114,6 +114,22 @@ def test_remix_gets_effects_per_stem_by_default() -> None:
     assert isinstance(mix, MixStep) and isinstance(master, MasterStep)
 
 
+def test_a_separation_s_shifts_overlap_and_seed_reach_its_command() -> None:
+    request = PipelineJobRequest(
+        kind="pipeline",
+        preset="remix",
+        input={"upload_id": uuid.uuid4()},
+        params={"separation": {"shifts": 3, "overlap": 0.5, "seed": 9}},
+    )
+    ctx = context(source=AUDIO)
+    assert request.problems(ctx) == []
+    submitted, (first,) = plan_job(request, ctx)
+    assert isinstance(first, SeparationRequested)
+    assert (first.shifts, first.overlap, first.seed) == (3, 0.5, 9)
+    recorded = submitted.params["steps"][0]["params"]
+    assert (recorded["shifts"], recorded["overlap"], recorded["seed"]) == (3, 0.5, 9)
+
+
 @pytest.mark.parametrize(
     ("body", "source", "words"),
     [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from concurrent.futures import Future
 from typing import Any
 
@@ -11,7 +12,7 @@ from demucs.apply import BagOfModels, apply_model
 
 from cadenza.devstack.demucs_models import build_model
 from cadenza.separation.separators import DemucsSegments
-from cadenza.separation.streaming import StreamingSeparator, triangle_window
+from cadenza.separation.streaming import StreamingSeparator, shift_leads, triangle_window
 
 
 def direct_submit(members: list[Any]) -> Any:
@@ -71,6 +72,52 @@ def test_other_overlaps_and_many_segments_in_flight() -> None:
     reference = apply_model(model, mix[None], shifts=0, split=True, overlap=0.5)[0]
     streamed = stream(model, mix, [10_000], overlap=0.5, max_inflight=4)
     torch.testing.assert_close(streamed, reference, rtol=0, atol=1e-5)
+
+
+def test_test_time_shifts_equal_apply_model_s_with_its_generator_seeded_alike() -> None:
+    # The plain Demucs: its forward pass draws nothing from Python's generator, so demucs's
+    # three leads are the three first draws after the seed, as ours are.
+    _, _, model = build_model("demucs", seed=1)
+    model.eval()
+    mix = torch.randn(2, int(44100 * 3.3))
+    random.seed(7)
+    reference = apply_model(model, mix[None], shifts=3, split=True, overlap=0.25)[0]
+    leads = shift_leads([44100], 3, 7)
+    assert leads is not None and all(0 <= lead <= 22050 for lead in leads[0])
+    streamed = stream(model, mix, [30_000, 70_001], leads=leads)
+    torch.testing.assert_close(streamed, reference, rtol=0, atol=1e-5)
+    assert (streamed - stream(model, mix, [30_000, 70_001])).abs().max() > 1e-3
+
+
+def test_a_bag_s_shifts_average_each_member_s_passes_over_the_delayed_mix() -> None:
+    # HTDemucs's transformer draws from Python's generator in every forward pass, so
+    # demucs's own leads for a bag's second member depend on how many segments the first
+    # ran; ours come from the job's seed alone. Checked against the definition instead:
+    # each member run on the mix delayed by each lead, the lead dropped, the passes averaged,
+    # then the members weighted per source.
+    members = [build_model(seed=seed)[2] for seed in (1, 2)]
+    weights = [[1.0, 0.0, 1.0, 0.5], [0.0, 1.0, 1.0, 0.5]]
+    bag = BagOfModels(members, weights=weights)
+    bag.eval()
+    mix = torch.randn(2, int(44100 * 3.3))
+    leads = [[0, 11_000], [22_050, 517]]
+    streamed = stream(bag, mix, [30_000, 70_001], leads=leads)
+    total = torch.zeros_like(streamed)
+    for member, mine, member_weights in zip(members, leads, weights, strict=True):
+        passes = [
+            stream(member, torch.cat([torch.zeros(2, lead), mix], dim=-1), [65_536])[..., lead:]
+            for lead in mine
+        ]
+        total += torch.stack(passes).mean(dim=0) * torch.tensor(member_weights)[:, None, None]
+    expected = total / torch.tensor(weights).sum(dim=0)[:, None, None]
+    torch.testing.assert_close(streamed, expected, rtol=0, atol=1e-5)
+
+
+def test_shifts_are_drawn_from_the_seed_alone() -> None:
+    first = shift_leads([44100], 4, 3)
+    assert first == shift_leads([44100], 4, 3)
+    assert first != shift_leads([44100], 4, 4)
+    assert shift_leads([44100], 0, 3) is None
 
 
 def test_input_kept_in_memory_stays_bounded() -> None:

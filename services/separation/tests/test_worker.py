@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import soundfile as sf
@@ -58,6 +59,7 @@ def command(
     model: str = "htdemucs",
     stems: tuple[str, ...] = ("vocals",),
     owner: str = "alice",
+    **options: Any,
 ) -> SeparationRequested:
     return SeparationRequested(
         job_id=uuid.uuid4(),
@@ -67,6 +69,7 @@ def command(
         model=model,
         stems=stems,
         output=OutputFormat(format="flac"),
+        **options,
     )
 
 
@@ -136,6 +139,47 @@ async def test_stems_are_stored_and_the_same_request_is_served_from_cache(
     (separate,) = await facts_for(js, other_owner.job_id)
     assert isinstance(separate, SeparationCompleted)
     assert separate.details["cache"] == "miss", "one owner's cache is not another's"
+
+
+async def test_shifts_change_the_stems_and_the_same_seed_gives_the_same_ones(
+    worker: WorkerRuntime, tmp_path: Path
+) -> None:
+    assert isinstance(worker.store, LocalObjectStore)
+    ref = await stored_input(worker.store, write_noise(tmp_path / "in.wav", 3.0))
+    js = worker.broker.connection.jetstream()
+    commands = [
+        command(ref, owner="a"),
+        command(ref, owner="b", shifts=2, seed=5),
+        command(ref, owner="c", shifts=2, seed=5),  # another owner: no cache to share
+        command(ref, owner="d", shifts=2, seed=6),
+        command(ref, owner="e", overlap=0.5),
+    ]
+    for cmd in commands:
+        await worker.bus.publish(cmd)
+    done = []
+    for cmd in commands:
+        (fact,) = await facts_for(js, cmd.job_id)
+        assert isinstance(fact, SeparationCompleted), fact
+        assert fact.details["cache"] == "miss"
+        done.append(fact)
+    plain, shifted, again, other_seed, overlapped = (d.outputs["vocals.flac"].sha256 for d in done)
+    assert shifted == again, "the same seed draws the same shifts"
+    assert len({plain, shifted, other_seed, overlapped}) == 4
+    assert done[1].details | {"seconds": 0, "realtime_factor": 0} == {
+        "model": "htdemucs", "device": "cpu", "shifts": 2, "overlap": 0.25, "seed": 5,
+        "cache": "miss", "seconds": 0, "realtime_factor": 0,
+    }  # fmt: skip
+    assert done[4].details["overlap"] == 0.5 and "seed" not in done[4].details
+
+    # The result cache tells the options apart: owner a's unshifted stems are not served for
+    # a shifted request, and owner b's shifted ones are, to b.
+    for owner, expected_cache in (("a", "miss"), ("b", "hit")):
+        cmd = command(ref, owner=owner, shifts=2, seed=5)
+        await worker.bus.publish(cmd)
+        (fact,) = await facts_for(js, cmd.job_id)
+        assert isinstance(fact, SeparationCompleted)
+        assert fact.details["cache"] == expected_cache
+        assert fact.outputs["vocals.flac"].sha256 == shifted
 
 
 @pytest.mark.parametrize(

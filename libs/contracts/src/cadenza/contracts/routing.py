@@ -104,6 +104,7 @@ def next_command(command: PipelineCommand, fact: StageCompleted) -> PipelineComm
                 model=step.params.model,
                 stems=step.params.stems,
                 output=step.params.output,
+                **step.params.options(),
                 **common,
             )
         case EffectsStep():

@@ -10,6 +10,7 @@ from cadenza.contracts.artifacts import ArtifactRef
 from cadenza.contracts.audio_format import OutputFormat
 from cadenza.contracts.jobs import StageCompleted, StageFailed
 from cadenza.contracts.pipeline import PipelineCommand
+from cadenza.contracts.separation_options import SeparationOptions
 from cadenza.contracts.stems import STEM_NAMES as STEM_NAMES
 from cadenza.contracts.stems import StemName as StemName
 
@@ -46,8 +47,9 @@ CLASSICAL_INFO = ModelInfo(
 )
 
 
-class SeparationRequested(PipelineCommand):
-    """Command: split `input` into `stems` with `model`; each stem becomes `<stem>.<format>`."""
+class SeparationRequested(PipelineCommand, SeparationOptions):
+    """Command: split `input` into `stems` with `model`; each stem becomes `<stem>.<format>`
+    (`shifts`, `overlap`, `seed`: how the model runs, `separation_options`)."""
 
     subject: ClassVar[str] = "separation.requested"
 

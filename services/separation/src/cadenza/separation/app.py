@@ -25,6 +25,7 @@ from cadenza.contracts.separation import (
     SeparationCompleted,
     SeparationRequested,
 )
+from cadenza.contracts.separation_options import SeparationOptions
 from cadenza.runtime.commands import subscribe_consumer
 from cadenza.runtime.metrics import AUDIO_SECONDS
 from cadenza.runtime.model_registry import ModelRegistry
@@ -70,13 +71,18 @@ class Separation:
             batcher=SegmentBatcher(device, batch_size=batch, wait_s=settings.batch_wait_ms / 1000),
         )
 
-    async def plan(self, model: str) -> Plan:
+    async def plan(self, model: str, options: SeparationOptions) -> Plan:
         if model == CLASSICAL_MODEL:
-            return classical_plan(overlap=self.settings.overlap)
+            return classical_plan(overlap=options.overlap, shifts=options.shifts, seed=options.seed)
         loaded = await asyncio.to_thread(self.loaded.get, model)
         inflight = max(1, self.batcher.batch_size)
         return demucs_plan(
-            loaded, self.batcher, overlap=self.settings.overlap, max_inflight=inflight
+            loaded,
+            self.batcher,
+            overlap=options.overlap,
+            max_inflight=inflight,
+            shifts=options.shifts,
+            seed=options.seed,
         )
 
     async def advertise_forever(self) -> None:
@@ -90,15 +96,18 @@ class Separation:
             await asyncio.sleep(ADVERTISE_EVERY_S)
 
 
-def cache_prefix(cmd: SeparationRequested, model: ModelInfo, overlap: float) -> str:
-    """Stems of the same audio, model (and weights), output and settings, for this owner."""
+def cache_prefix(cmd: SeparationRequested, model: ModelInfo) -> str:
+    """Stems of the same audio, model (and weights), output and options, for this owner (the
+    seed only matters with shifts)."""
     identity = json.dumps(
         {
             "input": cmd.input.sha256,
             "model": model.name,
             "weights": model.fingerprint,
             "output": cmd.output.model_dump(mode="json"),
-            "overlap": overlap,
+            "overlap": cmd.overlap,
+            "shifts": cmd.shifts,
+            "seed": cmd.seed if cmd.shifts else None,
             "pipeline": PIPELINE_VERSION,
         },
         sort_keys=True,
@@ -178,13 +187,23 @@ async def run_separation(
     media_type = cmd.output.media_type
     _check_budget(cmd, len(model.stems) if settings.result_cache else len(cmd.stems))
     seconds = cmd.input.duration_s or 0.0
-    run.limit_cpu(cmd.limits.cpu_seconds_for(seconds), f"{seconds:,.0f} s of audio")
+    allowed = cmd.limits.cpu_seconds_for(seconds)
+    if allowed is not None:  # shifts and overlap multiply the work (bounded: ≤ 30×)
+        allowed *= cmd.work_factor
+    run.limit_cpu(allowed, f"{seconds:,.0f} s of audio")
 
     def job_key(name: str) -> str:
         return object_key(cmd.owner, str(cmd.job_id), name)
 
-    prefix = cache_prefix(cmd, model, settings.overlap)
-    details: dict[str, object] = {"model": model.name, "device": str(separation.device)}
+    prefix = cache_prefix(cmd, model)
+    details: dict[str, object] = {
+        "model": model.name,
+        "device": str(separation.device),
+        "shifts": cmd.shifts,
+        "overlap": cmd.overlap,
+    }
+    if cmd.shifts:
+        details["seed"] = cmd.seed
 
     if settings.result_cache:
         manifest = await _read_manifest(store, f"{prefix}/manifest.json")
@@ -208,7 +227,7 @@ async def run_separation(
                 cmd, stage=cmd.stage, outputs=cached, details={**details, "cache": "hit"}
             )
 
-    plan = await separation.plan(model.name)
+    plan = await separation.plan(model.name, cmd)
     # With the cache on, every stem of the model is kept (a later job may ask for others).
     stems = list(model.stems) if settings.result_cache else list(cmd.stems)
 

@@ -12,7 +12,7 @@ from demucs.apply import BagOfModels
 from cadenza.separation.batching import SegmentBatcher
 from cadenza.separation.classical import ClassicalSeparator
 from cadenza.separation.pipeline import Plan
-from cadenza.separation.streaming import StreamingSeparator
+from cadenza.separation.streaming import StreamingSeparator, shift_leads
 
 
 class DemucsSegments:
@@ -38,7 +38,10 @@ def demucs_plan(
     *,
     overlap: float = 0.25,
     max_inflight: int = 1,
+    shifts: int = 0,
+    seed: int = 0,
 ) -> Plan:
+    """`shifts` test-time shifts (their leads drawn from `seed`, see `streaming`)."""
     if isinstance(model, BagOfModels):
         members = list(model.models)
         weights = [list(w) for w in model.weights]
@@ -50,8 +53,14 @@ def demucs_plan(
         def submit(index: int, segment: torch.Tensor) -> Future[torch.Tensor]:
             return batcher.submit(members[index], segment, stopped)
 
+        leads = shift_leads([m.samplerate for m in segments], shifts, seed)
         return StreamingSeparator(
-            segments, submit, weights=weights, overlap=overlap, max_inflight=max_inflight
+            segments,
+            submit,
+            weights=weights,
+            overlap=overlap,
+            max_inflight=max_inflight,
+            leads=leads,
         )
 
     first = segments[0]
@@ -64,7 +73,7 @@ def demucs_plan(
     )
 
 
-def classical_plan(*, overlap: float = 0.25) -> Plan:
+def classical_plan(*, overlap: float = 0.25, shifts: int = 0, seed: int = 0) -> Plan:
     def make_stream(samplerate: int, stopped: Callable[[], bool]) -> StreamingSeparator:
         separator = ClassicalSeparator(samplerate)
 
@@ -74,7 +83,8 @@ def classical_plan(*, overlap: float = 0.25) -> Plan:
                 future.set_result(separator(segment[None])[0])
             return future
 
-        return StreamingSeparator([separator], submit, overlap=overlap)
+        leads = shift_leads([samplerate], shifts, seed)
+        return StreamingSeparator([separator], submit, overlap=overlap, leads=leads)
 
     return Plan(
         sources=tuple(ClassicalSeparator(44100).sources),

@@ -27,8 +27,6 @@ class Settings(WorkerSettings):
     batch_wait_ms: float = Field(5.0, ge=0.0, le=1000.0)
     # Models kept loaded at once.
     model_cache_size: int = Field(2, ge=1, le=16)
-    # Segment overlap, as in demucs's apply_model.
-    overlap: float = Field(0.25, ge=0.0, lt=1.0)
     # Reuse stems of identical audio + model + parameters (per owner).
     result_cache: bool = True
     concurrency: int = Field(1, ge=1, le=64)

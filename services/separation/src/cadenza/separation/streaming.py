@@ -9,10 +9,17 @@ blocks, segments run as soon as the audio they need is there, and output frames 
 released as soon as no later segment can touch them. Memory is a few segments whatever
 the track length, and every segment is a point to report progress, check for
 cancellation, or batch with other jobs' segments (see `batching.py`).
+
+Test-time shifts (`apply_model(..., shifts=n)`): demucs runs each model n times on the mix
+delayed by a random lead of silence (0 to half a second), drops the lead from the output
+and averages. Here each (model, shift) is a track of its own with that `lead`: its segments
+sit on a grid that starts `lead` frames before the mix, and its output joins the others'
+at the mix's frames. `shift_leads` draws the leads as demucs does, from a seeded generator.
 """
 
 from __future__ import annotations
 
+import random
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -69,7 +76,8 @@ class _Track:
     source_weights: list[float]
     stride: int
     window: torch.Tensor
-    next_offset: int = 0
+    lead: int = 0  # frames of silence before the mix on this track's grid
+    next_offset: int = 0  # on the track's grid: the mix's frame f is the grid's f + lead
     pending: deque[_Pending] = field(default_factory=deque)
     acc: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
     weight_sum: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
@@ -97,7 +105,10 @@ class StreamingSeparator:
         overlap: float = 0.25,
         transition_power: float = 1.0,
         max_inflight: int = 1,
+        leads: Sequence[Sequence[int]] | None = None,
     ) -> None:
+        """`leads[i]`: the shifts of model i (one track each, averaged); none or `[0]` is
+        one pass without a shift."""
         first = models[0]
         self.sources = list(first.sources)
         self.channels = first.audio_channels
@@ -106,15 +117,19 @@ class StreamingSeparator:
         self.tracks = []
         for index, model in enumerate(models):
             length = model.segment_length
-            self.tracks.append(
-                _Track(
-                    index=index,
-                    model=model,
-                    source_weights=list(weights[index]) if weights else [1.0] * len(self.sources),
-                    stride=max(1, int((1 - overlap) * length)),
-                    window=triangle_window(length, transition_power),
+            mine = list(leads[index]) if leads else [0]
+            source_weights = list(weights[index]) if weights else [1.0] * len(self.sources)
+            for lead in mine:
+                self.tracks.append(
+                    _Track(
+                        index=index,
+                        model=model,
+                        source_weights=[w / len(mine) for w in source_weights],
+                        stride=max(1, int((1 - overlap) * length)),
+                        window=triangle_window(length, transition_power),
+                        lead=lead,
+                    )
                 )
-            )
         for track in self.tracks:
             track.acc = torch.zeros(len(self.sources), self.channels, 0)
             track.weight_sum = torch.zeros(0)
@@ -158,18 +173,19 @@ class StreamingSeparator:
 
     def _schedule(self, track: _Track) -> None:
         length = track.segment_length
+        received = self._received + track.lead  # on the track's grid
         while len(track.pending) < self.max_inflight:
             offset = track.next_offset
-            if self._ended and offset >= self._received:
+            if self._ended and offset >= received:
                 return
-            chunk = min(length, self._received - offset) if self._ended else length
+            chunk = min(length, received - offset) if self._ended else length
             valid = track.model.valid_length(chunk)
             delta = valid - chunk
             start = offset - delta // 2
             end = start + valid
-            if not self._ended and end > self._received:
+            if not self._ended and end > received:
                 return  # wait for more audio
-            segment = self._padded(start, end)
+            segment = self._padded(start - track.lead, end - track.lead)
             track.pending.append(_Pending(offset, chunk, self.submit(track.index, segment)))
             track.next_offset += track.stride
 
@@ -179,23 +195,25 @@ class StreamingSeparator:
             out = item.future.result()
             trim = (out.shape[-1] - item.length) // 2
             out = out[..., trim : trim + item.length].to("cpu", torch.float32)
-            rel = item.offset - self._emitted
-            needed = rel + item.length
+            rel = item.offset - track.lead - self._emitted
+            window = track.window[: item.length]
+            if rel < 0:  # the part over the lead of silence, before the mix
+                out, window, rel = out[..., -rel:], window[-rel:], 0
+            needed = rel + out.shape[-1]
             if track.acc.shape[-1] < needed:
                 grow = needed - track.acc.shape[-1]
                 track.acc = F.pad(track.acc, (0, grow))
                 track.weight_sum = F.pad(track.weight_sum, (0, grow))
-            window = track.window[: item.length]
             track.acc[..., rel:needed] += window * out
             track.weight_sum[rel:needed] += window
 
     def _final_upto(self, track: _Track) -> int:
         """Frames before this position will not change for this track."""
         if track.pending:
-            return track.pending[0].offset
-        if self._ended and track.next_offset >= self._received:
+            return max(track.pending[0].offset - track.lead, 0)
+        if self._ended and track.next_offset >= self._received + track.lead:
             return self._received
-        return min(track.next_offset, self._received)
+        return max(min(track.next_offset - track.lead, self._received), 0)
 
     def drain(self, wait: bool = False) -> torch.Tensor:
         for track in self.tracks:
@@ -220,8 +238,24 @@ class StreamingSeparator:
         return total / totals[:, None, None]
 
     def _trim_input(self) -> None:
-        keep_from = min(t.next_offset for t in self.tracks) - self._history
+        keep_from = min(t.next_offset - t.lead for t in self.tracks) - self._history
         drop = keep_from - self._mix_base
         if drop > 0:
             self._mix = self._mix[:, drop:]
             self._mix_base += drop
+
+
+def shift_leads(samplerates: Sequence[int], shifts: int, seed: int) -> list[list[int]] | None:
+    """Each model's leads for `shifts` test-time shifts, drawn as demucs's apply_model draws
+    them (`random.randint(0, max_shift)`, half a second at the model's rate; model after
+    model, shift after shift) from a generator seeded with `seed`: with demucs's global
+    generator seeded alike (and models whose forward pass draws nothing from it), the same
+    leads. None for no shift."""
+    if shifts <= 0:
+        return None
+    rng = random.Random(seed)  # noqa: S311 - time shifts, not secrets
+    leads = []
+    for rate in samplerates:
+        max_shift = int(0.5 * rate)
+        leads.append([max_shift - rng.randint(0, max_shift) for _ in range(shifts)])
+    return leads

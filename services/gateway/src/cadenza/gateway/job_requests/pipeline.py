@@ -237,7 +237,10 @@ class PipelineJobRequest(JobRequestBase):
         name = params.model or default_model(context.models)
         stems = params.stems or list(context.models[name].stems)
         return SeparationStepParams(
-            model=name, stems=tuple(dict.fromkeys(stems)), output=params.output()
+            model=name,
+            stems=tuple(dict.fromkeys(stems)),
+            output=params.output(),
+            **params.options(),
         )
 
     def _slip_step(self, kind: str, name: str, params: Any, context: Context) -> PipelineStep:
@@ -278,6 +281,7 @@ class PipelineJobRequest(JobRequestBase):
                         model=sep.model,
                         stems=sep.stems,
                         output=sep.output,
+                        **sep.options(),
                         **step,
                     )
                 ]

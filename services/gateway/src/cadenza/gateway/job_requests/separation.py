@@ -15,6 +15,7 @@ from cadenza.contracts.separation import (
     SeparationRequested,
     StemName,
 )
+from cadenza.contracts.separation_options import SeparationOptions
 from cadenza.gateway.job_requests.common import (
     Context,
     JobRequestBase,
@@ -28,7 +29,10 @@ DEFAULT_MODELS = ("htdemucs", CLASSICAL_MODEL)
 MAX_CHANNELS = 2
 
 
-class SeparationParams(OutputParams):
+class SeparationParams(OutputParams, SeparationOptions):
+    """The model, its stems, the output and how the model runs (`shifts`, `overlap`,
+    `seed`: `cadenza.contracts.separation_options`)."""
+
     model: str | None = Field(
         None,
         max_length=64,
@@ -100,5 +104,6 @@ class SeparationJobRequest(JobRequestBase):
                 model=params.model,
                 stems=tuple(params.stems),
                 output=params.output(),
+                **params.options(),
             )
         ]
