@@ -113,6 +113,29 @@ def test_a_bag_s_shifts_average_each_member_s_passes_over_the_delayed_mix() -> N
     torch.testing.assert_close(streamed, expected, rtol=0, atol=1e-5)
 
 
+def test_a_model_s_shifts_share_its_segments_in_flight() -> None:
+    _, _, model = build_model("demucs")
+    model.eval()
+    outstanding: list[int] = []
+
+    class Watched(StreamingSeparator):
+        def _collect(self, track: Any, wait: bool) -> None:
+            outstanding.append(sum(len(t.pending) for t in self.tracks))
+            super()._collect(track, wait)
+
+    separator = Watched(
+        [DemucsSegments(model)],
+        direct_submit([model]),
+        max_inflight=8,
+        leads=[[0, 100, 2_000, 9_000]],
+    )
+    separator.push(torch.randn(2, 44100 * 30))
+    separator.end()
+    while not separator.done:
+        separator.drain(wait=True)
+    assert max(outstanding) == 8  # not 8 for each of the 4 shifts
+
+
 def test_shifts_are_drawn_from_the_seed_alone() -> None:
     first = shift_leads([44100], 4, 3)
     assert first == shift_leads([44100], 4, 3)

@@ -76,6 +76,7 @@ class _Track:
     source_weights: list[float]
     stride: int
     window: torch.Tensor
+    inflight: int = 1  # segments this track may have outstanding
     lead: int = 0  # frames of silence before the mix on this track's grid
     next_offset: int = 0  # on the track's grid: the mix's frame f is the grid's f + lead
     pending: deque[_Pending] = field(default_factory=deque)
@@ -108,7 +109,8 @@ class StreamingSeparator:
         leads: Sequence[Sequence[int]] | None = None,
     ) -> None:
         """`leads[i]`: the shifts of model i (one track each, averaged); none or `[0]` is
-        one pass without a shift."""
+        one pass without a shift. A model's shifts share its `max_inflight` segments and its
+        window, so shifts multiply the work, not the segments held in flight."""
         first = models[0]
         self.sources = list(first.sources)
         self.channels = first.audio_channels
@@ -119,6 +121,7 @@ class StreamingSeparator:
             length = model.segment_length
             mine = list(leads[index]) if leads else [0]
             source_weights = list(weights[index]) if weights else [1.0] * len(self.sources)
+            window = triangle_window(length, transition_power)
             for lead in mine:
                 self.tracks.append(
                     _Track(
@@ -126,7 +129,8 @@ class StreamingSeparator:
                         model=model,
                         source_weights=[w / len(mine) for w in source_weights],
                         stride=max(1, int((1 - overlap) * length)),
-                        window=triangle_window(length, transition_power),
+                        window=window,
+                        inflight=max(1, self.max_inflight // len(mine)),
                         lead=lead,
                     )
                 )
@@ -174,7 +178,7 @@ class StreamingSeparator:
     def _schedule(self, track: _Track) -> None:
         length = track.segment_length
         received = self._received + track.lead  # on the track's grid
-        while len(track.pending) < self.max_inflight:
+        while len(track.pending) < track.inflight:
             offset = track.next_offset
             if self._ended and offset >= received:
                 return
@@ -218,7 +222,7 @@ class StreamingSeparator:
     def drain(self, wait: bool = False) -> torch.Tensor:
         for track in self.tracks:
             self._schedule(track)
-            self._collect(track, wait=wait or len(track.pending) >= self.max_inflight)
+            self._collect(track, wait=wait or len(track.pending) >= track.inflight)
             self._schedule(track)
         upto = min(self._final_upto(t) for t in self.tracks)
         count = upto - self._emitted
