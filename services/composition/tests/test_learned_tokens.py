@@ -112,3 +112,14 @@ def test_a_score_made_in_c_is_written_in_the_key_asked_for() -> None:
     moved = score_from_midi(score_to_midi(score, tonic=7), key=(7, "major"))
     assert moved.notes == score.notes and moved.tonic == 7
     assert encode(score)[:HEADER_LENGTH] == header("tune", (4, 4), "major", 1)
+
+
+def test_compound_metres_have_dotted_beats_whatever_their_denominator() -> None:
+    from cadenza.composition.learned.tokens import is_compound, metric_weight
+
+    assert is_compound((6, 8)) and is_compound((6, 4)) and is_compound((12, 8))
+    assert not is_compound((3, 4)) and not is_compound((2, 2)) and not is_compound((3, 8))
+    # 6/8: two beats of three eighths; 6/4: two beats of three quarters.
+    assert [metric_weight(p, (6, 8)) for p in (0, 2, 6, 8)] == [4, 0, 2, 0]
+    assert [metric_weight(p, (6, 4)) for p in (0, 4, 12, 16)] == [4, 0, 2, 0]
+    assert [metric_weight(p, (3, 4)) for p in (0, 4, 8, 2)] == [4, 1, 1, 0]

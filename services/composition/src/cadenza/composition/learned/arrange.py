@@ -16,7 +16,7 @@ from typing import Literal
 from cadenza.composition.learned.analysis import TRIADS
 from cadenza.composition.learned.form import Plan
 from cadenza.composition.learned.midi_out import Part
-from cadenza.composition.learned.tokens import Note, Score, metric_weight
+from cadenza.composition.learned.tokens import Note, Score, is_compound, metric_weight
 from cadenza.composition.learned.voice_leading import mend_parallels
 
 Ensemble = Literal["auto", "choir", "strings", "winds", "organ", "piano", "folk"]
@@ -78,9 +78,8 @@ def slot_steps(score: Score) -> int:
     """The harmonic rhythm of an accompaniment: half a bar when the bar has an even number
     of beats, else the whole bar."""
     steps = score.bar_steps
-    numerator, denominator = score.meter
-    compound = denominator == 8 and numerator in (6, 9, 12)
-    beats = numerator // 3 if compound else numerator
+    numerator = score.meter[0]
+    beats = numerator // 3 if is_compound(score.meter) else numerator
     return steps // 2 if beats % 2 == 0 and beats > 1 else steps
 
 

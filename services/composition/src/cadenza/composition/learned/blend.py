@@ -43,6 +43,7 @@ from cadenza.composition.learned.tokens import (
     Score,
     bar_steps,
     header,
+    is_compound,
     score_from_midi,
     token_id,
     vocabulary,
@@ -54,7 +55,7 @@ MAJOR_FROM_MINOR = {3: 4, 8: 9, 10: 11}  # lowered third, sixth, seventh raised
 MINOR_FROM_MAJOR = {4: 3, 9: 8}  # the leading tone stays (harmonic minor)
 MAX_BARS = 512
 DEFAULT_TEMPO = 100.0  # a source whose file states none
-# How far each draw is pushed away from a twin in the texture's other styles (sampler).
+# How far each draw is pushed away from its twin in the nearest other style (sampler).
 STYLE_GUIDANCE = 2.0
 
 
@@ -215,12 +216,7 @@ def _first(sources: Sequence[LearnedSource], meter: tuple[int, int]) -> int:
 def same_bar(a: tuple[int, int], b: tuple[int, int]) -> bool:
     """Whether bars of metre `a` can stand for bars of `b`: as long, and both simple or both
     compound (6/8 against 3/4 is a different dance)."""
-    return bar_steps(a) == bar_steps(b) and _compound(a) == _compound(b)
-
-
-def _compound(meter: tuple[int, int]) -> bool:
-    numerator, denominator = meter
-    return numerator in (6, 9, 12) and denominator in (4, 8, 16)
+    return bar_steps(a) == bar_steps(b) and is_compound(a) == is_compound(b)
 
 
 def lent_bars(

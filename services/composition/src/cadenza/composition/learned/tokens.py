@@ -357,15 +357,21 @@ def from_c(tonic: int) -> int:
     return -to_c(tonic)
 
 
+def is_compound(meter: tuple[int, int]) -> bool:
+    """Whether the metre's beats are dotted (6/8, 9/8, 12/8, 6/4 …): three notes of its
+    denominator to a beat."""
+    numerator, denominator = meter
+    return numerator in (6, 9, 12) and denominator in (4, 8, 16)
+
+
 def metric_weight(position: int, meter: tuple[int, int]) -> int:
     """How strong a position (sixteenths from the bar line) is: the downbeat 4, the middle
     of a bar of an even number of beats 2, other beats 1, the rest 0. Beats are dotted in
-    6/8, 9/8 and 12/8."""
-    numerator, denominator = meter
+    compound metres."""
     if position == 0:
         return 4
-    compound = denominator == 8 and numerator in (6, 9, 12)
-    beat = 6 if compound else 16 // denominator
+    unit = 16 // meter[1]
+    beat = 3 * unit if is_compound(meter) else unit
     beats = bar_steps(meter) // beat
     if beats % 2 == 0 and position == beats // 2 * beat:
         return 2
