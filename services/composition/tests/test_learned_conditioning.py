@@ -8,7 +8,14 @@ import numpy as np
 
 from cadenza.composition.engine.theory import Key
 from cadenza.composition.learned.blend import LearnedSource, lent_bars, neutral_mix, same_bar
-from cadenza.composition.learned.tokens import STYLES, Note, Score, token_id, vocabulary
+from cadenza.composition.learned.tokens import (
+    STYLES,
+    Note,
+    Score,
+    encode_bars,
+    token_id,
+    vocabulary,
+)
 
 WIDTH = 4
 
@@ -63,3 +70,27 @@ def test_a_common_time_source_lends_its_bars_to_a_cut_time_blend_and_a_2_4_one_d
     assert lent is not None and lent.bars == 4 and lent.steps == 16
     assert lent.tokens(0, 1)[0] == token_id("BAR")
     assert lent_bars(_source((2, 4)), "major", (2, 2), 1) is None
+
+
+def test_a_prompt_holds_the_piece_s_latest_bars_then_the_source_s_within_the_budget() -> None:
+    from cadenza.composition.learned.compose import Prompt, _prompt_tokens
+    from cadenza.composition.learned.form import Phrase
+    from cadenza.composition.learned.tokens import BAR, HEADER_LENGTH, header
+
+    lent = lent_bars(_source((4, 4)), "major", (4, 4), 1)
+    prompt = Prompt(header("hornpipe", (4, 4), "major", 1), [lent])
+    bar = token_id(BAR)
+
+    def piece(bars: int) -> list[Note]:
+        return [Note(4 * i, 0, 62 + i % 5, 4) for i in range(4 * bars)]
+
+    # Early on: the source's four bars, then the piece's one bar.
+    early = _prompt_tokens(prompt, Phrase(1, 4, "half"), piece(1), 0, 16, budget=187)
+    assert early[:HEADER_LENGTH] == prompt.header
+    assert early[HEADER_LENGTH:].count(bar) == 5
+    # Later: only the piece's latest bars, whole, within the budget.
+    late = _prompt_tokens(prompt, Phrase(40, 4, "half"), piece(40), 0, 16, budget=187)
+    body = late[HEADER_LENGTH:]
+    assert len(body) <= 187 and body[0] == bar
+    assert body[-13:] == encode_bars(piece(40)[-4:], 16, first_bar=39, bars=1)
+    assert len(body) + 13 > 187  # no further whole bar would have fitted

@@ -41,7 +41,6 @@ MAX_BATCHES = 3  # per phrase
 SPARE_BATCHES = 12  # batches a whole piece may spend beyond one per phrase (bounds its CPU)
 CADENCE_REACH = 6  # semitones a final note may move to land on the cadence's pitch (any)
 PROMPT_SOURCE_BARS = 4
-PROMPT_PIECE_TOKENS = 200  # the latest bars of the piece itself that the prompt carries
 VOICE_RANGES = {  # in C: soprano, alto, tenor, bass; a tune
     4: [(60, 81), (53, 74), (48, 69), (36, 62)],
     3: [(60, 81), (50, 72), (36, 62)],
@@ -200,7 +199,7 @@ def _draw_phrase(
     corpus_index: QuoteIndex | None,
     report: ComposeReport,
 ) -> list[Note]:
-    tokens = _prompt_tokens(prompt, phrase, before, source, steps)
+    tokens = _prompt_tokens(prompt, phrase, before, source, steps, sampler.prompt_budget)
     best: tuple[float, float, list[Note], Faults] | None = None
     report.phrases += 1
     for attempt in range(MAX_BATCHES):
@@ -243,33 +242,44 @@ def _draw_phrase(
 
 
 def _prompt_tokens(
-    prompt: Prompt, phrase: Phrase, before: list[Note], source: int, steps: int
+    prompt: Prompt, phrase: Phrase, before: list[Note], source: int, steps: int, budget: int
 ) -> list[int]:
-    """The header, bars of the source (from where the phrase sits in the piece, as far as
-    the source reaches), then the piece's latest bars. The sampler's window keeps the
-    latest ~190 tokens of a prompt, so once the piece has a few bars of its own they push
-    the source's out: the sources' bars prompt the opening phrases, and the piece goes on
-    from itself under the sources' style mix. (Keeping a source's bars in every prompt, at
-    most half the window, was tried: the same style agreement over 40 seeds, chorale
-    blends a quarter slower from more redraws.)"""
-    tokens = list(prompt.header)
-    lent = prompt.source_bars[source] if prompt.source_bars else None
-    if lent is not None and lent.bars:
-        first = min(phrase.start_bar, max(lent.bars - PROMPT_SOURCE_BARS, 0))
-        tokens += lent.tokens(first, min(PROMPT_SOURCE_BARS, lent.bars))
-    # The piece's notes are in onset order: its last few hundred hold more bars than the
-    # prompt carries (two tokens a note or more), the earliest of them maybe cut short.
-    tail = before[-PROMPT_PIECE_TOKENS:]
+    """The header, then as many whole bars as `budget` tokens hold (what the sampler's
+    window keeps of a prompt), latest first: the piece's own latest bars, then, while room
+    is left, bars of the source from where the phrase sits in the piece (as far as the
+    source reaches). So the sources' bars prompt the opening phrases and the piece then
+    goes on from itself under the sources' style mix. (Keeping a source's bars in every
+    prompt, at most half the window, was tried: the same style agreement over 40 seeds,
+    chorale blends a quarter slower from more redraws.)"""
+    bars: list[list[int]] = []  # latest first
+    room = budget
+    # The piece's notes are in onset order; its last `budget` notes hold more bars than the
+    # budget (two tokens a note or more), the earliest of them maybe cut short.
+    tail = before[-budget:]
     by_bar: dict[int, list[Note]] = {}
     for n in tail:
         by_bar.setdefault(n.start // steps, []).append(n)
     earliest = 0 if len(tail) == len(before) else min(by_bar) + 1
-    recent: list[int] = []
-    bar = phrase.start_bar - 1
-    while bar >= earliest and len(recent) < PROMPT_PIECE_TOKENS:
-        recent = encode_bars(by_bar.get(bar, []), steps, first_bar=bar, bars=1) + recent
-        bar -= 1
-    return tokens + recent
+    for bar in range(phrase.start_bar - 1, earliest - 1, -1):
+        encoded = encode_bars(by_bar.get(bar, []), steps, first_bar=bar, bars=1)
+        if len(encoded) > room:
+            return _joined(prompt.header, bars)
+        bars.append(encoded)
+        room -= len(encoded)
+    lent = prompt.source_bars[source] if prompt.source_bars else None
+    if lent is not None and lent.bars:
+        first = min(phrase.start_bar, max(lent.bars - PROMPT_SOURCE_BARS, 0))
+        for bar in range(first + min(PROMPT_SOURCE_BARS, lent.bars) - 1, first - 1, -1):
+            encoded = lent.tokens(bar, 1)
+            if len(encoded) > room:
+                break
+            bars.append(encoded)
+            room -= len(encoded)
+    return _joined(prompt.header, bars)
+
+
+def _joined(header: list[int], latest_first: list[list[int]]) -> list[int]:
+    return [*header, *(token for bar in reversed(latest_first) for token in bar)]
 
 
 def _cadence(notes: list[Note], phrase: Phrase, steps: int, voices: int) -> list[Note]:

@@ -66,6 +66,12 @@ class Sampler:
         self._anything = np.ones(model.config.vocabulary, dtype=bool)  # a finished row's mask
         self._step = step or DecodeStep(model)  # one position at a time, in numpy
 
+    @property
+    def prompt_budget(self) -> int:
+        """Tokens after the header of a prompt that `candidates` keeps whole: it leaves half
+        the window for the draw."""
+        return self.context - self.context // 2 - HEADER_LENGTH
+
     @torch.inference_mode()
     def bars(self, prompt: Sequence[int], state: GrammarState) -> Draw:
         """Draw `state.bars_left` bars after `prompt` (a header and whole bars), one row,
