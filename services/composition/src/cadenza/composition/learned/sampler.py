@@ -104,8 +104,8 @@ class Sampler:
         before its bars are done is dropped (None)."""
         window = self._fit(list(prompt), room=self.context // 2)
         rows = len(states)
-        # The prompt is the same for every row: run once (and once for the styleless twins),
-        # its keys and values copied to each row.
+        # The prompt is the same for every row: run once (and once more for the twins, under
+        # the other style), its keys and values copied to each row.
         mixes = [self.style_mix] if self.neutral_mix is None else [self.style_mix, self.neutral_mix]
         cache = KVCache(self.model.config, rows * len(mixes))
         last = []
