@@ -19,6 +19,11 @@ STAGE = "separation"
 # Needs no weights: always available.
 CLASSICAL_MODEL = "classical"
 
+# demucs: Demucs bags and checkpoints; bs_roformer / mel_band_roformer: the band-split
+# RoFormer family (a state-dict checkpoint plus its YAML config); ensemble: the mean of
+# other models' stems; classical: no weights.
+ModelFamily = Literal["demucs", "bs_roformer", "mel_band_roformer", "ensemble", "classical"]
+
 
 class ModelInfo(BaseModel):
     """A separation model a worker can run, as workers advertise it."""
@@ -26,7 +31,7 @@ class ModelInfo(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     name: str = Field(min_length=1, max_length=64)
-    family: Literal["demucs", "classical"]
+    family: ModelFamily
     stems: tuple[StemName, ...]
     sample_rate: int
     description: str = ""
