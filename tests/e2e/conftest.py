@@ -15,6 +15,7 @@ import pytest
 import websockets
 
 from cadenza.devstack.demucs_models import install_test_models
+from cadenza.devstack.roformer_models import install_test_roformers
 from cadenza.devstack.platform import Platform
 from cadenza.devstack.ports import free_port
 
@@ -25,6 +26,7 @@ MAX_UPLOAD_BYTES = 8 * 1024 * 1024
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("platform")
     install_test_models(root / "data" / "models")  # random weights, demucs's format
+    install_test_roformers(root / "data" / "models")  # random weights, the published format
     with Platform(
         root / "data",
         gateway_port=free_port(),

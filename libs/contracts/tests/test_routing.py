@@ -235,7 +235,7 @@ def test_a_separation_step_hands_its_shifts_overlap_and_seed_to_its_command() ->
     separation = next_command(render, rendered)
     assert isinstance(separation, SeparationRequested)
     assert (separation.shifts, separation.overlap, separation.seed) == (4, 0.5, 77)
-    assert separation.work_factor == 4 * 0.75 / 0.5
+    assert separation.work_factor() == 4 * 0.75 / 0.5
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from cadenza.contracts import (
     ArtifactRef,
@@ -27,12 +29,14 @@ from cadenza.contracts import (
 from cadenza.devstack.nats import NatsServer
 from cadenza.devstack.platform import WORKERS, Service
 from cadenza.devstack.ports import free_port
+from cadenza.devstack.roformer_models import reference_demix
 from cadenza.devstack.testing import stream_messages, write_noise
 from cadenza.runtime.bus import Bus, ensure_streams, make_broker
 from cadenza.runtime.service import WorkerRuntime
 from cadenza.runtime.settings import BusSettings
 from cadenza.runtime.storage import LocalObjectStore, object_key
 from cadenza.separation.app import install
+from cadenza.separation.roformer import load_roformer, read_config
 from cadenza.separation.settings import Settings
 
 
@@ -185,7 +189,7 @@ async def test_shifts_change_the_stems_and_the_same_seed_gives_the_same_ones(
 @pytest.mark.parametrize(
     ("model", "stems", "reason"),
     [
-        ("mdx_extra", ("vocals",), "model 'mdx_extra' is not available here (available: classical"),
+        ("mdx_extra", ("vocals",), "unknown or unavailable model 'mdx_extra'; available: class"),
         ("htdemucs", ("guitar",), "model htdemucs has no guitar stem"),
     ],
 )
@@ -295,3 +299,111 @@ async def test_a_killed_worker_s_job_is_redelivered_and_completes_once(
         second.stop()
         await broker.stop()
         await store.close()
+
+
+def read_stem(store: LocalObjectStore, fact: SeparationCompleted, name: str) -> np.ndarray:
+    audio, _ = sf.read(str(store.root / store.key_for(fact.outputs[name].uri)), dtype="float32")
+    return np.asarray(audio.T)
+
+
+async def completed(worker: WorkerRuntime, cmd: SeparationRequested) -> SeparationCompleted:
+    await worker.bus.publish(cmd)
+    (fact,) = await facts_for(worker.broker.connection.jetstream(), cmd.job_id)
+    assert isinstance(fact, SeparationCompleted), fact
+    return fact
+
+
+FLOAT_WAV = OutputFormat(format="wav", bit_depth=32)
+
+
+@pytest.mark.parametrize("model", ["bs_roformer_vocals", "mel_band_roformer_vocals"])
+async def test_a_roformer_model_equals_the_reference_inference(
+    worker: WorkerRuntime, tmp_path: Path, model_dir: Path, model: str
+) -> None:
+    assert isinstance(worker.store, LocalObjectStore)
+    ref = await stored_input(worker.store, write_noise(tmp_path / "in.wav", 2.5))
+    cmd = command(ref, model=model, stems=("vocals", "instrumental"))
+    fact = await completed(worker, cmd.model_copy(update={"output": FLOAT_WAV}))
+    assert fact.details | {"seconds": 0, "realtime_factor": 0} == {
+        "model": model, "device": "cpu", "shifts": 0, "overlap": 0.5,
+        "cache": "miss", "seconds": 0, "realtime_factor": 0,
+    }  # fmt: skip
+    mix, _ = sf.read(str(tmp_path / "in.wav"), dtype="float32")
+    checkpoint = model_dir / f"{model}.ckpt"
+    runner = load_roformer(checkpoint, read_config(checkpoint.with_suffix(".yaml")))
+    config = runner.config
+    expected = reference_demix(
+        runner, torch.from_numpy(mix.T.copy()), config.chunk_size, config.chunk_size // 2
+    ).numpy()
+    vocals = read_stem(worker.store, fact, "vocals.wav")
+    instrumental = read_stem(worker.store, fact, "instrumental.wav")
+    assert np.abs(vocals - expected[0]).max() < 1e-4
+    assert np.abs(instrumental - expected[1]).max() < 1e-4
+    assert np.abs(vocals + instrumental - mix.T).max() < 1e-5
+
+
+async def test_an_ensemble_is_the_weighted_mean_of_its_members(
+    worker: WorkerRuntime, tmp_path: Path
+) -> None:
+    """htdemucs runs at 44.1 kHz, bs_roformer_4stem at 32 kHz: each member's stems come
+    back to the input's rate once, then are averaged."""
+    assert isinstance(worker.store, LocalObjectStore)
+    ref = await stored_input(worker.store, write_noise(tmp_path / "in.wav", 2.0))
+    stems = ("vocals", "drums")
+
+    def job(model: str, **options: Any) -> SeparationRequested:
+        cmd = command(ref, model=model, stems=stems, **options)
+        return cmd.model_copy(update={"output": FLOAT_WAV})
+
+    alone = [await completed(worker, job(m)) for m in ("htdemucs", "bs_roformer_4stem")]
+    ensemble = "ensemble:htdemucs+bs_roformer_4stem"
+    mean = await completed(worker, job(ensemble))
+    weights = {"htdemucs": {"vocals": 3.0}, "bs_roformer_4stem": {"drums": 0.0}}
+    weighted = await completed(worker, job(ensemble, ensemble_weights=weights))
+    assert mean.details["members"] == [
+        {"model": "htdemucs", "shifts": 0, "overlap": 0.25},
+        {"model": "bs_roformer_4stem", "shifts": 0, "overlap": 0.75},
+    ]
+    store = worker.store
+    for stem in stems:
+        a, b = (read_stem(store, fact, f"{stem}.wav") for fact in alone)
+        assert np.abs(read_stem(store, mean, f"{stem}.wav") - (a + b) / 2).max() < 1e-5
+        assert np.abs(a - b).max() > 1e-3  # the members differ: the mean is no accident
+    a, b = (read_stem(store, fact, "vocals.wav") for fact in alone)
+    assert np.abs(read_stem(store, weighted, "vocals.wav") - (3 * a + b) / 4).max() < 1e-5
+    drums = read_stem(store, alone[0], "drums.wav")
+    assert np.abs(read_stem(store, weighted, "drums.wav") - drums).max() < 1e-6
+
+    # Shifts go to the members that take them: the Demucs one.
+    shifted = await completed(worker, job(ensemble, shifts=2, seed=3))
+    assert [m["shifts"] for m in shifted.details["members"]] == [2, 0]
+
+
+@pytest.mark.parametrize(
+    ("model", "options", "reason"),
+    [
+        ("bs_roformer_vocals", {"shifts": 2}, "shifts apply to Demucs models"),
+        ("ensemble:htdemucs+nope", {}, "the ensemble's model 'nope' is unknown"),
+        ("ensemble:htdemucs", {}, "an ensemble has 2 to 4 models, not 1"),
+        (
+            "ensemble:htdemucs+bs_roformer_vocals",
+            {"ensemble_weights": {"htdemucs": {"instrumental": 1.0}}},
+            "htdemucs has no instrumental stem",
+        ),
+        (
+            "ensemble:htdemucs+htdemucs_ft+classical",
+            {"shifts": 10, "overlap": 0.5},
+            "the work of 45 passes of a model; at most 30",
+        ),
+    ],
+)
+async def test_ensembles_and_options_the_worker_cannot_run_fail_with_a_reason(
+    worker: WorkerRuntime, tmp_path: Path, model: str, options: dict[str, Any], reason: str
+) -> None:
+    assert isinstance(worker.store, LocalObjectStore)
+    ref = await stored_input(worker.store, write_noise(tmp_path / "in.wav", 1.0))
+    cmd = command(ref, model=model, **options)
+    await worker.bus.publish(cmd)
+    (fact,) = await facts_for(worker.broker.connection.jetstream(), cmd.job_id)
+    assert isinstance(fact, SeparationFailed)
+    assert reason in fact.reason

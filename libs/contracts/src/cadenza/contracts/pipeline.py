@@ -19,7 +19,7 @@ from cadenza.contracts.audio_format import OutputFormat
 from cadenza.contracts.effect_chain import EffectChain
 from cadenza.contracts.envelope import Event
 from cadenza.contracts.limits import JobLimits
-from cadenza.contracts.separation_options import SeparationOptions
+from cadenza.contracts.separation_options import MAX_MODEL_NAME, SeparationOptions
 from cadenza.contracts.stems import StemName
 
 # A stage's name: what the job's `stages` list and progress events call it.
@@ -138,7 +138,7 @@ class EffectsStepParams(Strict):
 
 
 class SeparationStepParams(Strict, SeparationOptions):
-    model: str = Field(min_length=1, max_length=64)
+    model: str = Field(min_length=1, max_length=MAX_MODEL_NAME)
     stems: tuple[StemName, ...] = Field(min_length=1)
     output: OutputFormat = OutputFormat()
 

@@ -10,7 +10,7 @@ from cadenza.contracts.artifacts import ArtifactRef
 from cadenza.contracts.audio_format import OutputFormat
 from cadenza.contracts.jobs import StageCompleted, StageFailed
 from cadenza.contracts.pipeline import PipelineCommand
-from cadenza.contracts.separation_options import SeparationOptions
+from cadenza.contracts.separation_options import MAX_MODEL_NAME, SeparationOptions
 from cadenza.contracts.stems import STEM_NAMES as STEM_NAMES
 from cadenza.contracts.stems import StemName as StemName
 
@@ -30,13 +30,16 @@ class ModelInfo(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=MAX_MODEL_NAME)
     family: ModelFamily
     stems: tuple[StemName, ...]
     sample_rate: int
     description: str = ""
     # Identifies the weights (checksums of the checkpoint files), part of the cache key.
     fingerprint: str = ""
+    # The share of a segment overlapping the next when a job does not say (a RoFormer
+    # config's num_overlap); how much work a pass is depends on it.
+    overlap: float = Field(0.25, ge=0.0, lt=1.0)
 
 
 CLASSICAL_INFO = ModelInfo(
@@ -60,7 +63,7 @@ class SeparationRequested(PipelineCommand, SeparationOptions):
 
     stage: str = STAGE
     input: ArtifactRef
-    model: str = Field(min_length=1, max_length=64)
+    model: str = Field(min_length=1, max_length=MAX_MODEL_NAME)
     stems: tuple[StemName, ...] = Field(min_length=1)
     output: OutputFormat = OutputFormat()
 

@@ -17,15 +17,24 @@ import torch
 from cadenza.audio import AudioDecodeError
 from cadenza.contracts.artifacts import ArtifactRef
 from cadenza.contracts.consumers import SEPARATION_CONSUMER
+from cadenza.contracts.ensembles import (
+    MAX_WORK,
+    SHIFTING_FAMILIES,
+    ModelResolutionError,
+    ensemble_members,
+    member_infos,
+    member_weight,
+    resolve_model,
+    work_factor,
+)
 from cadenza.contracts.limits import describe_bytes
 from cadenza.contracts.separation import (
-    CLASSICAL_MODEL,
     STAGE,
     ModelInfo,
     SeparationCompleted,
     SeparationRequested,
 )
-from cadenza.contracts.separation_options import SeparationOptions
+from cadenza.contracts.separation_options import DEFAULT_OVERLAP, SeparationOptions
 from cadenza.runtime.commands import subscribe_consumer
 from cadenza.runtime.metrics import AUDIO_SECONDS
 from cadenza.runtime.model_registry import ModelRegistry
@@ -35,8 +44,9 @@ from cadenza.runtime.worker import JobRun, OverBudgetError, PermanentError
 from cadenza.separation.batching import SegmentBatcher, SegmentCancelledError
 from cadenza.separation.device import configure_torch
 from cadenza.separation.models import Catalog, LoadedModels, ModelBook
-from cadenza.separation.pipeline import Plan, SeparationInputError, separate_file
-from cadenza.separation.separators import classical_plan, demucs_plan
+from cadenza.separation.pipeline import Ensemble, Plan, SeparationInputError, separate_file
+from cadenza.separation.roformer import RoformerRunner
+from cadenza.separation.separators import classical_plan, demucs_plan, roformer_plan
 from cadenza.separation.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -71,17 +81,37 @@ class Separation:
             batcher=SegmentBatcher(device, batch_size=batch, wait_s=settings.batch_wait_ms / 1000),
         )
 
-    async def plan(self, model: str, options: SeparationOptions) -> Plan:
-        if model == CLASSICAL_MODEL:
-            return classical_plan(overlap=options.overlap, shifts=options.shifts, seed=options.seed)
-        loaded = await asyncio.to_thread(self.loaded.get, model)
+    async def plan(self, model: ModelInfo, options: SeparationOptions) -> Plan | Ensemble:
+        """How to run `model` (an ensemble: each member, with the job's weights)."""
+        members = ensemble_members(model.name)
+        if members is None:
+            return await self._single_plan(model, options)
+        parts = []
+        for name in members:
+            info = self.book.models[name]
+            weights: dict[str, float] = {
+                stem: member_weight(options.ensemble_weights, name, stem) for stem in info.stems
+            }
+            parts.append((await self._single_plan(info, options), weights))
+        return Ensemble(tuple(parts))
+
+    async def _single_plan(self, model: ModelInfo, options: SeparationOptions) -> Plan:
+        shifts = options.shifts if model.family in SHIFTING_FAMILIES else 0
+        if model.family == "classical":
+            overlap = options.overlap_or(DEFAULT_OVERLAP)
+            return classical_plan(overlap=overlap, shifts=shifts, seed=options.seed)
+        loaded = await asyncio.to_thread(self.loaded.get, model.name)
         inflight = max(1, self.batcher.batch_size)
+        if isinstance(loaded, RoformerRunner):
+            return roformer_plan(
+                loaded, self.batcher, overlap=options.overlap, max_inflight=inflight
+            )
         return demucs_plan(
             loaded,
             self.batcher,
-            overlap=options.overlap,
+            overlap=options.overlap_or(DEFAULT_OVERLAP),
             max_inflight=inflight,
-            shifts=options.shifts,
+            shifts=shifts,
             seed=options.seed,
         )
 
@@ -114,6 +144,29 @@ def cache_prefix(cmd: SeparationRequested, model: ModelInfo) -> str:
     )
     digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
     return f"{cmd.owner}/cache/separation/{digest}"
+
+
+def _details(
+    model: ModelInfo, separation: Separation, cmd: SeparationRequested
+) -> dict[str, object]:
+    """What ran: the model (an ensemble's members each) with the shifts and overlap used."""
+
+    def how(info: ModelInfo) -> dict[str, object]:
+        shifts = cmd.shifts if info.family in SHIFTING_FAMILIES else 0
+        return {"shifts": shifts, "overlap": round(cmd.overlap_or(info.overlap), 4)}
+
+    details: dict[str, object] = {"model": model.name, "device": str(separation.device)}
+    members = member_infos(model, separation.book.models)
+    if model.family == "ensemble":
+        details["members"] = [{"model": m.name, **how(m)} for m in members]
+        details.update(shifts=cmd.shifts, overlap=cmd.overlap)
+    else:
+        details.update(how(model))
+    if cmd.shifts:
+        details["seed"] = cmd.seed
+    if cmd.ensemble_weights:
+        details["ensemble_weights"] = cmd.ensemble_weights
+    return details
 
 
 async def _read_manifest(store: ObjectStore, key: str) -> dict[str, dict[str, object]] | None:
@@ -168,10 +221,18 @@ async def run_separation(
     runtime: WorkerRuntime, separation: Separation, cmd: SeparationRequested, run: JobRun
 ) -> SeparationCompleted:
     store, settings = runtime.store, separation.settings
-    model = separation.book.models.get(cmd.model)
-    if model is None:
-        available = ", ".join(sorted(separation.book.models))
-        raise PermanentError(f"model {cmd.model!r} is not available here (available: {available})")
+    try:
+        model = resolve_model(cmd.model, separation.book.models, cmd.ensemble_weights)
+    except ModelResolutionError as e:
+        raise PermanentError(f"{e} (on this worker)") from e
+    members = member_infos(model, separation.book.models)
+    if cmd.shifts and not any(m.family in SHIFTING_FAMILIES for m in members):
+        raise PermanentError(
+            f"shifts apply to Demucs models and the classical method, not {model.name}"
+        )
+    work = work_factor(model, separation.book.models, cmd)
+    if work > MAX_WORK:
+        raise PermanentError(f"the work of {work:.0f} passes of a model; at most {MAX_WORK:.0f}")
     missing = [stem for stem in cmd.stems if stem not in model.stems]
     if missing:
         raise PermanentError(
@@ -188,22 +249,15 @@ async def run_separation(
     _check_budget(cmd, len(model.stems) if settings.result_cache else len(cmd.stems))
     seconds = cmd.input.duration_s or 0.0
     allowed = cmd.limits.cpu_seconds_for(seconds)
-    if allowed is not None:  # shifts and overlap multiply the work (bounded: ≤ 30×)
-        allowed *= cmd.work_factor
+    if allowed is not None:  # shifts, overlap and members multiply the work (≤ MAX_WORK)
+        allowed *= work
     run.limit_cpu(allowed, f"{seconds:,.0f} s of audio")
 
     def job_key(name: str) -> str:
         return object_key(cmd.owner, str(cmd.job_id), name)
 
     prefix = cache_prefix(cmd, model)
-    details: dict[str, object] = {
-        "model": model.name,
-        "device": str(separation.device),
-        "shifts": cmd.shifts,
-        "overlap": cmd.overlap,
-    }
-    if cmd.shifts:
-        details["seed"] = cmd.seed
+    details = _details(model, separation, cmd)
 
     if settings.result_cache:
         manifest = await _read_manifest(store, f"{prefix}/manifest.json")
@@ -227,7 +281,7 @@ async def run_separation(
                 cmd, stage=cmd.stage, outputs=cached, details={**details, "cache": "hit"}
             )
 
-    plan = await separation.plan(model.name, cmd)
+    plan = await separation.plan(model, cmd)
     # With the cache on, every stem of the model is kept (a later job may ask for others).
     stems = list(model.stems) if settings.result_cache else list(cmd.stems)
 

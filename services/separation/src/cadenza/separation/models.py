@@ -1,4 +1,4 @@
-"""Which Demucs models this worker can run, and loading them through demucs's own code.
+"""Which models this worker can run: Demucs (through demucs's own code) and RoFormer.
 
 A named model (`htdemucs`, `htdemucs_ft`, `htdemucs_6s`, `mdx_extra`, …) is a bag: a YAML
 file listing checkpoint signatures (demucs ships these under `demucs/remote/`; the operator
@@ -7,6 +7,10 @@ files in the model directory (MODEL_DIR) or in torch hub's cache, where an onlin
 downloads them. A name is available when every checkpoint it lists is present. Loading uses
 demucs's repositories (`LocalRepo`, `BagOnlyRepo`, `AnyModelRepo`), so checksums are checked
 and checkpoints are read exactly as `demucs -n NAME --repo DIR` would.
+
+A RoFormer model is a `<name>.ckpt` with its config `<name>.yaml` beside it in the model
+directory (`roformer.py`); a YAML file with `model:` and `audio:` sections is such a config,
+never a bag.
 """
 
 from __future__ import annotations
@@ -28,6 +32,11 @@ from demucs.pretrained import REMOTE_ROOT
 from demucs.repo import AnyModelRepo, BagOnlyRepo, LocalRepo, ModelLoadingError, ModelOnlyRepo
 
 from cadenza.contracts.separation import CLASSICAL_INFO, ModelInfo
+from cadenza.separation.roformer import (
+    is_roformer_config,
+    load_roformer,
+    read_config,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +82,23 @@ def _bag_files(roots: Sequence[Path]) -> dict[str, Path]:
     bags = {path.stem: path for path in REMOTE_ROOT.glob("*.yaml")}
     for root in roots:
         if root.is_dir():
-            bags.update({path.stem: path for path in root.glob("*.yaml")})
+            bags.update(
+                {path.stem: path for path in root.glob("*.yaml") if not is_roformer_config(path)}
+            )
     return bags
+
+
+def _roformer_files(roots: Sequence[Path]) -> dict[str, list[Path]]:
+    """RoFormer models by name: a checkpoint with its config beside it."""
+    found: dict[str, list[Path]] = {}
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for checkpoint in sorted(root.glob("*.ckpt")):
+            config = checkpoint.with_suffix(".yaml")
+            if checkpoint.stem not in found and config.is_file() and is_roformer_config(config):
+                found[checkpoint.stem] = [checkpoint, config]
+    return found
 
 
 class _Bags(BagOnlyRepo):
@@ -131,6 +155,8 @@ class Catalog:
             sigs = self.signatures(name)
             if sigs and all(sig in checkpoints for sig in sigs):
                 found[name] = [Path(checkpoints[sig]) for sig in sigs]
+        for name, files in _roformer_files(self.roots).items():
+            found.setdefault(name, files)  # a Demucs model of the same name comes first
         return found
 
     def fingerprint(self, name: str, files: list[Path]) -> str:
@@ -145,7 +171,19 @@ class Catalog:
         return digest.hexdigest()[:16]
 
     def info(self, name: str, files: list[Path]) -> ModelInfo:
-        """Describe a model from its first checkpoint, without building it."""
+        """Describe a model from its first checkpoint (or its config), without building it."""
+        if files[0].suffix == ".ckpt":
+            config = read_config(files[1])
+            kind = "Mel-Band RoFormer" if config.family == "mel_band_roformer" else "BS-RoFormer"
+            return ModelInfo(
+                name=name,
+                family=config.family,
+                stems=config.stems,
+                sample_rate=config.sample_rate,
+                description=f"{kind}: {', '.join(config.stems)}",
+                fingerprint=self.fingerprint(name, files),
+                overlap=round(config.default_overlap, 4),
+            )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             package = torch.load(files[0], "cpu", weights_only=False)
@@ -160,6 +198,10 @@ class Catalog:
         )
 
     def load(self, name: str) -> BagOfModels | torch.nn.Module:
+        files = self.available().get(name)
+        if files and files[0].suffix == ".ckpt":
+            checkpoint, config = files
+            return load_roformer(checkpoint, read_config(config))
         model_repo = _Repos(self.roots)
         repo = AnyModelRepo(model_repo, _Bags(self.roots, model_repo))
         if not repo.has_model(name):

@@ -1,4 +1,5 @@
-"""Plans for the two families of models: Demucs (through the shared batcher) and classical."""
+"""Plans for the families of models: Demucs and RoFormer (through the shared batcher), and
+classical."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import torch
 from demucs.apply import BagOfModels
 
 from cadenza.separation.batching import SegmentBatcher
+from cadenza.separation.chunked import ChunkStream
 from cadenza.separation.classical import ClassicalSeparator
 from cadenza.separation.pipeline import Plan
+from cadenza.separation.roformer import RoformerRunner
 from cadenza.separation.streaming import StreamingSeparator, shift_leads
 
 
@@ -91,5 +94,35 @@ def classical_plan(*, overlap: float = 0.25, shifts: int = 0, seed: int = 0) -> 
         samplerate=None,
         audio_channels=2,
         normalise=False,
+        make_stream=make_stream,
+    )
+
+
+def roformer_plan(
+    model: RoformerRunner,
+    batcher: SegmentBatcher,
+    *,
+    overlap: float | None = None,
+    max_inflight: int = 1,
+) -> Plan:
+    """Chunks as the reference inference cuts them: `chunk // num_overlap` apart, or
+    `overlap` of a chunk shared with the next when the job says."""
+    config = model.config
+    chunk = config.chunk_size
+    step = chunk // config.num_overlap if overlap is None else max(1, int((1 - overlap) * chunk))
+
+    def make_stream(_: int, stopped: Callable[[], bool]) -> ChunkStream:
+        def submit(part: torch.Tensor) -> Future[torch.Tensor]:
+            return batcher.submit(model, part, stopped)
+
+        return ChunkStream(
+            len(model.sources), model.audio_channels, chunk, step, submit, max_inflight=max_inflight
+        )
+
+    return Plan(
+        sources=tuple(model.sources),
+        samplerate=model.samplerate,
+        audio_channels=model.audio_channels,
+        normalise=config.normalise,
         make_stream=make_stream,
     )

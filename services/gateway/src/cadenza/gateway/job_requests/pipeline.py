@@ -48,7 +48,11 @@ from cadenza.gateway.job_requests.common import (
     Strict,
     UploadInput,
 )
-from cadenza.gateway.job_requests.separation import SeparationParams, default_model
+from cadenza.gateway.job_requests.separation import (
+    SeparationParams,
+    separation_model,
+    separation_problems,
+)
 
 StepKind = Literal["blend", "separation", "effects", "mix", "render", "master"]
 MAX_STEPS = 8
@@ -209,15 +213,7 @@ class PipelineJobRequest(JobRequestBase):
             if kind == "blend":
                 problems += song_count_problems(params.songs, f"{self._fields(index)}.songs")
             if kind == "separation":
-                name = params.model or default_model(context.models)
-                if name not in context.models:
-                    problems.append(
-                        {
-                            "field": f"{self._fields(index)}.model",
-                            "message": f"unknown or unavailable model {name!r}; available: "
-                            + ", ".join(sorted(context.models)),
-                        }
-                    )
+                problems += separation_problems(params, context, self._fields(index))
         return problems
 
     def resolved_params(self, context: Context) -> dict[str, Any]:
@@ -234,10 +230,10 @@ class PipelineJobRequest(JobRequestBase):
 
     @staticmethod
     def _separation(params: SeparationParams, context: Context) -> SeparationStepParams:
-        name = params.model or default_model(context.models)
-        stems = params.stems or list(context.models[name].stems)
+        model = separation_model(params, context)
+        stems = params.stems or list(model.stems)
         return SeparationStepParams(
-            model=name,
+            model=model.name,
             stems=tuple(dict.fromkeys(stems)),
             output=params.output(),
             **params.options(),
