@@ -29,4 +29,10 @@ class Settings(WorkerSettings):
     model_cache_size: int = Field(2, ge=1, le=16)
     # Reuse stems of identical audio + model + parameters (per owner).
     result_cache: bool = True
+    # `models pull` fetches each file from here (base URL + the file's name in MODEL_DIR)
+    # instead of where it is published: a mirror inside the operator's network.
+    model_mirror_url: str | None = Field(None, max_length=2000)
+    # More models `models pull` knows (JSON in the shipped registry's format), e.g. private
+    # checkpoints on an internal server.
+    model_catalog_file: Path | None = None
     concurrency: int = Field(1, ge=1, le=64)
