@@ -40,6 +40,11 @@ from cadenza.contracts.composition import (
 )
 from cadenza.contracts.effect_chain import EFFECT_MODELS, EFFECT_TYPES
 from cadenza.contracts.jobs import JobPinned, RetentionRemoved, StageDeadLettered
+from cadenza.contracts.model_catalog import (
+    ModelPullCompleted,
+    ModelPullFailed,
+    ModelPullRequested,
+)
 from cadenza.contracts.pipeline import MasterParams, MasterStep, RenderStep
 from cadenza.contracts.render import (
     MasterCompleted,
@@ -110,6 +115,13 @@ def example(cls: type[Event]) -> Event:
             "details": {"model": "htdemucs", "cache": "hit"},
         },
         SeparationFailed: {"stage": "separation", "code": "gave_up", "reason": "GPU fell over"},
+        ModelPullRequested: {"model": "htdemucs_ft"},
+        ModelPullCompleted: {
+            "stage": "model_pull",
+            "outputs": {},
+            "details": {"model": "htdemucs_ft", "files": [{"name": "a.th", "sha256": "0" * 64}]},
+        },
+        ModelPullFailed: {"stage": "model_pull", "code": "invalid_input", "reason": "sha256"},
         CatalogIngestRequested: {
             "metadata": SongMetadata(title="Air", artist="Anna", tags=("Folk", "folk", "air")),
             "midi": REF.model_copy(update={"media_type": "audio/midi"}),

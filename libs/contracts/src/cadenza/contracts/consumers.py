@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from cadenza.contracts import catalog, composition, effects, render, separation
+from cadenza.contracts import catalog, composition, effects, model_catalog, render, separation
 from cadenza.contracts.envelope import Event
 from cadenza.contracts.jobs import StageCompleted, StageFailed
 from cadenza.contracts.registry import EVENT_TYPES
@@ -62,6 +62,17 @@ SEPARATION_CONSUMER = CommandConsumer(
     durable="separation",
     title="separate",
     description="Splits one audio artifact into stems",
+)
+# A separation worker's second command (admins): fetch a known model into MODEL_DIR.
+MODEL_PULL_CONSUMER = CommandConsumer(
+    service="separation",
+    command=model_catalog.ModelPullRequested,
+    completed=model_catalog.ModelPullCompleted,
+    failed=model_catalog.ModelPullFailed,
+    stage=model_catalog.PULL_STAGE,
+    durable="separation-pull",
+    title="pull-model",
+    description="Fetches a known separation model into the worker's model directory",
 )
 CATALOG_INGEST_CONSUMER = CommandConsumer(
     service="catalog",
@@ -116,6 +127,7 @@ MASTER_CONSUMER = CommandConsumer(
 COMMAND_CONSUMERS: tuple[CommandConsumer[Any, Any, Any], ...] = (
     EFFECTS_CONSUMER,
     SEPARATION_CONSUMER,
+    MODEL_PULL_CONSUMER,
     CATALOG_INGEST_CONSUMER,
     COMPOSITION_CONSUMER,
     RENDER_CONSUMER,

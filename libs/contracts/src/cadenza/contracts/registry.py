@@ -22,6 +22,11 @@ from cadenza.contracts.jobs import (
     RetentionRemoved,
     StageDeadLettered,
 )
+from cadenza.contracts.model_catalog import (
+    ModelPullCompleted,
+    ModelPullFailed,
+    ModelPullRequested,
+)
 from cadenza.contracts.render import (
     MasterCompleted,
     MasterFailed,
@@ -46,6 +51,9 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     SeparationRequested,
     SeparationCompleted,
     SeparationFailed,
+    ModelPullRequested,
+    ModelPullCompleted,
+    ModelPullFailed,
     CatalogIngestRequested,
     CatalogSongIngested,
     CatalogIngestFailed,

@@ -43,6 +43,7 @@ from cadenza.runtime.storage import ObjectNotFoundError, ObjectStore, PendingObj
 from cadenza.runtime.worker import JobRun, OverBudgetError, PermanentError
 from cadenza.separation.batching import SegmentBatcher, SegmentCancelledError
 from cadenza.separation.device import configure_torch
+from cadenza.separation.model_pulls import install_model_pulls
 from cadenza.separation.models import Catalog, LoadedModels, ModelBook
 from cadenza.separation.pipeline import Ensemble, Plan, SeparationInputError, separate_file
 from cadenza.separation.roformer import RoformerRunner
@@ -368,3 +369,4 @@ def install(runtime: WorkerRuntime) -> None:
     runtime.shutdown_hooks.append(stop)
 
     subscribe_consumer(runtime, SEPARATION_CONSUMER, partial(run_separation, runtime, separation))
+    install_model_pulls(runtime, separation)
