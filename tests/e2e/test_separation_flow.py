@@ -1,5 +1,5 @@
 """Upload → separation → live progress → stems, through the public API, with the
-embedded platform's separation worker and random-weight Demucs models on disk."""
+embedded platform's separation worker and random-weight Demucs and RoFormer models on disk."""
 
 from __future__ import annotations
 
@@ -14,9 +14,13 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 import websockets
 
+from cadenza.devstack.platform import Platform
+from cadenza.devstack.roformer_models import reference_demix
 from cadenza.devstack.testing import sdr_db, synthetic_band, write_noise
+from cadenza.separation.roformer import load_roformer, read_config
 
 from .conftest import download, upload
 from .conftest import follow as follow_job
@@ -150,6 +154,29 @@ async def test_cancelling_a_separation(api: httpx.Client, ws_url: str, tmp_path:
         ({"shifts": 11}, "params.shifts", "less than or equal to 10"),
         ({"overlap": 0.9}, "params.overlap", "less than or equal to 0.75"),
         (
+            {"model": "bs_roformer_vocals", "shifts": 2},
+            "params.shifts",
+            "shifts apply to Demucs models and the classical method",
+        ),
+        (
+            {"model": "ensemble:htdemucs+spleeter"},
+            "params.model",
+            "the ensemble's model 'spleeter' is unknown or unavailable",
+        ),
+        (
+            {
+                "model": "ensemble:htdemucs+classical",
+                "ensemble_weights": {"classical": {"piano": 1}},
+            },
+            "params.ensemble_weights",
+            "classical has no piano stem",
+        ),
+        (
+            {"model": "ensemble:htdemucs+htdemucs_ft+classical+bs_roformer_vocals", "shifts": 10},
+            "params.shifts",
+            "the work of 32 passes of a model; at most 30",
+        ),
+        (
             {"model": "classical", "format": "mp3", "bit_depth": 24},
             "params",
             "bit_depth does not apply to mp3",
@@ -176,3 +203,60 @@ def test_more_than_two_channels_are_refused(api: httpx.Client, tmp_path: Path) -
     assert "mono or stereo audio; this upload has 6 channels" in response.json()["detail"]
     missing = api.post("/api/v1/jobs", json=separation_job(str(uuid.uuid4())))
     assert missing.status_code == 422
+
+
+def downloaded_stems(
+    api: httpx.Client, event: dict[str, Any], directory: Path
+) -> dict[str, np.ndarray]:
+    return {
+        a["name"].removesuffix(".wav"): sf.read(
+            str(download(api, a, directory / a["name"])), dtype="float32"
+        )[0].T
+        for a in event["artifacts"]
+    }
+
+
+@pytest.mark.parametrize("model", ["bs_roformer_vocals", "mel_band_roformer_vocals"])
+async def test_a_roformer_model_through_the_api_equals_the_reference_inference(
+    api: httpx.Client, ws_url: str, tmp_path: Path, platform: Platform, model: str
+) -> None:
+    rate = 44100
+    mix = np.random.default_rng(8).uniform(-0.4, 0.4, (2, int(rate * 3.3))).astype(np.float32)
+    sf.write(str(tmp_path / "mix.wav"), mix.T, rate, subtype="FLOAT")
+    upload_id = upload(api, tmp_path / "mix.wav").json()["id"]
+    job = api.post(
+        "/api/v1/jobs", json=separation_job(upload_id, model=model, format="wav", bit_depth=32)
+    ).json()
+    assert job["params"]["stems"] == ["vocals", "instrumental"], job
+    events = await follow(ws_url, job["id"])
+    assert events[-1]["type"] == "job.completed", events[-1]
+    stems = downloaded_stems(api, events[-1], tmp_path)
+
+    checkpoint = platform.data_dir / "models" / f"{model}.ckpt"
+    runner = load_roformer(checkpoint, read_config(checkpoint.with_suffix(".yaml")))
+    chunk = runner.config.chunk_size
+    expected = reference_demix(
+        runner, torch.from_numpy(mix), chunk, chunk // runner.config.num_overlap
+    ).numpy()
+    assert np.abs(stems["vocals"] - expected[0]).max() < 1e-4
+    assert np.abs(stems["instrumental"] - expected[1]).max() < 1e-4
+    listing = api.get("/api/v1/models").json()["models"]
+    info = next(m for m in listing if m["name"] == model)
+    assert info["stems"] == ["vocals", "instrumental"]
+    assert info["family"] == model.removesuffix("_vocals")
+
+
+async def test_an_ensemble_through_the_api_is_the_mean_of_its_members(
+    api: httpx.Client, ws_url: str, tmp_path: Path
+) -> None:
+    upload_id = upload(api, write_noise(tmp_path / "in.wav", 2.0)).json()["id"]
+    results = {}
+    for model in ("htdemucs", "bs_roformer_vocals", "ensemble:htdemucs+bs_roformer_vocals"):
+        body = separation_job(upload_id, model=model, stems=["vocals"], format="wav", bit_depth=32)
+        events = await follow(ws_url, api.post("/api/v1/jobs", json=body).json()["id"])
+        assert events[-1]["type"] == "job.completed", events[-1]
+        folder = tmp_path / model.replace(":", "_")
+        folder.mkdir()
+        results[model] = downloaded_stems(api, events[-1], folder)["vocals"]
+    mean = (results["htdemucs"] + results["bs_roformer_vocals"]) / 2
+    assert np.abs(results["ensemble:htdemucs+bs_roformer_vocals"] - mean).max() < 1e-5
