@@ -45,6 +45,7 @@ ADMIN = {
     ("GET", "/api/v1/admin/users"),
     ("PATCH", "/api/v1/admin/users/{user_id}"),
     ("POST", "/api/v1/admin/retention/run"),
+    ("POST", "/api/v1/models/{name}/pull"),
 }
 
 
