@@ -10,13 +10,23 @@ from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import quote
 
 import httpx
 import websockets
 
 from cadenza.client.errors import CadenzaError, raise_for
 from cadenza.client.live import LiveStream, open_message
-from cadenza.client.models import TERMINAL, Artifact, Job, JobPage, RecordedEvent, Song, Upload
+from cadenza.client.models import (
+    TERMINAL,
+    Artifact,
+    Job,
+    JobPage,
+    ModelList,
+    RecordedEvent,
+    Song,
+    Upload,
+)
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 # The WebSocket messages after which a job says no more.
@@ -167,6 +177,16 @@ class AsyncCadenza:
             os.unlink(partial)
             raise
         return target
+
+    # --- separation models ---------------------------------------------------------------
+
+    async def models(self) -> ModelList:
+        """What the separation workers run now, and the known models they can fetch."""
+        return ModelList.of(await self._json("GET", "/api/v1/models"))
+
+    async def pull_model(self, name: str) -> Job:
+        """Have a separation worker fetch a known model (admins); the job says how it goes."""
+        return Job.of(await self._json("POST", f"/api/v1/models/{quote(name, safe='')}/pull"))
 
     # --- the catalog -------------------------------------------------------------------
 

@@ -61,6 +61,8 @@ def show_job(job: Job, as_json: bool) -> None:
     for stage in job.stages:
         details = _details(stage.details)
         out.print(f"  {stage.name:<12} {stage.status:<10} {stage.progress:>4.0%}  {details}")
+        for file in stage.details.get("files") or []:  # a model pull: what it computed
+            out.print(f"    {file.get('name')}  sha256 {file.get('sha256')}", highlight=False)
     for artifact in job.artifacts:
         out.print(f"  → {artifact.name}  {artifact.media_type}  {artifact.bytes} bytes")
     if job.error:
@@ -68,7 +70,7 @@ def show_job(job: Job, as_json: bool) -> None:
 
 
 def _details(details: dict[str, Any]) -> str:
-    shown = ("lufs", "true_peak_db", "model", "key", "tempo_bpm", "cache")
+    shown = ("lufs", "true_peak_db", "model", "key", "tempo_bpm", "cache", "available")
     return "  ".join(f"{k}={details[k]}" for k in shown if k in details)
 
 
@@ -150,12 +152,17 @@ def source_upload(api: Cadenza, args: argparse.Namespace) -> str:
 
 
 def run_job(api: Cadenza, args: argparse.Namespace, body: dict[str, Any]) -> int:
-    job = api.submit(body)
+    return follow_job(api, args, api.submit(body))
+
+
+def follow_job(api: Cadenza, args: argparse.Namespace, job: Job) -> int:
+    """Show the queued job (--no-wait), or follow it to its end and download its artifacts
+    (--out); 1 when it did not complete."""
     if args.no_wait:
         show_job(job, args.json)
         return 0
     job = follow(api, job, args.json)
-    if args.out and job.status == "completed":
+    if getattr(args, "out", None) and job.status == "completed":
         folder = out_folder(args.out)
         for artifact in job.artifacts:
             path = api.download(artifact, folder)
@@ -320,6 +327,46 @@ def cmd_live(api: Cadenza, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(api: Cadenza, args: argparse.Namespace) -> int:
+    if args.models_command == "pull":
+        return follow_job(api, args, api.pull_model(args.name))
+    listed = api.models()
+    if args.json:
+        print_json(listed.raw)
+        return 0
+    now = Table("name", "family", "stems", title="The workers run now")
+    for model in listed.models:
+        default = " (default)" if model.name == listed.default else ""
+        now.add_row(model.name + default, model.family, ", ".join(model.stems))
+    out.print(now)
+    fetch = Table(
+        "name",
+        "size",
+        "stems",
+        "published SDR (dB)",
+        "licence",
+        "here",
+        title=("Known models (admins: cadenza models pull NAME)"),
+    )
+    for known in listed.pullable:
+        fetch.add_row(
+            known.name,
+            f"{known.size / 1e6:,.0f} MB",
+            ", ".join(known.stems),
+            "; ".join(_sdr(score) for score in known.published_sdr),
+            known.licence,
+            "yes" if known.available else "",
+        )
+    out.print(fetch)
+    return 0
+
+
+def _sdr(score: dict[str, Any]) -> str:
+    figures = [f"avg {score['average_db']}"] if score.get("average_db") is not None else []
+    figures += [f"{stem} {db}" for stem, db in (score.get("stems_db") or {}).items()]
+    return ", ".join(figures)
+
+
 def cmd_replay(api: Cadenza, args: argparse.Namespace) -> int:
     events = api.events(args.job)
     if args.json:
@@ -464,6 +511,13 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--chain", metavar="JSON|@FILE", help="the whole chain as JSON")
     live.add_argument("--block-ms", type=float, default=10.0, help="block length (default 10)")
     live.add_argument("--realtime", action="store_true", help="pace blocks like a sound card")
+
+    models = command("models", cmd_models, "separation models: list them, or fetch one (admins)")
+    models_commands = models.add_subparsers(dest="models_command", required=True, metavar="WHAT")
+    models_commands.add_parser("list", help="what the workers run now, and what they can fetch")
+    pull = models_commands.add_parser("pull", help="have a separation worker fetch a known model")
+    pull.add_argument("name", help="a name from `cadenza models list`")
+    pull.add_argument("--no-wait", action="store_true", help="return once the pull is queued")
 
     replay = command("replay", cmd_replay, "a job's history: every event it produced")
     replay.add_argument("job")

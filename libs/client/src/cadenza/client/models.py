@@ -141,3 +141,69 @@ class RecordedEvent:
     subject: str
     occurred_at: str
     event: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SeparationModel:
+    """A model the running separation workers can use now."""
+
+    name: str
+    family: str
+    stems: list[str]
+    description: str
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> SeparationModel:
+        return cls(
+            name=data["name"],
+            family=data.get("family", ""),
+            stems=list(data.get("stems", [])),
+            description=data.get("description", ""),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class PullableModel:
+    """A known model the workers can fetch (admins: `pull_model`): its size in bytes,
+    licence, the SDR its publishers measured, and whether a worker can use it now."""
+
+    name: str
+    family: str
+    stems: list[str]
+    size: int
+    licence: str
+    published_sdr: list[dict[str, Any]]
+    available: bool
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> PullableModel:
+        return cls(
+            name=data["name"],
+            family=data.get("family", ""),
+            stems=list(data.get("stems", [])),
+            size=data.get("size", 0),
+            licence=data.get("licence", ""),
+            published_sdr=list(data.get("published_sdr", [])),
+            available=bool(data.get("available")),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class ModelList:
+    models: list[SeparationModel]
+    default: str
+    pullable: list[PullableModel]
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> ModelList:
+        return cls(
+            models=[SeparationModel.of(m) for m in data.get("models", [])],
+            default=data.get("default", ""),
+            pullable=[PullableModel.of(m) for m in data.get("pullable", [])],
+            raw=data,
+        )

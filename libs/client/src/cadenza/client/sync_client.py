@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from cadenza.client.async_client import AsyncCadenza, Message
-from cadenza.client.models import Artifact, Job, JobPage, RecordedEvent, Song, Upload
+from cadenza.client.models import Artifact, Job, JobPage, ModelList, RecordedEvent, Song, Upload
 
 T = TypeVar("T")
 
@@ -84,6 +84,12 @@ class Cadenza:
 
     def download(self, artifact: Artifact, dest: str | Path) -> Path:
         return self._runner.run(self._client.download(artifact, dest))
+
+    def models(self) -> ModelList:
+        return self._runner.run(self._client.models())
+
+    def pull_model(self, name: str) -> Job:
+        return self._runner.run(self._client.pull_model(name))
 
     def search_songs(
         self, q: str | None = None, *, key: str | None = None, limit: int = 20, **filters: Any
