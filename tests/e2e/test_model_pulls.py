@@ -71,6 +71,10 @@ def test_an_admin_pull_ends_with_the_model_running_jobs(
     before = pullable(platform)
     assert set(before) == {*KNOWN_MODELS, "tiny_demucs", "wrong_sum"}
     assert before["tiny_demucs"]["available"] is False
+    table = cadenza(platform, "models", "list")
+    assert table.returncode == 0, table.stderr
+    assert "Known models (admins: cadenza models pull NAME)" in table.stdout
+    assert "classical (default)" in table.stdout and "tiny_demucs" in table.stdout
 
     # AUTH_MODE=dev: the CLI without credentials acts as the local owner, an admin.
     pulled = cadenza(platform, "models", "pull", "tiny_demucs")
