@@ -95,10 +95,18 @@ def test_a_script_separates_watches_downloads_and_replays(
             "classical",
             "--stems",
             "vocals,drums",
+            "--shifts",
+            "2",
+            "--seed",
+            "7",
+            "--overlap",
+            "0.5",
             "--no-wait",
         )
     )
     assert queued["status"] in ("queued", "running")
+    assert (queued["params"]["shifts"], queued["params"]["seed"]) == (2, 7)
+    assert queued["params"]["overlap"] == 0.5
 
     watched = cadenza(platform, "--json", "watch", queued["id"])
     assert watched.returncode == 0, watched.stderr

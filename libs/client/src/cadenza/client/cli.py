@@ -184,7 +184,13 @@ def cmd_upload(api: Cadenza, args: argparse.Namespace) -> int:
 def cmd_separate(api: Cadenza, args: argparse.Namespace) -> int:
     stems = [s.strip() for s in args.stems.split(",")] if args.stems else None
     body = requests.separation_job(
-        source_upload(api, args), model=args.model, stems=stems, format=args.format
+        source_upload(api, args),
+        model=args.model,
+        stems=stems,
+        format=args.format,
+        shifts=args.shifts,
+        overlap=args.overlap,
+        seed=args.seed,
     )
     return run_job(api, args, body)
 
@@ -444,8 +450,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     separate = command("separate", cmd_separate, "split a track into stems")
     _job_options(separate)
-    separate.add_argument("--model", help="htdemucs, htdemucs_6s, classical… (server default)")
+    separate.add_argument(
+        "--model",
+        help="a name from `cadenza models list` (htdemucs, bs_roformer_vocals, classical…) or "
+        "an ensemble, ensemble:htdemucs_ft+bs_roformer_vocals (server default)",
+    )
     separate.add_argument("--stems", help="comma-separated stems to keep (default: all)")
+    separate.add_argument(
+        "--shifts", type=int, help="Demucs test-time shifts, 0–10 (their paper used 10)"
+    )
+    separate.add_argument("--overlap", type=float, help="0–0.75 (default: the model's own)")
+    separate.add_argument("--seed", type=int, help="draws the shifts (default 0)")
 
     fx = command("fx", cmd_fx, "run an effect chain on a track")
     _job_options(fx)

@@ -40,11 +40,16 @@ def separation_job(
     format: str | None = None,
     bit_depth: int | None = None,
     quality: float | None = None,
+    shifts: int | None = None,
+    overlap: float | None = None,
+    seed: int | None = None,
 ) -> Body:
+    """`model` may name an ensemble (`ensemble:htdemucs_ft+bs_roformer_vocals`)."""
+    how = _params(model=model, stems=stems, shifts=shifts, overlap=overlap, seed=seed)
     return {
         "kind": "separation",
         "input": {"upload_id": upload_id},
-        "params": {**_params(model=model, stems=stems), **_output(format, bit_depth, quality)},
+        "params": {**how, **_output(format, bit_depth, quality)},
     }
 
 
