@@ -22,7 +22,12 @@ from cadenza.contracts.model_catalog import (
     ModelPullFailed,
     ModelPullRequested,
 )
-from cadenza.devstack.model_server import ModelFileServer, blob_entry, demucs_entry
+from cadenza.devstack.model_server import (
+    ModelFileServer,
+    blob_entry,
+    demucs_entry,
+    roformer_entry,
+)
 from cadenza.devstack.nats import NatsServer
 from cadenza.devstack.testing import stream_messages
 from cadenza.runtime.model_catalog import CatalogRegistry
@@ -43,11 +48,14 @@ def entries(server: ModelFileServer, tmp_path: Path) -> dict[str, dict[str, Any]
     demucs, demucs_files = demucs_entry(tmp_path / "built", server.url)
     for name, body in demucs_files.items():
         server.serve(f"/{name}", body, chunk_delay_s=0.1)  # slow enough to report progress
+    roformer, roformer_files = roformer_entry(tmp_path / "built", server.url)
+    for name, body in roformer_files.items():
+        server.serve(f"/{name}", body)
     broken, broken_files = blob_entry(server.url, name="wrong_sum")
     broken["files"][0]["sha256"] = "f" * 64
     for name, body in broken_files.items():
         server.serve(f"/published/{name}", body)
-    return {"tiny_demucs": demucs, "wrong_sum": broken}
+    return {"tiny_demucs": demucs, "tiny_roformer": roformer, "wrong_sum": broken}
 
 
 @pytest.fixture
@@ -117,6 +125,23 @@ async def test_a_pulled_model_is_installed_and_advertised(
     assert reported[0].message is not None and reported[0].message.endswith(" MB")
 
 
+async def test_a_pulled_roformer_model_is_laid_out_as_its_loader_reads_it(
+    worker: WorkerRuntime, tmp_path: Path
+) -> None:
+    command = pull_command("tiny_roformer")
+    await worker.bus.publish(command)
+    done = await outcome(worker, command.job_id)
+    assert isinstance(done, ModelPullCompleted), done
+    assert done.details["available"] is True
+    assert {p.name for p in (tmp_path / "models").glob("tiny_roformer.*")} == {
+        "tiny_roformer.ckpt",
+        "tiny_roformer.yaml",
+    }
+    advertised = await ModelRegistry(worker.broker.connection.jetstream(), cache_s=0).available()
+    assert advertised["tiny_roformer"].family == "mel_band_roformer"
+    assert advertised["tiny_roformer"].stems == ("vocals", "instrumental")
+
+
 async def test_a_checksum_mismatch_fails_the_job_and_leaves_nothing(
     worker: WorkerRuntime, tmp_path: Path
 ) -> None:
@@ -141,5 +166,5 @@ async def test_an_unknown_model_fails_with_the_known_names(worker: WorkerRuntime
 
 async def test_the_worker_advertises_what_it_can_pull(worker: WorkerRuntime) -> None:
     catalog = await CatalogRegistry(worker.broker.connection.jetstream(), cache_s=0).available()
-    assert set(catalog) == {*KNOWN_MODELS, "tiny_demucs", "wrong_sum"}
+    assert set(catalog) == {*KNOWN_MODELS, "tiny_demucs", "tiny_roformer", "wrong_sum"}
     assert catalog["htdemucs"] == KNOWN_MODELS["htdemucs"]

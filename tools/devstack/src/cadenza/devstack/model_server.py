@@ -2,7 +2,8 @@
 the publishers' servers answer them, and the faults they have (a connection dropped halfway,
 Range ignored, more bytes than announced, a slow transfer). It records every request.
 
-Also: model entries and checkpoints for such tests (`demucs_entry`, `blob_entry`).
+Also: model entries and checkpoints for such tests (`demucs_entry`, `roformer_entry`,
+`blob_entry`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from cadenza.devstack.demucs_models import save_bag, save_checkpoint
+from cadenza.devstack.roformer_models import Family, save_roformer
 
 CHUNK = 64 * 1024
 
@@ -159,6 +161,28 @@ def demucs_entry(
         "name": name,
         "family": "demucs",
         "stems": ["drums", "bass", "other", "vocals"],
+        "sample_rate": 44100,
+        "files": [
+            {"name": n, "url": f"{base_url}/{n}", "bytes": len(b), "sha256": sha256(b)}
+            for n, b in files.items()
+        ],
+        "licence": "test weights (random)",
+    }
+    return entry, files
+
+
+def roformer_entry(
+    folder: Path, base_url: str, name: str = "tiny_roformer", family: Family = "mel_band_roformer"
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """A registry entry of a random-weight one-target (vocals) RoFormer model in the published
+    format (`<name>.ckpt` + `<name>.yaml`), served from `base_url/<name>`."""
+    checkpoint = save_roformer(folder, name, family, seed=21)
+    files = {checkpoint.name: checkpoint.read_bytes()}
+    files[f"{name}.yaml"] = checkpoint.with_suffix(".yaml").read_bytes()
+    entry = {
+        "name": name,
+        "family": family,
+        "stems": ["vocals", "instrumental"],
         "sample_rate": 44100,
         "files": [
             {"name": n, "url": f"{base_url}/{n}", "bytes": len(b), "sha256": sha256(b)}
