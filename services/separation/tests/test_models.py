@@ -16,7 +16,14 @@ from cadenza.separation.models import Catalog, LoadedModels, ModelBook, ModelUna
 
 def test_named_models_are_available_when_all_their_checkpoints_are(model_dir: Path) -> None:
     catalog = Catalog((model_dir,))
-    assert sorted(catalog.available()) == ["htdemucs", "htdemucs_6s", "htdemucs_ft"]
+    assert sorted(catalog.available()) == [
+        "bs_roformer_4stem",
+        "bs_roformer_vocals",
+        "htdemucs",
+        "htdemucs_6s",
+        "htdemucs_ft",
+        "mel_band_roformer_vocals",
+    ]
     assert len(catalog.available()["htdemucs_ft"]) == 4
 
 
@@ -58,7 +65,15 @@ def test_the_book_describes_models_and_notices_changes(model_dir: Path, tmp_path
     shutil.copytree(model_dir, directory)
     book = ModelBook(Catalog((directory,)))
     models = book.refresh()
-    assert set(models) == {"classical", "htdemucs", "htdemucs_6s", "htdemucs_ft"}
+    assert set(models) == {
+        "classical",
+        "htdemucs",
+        "htdemucs_6s",
+        "htdemucs_ft",
+        "bs_roformer_vocals",
+        "mel_band_roformer_vocals",
+        "bs_roformer_4stem",
+    }
     assert models["htdemucs_6s"].stems == ("drums", "bass", "other", "vocals", "guitar", "piano")
     assert models["htdemucs"].sample_rate == 44100
     before = models["htdemucs"].fingerprint

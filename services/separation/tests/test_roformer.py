@@ -12,14 +12,17 @@ from typing import Any
 import pytest
 import torch
 import yaml
+from torch.utils.flop_counter import FlopCounterMode
 
-from cadenza.devstack.roformer_models import reference_demix, save_roformer
+from cadenza.devstack.roformer_models import Family, reference_demix, save_roformer
 from cadenza.separation.chunked import ChunkStream
 from cadenza.separation.models import Catalog
 from cadenza.separation.roformer import (
+    HTDEMUCS_FLOPS_PER_SECOND,
     RoformerConfigError,
     RoformerRunner,
     load_roformer,
+    model_cost,
     read_config,
 )
 
@@ -244,3 +247,24 @@ def test_the_catalog_finds_roformer_models_beside_bags(tmp_path: Path, model_dir
     four = catalog.info("bs_roformer_4stem", available["bs_roformer_4stem"])
     assert four.stems == ("drums", "bass", "other", "vocals") and four.overlap == 0.75
     assert isinstance(catalog.load("bs_roformer_4stem"), RoformerRunner)
+
+
+@pytest.mark.parametrize("family", ["bs_roformer", "mel_band_roformer"])
+def test_the_cost_estimate_counts_what_the_network_computes(tmp_path: Path, family: Family) -> None:
+    """The CPU allowance scales by `cost`: the architecture's operations per second of
+    audio, estimated from the weights' shapes, against torch's own count of a pass."""
+    checkpoint = save_roformer(tmp_path, family, family, extra_model={"dim": 32, "depth": 2})
+    config = read_config(checkpoint.with_suffix(".yaml"))
+    runner = load_roformer(checkpoint, config)
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        runner(torch.randn(1, 2, config.chunk_size))
+    counted = counter.get_total_flops() / (config.chunk_size / 44100) / HTDEMUCS_FLOPS_PER_SECOND
+    assert model_cost(config) == pytest.approx(counted, rel=0.15)
+
+
+def test_model_costs_are_advertised(model_dir: Path) -> None:
+    catalog = Catalog((model_dir,))
+    available = catalog.available()
+    assert catalog.info("htdemucs_ft", available["htdemucs_ft"]).cost == 4.0
+    assert catalog.info("htdemucs", available["htdemucs"]).cost == 1.0
+    assert 0 < catalog.info("bs_roformer_vocals", available["bs_roformer_vocals"]).cost < 0.1

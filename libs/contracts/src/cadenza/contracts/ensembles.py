@@ -114,13 +114,22 @@ def member_infos(model: ModelInfo, available: Mapping[str, ModelInfo]) -> list[M
     return [available[name] for name in members] if members else [model]
 
 
+def _passes(info: ModelInfo, options: SeparationOptions) -> float:
+    shifts = options.shifts if info.family in SHIFTING_FAMILIES else 0
+    return options.model_copy(update={"shifts": shifts}).work_factor(info.overlap)
+
+
 def work_factor(
     model: ModelInfo, available: Mapping[str, ModelInfo], options: SeparationOptions
 ) -> float:
     """How many passes of one model at demucs's default overlap the separation does: each
     member's shifts (where its family takes them) and overlap (the job's, else its own)."""
-    total = 0.0
-    for info in member_infos(model, available):
-        shifts = options.shifts if info.family in SHIFTING_FAMILIES else 0
-        total += options.model_copy(update={"shifts": shifts}).work_factor(info.overlap)
-    return total
+    return sum(_passes(info, options) for info in member_infos(model, available))
+
+
+def compute_factor(
+    model: ModelInfo, available: Mapping[str, ModelInfo], options: SeparationOptions
+) -> float:
+    """The separation's compute in passes of htdemucs: each member's passes × its cost (what
+    a job's CPU allowance per second of audio scales by)."""
+    return sum(_passes(info, options) * info.cost for info in member_infos(model, available))

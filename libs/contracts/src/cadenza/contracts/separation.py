@@ -40,6 +40,9 @@ class ModelInfo(BaseModel):
     # The share of a segment overlapping the next when a job does not say (a RoFormer
     # config's num_overlap); how much work a pass is depends on it.
     overlap: float = Field(0.25, ge=0.0, lt=1.0)
+    # Compute per second of audio in passes of htdemucs (a bag of 4: 4; viperx's BS-RoFormer:
+    # about 38): a job's CPU allowance scales by it.
+    cost: float = Field(1.0, gt=0.0, le=10_000.0)
 
 
 CLASSICAL_INFO = ModelInfo(

@@ -21,6 +21,7 @@ from cadenza.contracts.ensembles import (
     MAX_WORK,
     SHIFTING_FAMILIES,
     ModelResolutionError,
+    compute_factor,
     ensemble_members,
     member_infos,
     member_weight,
@@ -250,8 +251,8 @@ async def run_separation(
     _check_budget(cmd, len(model.stems) if settings.result_cache else len(cmd.stems))
     seconds = cmd.input.duration_s or 0.0
     allowed = cmd.limits.cpu_seconds_for(seconds)
-    if allowed is not None:  # shifts, overlap and members multiply the work (≤ MAX_WORK)
-        allowed *= work
+    if allowed is not None:  # the models' cost, shifts, overlap and members multiply it
+        allowed *= compute_factor(model, separation.book.models, cmd)
     run.limit_cpu(allowed, f"{seconds:,.0f} s of audio")
 
     def job_key(name: str) -> str:

@@ -35,6 +35,7 @@ from cadenza.contracts.separation import CLASSICAL_INFO, ModelInfo
 from cadenza.separation.roformer import (
     is_roformer_config,
     load_roformer,
+    model_cost,
     read_config,
 )
 
@@ -183,6 +184,7 @@ class Catalog:
                 description=f"{kind}: {', '.join(config.stems)}",
                 fingerprint=self.fingerprint(name, files),
                 overlap=round(config.default_overlap, 4),
+                cost=float(f"{max(model_cost(config), 1e-6):.3g}"),
             )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -195,6 +197,7 @@ class Catalog:
             sample_rate=int(kwargs.get("samplerate", 44100)),
             description=DESCRIPTIONS.get(name, f"Demucs model {name}"),
             fingerprint=self.fingerprint(name, files),
+            cost=float(len(files)),  # one htdemucs-sized pass per model of the bag
         )
 
     def load(self, name: str) -> BagOfModels | torch.nn.Module:
