@@ -189,7 +189,7 @@ async def test_shifts_change_the_stems_and_the_same_seed_gives_the_same_ones(
 @pytest.mark.parametrize(
     ("model", "stems", "reason"),
     [
-        ("mdx_extra", ("vocals",), "unknown or unavailable model 'mdx_extra'; available: class"),
+        ("mdx_extra", ("vocals",), "unknown or unavailable model 'mdx_extra'; available: bs_"),
         ("htdemucs", ("guitar",), "model htdemucs has no guitar stem"),
     ],
 )
