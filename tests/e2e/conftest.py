@@ -15,9 +15,9 @@ import pytest
 import websockets
 
 from cadenza.devstack.demucs_models import install_test_models
-from cadenza.devstack.roformer_models import install_test_roformers
 from cadenza.devstack.platform import Platform
 from cadenza.devstack.ports import free_port
+from cadenza.devstack.roformer_models import install_test_roformers
 
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024
 
