@@ -52,7 +52,7 @@ CLASSICAL_INFO = ModelInfo(
     sample_rate=0,  # works at the input's rate
     description=(
         "No trained weights: harmonic/percussive separation, a low band for bass and "
-        "REPET-SIM for vocals. Fast and always available; far below Demucs in quality"
+        "the stereo centre for vocals. Fast and always available; far below Demucs in quality"
     ),
     fingerprint="classical-1",
 )

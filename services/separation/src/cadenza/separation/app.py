@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 
 ADVERTISE_EVERY_S = 60.0
 # Bump when the output of the same model on the same audio changes (part of the cache key).
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2
 
 
 @dataclass
