@@ -4,6 +4,7 @@ job that fails, followed in the services' own log files."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -107,7 +108,14 @@ async def test_a_pipelines_lines_carry_its_ids_in_every_service(
     assert wait_for_status(api, job_id)["status"] == "completed"
     correlation_id = correlation_of(platform, job_id)
 
-    lines = lines_of(platform, job_id, {"gateway", "separation", "effects", "render"})
+    # The projection logs the job's end a moment after the API says it completed.
+    deadline = time.monotonic() + 10
+    while True:
+        lines = lines_of(platform, job_id, {"gateway", "separation", "effects", "render"})
+        ended = any(e["msg"] == "pipeline job completed" for e in lines)
+        if ended or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
     assert_every_line_carries_the_job(lines, job_id, correlation_id)
     by_service: dict[str, list[str]] = {}
     for entry in lines:
