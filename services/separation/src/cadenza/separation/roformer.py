@@ -22,6 +22,7 @@ cannot honour is refused with a sentence rather than loaded wrongly.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import pickle
 import warnings
@@ -92,7 +93,17 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 def is_roformer_config(path: Path) -> bool:
     """Whether a YAML file in the model directory is a RoFormer config (a Demucs bag file
-    lists `models:` instead)."""
+    lists `models:` instead). The catalog asks for every YAML file each time it scans; the
+    answer is kept while the file is unchanged."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    return _is_roformer_config(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _is_roformer_config(path: Path, _mtime_ns: int, _size: int) -> bool:
     try:
         data = _read_yaml(path)
     except (RoformerConfigError, OSError):
