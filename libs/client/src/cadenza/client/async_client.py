@@ -161,7 +161,11 @@ class AsyncCadenza:
         try:
             with os.fdopen(fd, "wb") as out:
                 try:
-                    async with self._http.stream("GET", artifact.url) as response:
+                    # With S3 storage the API answers with a 307 to a signed URL on the
+                    # S3 host; httpx drops Authorization on a redirect to another origin.
+                    async with self._http.stream(
+                        "GET", artifact.url, follow_redirects=True
+                    ) as response:
                         if not response.is_success:
                             await response.aread()
                             raise_for(response)

@@ -57,6 +57,9 @@ class StorageSettings(CommonSettings):
     storage_dir: Path = Path("var/artifacts")
     s3_bucket: str = "cadenza"
     s3_endpoint_url: str | None = None
+    # Where clients reach the same S3 (download URLs are signed for it), when that is not
+    # S3_ENDPOINT_URL: e.g. the gateway uses http://minio:9000, browsers https://s3.example.
+    s3_public_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
     s3_access_key_id: SecretStr | None = None
     s3_secret_access_key: SecretStr | None = None

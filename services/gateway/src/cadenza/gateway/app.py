@@ -34,6 +34,7 @@ from cadenza.gateway.api.routes import (
 from cadenza.gateway.auth.principal import Authenticator
 from cadenza.gateway.db import create_pool, migrate
 from cadenza.gateway.deps import get_caller
+from cadenza.gateway.downloads import download_sources
 from cadenza.gateway.errors import install_error_handlers
 from cadenza.gateway.file_checks import probe_sandbox
 from cadenza.gateway.http_guards import BodyLimit, BodyRules, SecurityHeaders, upload_routes
@@ -233,7 +234,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     if settings.security_headers:
-        app.add_middleware(SecurityHeaders, hsts_seconds=settings.hsts_seconds)
+        app.add_middleware(
+            SecurityHeaders,
+            hsts_seconds=settings.hsts_seconds,
+            download_sources=download_sources(settings, settings.download_url_ttl_s),
+        )
     if settings.trusted_proxies:
         # X-Forwarded-For names the client only when the peer is one of our proxies; the
         # right-most address not ours is the client (uvicorn's implementation).

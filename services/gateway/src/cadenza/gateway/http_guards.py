@@ -10,16 +10,30 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# Swagger UI and ReDoc load their scripts from a CDN; the API's own pages load nothing foreign.
+# Swagger UI and ReDoc (docs_pages.py) are files this gateway serves, scripts from 'self'
+# only; they style themselves with injected <style> elements and data: images, ReDoc
+# searches in a blob: worker, so their pages get a policy of their own.
 DOCS_PATHS = ("/docs", "/redoc")
-# The web studio is files from /static only: no inline script or style. blob: is for its
-# audio and downloads fetched with the Authorization header (media and links cannot send
-# it); 'self' in connect-src covers the same-origin WebSocket (CSP Level 3).
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; "
-    "img-src 'self'; media-src 'self' blob:; connect-src 'self'; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+DOCS_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
 )
+
+
+def content_security_policy(download_sources: tuple[str, ...] = ()) -> str:
+    """The web studio is files from /static only: no inline script or style. blob: is for
+    its audio and downloads fetched with the Authorization header (media and links cannot
+    send it); 'self' in connect-src covers the same-origin WebSocket (CSP Level 3).
+    `download_sources` are where a download's redirect leads (the S3 endpoint clients reach,
+    downloads.download_sources): fetch() follows it there, so connect-src names them."""
+    connect = " ".join(("'self'", *download_sources))
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; "
+        f"img-src 'self'; media-src 'self' blob:; connect-src {connect}; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
 
 
 class BodyTooLargeError(Exception):
@@ -171,8 +185,11 @@ def _slow(what: str, upload: bool, idle_s: float, total_s: float) -> str:
 class SecurityHeaders:
     """nosniff, no framing, no referrer, a strict CSP on our pages, HSTS when configured."""
 
-    def __init__(self, app: ASGIApp, hsts_seconds: int = 0) -> None:
+    def __init__(
+        self, app: ASGIApp, hsts_seconds: int = 0, download_sources: tuple[str, ...] = ()
+    ) -> None:
         self.app = app
+        self.policy = content_security_policy(download_sources).encode()
         self.common = [
             (b"x-content-type-options", b"nosniff"),
             (b"x-frame-options", b"DENY"),
@@ -188,8 +205,12 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         extra = list(self.common)
-        if not scope["path"].startswith(DOCS_PATHS):
-            extra.append((b"content-security-policy", CONTENT_SECURITY_POLICY.encode()))
+        policy = (
+            DOCS_CONTENT_SECURITY_POLICY.encode()
+            if scope["path"].startswith(DOCS_PATHS)
+            else self.policy
+        )
+        extra.append((b"content-security-policy", policy))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

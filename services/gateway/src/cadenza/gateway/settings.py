@@ -122,6 +122,11 @@ class Settings(BusSettings, StorageSettings):
     # from anyone else the header is ignored, so it cannot dodge limits per address.
     trusted_proxies: tuple[str, ...] = ()
 
+    # Downloads from S3 storage answer with a 307 to a URL signed for this many seconds
+    # (clients fetch the bytes from S3 itself); 0 streams them through the gateway instead.
+    # Local storage always streams.
+    download_url_ttl_s: int = Field(300, ge=0, le=7 * 86_400)
+
     cors_origins: tuple[str, ...] = ()
     security_headers: bool = True
     hsts_seconds: int = Field(0, ge=0)

@@ -27,6 +27,7 @@ def store_from_settings(settings: StorageSettings) -> ObjectStore:
                 else None
             ),
             create_bucket=settings.s3_create_bucket,
+            public_endpoint_url=settings.s3_public_endpoint_url,
         )
     return LocalObjectStore(settings.storage_dir)
 

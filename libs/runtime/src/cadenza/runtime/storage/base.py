@@ -100,6 +100,14 @@ class ObjectStore(ABC):
     def read_range(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         """Bytes [start, end) of the object, in blocks."""
 
+    async def download_url(
+        self, key: str, *, media_type: str, disposition: str, expires_s: int
+    ) -> str | None:
+        """A URL anyone holding it can GET the object from for `expires_s` seconds, answered
+        with `media_type` and `disposition` (a Content-Disposition value); None where the
+        backend cannot sign one (the caller sends the bytes itself)."""
+        return None
+
     @abstractmethod
     async def exists(self, key: str) -> bool: ...
 

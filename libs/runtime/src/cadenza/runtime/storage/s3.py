@@ -46,6 +46,7 @@ class S3ObjectStore(ObjectStore):
         secret_access_key: str | None = None,
         create_bucket: bool = False,
         scratch_dir: Path | None = None,
+        public_endpoint_url: str | None = None,
     ) -> None:
         self.bucket = bucket
         self._client_args: dict[str, Any] = {
@@ -58,13 +59,24 @@ class S3ObjectStore(ObjectStore):
             self._client_args["aws_secret_access_key"] = secret_access_key
         self.create_bucket = create_bucket
         self.scratch_dir = scratch_dir
+        # Download URLs are signed for the host clients reach, which may not be the one this
+        # process uses (a signature covers the host); SigV4, the only one every region takes.
+        self._signer_args: dict[str, Any] = {
+            **self._client_args,
+            "endpoint_url": public_endpoint_url or endpoint_url,
+            "config": Config(signature_version="s3v4"),
+        }
         self._stack = AsyncExitStack()
         self._client: S3Client | None = None
+        self._signer: S3Client | None = None
 
     async def start(self) -> None:
         session = aioboto3.Session()
         self._client = await self._stack.enter_async_context(
             session.client("s3", **self._client_args)
+        )
+        self._signer = await self._stack.enter_async_context(
+            session.client("s3", **self._signer_args)
         )
         if self.create_bucket:
             try:
@@ -74,7 +86,7 @@ class S3ObjectStore(ObjectStore):
 
     async def close(self) -> None:
         await self._stack.aclose()
-        self._client = None
+        self._client = self._signer = None
 
     @property
     def client(self) -> S3Client:
@@ -181,6 +193,22 @@ class S3ObjectStore(ObjectStore):
                 yield block
         finally:
             body.close()
+
+    async def download_url(
+        self, key: str, *, media_type: str, disposition: str, expires_s: int
+    ) -> str:
+        if self._signer is None:
+            raise RuntimeError("S3ObjectStore used before start()")
+        params = {
+            "Bucket": self.bucket,
+            "Key": validate_key(key),
+            "ResponseContentType": media_type,
+            "ResponseContentDisposition": disposition,
+        }
+        url: str = await self._signer.generate_presigned_url(
+            "get_object", Params=params, ExpiresIn=expires_s
+        )
+        return url
 
     async def exists(self, key: str) -> bool:
         try:
