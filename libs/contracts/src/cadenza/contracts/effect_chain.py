@@ -32,11 +32,15 @@ class Plugin(BaseModel):
 
 
 class Gain(Plugin):
+    """Changes the level by gain_db decibels."""
+
     type: Literal["gain"]
     gain_db: float = Field(1.0, ge=-60.0, le=24.0, description="Gain in dB.")
 
 
 class Reverb(Plugin):
+    """A room reverb (JUCE's, after Freeverb); freeze_mode above 0.5 holds the tail."""
+
     type: Literal["reverb"]
     room_size: Unit = 0.5
     damping: Unit = 0.5
@@ -47,6 +51,8 @@ class Reverb(Plugin):
 
 
 class Delay(Plugin):
+    """An echo delay_seconds later, fed back by feedback and mixed in by mix."""
+
     type: Literal["delay"]
     delay_seconds: float = Field(0.5, ge=0.0, le=30.0, description="Delay time in seconds.")
     feedback: float = Field(0.0, ge=0.0, le=1.0, description="Feedback, 0..1.")
@@ -54,6 +60,8 @@ class Delay(Plugin):
 
 
 class Chorus(Plugin):
+    """Delayed copies around centre_delay_ms, their delay swept at rate_hz."""
+
     type: Literal["chorus"]
     rate_hz: RateHz = 1.0
     depth: Unit = 0.25
@@ -63,6 +71,8 @@ class Chorus(Plugin):
 
 
 class Phaser(Plugin):
+    """Notches swept around centre_frequency_hz at rate_hz."""
+
     type: Literal["phaser"]
     rate_hz: RateHz = 1.0
     depth: Unit = 0.5
@@ -75,25 +85,40 @@ class Phaser(Plugin):
 
 
 class Distortion(Plugin):
+    """drive_db of gain into a tanh curve: soft clipping."""
+
     type: Literal["distortion"]
     drive_db: float = Field(25.0, ge=0.0, le=100.0, description="Drive in dB.")
 
 
 class Compressor(Plugin):
+    """Lowers what rises above threshold_db by ratio."""
+
     type: Literal["compressor"]
-    threshold_db: float = Field(0.0, ge=-60.0, le=0.0, description="Threshold in dBFS.")
-    ratio: float = Field(1.0, ge=1.0, le=100.0, description="Compression ratio (x:1).")
+    # The examples are where an editor starts (the defaults, pedalboard's, compress nothing).
+    threshold_db: float = Field(
+        0.0, ge=-60.0, le=0.0, description="Threshold in dBFS.", examples=[-18.0]
+    )
+    ratio: float = Field(
+        1.0, ge=1.0, le=100.0, description="Compression ratio (x:1).", examples=[3.0]
+    )
     attack_ms: AttackMs = 1.0
     release_ms: ReleaseMs = 100.0
 
 
 class Limiter(Plugin):
+    """Holds peaks at threshold_db (two compressors and a hard clipper)."""
+
     type: Literal["limiter"]
-    threshold_db: float = Field(-10.0, ge=-60.0, le=0.0, description="Threshold in dBFS.")
+    threshold_db: float = Field(
+        -10.0, ge=-60.0, le=0.0, description="Threshold in dBFS.", examples=[-1.0]
+    )
     release_ms: ReleaseMs = 100.0
 
 
 class NoiseGate(Plugin):
+    """Lowers what falls below threshold_db by ratio."""
+
     type: Literal["noise_gate"]
     threshold_db: float = Field(-100.0, ge=-100.0, le=0.0, description="Threshold in dBFS.")
     ratio: float = Field(10.0, ge=1.0, le=100.0, description="Expansion ratio (x:1).")
@@ -109,11 +134,18 @@ class _Cutoff(Plugin):
 
 
 class HighpassFilter(_Cutoff):
+    """Cuts below the cutoff, 6 dB per octave."""
+
     type: Literal["highpass_filter"]
+    cutoff_frequency_hz: CutoffHz = Field(50.0, examples=[80.0])
 
 
 class LowpassFilter(_Cutoff):
+    """Cuts above the cutoff, 6 dB per octave."""
+
     type: Literal["lowpass_filter"]
+    # An editor starts here: pedalboard's default of 50 Hz leaves little of a track.
+    cutoff_frequency_hz: CutoffHz = Field(50.0, examples=[8000.0])
 
 
 class _Shelf(Plugin):
@@ -126,33 +158,47 @@ class _Shelf(Plugin):
 
 
 class HighShelfFilter(_Shelf):
+    """Raises or lowers everything above the cutoff by gain_db."""
+
     type: Literal["high_shelf_filter"]
 
 
 class LowShelfFilter(_Shelf):
+    """Raises or lowers everything below the cutoff by gain_db."""
+
     type: Literal["low_shelf_filter"]
 
 
 class PeakFilter(_Shelf):
+    """Raises or lowers a band around the cutoff by gain_db; q sets its width."""
+
     type: Literal["peak_filter"]
 
 
 class PitchShift(Plugin):
+    """Shifts the pitch by semitones, keeping the duration."""
+
     type: Literal["pitch_shift"]
     semitones: float = Field(0.0, ge=-72.0, le=72.0, description="Shift in semitones.")
 
 
 class Bitcrush(Plugin):
+    """Quantises to bit_depth bits."""
+
     type: Literal["bitcrush"]
     bit_depth: float = Field(8.0, ge=0.0, le=32.0, description="Bit depth to quantise to.")
 
 
 class Clipping(Plugin):
+    """Hard-clips at threshold_db."""
+
     type: Literal["clipping"]
     threshold_db: float = Field(-6.0, ge=-60.0, le=0.0, description="Hard-clip level in dBFS.")
 
 
 class Invert(Plugin):
+    """Flips the signal's polarity."""
+
     type: Literal["invert"]
 
 

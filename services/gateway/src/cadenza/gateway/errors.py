@@ -1,16 +1,20 @@
-"""Errors as sentences: every 4xx body is `{"detail": "<what went wrong>", ...}`."""
+"""Errors as RFC 9457 problem details: every 4xx/5xx body is `application/problem+json`,
+`{"type", "title", "status", "detail": "<what went wrong, as a sentence>", "instance"}`, plus
+`errors` (`[{field, message}]`) on a 422. One place builds them all; `type` is a page this
+gateway serves (`/problems/<kind>`), so a person who meets one can read what it means."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cadenza.contracts.effect_chain import EFFECT_TYPES
@@ -72,9 +76,179 @@ class UnprocessableError(Exception):
         return cls([{"field": field, "message": message}])
 
 
-def unprocessable(problems: list[dict[str, str]]) -> JSONResponse:
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "/problems/"
+
+
+@dataclass(frozen=True)
+class ProblemKind:
+    slug: str
+    title: str
+    meaning: str  # the paragraph its page shows
+
+    @property
+    def type(self) -> str:
+        return PROBLEM_BASE + self.slug
+
+
+# One kind per status the gateway sends; `type` stays the same whatever the sentence says.
+PROBLEM_KINDS: dict[int, ProblemKind] = {
+    kind_status: ProblemKind(slug, title, meaning)
+    for kind_status, slug, title, meaning in (
+        (
+            400,
+            "bad-request",
+            "Bad request",
+            "The request could not be read: a body that is not "
+            "UTF-8 JSON, broken multipart framing, or a Content-Length that is not a number.",
+        ),
+        (
+            401,
+            "unauthenticated",
+            "Sign in first",
+            "The request carries no credentials, or "
+            "credentials that do not count (expired, revoked, malformed). Send "
+            "'Authorization: Bearer <access token or API key>' or 'X-API-Key: <key>'.",
+        ),
+        (
+            403,
+            "forbidden",
+            "Not allowed",
+            "The caller is known but its role may not do this, "
+            "or a quota of its account is used up.",
+        ),
+        (
+            404,
+            "not-found",
+            "Not found",
+            "Nothing by that id belongs to the caller (another "
+            "account's ids answer the same), or the endpoint does not exist.",
+        ),
+        (
+            405,
+            "method-not-allowed",
+            "Method not allowed",
+            "The endpoint exists but does not "
+            "take this method; the Allow header lists those it takes.",
+        ),
+        (
+            408,
+            "request-timeout",
+            "Request body too slow",
+            "The request body did not arrive in time, or an upload stalled.",
+        ),
+        (
+            409,
+            "conflict",
+            "Conflict",
+            "The resource is not in a state that allows this (a job "
+            "already finished, an account that already exists, files already gone).",
+        ),
+        (410, "gone", "Gone", "The resource existed but has been removed."),
+        (
+            413,
+            "too-large",
+            "Too large",
+            "The body (or the upload) is larger than this endpoint "
+            "takes, or it would take the account past its storage quota.",
+        ),
+        (
+            415,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "The body's media type is "
+            "not one this endpoint takes (JSON endpoints take application/json, uploads "
+            "multipart/form-data), or an uploaded file is not a format it reads.",
+        ),
+        (
+            416,
+            "range-not-satisfiable",
+            "Range not satisfiable",
+            "The Range asked for lies outside the file.",
+        ),
+        (
+            422,
+            "validation",
+            "Invalid request",
+            "The request parsed but breaks a rule; "
+            "`errors` names each field and what is wrong with it.",
+        ),
+        (
+            429,
+            "rate-limited",
+            "Too many requests",
+            "The caller (or its address) is over a "
+            "rate limit or a jobs-at-once limit; Retry-After says when to try again.",
+        ),
+        (
+            500,
+            "internal",
+            "Internal error",
+            "A fault in the gateway; `detail` holds a reference to quote when reporting it.",
+        ),
+        (
+            503,
+            "unavailable",
+            "Unavailable",
+            "Something the gateway needs (PostgreSQL, NATS, "
+            "object storage, a worker) does not answer; try again after Retry-After.",
+        ),
+    )
+}
+
+
+def kind_of(status: int) -> ProblemKind:
+    return PROBLEM_KINDS.get(
+        status, ProblemKind(f"http-{status}", f"HTTP {status}", "See the detail.")
+    )
+
+
+def problem_body(
+    status: int, detail: str, instance: str, extensions: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The RFC 9457 document; `extensions` add members (never replacing the standard ones)."""
+    kind = kind_of(status)
+    body: dict[str, Any] = dict(extensions or {})
+    body.update(type=kind.type, title=kind.title, status=status, detail=detail, instance=instance)
+    return body
+
+
+def problem(
+    request: Request,
+    status: int,
+    detail: str,
+    headers: Mapping[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    return JSONResponse(
+        problem_body(status, detail, request.url.path, extensions),
+        status_code=status,
+        headers=dict(headers) if headers else None,
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
+
+
+class ProblemError(Exception):
+    """Raise from anywhere in a request to answer with a problem document; `extensions` are
+    extra members (e.g. the failed `job`)."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = headers
+        self.extensions = extensions
+
+
+def unprocessable(request: Request, problems: list[dict[str, str]]) -> JSONResponse:
     sentence = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
-    return JSONResponse(status_code=422, content={"detail": sentence, "errors": problems})
+    return problem(request, 422, sentence, errors=problems)
 
 
 # FastAPI's words for a body json.loads refused (bad UTF-8, nesting past Python's limit).
@@ -94,22 +268,24 @@ def install_error_handlers(app: FastAPI) -> None:
             detail = f"no such endpoint: {request.method} {request.url.path} (see /docs)"
         elif exc.status_code == 405 and detail == "Method Not Allowed":
             detail = f"{request.method} is not allowed on {request.url.path} (see /docs)"
-        return JSONResponse(
-            status_code=exc.status_code, content={"detail": detail}, headers=exc.headers
-        )
+        return problem(request, exc.status_code, str(detail), exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return unprocessable(validation_errors(exc.errors()))
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return unprocessable(request, validation_errors(exc.errors()))
 
     @app.exception_handler(UnprocessableError)
-    async def _unprocessable(_: Request, exc: UnprocessableError) -> JSONResponse:
-        return unprocessable(exc.problems)
+    async def _unprocessable(request: Request, exc: UnprocessableError) -> JSONResponse:
+        return unprocessable(request, exc.problems)
+
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
+        return problem(request, exc.status, exc.detail, exc.headers, **exc.extensions)
 
     @app.exception_handler(QuotaExceededError)
-    async def _quota(_: Request, exc: QuotaExceededError) -> JSONResponse:
+    async def _quota(request: Request, exc: QuotaExceededError) -> JSONResponse:
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
-        return JSONResponse(status_code=exc.status, content={"detail": exc.detail}, headers=headers)
+        return problem(request, exc.status, exc.detail, headers)
 
     # The database went away before or during the request (restart, failover, network):
     # connection errors, a connection closed mid-transaction, an administrator shutdown.
@@ -120,13 +296,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DatabaseUnavailableError)
     async def _database_down(request: Request, exc: Exception) -> JSONResponse:
         log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc)
-        return JSONResponse(
-            status_code=503,
-            content={
-                "detail": "the database is unavailable; try again in a few seconds (a submit "
-                "retried with the same Idempotency-Key never makes a second job)"
-            },
-            headers={"Retry-After": "5"},
+        return problem(
+            request,
+            503,
+            "the database is unavailable; try again in a few seconds (a submit "
+            "retried with the same Idempotency-Key never makes a second job)",
+            {"Retry-After": "5"},
         )
 
     @app.exception_handler(Exception)
@@ -135,7 +310,18 @@ def install_error_handlers(app: FastAPI) -> None:
         log.exception(
             "unhandled error on %s %s (ref %s)", request.method, request.url.path, reference
         )
-        return JSONResponse(
-            status_code=500,
-            content={"detail": f"internal error; quote reference {reference} when reporting it"},
+        return problem(
+            request, 500, f"internal error; quote reference {reference} when reporting it"
         )
+
+    @app.get(PROBLEM_BASE + "{slug}", include_in_schema=False, response_class=HTMLResponse)
+    async def problem_page(request: Request, slug: str) -> HTMLResponse:
+        """What a problem `type` means, for the person who follows the URI."""
+        for status, kind in PROBLEM_KINDS.items():
+            if kind.slug == slug:
+                return HTMLResponse(
+                    f"<!doctype html><title>{kind.title}</title><h1>{kind.title} "
+                    f"(HTTP {status})</h1><p>{kind.meaning}</p>"
+                    '<p>The body is RFC 9457 problem details; see <a href="/docs">/docs</a>.</p>'
+                )
+        raise StarletteHTTPException(404, f"no such problem type: {slug}")
