@@ -388,3 +388,45 @@ def test_sign_in_when_accounts_are_required_and_the_token_goes_everywhere(
             assert page.evaluate("() => sessionStorage.length") == 0
             refused = api.post("/api/v1/auth/refresh", json={"refresh_token": refresh})
             assert refused.status_code == 401, "signing out ended the session on the server"
+
+
+def test_every_effect_starts_with_values_the_form_and_the_api_accept(
+    studio: Studio, api: httpx.Client
+) -> None:
+    """The editor is built from GET /api/v1/effects: every effect the contract has is
+    offered, each field starts at the catalogue's value, and no field is invalid as added
+    (a step that missed the compressor's attack default once refused the whole form)."""
+    catalogue = api.get("/api/v1/effects").json()["effects"]
+    page = studio.open()
+    studio.wait_for_studio()
+    offered = page.eval_on_selector_all("#effect-type option", "os => os.map(o => o.value)")
+    assert offered == [effect["type"] for effect in catalogue]
+    for effect in catalogue:
+        page.select_option("#effect-type", effect["type"])
+        page.click("#add-effect")
+        item = f'#effects-chain li[data-type="{effect["type"]}"]'
+        for param in effect["parameters"]:
+            field = f'{item} input[data-param="{param["name"]}"]'
+            assert float(page.input_value(field)) == param["suggested"], field
+            label = f'label[for="{page.get_attribute(field, "id")}"]'
+            assert page.text_content(label) == param["label"]
+    invalid = page.eval_on_selector_all(
+        "#effects-chain input", "fields => fields.filter((f) => !f.checkValidity()).length"
+    )
+    assert invalid == 0
+    # Any value between the bounds is accepted, on the arrow keys' grid or not.
+    attack = '#effects-chain li[data-type="compressor"] input[data-param="attack_ms"]'
+    page.fill(attack, "2.345")
+    assert page.eval_on_selector(attack, "f => f.checkValidity()")
+    room = '#effects-chain li[data-type="reverb"] input[data-param="room_size"]'
+    page.fill(room, "0.5")
+    page.focus(room)
+    page.keyboard.press("ArrowUp")
+    assert page.input_value(room) == "0.51", "the arrow keys nudge by a hundredth of 0–1"
+    page.fill(room, "1")
+    page.keyboard.press("ArrowUp")
+    assert page.input_value(room) == "1", "and stop at the bound"
+    # The live editor leaves out what the server refuses live.
+    live = page.eval_on_selector_all("#live-effect-type option", "os => os.map(o => o.value)")
+    assert live == [effect["type"] for effect in catalogue if effect["live"]]
+    assert "pitch_shift" not in live

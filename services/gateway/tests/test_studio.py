@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cadenza.contracts.effect_chain import EFFECT_MODELS, EFFECT_TYPES
+from cadenza.contracts.effect_catalogue import effect_catalogue
+from cadenza.contracts.effect_chain import EFFECT_TYPES
 from cadenza.gateway.app import create_app
 
 from .conftest import settings
@@ -167,44 +168,31 @@ def test_every_static_script_a_module_loads_by_url_exists_and_registers_what_is_
     assert created <= registered
 
 
-BLOCK = re.compile(r"^  (\w+): \{(.*?)(?=^  \w+: \{|^\};)", re.MULTILINE | re.DOTALL)
-UNIT = re.compile(r'unit\("(\w+)", "[^"]*", (-?[\d.]+), (-?[\d.]+), [\d.]+, (-?[\d.]+)\)')
+async def test_the_effect_catalogue_is_served_without_signing_in_from_the_contract(
+    tmp_path: Path,
+) -> None:
+    """The studio builds its effects editor from GET /api/v1/effects before anyone signs in:
+    the answer is the contract's catalogue, public even where accounts are required."""
+    config = settings("postgresql://unused/db", "nats://127.0.0.1:1", tmp_path)
+    assert config.auth_mode != "dev"
+    transport = httpx.ASGITransport(app=create_app(config))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        answer = await client.get("/api/v1/effects")
+        assert answer.status_code == 200
+        assert answer.json() == effect_catalogue().model_dump(mode="json")
+        assert [e["type"] for e in answer.json()["effects"]] == list(EFFECT_TYPES)
+        compressor = next(e for e in answer.json()["effects"] if e["type"] == "compressor")
+        attack = next(p for p in compressor["parameters"] if p["name"] == "attack_ms")
+        assert (attack["minimum"], attack["maximum"], attack["default"]) == (0.01, 1000, 1)
+        operation = (await client.get("/openapi.json")).json()["paths"]["/api/v1/effects"]
+        assert "get" in operation
 
 
-def test_the_pages_effect_ranges_stay_inside_the_contracts() -> None:
-    """effect-types.js copies names, ranges and defaults from cadenza.contracts.effect_chain
-    by hand: a control that offers what the API refuses, or a parameter the contract no
-    longer has, fails here instead of in a person's hands."""
-    text = modules()["effect-types.js"]
-    page = {name: UNIT.findall(body) for name, body in BLOCK.findall(text)}
-    assert len(page) >= 10 and sum(map(len, page.values())) >= 30, page  # the parser works
-    contract = {
-        name: model.model_json_schema()
-        for name, model in zip(EFFECT_TYPES, EFFECT_MODELS, strict=True)
-    }
-    problems = []
-    for effect, params in page.items():
-        if effect not in contract:
-            problems.append(f"{effect}: no such effect in the contract")
-            continue
-        fields = contract[effect]["properties"]
-        for name, low, high, default in params:
-            spec = fields.get(name)
-            if spec is None:
-                problems.append(f"{effect}.{name}: no such parameter")
-                continue
-            least = spec.get("minimum", spec.get("exclusiveMinimum", float("-inf")))
-            most = spec.get("maximum", spec.get("exclusiveMaximum", float("inf")))
-            lo, hi, value = float(low), float(high), float(default)
-            if lo < least or hi > most or ("exclusiveMaximum" in spec and hi >= most):
-                problems.append(f"{effect}.{name}: page {lo}..{hi}, contract {least}..{most}")
-            if not lo <= value <= hi:
-                problems.append(f"{effect}.{name}: default {value} outside {lo}..{hi}")
-        offered = {name for name, *_ in params}
-        # Every parameter the contract requires must be offered (none does today).
-        problems += [
-            f"{effect}.{name}: required by the contract, not offered"
-            for name in contract[effect].get("required", [])
-            if name != "type" and name not in offered
-        ]
-    assert problems == []
+def test_the_studio_holds_no_copy_of_the_effect_table() -> None:
+    """effect-types.js turns the served catalogue into the editor's table: no effect name,
+    bound or default is written in the page's scripts."""
+    sources = modules()
+    assert '"/api/v1/effects"' in sources["effect-types.js"]
+    for name, text in sources.items():
+        for effect in ("compressor", "highpass_filter", "room_size", "attack_ms"):
+            assert effect not in text, f"{name} names {effect}: it should come from the API"

@@ -21,6 +21,7 @@ from cadenza.gateway.api.routes import (
     admin,
     asyncapi,
     auth,
+    effects,
     health,
     jobs,
     live_audio,
@@ -200,7 +201,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.state.live_sessions = PrincipalSessions(settings.live_sessions_per_principal)
-    for module in (health, auth, admin, ws, live_audio, asyncapi):
+    for module in (health, auth, admin, ws, live_audio, asyncapi, effects):
         app.include_router(module.router)
     # Everything else answers only an authenticated caller (or the development principal).
     for module in (uploads, jobs, songs, music, models, soundfonts):

@@ -1,24 +1,44 @@
 // The effects chain: add effects, set their parameters, reorder and remove them. Every
 // control has a label naming the effect's position, so the chain reads well by ear too.
-// `onChange` hears every edit (the live panel applies them while it streams); `noun` names
-// the effects in labels, so two editors on one page never share a button's name; `exclude`
-// leaves effect types out of the picker.
+// `types` is the API's effect catalogue (effect-types.js); `onChange` hears every edit (the
+// live panel applies them while it streams); `noun` names the effects in labels, so two
+// editors on one page never share a button's name; `only` picks the effect types offered.
+//
+// A field accepts any number between the contract's bounds (step="any": a form stricter than
+// the API refuses what it takes, as a step that missed a default once refused whole chains);
+// the arrow keys nudge by the catalogue's step for the parameter.
 
 import { announce, h } from "./dom.js";
-import { EFFECT_TYPES } from "./effect-types.js";
 
 let nextId = 0;
 
+function nudge(input, direction) {
+  const step = Number(input.dataset.nudge);
+  const digits = Math.max(0, -Math.floor(Math.log10(step)));
+  const moved = Math.round((Number(input.value) + direction * step) / step) * step;
+  const value = Math.min(Number(input.max), Math.max(Number(input.min), moved));
+  input.value = String(Number(value.toFixed(digits)));
+  input.dispatchEvent(new Event("input", { bubbles: true }));
+}
+
 export class EffectsEditor {
-  constructor({ list, empty, typeSelect, addButton, noun = "effect", onChange = () => {}, exclude = [] }) {
+  constructor({ types, list, empty, typeSelect, addButton, noun = "effect", onChange = () => {}, only = () => true }) {
+    this.types = types;
     this.list = list;
     this.empty = empty;
     this.typeSelect = typeSelect;
     this.noun = noun;
     this.onChange = onChange;
     list.addEventListener("input", () => this.onChange());
-    for (const [type, spec] of Object.entries(EFFECT_TYPES)) {
-      if (exclude.includes(type)) continue;
+    list.addEventListener("keydown", (event) => {
+      const input = event.target;
+      if (!input.dataset?.nudge || !["ArrowUp", "ArrowDown"].includes(event.key)) return;
+      if (input.value === "" || Number.isNaN(Number(input.value))) return;
+      event.preventDefault();
+      nudge(input, event.key === "ArrowUp" ? 1 : -1);
+    });
+    for (const [type, spec] of Object.entries(types)) {
+      if (!only(spec)) continue;
       typeSelect.append(h("option", { value: type }, spec.label));
     }
     typeSelect.value = "reverb";
@@ -30,7 +50,7 @@ export class EffectsEditor {
 
   /** Append an effect with its default parameters (or `values`); returns its list item. */
   add(type, values = {}) {
-    const spec = EFFECT_TYPES[type];
+    const spec = this.types[type];
     const id = `effect-${(nextId += 1)}`;
     const inputs = spec.params.map((param) => {
       const inputId = `${id}-${param.name}`;
@@ -39,11 +59,12 @@ export class EffectsEditor {
         type: "number",
         min: param.min,
         max: param.max,
-        step: param.step,
+        step: "any",
         value: values[param.name] ?? param.value,
         required: true,
         inputMode: "decimal",
-        dataset: { param: param.name },
+        title: param.description,
+        dataset: { param: param.name, nudge: param.nudge },
       });
       return h("div", { className: "field" }, h("label", { htmlFor: inputId }, param.label), input);
     });
@@ -94,14 +115,14 @@ export class EffectsEditor {
     // At either end the button just pressed is disabled; the other one keeps the focus.
     const same = item.querySelector(`[data-move="${step}"]`);
     (same.disabled ? item.querySelector(`[data-move="${-step}"]`) : same).focus();
-    announce(`${EFFECT_TYPES[item.dataset.type].label} is now ${this.noun} ${target + 1}`);
+    announce(`${this.types[item.dataset.type].label} is now ${this.noun} ${target + 1}`);
     this.onChange();
   }
 
   #remove(item) {
     const items = [...this.list.children];
     const index = items.indexOf(item);
-    const label = EFFECT_TYPES[item.dataset.type].label;
+    const label = this.types[item.dataset.type].label;
     item.remove();
     this.#renumber();
     // Keep the keyboard near where it was: the next effect, else the "add" control.
@@ -114,7 +135,7 @@ export class EffectsEditor {
   #renumber() {
     const items = [...this.list.children];
     items.forEach((item, index) => {
-      const label = EFFECT_TYPES[item.dataset.type].label;
+      const label = this.types[item.dataset.type].label;
       const name = `${this.noun} ${index + 1} (${label})`;
       item.querySelector("legend").textContent = `${index + 1}. ${label}`;
       item.querySelector('[data-move="-1"]').setAttribute("aria-label", `Move ${name} up`);

@@ -29,13 +29,14 @@ function fillSelect(select, options, chosen) {
 }
 
 export class JobForm {
-  constructor({ onStarted }) {
+  constructor({ onStarted, effectTypes }) {
     this.onStarted = onStarted;
     this.form = byId("job-form");
     this.error = byId("job-form-error");
     this.submit = byId("start-job");
     this.track = new TrackUpload();
     this.effects = new EffectsEditor({
+      types: effectTypes,
       list: byId("effects-chain"),
       empty: byId("effects-empty"),
       typeSelect: byId("effect-type"),

@@ -16,7 +16,7 @@ function outOfRange(input) {
 }
 
 export class LivePanel {
-  constructor() {
+  constructor({ effectTypes }) {
     this.form = byId("live-form");
     this.status = byId("live-status");
     this.startButton = byId("live-start");
@@ -29,13 +29,14 @@ export class LivePanel {
     this.downloadNote = byId("live-download-note");
     this.figures = new LiveFigures();
     this.editor = new EffectsEditor({
+      types: effectTypes,
       list: byId("live-effects-chain"),
       empty: byId("live-effects-empty"),
       typeSelect: byId("live-effect-type"),
       addButton: byId("live-add-effect"),
       noun: "live effect",
-      // The server refuses it live: it needs half a second of look-ahead.
-      exclude: ["pitch_shift"],
+      // The server refuses some live (pitch_shift needs half a second of look-ahead).
+      only: (effect) => effect.live,
       onChange: () => this.#chainEdited(),
     });
     this.editor.add("reverb"); // a starting point, as for jobs

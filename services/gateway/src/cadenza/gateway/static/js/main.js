@@ -4,16 +4,27 @@ import { setUpSignIn, showAccount, signOut, whoAmI } from "./auth-view.js";
 import { CatalogBrowser } from "./catalog-view.js";
 import { CurrentJob } from "./current-job.js";
 import { announce, byId } from "./dom.js";
+import { loadEffectTypes } from "./effect-types.js";
 import { JobForm } from "./job-form.js";
 import { JobsList } from "./jobs-list.js";
 import { LiveConnection } from "./live.js";
 import { LivePanel } from "./live-panel.js";
 import { SIGNED_OUT } from "./session.js";
 
+// The effects editors are built from the API's catalogue, which needs no sign-in.
+let effectTypes;
+try {
+  effectTypes = await loadEffectTypes();
+} catch (error) {
+  byId("loading").textContent = `The studio could not load the effects from the API: ${error.message}`;
+  throw error;
+}
+
 const live = new LiveConnection();
 const jobsList = new JobsList({ onOpen: (id) => openJob(id) });
 const currentJob = new CurrentJob(live, { onEnded: () => jobsList.refresh() });
 const form = new JobForm({
+  effectTypes,
   onStarted: async (job) => {
     await currentJob.open(job);
     announce(`${job.kind} job started`);
@@ -21,7 +32,7 @@ const form = new JobForm({
     jobsList.refresh();
   },
 });
-const livePanel = new LivePanel();
+const livePanel = new LivePanel({ effectTypes });
 const catalog = new CatalogBrowser({
   onAddToBlend: (song) => {
     form.choose("blend");
