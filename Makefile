@@ -13,7 +13,7 @@ SEED ?= 500
 # More arguments for pytest: `make test PYTEST_ARGS="tests/deploy -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: help install run test abuse faults fuzz lint fmt bench docs compose-up k8s-render fresh-check clean
+.PHONY: help install run test abuse faults fuzz lint fmt bench generate docs compose-up k8s-render fresh-check clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -85,7 +85,10 @@ fmt: install ## Format and autofix
 bench: install ## Run the benchmarks (prints figures; see docs/benchmarks.md)
 	$(PY) -m bench.run_all
 
-docs: install ## Regenerate docs/openapi.json and docs/asyncapi.json from the code (tests check both)
+generate: install ## Regenerate the client's vocabulary.py from libs/contracts (a test checks it)
+	$(VENV)/bin/cadenza-gateway client-vocabulary > libs/client/src/cadenza/client/vocabulary.py
+
+docs: install generate ## Regenerate docs/openapi.json and docs/asyncapi.json from the code (tests check both)
 	$(VENV)/bin/cadenza-gateway openapi > docs/openapi.json
 	$(VENV)/bin/cadenza-gateway asyncapi > docs/asyncapi.json
 

@@ -26,6 +26,7 @@ from cadenza.client.errors import CadenzaError
 from cadenza.client.live_file import stream_file
 from cadenza.client.models import Job, Song, Upload
 from cadenza.client.sync_client import Cadenza
+from cadenza.client.vocabulary import BLEND_ENGINES, EFFECTS, MASTER_PRESETS, OUTPUT_FORMATS
 
 out = Console()
 err = Console(stderr=True)
@@ -405,12 +406,20 @@ def parse_chain(chain: str | None, effects: Sequence[str] | None) -> list[dict[s
 
 
 def parse_effect(spec: str) -> dict[str, Any]:
+    """Names are checked here (before a file is uploaded for nothing); values by the server,
+    which names any it refuses."""
     kind, _, rest = spec.partition(":")
     effect: dict[str, Any] = {"type": kind.strip()}
+    params = EFFECTS.get(effect["type"])
+    if params is None:
+        raise UsageError(f"--effect {spec}: no effect {effect['type']!r} ({', '.join(EFFECTS)})")
     for pair in filter(None, (p.strip() for p in rest.split(","))):
         name, sep, value = pair.partition("=")
         if not sep:
             raise UsageError(f"--effect {spec}: {pair!r} is not name=value")
+        if name.strip() not in params:
+            known = ", ".join(params) or "none"
+            raise UsageError(f"--effect {spec}: {kind} has no {name.strip()!r} (it has: {known})")
         effect[name.strip()] = _number(value.strip())
     return effect
 
@@ -430,7 +439,7 @@ def _job_options(parser: argparse.ArgumentParser, *, audio_input: bool = True) -
         parser.add_argument("--upload", metavar="ID", help="an earlier upload instead of FILE")
     parser.add_argument("--out", metavar="DIR", help="download the artifacts here at the end")
     parser.add_argument("--no-wait", action="store_true", help="return once the job is queued")
-    parser.add_argument("--format", choices=["wav", "flac", "mp3", "ogg"], help="output format")
+    parser.add_argument("--format", choices=OUTPUT_FORMATS, help="output format")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -471,7 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     _job_options(master)
     master.add_argument("--job", help="master an artifact of this job instead of a file")
     master.add_argument("--artifact", help="with --job: the artifact's name (e.g. mix.wav)")
-    master.add_argument("--preset", choices=["streaming", "apple", "broadcast"])
+    master.add_argument("--preset", choices=MASTER_PRESETS)
     master.add_argument("--target-lufs", type=float)
     master.add_argument("--true-peak-db", type=float)
 
@@ -482,7 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     blend.add_argument("--tempo", type=float, help="tempo in BPM")
     blend.add_argument("--key", help='e.g. "A minor"')
     blend.add_argument("--style", help="the markov engine's band style (pop, rock, …)")
-    blend.add_argument("--engine", choices=("learned", "markov"))
+    blend.add_argument("--engine", choices=BLEND_ENGINES)
     blend.add_argument("--ensemble", help="the learned engine's instruments (choir, strings, …)")
     blend.add_argument("--creativity", type=float)
     blend.add_argument("--temperature", type=float)

@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-TERMINAL = frozenset({"completed", "failed", "cancelled"})
+from cadenza.client.vocabulary import TERMINAL_STATUSES
+
+TERMINAL = TERMINAL_STATUSES
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """`cadenza-gateway` (serve the API), `cadenza-gateway migrate` (apply migrations),
 `cadenza-gateway openapi` and `cadenza-gateway asyncapi` (print the OpenAPI document of the
-API and the AsyncAPI document of the events; `make docs` writes them to docs/)."""
+API and the AsyncAPI document of the events; `make docs` writes them to docs/), and
+`cadenza-gateway client-vocabulary` (prints the Python client's generated vocabulary.py;
+`make generate` writes it)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import sys
 import uvicorn
 
 from cadenza.gateway.app import create_app
+from cadenza.gateway.client_vocabulary import client_vocabulary
 from cadenza.gateway.connection_guard import ConnectionLimits, guarded_protocol
 from cadenza.gateway.db import create_pool, migrate
 from cadenza.gateway.settings import Settings
@@ -40,7 +43,7 @@ def main() -> None:
         "command",
         nargs="?",
         default="serve",
-        choices=["serve", "migrate", "openapi", "asyncapi"],
+        choices=["serve", "migrate", "openapi", "asyncapi", "client-vocabulary"],
     )
     args = parser.parse_args()
     if args.command == "openapi":
@@ -48,6 +51,9 @@ def main() -> None:
         return
     if args.command == "asyncapi":
         sys.stdout.write(asyncapi_document())
+        return
+    if args.command == "client-vocabulary":
+        sys.stdout.write(client_vocabulary())
         return
     settings = Settings()  # DATABASE_URL comes from the environment
     if args.command == "migrate":
