@@ -43,6 +43,7 @@ from cadenza.gateway.job_state import JobState
 from cadenza.gateway.live import LiveHub
 from cadenza.gateway.live_audio import PrincipalSessions
 from cadenza.gateway.open_sockets import OpenSockets
+from cadenza.gateway.openapi_document import install_openapi
 from cadenza.gateway.outbox import Outbox, OutboxRelay
 from cadenza.gateway.projection import Projection
 from cadenza.gateway.quotas import Quotas
@@ -200,6 +201,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_openapi(app)  # errors, security, ids and links: see openapi_document
     app.state.live_sessions = PrincipalSessions(settings.live_sessions_per_principal)
     for module in (health, auth, admin, ws, live_audio, asyncapi, effects):
         app.include_router(module.router)

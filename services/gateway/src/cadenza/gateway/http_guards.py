@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cadenza.gateway.errors import PROBLEM_MEDIA_TYPE, problem_body
+
 # Swagger UI and ReDoc (docs_pages.py) are files this gateway serves, scripts from 'self'
 # only; they style themselves with injected <style> elements and data: images, ReDoc
 # searches in a blob: worker, so their pages get a policy of their own.
@@ -44,14 +46,14 @@ class BodyTimeoutError(Exception):
     pass
 
 
-async def _refuse(send: Send, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
+async def _refuse(send: Send, status: int, detail: str, path: str) -> None:
+    body = json.dumps(problem_body(status, detail, path)).encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
             ],
@@ -124,6 +126,7 @@ class BodyLimit:
                 415,
                 f"{scope['method']} {scope['path']} takes JSON (application/json); only the "
                 "upload endpoints take multipart/form-data",
+                scope["path"],
             )
             return
         what = "upload" if upload else "request body"
@@ -133,10 +136,10 @@ class BodyLimit:
             try:
                 too_large = int(declared) > limit
             except ValueError:
-                await _refuse(send, 400, "Content-Length is not a number")
+                await _refuse(send, 400, "Content-Length is not a number", scope["path"])
                 return
             if too_large:
-                await _refuse(send, 413, detail)
+                await _refuse(send, 413, detail, scope["path"])
                 return
         received = 0
         refusal: tuple[int, str] | None = None
@@ -167,13 +170,13 @@ class BodyLimit:
                 await send(message)
             elif not answered and message["type"] == "http.response.start":
                 answered = True
-                await _refuse(send, *refusal)
+                await _refuse(send, *refusal, scope["path"])
 
         with contextlib.suppress(BodyTooLargeError, BodyTimeoutError):
             await self.app(scope, counted_receive, guarded_send)
         if refusal is not None and not answered:
             answered = True
-            await _refuse(send, *refusal)
+            await _refuse(send, *refusal, scope["path"])
 
 
 def _slow(what: str, upload: bool, idle_s: float, total_s: float) -> str:

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cadenza.gateway.deps import ServicesDep
+from cadenza.gateway.errors import ProblemError
 from cadenza.runtime.bus import nats_answers
 
 router = APIRouter(tags=["operations"])
@@ -38,10 +39,7 @@ async def ready(services: ServicesDep) -> JSONResponse:
         problems["storage"] = f"object storage does not answer: {type(e).__name__}: {e}"
     if problems:
         detail = "not ready: " + "; ".join(problems.values())
-        return JSONResponse(
-            status_code=503,
-            content={"status": "unavailable", "detail": detail, "problems": problems},
-        )
+        raise ProblemError(503, detail, {"Retry-After": "5"}, problems=problems)
     return JSONResponse(
         {"status": "ready", "checks": {"nats": "ok", "postgres": "ok", "storage": "ok"}}
     )

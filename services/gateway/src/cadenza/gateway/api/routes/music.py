@@ -56,7 +56,7 @@ class GenerateRequest(BlendSettings):
         )
 
 
-class StageView(BaseModel):
+class ProjectStage(BaseModel):
     name: str
     status: str
     progress: float
@@ -68,7 +68,7 @@ class ProjectStatus(BaseModel):
     status: str
     progress: float
     current_stage: str | None
-    stages: list[StageView]
+    stages: list[ProjectStage]
     error: dict[str, Any] | None
 
 
@@ -88,7 +88,7 @@ def _status(job: JobState) -> ProjectStatus:
         status=job.status,
         progress=round(job.progress, 4),
         current_stage=None if job.terminal else current,
-        stages=[StageView(**s.as_dict()) for s in job.stages],
+        stages=[ProjectStage(**s.as_dict()) for s in job.stages],
         error=job.error,
     )
 

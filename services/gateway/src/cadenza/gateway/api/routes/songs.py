@@ -49,7 +49,7 @@ from cadenza.gateway.deps import (
     WriterDep,
 )
 from cadenza.gateway.downloads import send_object
-from cadenza.gateway.errors import UnprocessableError, validation_errors
+from cadenza.gateway.errors import ProblemError, UnprocessableError, validation_errors
 from cadenza.gateway.file_checks import check_audio, check_midi
 from cadenza.gateway.multipart_upload import UploadRejectedError, receive_form
 from cadenza.gateway.public_views import MatchView, Song, SongPageView
@@ -339,10 +339,7 @@ async def add_song(
         code = status.HTTP_201_CREATED if view.created else status.HTTP_200_OK
     elif job.status == "failed" and job.error:
         code = 422 if job.error.get("code") == "invalid_input" else 503
-        return JSONResponse(
-            status_code=code,
-            content={"detail": job.error["reason"], "job": view.job.model_dump(mode="json")},
-        )
+        raise ProblemError(code, job.error["reason"], job=view.job.model_dump(mode="json"))
     return JSONResponse(status_code=code, content=view.model_dump(mode="json"))
 
 

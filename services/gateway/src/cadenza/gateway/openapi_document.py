@@ -1,0 +1,255 @@
+"""The OpenAPI document as the tools of our users read it (schemathesis, openapi-python-client):
+every status an operation can answer, errors as RFC 9457 problems, who may call it, readable
+operation ids, links between operations, and no two schemas with one name.
+
+FastAPI writes the document from the routes; this finishes it from the same routes'
+dependencies (an operation that depends on `get_caller` answers 401, one with a path id 404, one
+with a body 413 and 415, ...), so a new route is documented by what it depends on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, routing
+from fastapi.dependencies.models import Dependant
+
+from cadenza.gateway import deps
+from cadenza.gateway.errors import PROBLEM_MEDIA_TYPE, kind_of
+
+PROBLEM_REF = "#/components/schemas/Problem"
+VALIDATION_PROBLEM_REF = "#/components/schemas/ValidationProblem"
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "RFC 9457 problem details; `detail` is a sentence for people, `type` a stable "
+    "URI per kind of problem (a page the gateway serves).",
+    "required": ["type", "title", "status", "detail", "instance"],
+    "properties": {
+        "type": {"type": "string", "format": "uri-reference", "examples": ["/problems/not-found"]},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "instance": {"type": "string", "format": "uri-reference"},
+    },
+    "additionalProperties": True,
+}
+FIELD_PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "FieldProblem",
+    "type": "object",
+    "required": ["field", "message"],
+    "properties": {
+        "field": {"type": "string", "description": "Dotted path: `params.chain.0.gain_db`"},
+        "message": {"type": "string"},
+    },
+}
+VALIDATION_PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "ValidationProblem",
+    "allOf": [
+        {"$ref": PROBLEM_REF},
+        {
+            "type": "object",
+            "required": ["errors"],
+            "properties": {
+                "errors": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/FieldProblem"},
+                }
+            },
+        },
+    ],
+}
+
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "An access token from POST /api/v1/auth/login (an API key is taken "
+        "here too).",
+    },
+    "apiKeyAuth": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "An API key from POST /api/v1/auth/api-keys.",
+    },
+}
+AUTHENTICATED = [{"bearerAuth": []}, {"apiKeyAuth": []}]
+
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again",
+        "schema": {"type": "string"},
+    }
+}
+WWW_AUTHENTICATE = {
+    "WWW-Authenticate": {"description": "The scheme to sign in with", "schema": {"type": "string"}}
+}
+
+
+@dataclass(frozen=True)
+class Link:
+    """`$response.body` pointers into the answer of `source` that name the target's
+    parameters (the stateful tests follow these)."""
+
+    target: str
+    parameters: dict[str, str]
+
+
+def _job_links(pointer: str) -> dict[str, Link]:
+    job_id = {"job_id": f"$response.body#{pointer}"}
+    return {
+        "GetJob": Link("get_job", job_id),
+        "JobEvents": Link("job_events", job_id),
+        "CancelJob": Link("cancel_job", job_id),
+        "PinJob": Link("pin_job", job_id),
+        "UnpinJob": Link("unpin_job", job_id),
+    }
+
+
+def _song_links(pointer: str) -> dict[str, Link]:
+    song_id = {"song_id": f"$response.body#{pointer}"}
+    return {"GetSong": Link("get_song", song_id), "SimilarSongs": Link("similar_songs", song_id)}
+
+
+# (operation id, status) → links to the operations that take what it answered.
+LINKS: dict[tuple[str, str], dict[str, Link]] = {
+    ("create_job", "202"): _job_links("/id"),
+    ("generate", "202"): _job_links("/id"),
+    ("get_job", "200"): _job_links("/id"),
+    ("list_jobs", "200"): _job_links("/items/0/id"),
+    ("create_upload", "201"): {
+        name: Link(target, {"upload_id": "$response.body#/id"})
+        for name, target in (
+            ("GetUpload", "get_upload"),
+            ("PinUpload", "pin_upload"),
+            ("UnpinUpload", "unpin_upload"),
+        )
+    },
+    ("add_song", "201"): _song_links("/song/id"),
+    ("add_song", "200"): _song_links("/song/id"),
+    ("create_api_key", "201"): {
+        "RevokeApiKey": Link("revoke_api_key", {"key_id": "$response.body#/id"})
+    },
+}
+
+
+def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
+    for dependency in dependant.dependencies:
+        if dependency.call is not None:
+            yield dependency.call
+        yield from _calls(dependency)
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    name: str
+    calls: frozenset[Callable[..., Any]]
+
+    @property
+    def id(self) -> str:
+        # HEAD shares its function with GET; the client needs two names.
+        return f"{self.name}_head" if self.method == "head" else self.name
+
+
+def operations(app: FastAPI) -> Iterator[Operation]:
+    for route in routing.iter_route_contexts(app.routes):
+        if not route.methods or not getattr(route, "include_in_schema", False):
+            continue
+        calls = frozenset(_calls(route.dependant))
+        for method in sorted(route.methods):
+            yield Operation(method.lower(), route.path_format, route.name, calls)
+
+
+def statuses(operation: Operation, spec: dict[str, Any]) -> set[int]:
+    """Every error status the operation can answer, from what it depends on and takes."""
+    found = {422}  # any query or path text a NUL in it (text_checks), whatever the route
+    if deps.get_caller in operation.calls:
+        found |= {401, 429}
+    if deps.get_writer in operation.calls or deps.get_admin in operation.calls:
+        found.add(403)
+    if deps.limit_sign_in in operation.calls:
+        found.add(429)
+    if deps.get_services in operation.calls:  # PostgreSQL, NATS or storage may be down
+        found.add(503)
+    if any(p.get("in") == "path" for p in spec.get("parameters", [])):
+        found.add(404)
+    if "requestBody" in spec:
+        found |= {400, 408, 413, 415}
+    return found
+
+
+def problem_response(status: int, description: str | None = None) -> dict[str, Any]:
+    ref = VALIDATION_PROBLEM_REF if status == 422 else PROBLEM_REF
+    response: dict[str, Any] = {
+        "description": description or kind_of(status).title,
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": ref}}},
+    }
+    if status in (429, 503):
+        response["headers"] = RETRY_AFTER
+    if status == 401:
+        response["headers"] = WWW_AUTHENTICATE
+    return response
+
+
+def finish(document: dict[str, Any], app: FastAPI) -> None:
+    """Complete FastAPI's document in place (see the module's docstring)."""
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    schemas["Problem"] = PROBLEM_SCHEMA
+    schemas["FieldProblem"] = FIELD_PROBLEM_SCHEMA
+    schemas["ValidationProblem"] = VALIDATION_PROBLEM_SCHEMA
+    components["securitySchemes"] = SECURITY_SCHEMES
+    ids: dict[str, tuple[str, str]] = {}
+    for operation in operations(app):
+        spec = document["paths"].get(operation.path, {}).get(operation.method)
+        if spec is None:
+            continue
+        if operation.id in ids:
+            raise ValueError(f"operation id {operation.id} names {ids[operation.id]} too")
+        ids[operation.id] = (operation.method, operation.path)
+        spec["operationId"] = operation.id
+        responses = spec.setdefault("responses", {})
+        for status in statuses(operation, spec) | {
+            int(code) for code in responses if code[0] in "45"
+        }:
+            described = responses.get(str(status), {}).get("description")
+            if described in (None, "Validation Error"):
+                described = None
+            responses[str(status)] = problem_response(status, described)
+        if deps.get_caller in operation.calls:
+            spec["security"] = AUTHENTICATED
+    for (source, status), links in LINKS.items():
+        if source not in ids:
+            continue
+        method, path = ids[source]
+        response = document["paths"][path][method]["responses"].get(status)
+        if response is None:
+            continue
+        response["links"] = {
+            name: {"operationId": link.target, "parameters": link.parameters}
+            for name, link in links.items()
+            if link.target in ids
+        }
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Have `app.openapi()` (and so /openapi.json) answer the finished document."""
+    generate = app.openapi
+    finished: list[int] = []  # id of the document last finished: FastAPI caches it
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        if not finished or finished[-1] != id(document):
+            finish(document, app)
+            finished.append(id(document))
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,107 @@
+"""Every error is an RFC 9457 problem (application/problem+json) with `detail` still the
+sentence, and the OpenAPI document declares exactly that for every operation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cadenza.devstack.nats import NatsServer
+from cadenza.gateway.__main__ import openapi_document
+from cadenza.gateway.errors import PROBLEM_KINDS, PROBLEM_MEDIA_TYPE
+
+from .conftest import bearer, gateway, settings, sign_up
+
+STANDARD = {"type", "title", "status", "detail", "instance"}
+
+
+def assert_problem(response: httpx.Response, status: int, path: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
+    body: dict[str, Any] = response.json()
+    assert set(body) >= STANDARD, body
+    assert body["status"] == status
+    assert body["type"] == f"/problems/{PROBLEM_KINDS[status].slug}"
+    assert body["title"] == PROBLEM_KINDS[status].title
+    assert body["instance"] == path
+    assert isinstance(body["detail"], str) and body["detail"]
+    return body
+
+
+async def test_errors_are_problem_documents(
+    fresh_database: str, nats_server: NatsServer, tmp_path: Path
+) -> None:
+    config = settings(fresh_database, nats_server.url, tmp_path, max_json_bytes=1024)
+    async with gateway(config) as api:
+        missing = await api.get("/api/v1/nothing-here")
+        assert "no such endpoint" in assert_problem(missing, 404, "/api/v1/nothing-here")["detail"]
+
+        anonymous = await api.get("/api/v1/jobs")
+        assert_problem(anonymous, 401, "/api/v1/jobs")
+        assert anonymous.headers["www-authenticate"] == "Bearer"
+
+        token = (await sign_up(api, "problems@example.com"))["access_token"]
+        invalid = await api.post(
+            "/api/v1/jobs",
+            json={"kind": "effects", "input": {"upload_id": "not-a-uuid"}, "params": {}},
+            headers=bearer(token),
+        )
+        body = assert_problem(invalid, 422, "/api/v1/jobs")
+        assert body["errors"] and {"field", "message"} == set(body["errors"][0])
+        assert body["errors"][0]["field"] in body["detail"], "the sentence names the field"
+
+        # Refused by the ASGI body guard, before any route runs.
+        large = await api.post(
+            "/api/v1/jobs", content=b"x" * 2048, headers={**bearer(token), "content-length": "2048"}
+        )
+        assert "larger than the limit" in assert_problem(large, 413, "/api/v1/jobs")["detail"]
+
+        wrong_password = await api.post(
+            "/api/v1/auth/login", json={"email": "problems@example.com", "password": "wrong one!"}
+        )
+        assert_problem(wrong_password, 401, "/api/v1/auth/login")
+
+        page = await api.get("/problems/validation")
+        assert page.status_code == 200 and "Invalid request" in page.text
+        assert (await api.get("/problems/no-such-kind")).status_code == 404
+
+
+def test_the_openapi_declares_problems_security_and_links() -> None:
+    spec = json.loads(openapi_document())
+    schemas = spec["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas and "ValidationError" not in schemas
+    titles = [schema.get("title", name) for name, schema in schemas.items()]
+    assert sorted(t for t in set(titles) if titles.count(t) > 1) == []
+    assert set(spec["components"]["securitySchemes"]) == {"bearerAuth", "apiKeyAuth"}
+    assert spec["components"]["securitySchemes"]["apiKeyAuth"]["name"] == "X-API-Key"
+    ids = {op["operationId"] for ops in spec["paths"].values() for op in ops.values()}
+    public = {"health", "ready", "metrics", "register", "login", "refresh", "list_effects"}
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            where = f"{method.upper()} {path}"
+            assert op["operationId"].replace("_", "").isalnum(), where
+            errors = {code: r for code, r in op["responses"].items() if code[0] in "45"}
+            assert "422" in errors, where
+            for code, response in errors.items():
+                assert list(response["content"]) == [PROBLEM_MEDIA_TYPE], (where, code)
+            if op["operationId"] in public:
+                assert "security" not in op, where
+            else:
+                assert op.get("security") == [{"bearerAuth": []}, {"apiKeyAuth": []}], where
+                assert {"401", "429", "503"} <= set(errors), where
+            if "{" in path:
+                assert "404" in errors, where
+            if "requestBody" in op:
+                assert {"400", "413", "415"} <= set(errors), where
+            for response in op["responses"].values():
+                for link in response.get("links", {}).values():
+                    assert link["operationId"] in ids, (where, link)
+    create = spec["paths"]["/api/v1/jobs"]["post"]
+    assert create["operationId"] == "create_job"
+    assert create["responses"]["202"]["links"]["GetJob"] == {
+        "operationId": "get_job",
+        "parameters": {"job_id": "$response.body#/id"},
+    }
