@@ -188,11 +188,20 @@ def test_search_pages(api: httpx.Client) -> None:
     for seed in range(30, 35):
         add_song(api, midi=song_midi(seed=seed, bars=4), title=f"Paged {seed}", tags=tag)
     first = api.get("/api/v1/songs", params={"tags": tag, "limit": 2}).json()
-    rest = api.get("/api/v1/songs", params={"tags": tag, "limit": 2, "offset": 2}).json()
-    last = api.get("/api/v1/songs", params={"tags": tag, "limit": 2, "offset": 4}).json()
+    # The `next` link is followed as given (it keeps the filters); the last page has none.
+    rest = api.get(first["next"]).json()
+    assert rest["next_cursor"] and rest["next"]
+    last_response = api.get(
+        "/api/v1/songs", params={"tags": tag, "limit": 2, "cursor": rest["next_cursor"]}
+    )
+    last = last_response.json()
     assert first["total"] == 5
+    assert last["next"] is None and last["next_cursor"] is None
+    assert "link" not in last_response.headers
     ids = [h["song"]["id"] for page in (first, rest, last) for h in page["items"]]
     assert len(ids) == len(set(ids)) == 5
+    bad = api.get("/api/v1/songs", params={"cursor": "not-a-cursor"})
+    assert bad.status_code == 422 and "cursor" in bad.text
 
 
 def test_bulk_import_is_idempotent(api: httpx.Client, platform: Platform, tmp_path: Path) -> None:

@@ -247,6 +247,7 @@ def test_unknown_ids_answer_404(api: httpx.Client) -> None:
         assert response.status_code == 404
         assert str(missing) in response.json()["detail"]
     assert api.delete(f"/api/v1/jobs/{missing}").status_code == 404
+    assert api.post(f"/api/v1/jobs/{missing}/cancel").status_code == 404
     assert api.get("/api/v1/jobs/not-a-uuid").status_code == 422
 
 
@@ -277,17 +278,23 @@ async def test_cancel_stops_a_running_job(api: httpx.Client, ws_url: str, tmp_pa
             event = json.loads(await asyncio.wait_for(ws.recv(), 30))
             if event["type"] == "job.progress":
                 break
-        cancelled = api.delete(f"/api/v1/jobs/{job['id']}")
+        cancelled = api.post(f"/api/v1/jobs/{job['id']}/cancel")
         assert cancelled.status_code == 202
         assert cancelled.json()["status"] == "cancelled"
+        assert cancelled.headers["location"] == f"/api/v1/jobs/{job['id']}"
         while event["type"] != "job.cancelled":
             event = json.loads(await asyncio.wait_for(ws.recv(), 10))
     await asyncio.sleep(3)  # the worker notices at its next block and stops
     final = api.get(f"/api/v1/jobs/{job['id']}").json()
     assert final["status"] == "cancelled" and final["artifacts"] == []
-    again = api.delete(f"/api/v1/jobs/{job['id']}")
-    assert again.status_code == 409
-    assert "already cancelled" in again.json()["detail"]
+    # DELETE is kept as an alias of cancel (deprecated): it does not remove the job.
+    for again in (
+        api.post(f"/api/v1/jobs/{job['id']}/cancel"),
+        api.delete(f"/api/v1/jobs/{job['id']}"),
+    ):
+        assert again.status_code == 409
+        assert "already cancelled" in again.json()["detail"]
+    assert api.get(f"/api/v1/jobs/{job['id']}").status_code == 200
 
 
 def test_jobs_are_listed_newest_first_in_pages(api: httpx.Client, tmp_path: Path) -> None:
@@ -296,10 +303,16 @@ def test_jobs_are_listed_newest_first_in_pages(api: httpx.Client, tmp_path: Path
         api.post("/api/v1/jobs", json=effects_job(upload_id, [{"type": "gain"}])).json()["id"]
         for _ in range(3)
     ]
-    first = api.get("/api/v1/jobs", params={"limit": 2}).json()
+    first_response = api.get("/api/v1/jobs", params={"limit": 2})
+    first = first_response.json()
     assert [j["id"] for j in first["items"]] == ids[::-1][:2]
-    second = api.get("/api/v1/jobs", params={"limit": 2, "cursor": first["next_cursor"]}).json()
+    assert first_response.headers["link"] == f'<{first["next"]}>; rel="next"'
+    second = api.get(first["next"]).json()
     assert second["items"][0]["id"] == ids[0]
+    assert (
+        second
+        == api.get("/api/v1/jobs", params={"limit": 2, "cursor": first["next_cursor"]}).json()
+    )
     assert api.get("/api/v1/jobs", params={"cursor": "garbage"}).status_code == 422
 
 
@@ -307,12 +320,22 @@ def test_the_same_idempotency_key_returns_the_same_job(api: httpx.Client, tmp_pa
     upload_id = upload(api, write_tone(tmp_path / "t.wav", 0.2)).json()["id"]
     body = effects_job(upload_id, [{"type": "gain"}])
     key = {"Idempotency-Key": uuid.uuid4().hex}
-    first = api.post("/api/v1/jobs", json=body, headers=key).json()
+    first_response = api.post("/api/v1/jobs", json=body, headers=key)
+    first = first_response.json()
+    assert first_response.headers["location"] == f"/api/v1/jobs/{first['id']}"
     second_response = api.post("/api/v1/jobs", json=body, headers=key)
     assert second_response.status_code == 202, second_response.text
     second = second_response.json()
     assert first["id"] == second["id"]
+    assert second_response.headers["location"] == first_response.headers["location"]
+    # The same key with another body is refused, naming the key; no second job is made.
+    other = effects_job(upload_id, [{"type": "gain", "gain_db": -3}])
+    refused = api.post("/api/v1/jobs", json=other, headers=key)
+    assert refused.status_code == 422, refused.text
+    assert "different request" in refused.json()["detail"]
+    assert refused.json()["errors"][0]["field"] == "Idempotency-Key"
     assert wait_for_status(api, first["id"])["status"] == "completed"
+    assert api.get(f"/api/v1/jobs/{first['id']}").json()["params"] == first["params"]
 
 
 def test_many_jobs_at_once_all_complete(api: httpx.Client, tmp_path: Path) -> None:

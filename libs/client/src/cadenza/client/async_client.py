@@ -110,7 +110,7 @@ class AsyncCadenza:
         return JobPage([Job.of(j) for j in data["items"]], data.get("next_cursor"))
 
     async def cancel(self, job_id: str) -> Job:
-        return Job.of(await self._json("DELETE", f"/api/v1/jobs/{job_id}"))
+        return Job.of(await self._json("POST", f"/api/v1/jobs/{job_id}/cancel"))
 
     async def events(self, job_id: str) -> list[RecordedEvent]:
         """The job's history, every event it produced, oldest first."""

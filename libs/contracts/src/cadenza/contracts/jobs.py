@@ -32,6 +32,8 @@ class JobSubmitted(Event):
     stages: list[str] = Field(min_length=1)
     # The client's Idempotency-Key, so a projection rebuilt from the streams keeps it.
     idempotency_key: str | None = Field(default=None, max_length=200)
+    # sha256 of the request body as parsed: a key reused with another body is refused.
+    request_sha256: str | None = Field(default=None, pattern="^[0-9a-f]{64}$")
 
 
 class JobProgress(Event):

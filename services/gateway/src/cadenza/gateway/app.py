@@ -93,7 +93,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async def load(owner: str, job_id: uuid.UUID) -> JobState | None:
             return await repository.get_job(pool, owner, job_id)
 
-        hub = LiveHub(load, settings.live_cache_jobs)
+        hub = LiveHub(load, settings.live_cache_jobs, record=projection.apply)
         auth = Authenticator(settings, pool)
         sockets = OpenSockets(auth.still_valid, settings.socket_recheck_s)
         await sockets.start(connection)

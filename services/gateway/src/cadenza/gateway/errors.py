@@ -18,6 +18,18 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cadenza.contracts.effect_chain import EFFECT_TYPES
+from cadenza.gateway.application.errors import (
+    ConflictError,
+    DomainError,
+    ForbiddenError,
+    GoneError,
+    InvalidError,
+    NotFoundError,
+    TooLargeError,
+    UnavailableError,
+    UnsupportedError,
+)
+from cadenza.gateway.application.errors import UnprocessableError as UnprocessableError
 from cadenza.gateway.db import DatabaseUnavailableError
 from cadenza.gateway.quotas import QuotaExceededError
 
@@ -62,18 +74,6 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
             loc += (str(error.get("ctx", {}).get("discriminator", "")).strip("'\""),)
         result.append({"field": field_path(loc), "message": message})
     return result
-
-
-class UnprocessableError(Exception):
-    """A request that parsed but cannot be done; each problem names its field."""
-
-    def __init__(self, problems: list[dict[str, str]]) -> None:
-        super().__init__("; ".join(f"{p['field']}: {p['message']}" for p in problems))
-        self.problems = problems
-
-    @classmethod
-    def one(cls, field: str, message: str) -> UnprocessableError:
-        return cls([{"field": field, "message": message}])
 
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -251,6 +251,23 @@ def unprocessable(request: Request, problems: list[dict[str, str]]) -> JSONRespo
     return problem(request, 422, sentence, errors=problems)
 
 
+# Each domain refusal's HTTP status (the application layer knows nothing of HTTP).
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    NotFoundError: 404,
+    ConflictError: 409,
+    GoneError: 410,
+    ForbiddenError: 403,
+    UnavailableError: 503,
+    InvalidError: 422,
+    UnsupportedError: 415,
+    TooLargeError: 413,
+}
+
+
+def domain_status(error: DomainError) -> int:
+    return next((s for t, s in DOMAIN_STATUS.items() if isinstance(error, t)), 400)
+
+
 # FastAPI's words for a body json.loads refused (bad UTF-8, nesting past Python's limit).
 FASTAPI_BODY_ERROR = "There was an error parsing the body"
 
@@ -281,6 +298,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
         return problem(request, exc.status, exc.detail, exc.headers, **exc.extensions)
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
+        return problem(request, domain_status(exc), exc.detail, headers)
 
     @app.exception_handler(QuotaExceededError)
     async def _quota(request: Request, exc: QuotaExceededError) -> JSONResponse:

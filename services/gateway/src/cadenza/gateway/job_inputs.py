@@ -9,15 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from fastapi import HTTPException
 from faststream.nats import NatsBroker
 
 from cadenza.contracts.artifacts import ArtifactRef
 from cadenza.contracts.catalog import SongGet, SongPage, SongSearch, SongView
 from cadenza.contracts.composition import BlendSource
 from cadenza.gateway import repository
+from cadenza.gateway.application.errors import NotFoundError, UnprocessableError
 from cadenza.gateway.catalog_client import ask
-from cadenza.gateway.errors import UnprocessableError
 from cadenza.gateway.job_requests.common import (
     AnyInput,
     JobArtifactInput,
@@ -25,7 +24,6 @@ from cadenza.gateway.job_requests.common import (
     UploadInput,
     input_ref,
 )
-from cadenza.gateway.live import LiveHub
 from cadenza.gateway.repository import Upload
 
 # A "Title - Artist" string matches a catalog title at least this well (trigram score).
@@ -44,7 +42,6 @@ async def resolve_input(
     given: AnyInput | None,
     *,
     pool: asyncpg.Pool,
-    hub: LiveHub,
     broker: NatsBroker,
     owner: str,
 ) -> ResolvedInput:
@@ -57,8 +54,6 @@ async def resolve_input(
         return ResolvedInput(upload=upload, source=input_ref(upload))
     if isinstance(given, JobArtifactInput):
         job = await repository.get_job(pool, owner, given.job_id)
-        if job is not None:
-            job = hub.overlay(job)
         ref = job.artifacts.get(given.artifact) if job else None
         if ref is None:
             raise UnprocessableError.one(
@@ -78,10 +73,8 @@ async def resolve_input(
 async def _get_song(broker: NatsBroker, owner: str, song_id: uuid.UUID, field: str) -> SongView:
     try:
         return SongView.model_validate(await ask(broker, SongGet(principal=owner, song_id=song_id)))
-    except HTTPException as e:
-        if e.status_code == 404:
-            raise UnprocessableError.one(field, f"no catalog song with id {song_id}") from e
-        raise
+    except NotFoundError as e:
+        raise UnprocessableError.one(field, f"no catalog song with id {song_id}") from e
 
 
 def _song_midi(song: SongView, field: str) -> BlendSource:

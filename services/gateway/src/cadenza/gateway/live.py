@@ -2,10 +2,13 @@
 
 Every gateway process hears every job fact on core NATS (so a client may be connected to
 any replica) and folds it with the projection's `reduce`. A subscriber first gets a
-snapshot: the stored job, plus recent events the projection may not have stored yet,
-plus events that arrived while the snapshot was loading. After that it gets each event
-that changes the job, in order. Nothing is lost for a late subscriber and nothing is sent
-that would move a progress bar backwards.
+snapshot: the stored job, plus events that arrived while the snapshot was loading. After
+that it gets each event that changes the job, in order. Nothing is lost for a late
+subscriber and nothing is sent that would move a progress bar backwards.
+
+The projection is the one source of truth: every event the hub folds into what it sends
+is recorded there first (`record`; the live subscriber records each event of a watched
+job before handing it over), so a REST read never shows less than a socket said.
 """
 
 from __future__ import annotations
@@ -32,6 +35,12 @@ SUBSCRIPTIONS = Gauge("cadenza_ws_subscriptions", "Job subscriptions held by Web
 Message = dict[str, Any]
 Outbox = asyncio.Queue[Message]
 SnapshotLoader = Callable[[str, uuid.UUID], Awaitable[JobState | None]]
+Recorder = Callable[[Event], Awaitable[object]]
+
+
+async def _record_nothing(_: Event) -> None:
+    return None
+
 
 # Recent events kept per job for late subscribers; progress is coalesced per stage.
 RECENT_PER_JOB = 16
@@ -155,8 +164,11 @@ class Watched:
 
 
 class LiveHub:
-    def __init__(self, load: SnapshotLoader, recent_jobs: int = 10_000) -> None:
+    def __init__(
+        self, load: SnapshotLoader, recent_jobs: int = 10_000, record: Recorder = _record_nothing
+    ) -> None:
         self._load = load
+        self._record = record
         self._watched: dict[uuid.UUID, Watched] = {}
         self._recent: OrderedDict[uuid.UUID, list[Event]] = OrderedDict()
         self._recent_jobs = recent_jobs
@@ -174,18 +186,10 @@ class LiveHub:
         while len(self._recent) > self._recent_jobs:
             self._recent.popitem(last=False)
 
-    def overlay(self, job: JobState) -> JobState:
-        """`job` as stored, plus facts this process heard that the projection may not have
-        stored yet: a REST read right after a WebSocket event agrees with it."""
-        for event in self._recent.get(job.id, ()):
-            if event.owner == job.owner:
-                job = reduce(job, event)
-        return job
-
-    def heard(self, job_id: uuid.UUID, owner: str) -> list[Event]:
-        """The owner's recent events of the job that this process heard (the projection
-        may not have recorded them yet)."""
-        return [e for e in self._recent.get(job_id, ()) if e.owner == owner]
+    def watching(self, job_id: uuid.UUID) -> bool:
+        """Whether a socket here follows (or is about to follow) the job: its events must
+        be recorded before they are published to the hub."""
+        return job_id in self._watched
 
     def publish(self, event: Event) -> None:
         """Called for every job fact this process hears (possibly twice: dedupe by id)."""
@@ -229,6 +233,11 @@ class LiveHub:
         if watched.state is None:
             watched.loading += 1
             try:
+                # Events heard before anyone watched: recorded, so the snapshot (and any
+                # read after it) includes them.
+                for event in list(self._recent.get(job_id, [])):
+                    if event.owner == owner:
+                        await self._record(event)
                 job = await self._load(owner, job_id)
             finally:
                 watched.loading -= 1
@@ -237,7 +246,8 @@ class LiveHub:
                 return False
             if watched.state is None:
                 for event in [*self._recent.get(job_id, []), *watched.buffer]:
-                    job = reduce(job, event)
+                    if event.owner == owner:
+                        job = reduce(job, event)
                 watched.state, watched.buffer = job, []
         assert watched.state is not None
         _offer(outbox, snapshot_message(watched.state))

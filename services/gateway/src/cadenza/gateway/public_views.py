@@ -42,6 +42,12 @@ class SongHitView(SongHit):
 
 class SongPageView(SongPage):
     items: tuple[SongHitView, ...]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page (None on the last)"
+    )
+    next: str | None = Field(
+        default=None, description="The next page's path and query (also the `Link` header)"
+    )
 
 
 class MatchView(MatchResult):

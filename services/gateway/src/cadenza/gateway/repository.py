@@ -121,6 +121,17 @@ async def job_id_for_key(pool: asyncpg.Pool, owner: str, key: str) -> uuid.UUID 
     return value if isinstance(value, uuid.UUID) else None
 
 
+async def submitted_digest(pool: asyncpg.Pool, job_id: uuid.UUID) -> str | None:
+    """The request fingerprint recorded with the job's submission (None for jobs from
+    before fingerprints were recorded)."""
+    value = await pool.fetchval(
+        "SELECT payload->>'request_sha256' FROM job_events"
+        " WHERE job_id = $1 AND subject = 'job.submitted'",
+        job_id,
+    )
+    return value if isinstance(value, str) else None
+
+
 def encode_cursor(job: JobState) -> str:
     raw = f"{job.created_at.isoformat()}|{job.id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -213,3 +224,13 @@ async def get_upload(pool: asyncpg.Pool, owner: str, upload_id: uuid.UUID) -> Up
         f"SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = $1 AND owner = $2", upload_id, owner
     )
     return Upload(**dict(row)) if row else None
+
+
+async def set_upload_pinned(
+    pool: asyncpg.Pool, owner: str, upload_id: uuid.UUID, pinned: bool
+) -> bool:
+    """False when the owner has no such upload."""
+    status = await pool.execute(
+        "UPDATE uploads SET pinned = $3 WHERE id = $1 AND owner = $2", upload_id, owner, pinned
+    )
+    return str(status).endswith(" 1")

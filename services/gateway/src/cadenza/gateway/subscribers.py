@@ -62,8 +62,15 @@ def install_subscribers(broker: NatsBroker, projection: Projection, hub: LiveHub
         @broker.subscriber(pattern, no_reply=True, title=live_title(pattern))
         async def live(msg: NatsMessage) -> None:
             event = _decode(msg)
-            if event is not None:
-                hub.publish(event)
+            if event is None:
+                return
+            if hub.watching(event.job_id):
+                # What a socket is told, the projection has: reads agree with the socket.
+                try:
+                    await projection.apply(event)
+                except Exception as e:  # the durable consumer records it later
+                    log.warning("could not record %s before pushing it: %s", event.subject, e)
+            hub.publish(event)
 
 
 def install_dead_letter_keeper(broker: NatsBroker, bus: Bus, js: JetStreamContext) -> None:

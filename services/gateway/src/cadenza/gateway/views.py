@@ -126,6 +126,9 @@ def artifact_views(job: JobState) -> list[ArtifactView]:
 class JobPage(BaseModel):
     items: list[JobView]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page")
+    next: str | None = Field(
+        default=None, description="The next page's path and query (also the `Link` header)"
+    )
 
 
 class RecordedEvent(BaseModel):

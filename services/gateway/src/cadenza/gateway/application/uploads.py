@@ -1,5 +1,5 @@
-"""The upload use case: receive a file, check it is audio within the limits and the owner's
-storage quota, store it and record it (an application module: no HTTP types but errors)."""
+"""Uploads: receive a file, check it is audio within the limits and the owner's storage
+quota, store it and record it; read one; keep it past retention (pin)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from fastapi import HTTPException
 from starlette.requests import Request
 
 from cadenza.gateway import repository
+from cadenza.gateway.application.errors import NotFoundError
 from cadenza.gateway.file_checks import check_audio
-from cadenza.gateway.multipart_upload import UploadRejectedError, receive_file
+from cadenza.gateway.multipart_upload import UploadRejectedError, receive_form
 from cadenza.gateway.quotas import QuotaExceededError, Quotas
 from cadenza.gateway.services import Services
 from cadenza.runtime.storage import object_key
@@ -24,6 +25,15 @@ FRAMING_BYTES = 64 * 1024
 async def receive_upload(services: Services, request: Request, owner: str) -> repository.Upload:
     """The stored, recorded upload; HTTPException (413, 415, 422, 429) or
     QuotaExceededError (403) with a sentence otherwise. A refused file is not kept."""
+    upload, _ = await receive_upload_form(services, request, owner)
+    return upload
+
+
+async def receive_upload_form(
+    services: Services, request: Request, owner: str, text_fields: frozenset[str] = frozenset()
+) -> tuple[repository.Upload, dict[str, str]]:
+    """As `receive_upload`, with the form's text fields named in `text_fields` (at most
+    64 KiB together) beside the file."""
     settings, store, pool = services.settings, services.store, services.pool
     # Checked before a byte is read, and again under the account's lock when it is recorded.
     usage = await services.quotas.usage(pool, owner)
@@ -37,7 +47,13 @@ async def receive_upload(services: Services, request: Request, owner: str) -> re
     key = object_key(owner, "uploads", str(upload_id), "source")
     try:
         async with store.writer(key, "application/octet-stream") as pending:
-            received = await receive_file(request, pending.path, field="file", limit=limit)
+            form = await receive_form(
+                request, {"file": pending.path}, limit=limit, text_fields=text_fields
+            )
+            if (received := form.files.get("file")) is None:
+                raise UploadRejectedError(
+                    422, "no file in the form: send it in a field named 'file' with a filename"
+                )
             if received.bytes == 0:
                 raise HTTPException(422, f"{received.filename} is empty: no audio to work with")
             info = await check_audio(
@@ -70,4 +86,17 @@ async def receive_upload(services: Services, request: Request, owner: str) -> re
     except QuotaExceededError:
         await store.delete(key)  # another request took the room meanwhile
         raise
+    return upload, form.fields
+
+
+async def read(services: Services, owner: str, upload_id: uuid.UUID) -> repository.Upload:
+    upload = await repository.get_upload(services.pool, owner, upload_id)
+    if upload is None:
+        raise NotFoundError(f"upload {upload_id} not found")
     return upload
+
+
+async def pin(services: Services, owner: str, upload_id: uuid.UUID, pinned: bool) -> None:
+    """Keep an upload past the retention age (or let retention have it)."""
+    if not await repository.set_upload_pinned(services.pool, owner, upload_id, pinned):
+        raise NotFoundError(f"upload {upload_id} not found")

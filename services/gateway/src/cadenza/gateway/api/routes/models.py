@@ -10,13 +10,13 @@ from pydantic import BaseModel, Field
 from starlette.requests import HTTPConnection
 
 from cadenza.contracts.model_catalog import KnownModel
-from cadenza.contracts.separation import CLASSICAL_INFO, ModelInfo
+from cadenza.contracts.separation import ModelInfo
+from cadenza.gateway.application.models import available_models
 from cadenza.gateway.deps import AdminDep, ModelsDep, ServicesDep
 from cadenza.gateway.job_requests.separation import default_model
 from cadenza.gateway.model_pulls import catalog_registry, pullable, request_pull
 from cadenza.gateway.views import JobView
 from cadenza.runtime.model_catalog import CatalogRegistry
-from cadenza.runtime.model_registry import ModelRegistry
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 
@@ -42,13 +42,6 @@ class ModelList(BaseModel):
         default_factory=list,
         description="Known models the workers can fetch, with licence and published SDR",
     )
-
-
-async def available_models(registry: ModelRegistry) -> dict[str, ModelInfo]:
-    """What workers advertise; the classical method needs no weights, so it is always there."""
-    models = dict(await registry.available())
-    models.setdefault(CLASSICAL_INFO.name, CLASSICAL_INFO)
-    return models
 
 
 @router.get("", summary="Separation models the workers can run now, and those they can fetch")

@@ -9,51 +9,21 @@ and `/status`.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Response, status
+from pydantic import BaseModel
 
-from cadenza.contracts.composition import BlendSettings
-from cadenza.contracts.pipeline import MasterParams, RenderParams
-from cadenza.gateway.api.routes.jobs import create_job, current_job
-from cadenza.gateway.deps import (
-    BusDep,
-    HubDep,
-    ModelsDep,
-    PoolDep,
-    PrincipalDep,
-    ProjectionDep,
-    ServicesDep,
-    WriterDep,
-)
-from cadenza.gateway.job_requests.blend import MAX_LISTED_SONGS
-from cadenza.gateway.job_requests.pipeline import PipelineJobRequest
+from cadenza.gateway.api.params import IdempotencyKey, job_location
+from cadenza.gateway.application import jobs
+from cadenza.gateway.application.errors import NotFoundError
+from cadenza.gateway.application.generate import GenerateRequest
+from cadenza.gateway.deps import PrincipalDep, ServicesDep, WriterDep
 from cadenza.gateway.job_state import JobState
+from cadenza.gateway.services import Services
 from cadenza.gateway.views import ArtifactView, JobView, artifact_views
 
 router = APIRouter(tags=["music"])
-
-
-class GenerateRequest(BlendSettings):
-    songs: list[str] = Field(
-        max_length=MAX_LISTED_SONGS,
-        description='2 to 5 catalog songs: ids or "Title - Artist" (or just "Title")',
-    )
-    render: RenderParams = RenderParams()
-    master: MasterParams = MasterParams()
-
-    def pipeline(self) -> PipelineJobRequest:
-        blend = self.model_dump(mode="json", exclude={"render", "master"}, exclude_none=True)
-        return PipelineJobRequest(
-            kind="pipeline",
-            preset="full-song",
-            params={
-                **blend,
-                "render": self.render.model_dump(mode="json", exclude_none=True),
-                "master": self.master.model_dump(mode="json", exclude_none=True),
-            },
-        )
 
 
 class ProjectStage(BaseModel):
@@ -93,10 +63,13 @@ def _status(job: JobState) -> ProjectStatus:
     )
 
 
-async def _project(pool: PoolDep, hub: HubDep, owner: str, project_id: uuid.UUID) -> JobState:
-    job = await current_job(pool, hub, owner, project_id)
+async def _project(services: Services, owner: str, project_id: uuid.UUID) -> JobState:
+    try:
+        job = await jobs.read(services, owner, project_id)
+    except NotFoundError:
+        job = None
     if job is None or job.kind != "pipeline":
-        raise HTTPException(404, f"project {project_id} not found")
+        raise NotFoundError(f"project {project_id} not found")
     return job
 
 
@@ -108,18 +81,14 @@ async def _project(pool: PoolDep, hub: HubDep, owner: str, project_id: uuid.UUID
 )
 async def generate(
     body: GenerateRequest,
-    pool: PoolDep,
-    bus: BusDep,
-    projection: ProjectionDep,
-    registry: ModelsDep,
-    hub: HubDep,
+    response: Response,
     services: ServicesDep,
     owner: WriterDep,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JobView:
-    return await create_job(
-        body.pipeline(), pool, bus, projection, registry, hub, services, owner, idempotency_key
-    )
+    submitted = await jobs.submit(services, owner, body.pipeline(), idempotency_key)
+    response.headers["Location"] = job_location(submitted.job.id)
+    return JobView.of(submitted.job)
 
 
 @router.post(
@@ -129,10 +98,16 @@ async def generate(
     responses={422: {"description": "Unknown song, wrong number of songs, bad parameters"}},
 )
 async def generate_full_song(
-    view: Annotated[JobView, Depends(generate)], pool: PoolDep, hub: HubDep, owner: PrincipalDep
+    body: GenerateRequest,
+    response: Response,
+    services: ServicesDep,
+    owner: WriterDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> ProjectStatus:
     """The same job as POST /api/v1/generate, answered as the project's status."""
-    return _status(await _project(pool, hub, owner, view.id))
+    submitted = await jobs.submit(services, owner, body.pipeline(), idempotency_key)
+    response.headers["Location"] = f"/api/v1/music/project/{submitted.job.id}/status"
+    return _status(submitted.job)
 
 
 @router.get(
@@ -141,9 +116,9 @@ async def generate_full_song(
     responses={404: {"description": "No such project for this caller"}},
 )
 async def project_status(
-    project_id: uuid.UUID, pool: PoolDep, hub: HubDep, owner: PrincipalDep
+    project_id: uuid.UUID, services: ServicesDep, owner: PrincipalDep
 ) -> ProjectStatus:
-    return _status(await _project(pool, hub, owner, project_id))
+    return _status(await _project(services, owner, project_id))
 
 
 @router.get(
@@ -152,9 +127,9 @@ async def project_status(
     responses={404: {"description": "No such project for this caller"}},
 )
 async def project_aggregate(
-    project_id: uuid.UUID, pool: PoolDep, hub: HubDep, owner: PrincipalDep
+    project_id: uuid.UUID, services: ServicesDep, owner: PrincipalDep
 ) -> ProjectAggregate:
-    job = await _project(pool, hub, owner, project_id)
+    job = await _project(services, owner, project_id)
     steps = {step["stage"]: step["kind"] for step in job.params.get("steps", [])}
     by_kind = {steps.get(s.name, s.name): s.details for s in job.stages if s.details}
     return ProjectAggregate(

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel
 
-from cadenza.gateway import repository
-from cadenza.gateway.deps import (
-    PoolDep,
-    PrincipalDep,
-    ServicesDep,
-    WriterDep,
-)
-from cadenza.gateway.upload_files import receive_upload
+from cadenza.gateway.application import uploads
+from cadenza.gateway.deps import PrincipalDep, ServicesDep, WriterDep
 from cadenza.gateway.views import UploadView
 
 router = APIRouter(prefix="/api/v1/uploads", tags=["uploads"])
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such upload for this caller"}
+}
 
 UPLOAD_BODY = {
     "requestBody": {
@@ -54,16 +53,19 @@ UPLOAD_BODY = {
         429: {"description": "This account already has PROBES_PER_ACCOUNT files being checked"},
     },
 )
-async def create_upload(request: Request, services: ServicesDep, owner: WriterDep) -> UploadView:
-    return UploadView.of(await receive_upload(services, request, owner))
-
-
-@router.get("/{upload_id}", summary="An upload's metadata")
-async def get_upload(upload_id: uuid.UUID, pool: PoolDep, owner: PrincipalDep) -> UploadView:
-    upload = await repository.get_upload(pool, owner, upload_id)
-    if upload is None:
-        raise HTTPException(404, f"upload {upload_id} not found")
+async def create_upload(
+    request: Request, response: Response, services: ServicesDep, owner: WriterDep
+) -> UploadView:
+    upload = await uploads.receive_upload(services, request, owner)
+    response.headers["Location"] = f"/api/v1/uploads/{upload.id}"
     return UploadView.of(upload)
+
+
+@router.get("/{upload_id}", summary="An upload's metadata", responses=NOT_FOUND)
+async def get_upload(
+    upload_id: uuid.UUID, services: ServicesDep, owner: PrincipalDep
+) -> UploadView:
+    return UploadView.of(await uploads.read(services, owner, upload_id))
 
 
 class UploadPin(BaseModel):
@@ -71,28 +73,17 @@ class UploadPin(BaseModel):
     pinned: bool
 
 
-async def _pin_upload(pool: PoolDep, owner: str, upload_id: uuid.UUID, pinned: bool) -> UploadPin:
-    status = await pool.execute(
-        "UPDATE uploads SET pinned = $3 WHERE id = $1 AND owner = $2", upload_id, owner, pinned
-    )
-    if not status.endswith(" 1"):
-        raise HTTPException(404, f"upload {upload_id} not found")
-    return UploadPin(id=upload_id, pinned=pinned)
-
-
 @router.post(
-    "/{upload_id}/pin",
-    summary="Keep an upload past the retention age",
-    responses={404: {"description": "No such upload for this caller"}},
+    "/{upload_id}/pin", summary="Keep an upload past the retention age", responses=NOT_FOUND
 )
-async def pin_upload(upload_id: uuid.UUID, pool: PoolDep, owner: WriterDep) -> UploadPin:
-    return await _pin_upload(pool, owner, upload_id, True)
+async def pin_upload(upload_id: uuid.UUID, services: ServicesDep, owner: WriterDep) -> UploadPin:
+    await uploads.pin(services, owner, upload_id, True)
+    return UploadPin(id=upload_id, pinned=True)
 
 
 @router.delete(
-    "/{upload_id}/pin",
-    summary="Let retention remove the upload in time",
-    responses={404: {"description": "No such upload for this caller"}},
+    "/{upload_id}/pin", summary="Let retention remove the upload in time", responses=NOT_FOUND
 )
-async def unpin_upload(upload_id: uuid.UUID, pool: PoolDep, owner: WriterDep) -> UploadPin:
-    return await _pin_upload(pool, owner, upload_id, False)
+async def unpin_upload(upload_id: uuid.UUID, services: ServicesDep, owner: WriterDep) -> UploadPin:
+    await uploads.pin(services, owner, upload_id, False)
+    return UploadPin(id=upload_id, pinned=False)

@@ -53,11 +53,6 @@ export async function postJson(path, body) {
   return response.status === 204 ? null : response.json();
 }
 
-export async function deleteJson(path) {
-  const response = await send(path, { method: "DELETE" });
-  return response.status === 204 ? null : response.json();
-}
-
 /** A download's bytes, with credentials (media elements and links cannot send headers). */
 export async function fetchBlob(path, options = {}) {
   return (await send(path, options)).blob();

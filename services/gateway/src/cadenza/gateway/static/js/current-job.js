@@ -1,6 +1,6 @@
 // The job being watched: its stages' progress live over the WebSocket, then its results.
 
-import { deleteJson, getJson } from "./api.js";
+import { getJson, postJson } from "./api.js";
 import { ArtifactList, isPlayable } from "./artifacts.js";
 import { announce, byId, formatPercent, formatTime } from "./dom.js";
 import { stageDetails } from "./stage-details.js";
@@ -69,7 +69,7 @@ export class CurrentJob {
     if (!this.job) return;
     this.cancelButton.disabled = true;
     try {
-      await deleteJson(`/api/v1/jobs/${this.job.id}`);
+      await postJson(`/api/v1/jobs/${this.job.id}/cancel`, {});
       announce("Cancelling the job");
     } catch (error) {
       this.error.textContent = error.message;
