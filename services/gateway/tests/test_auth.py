@@ -185,10 +185,12 @@ async def test_api_keys_work_list_without_secrets_and_revoke(config: Settings) -
             assert me.status_code == 200
             assert me.json()["via"] == "api_key"
             assert me.json()["id"] == pair["user"]["id"]
+        assert made.headers["location"] == f"/api/v1/auth/api-keys/{made.json()['id']}"
         listed = await api.get("/api/v1/auth/api-keys", headers=bearer(key))
-        assert [k["name"] for k in listed.json()] == ["laptop"]
+        assert [k["name"] for k in listed.json()["items"]] == ["laptop"]
+        assert listed.json()["next"] is None
         assert key not in listed.text
-        assert listed.json()[0]["last_used_at"] is not None
+        assert listed.json()["items"][0]["last_used_at"] is not None
 
         tampered = key[:-3] + ("AAA" if not key.endswith("AAA") else "BBB")
         assert (await api.get("/api/v1/jobs", headers=bearer(tampered))).status_code == 401
@@ -227,6 +229,15 @@ async def test_roles_admin_versus_user_reviewer_reads_only_disabled_is_out(
         listed = await api.get("/api/v1/admin/users", headers=bearer(boss["access_token"]))
         assert listed.status_code == 200
         assert listed.json()["total"] == 2
+        assert listed.json()["next"] is None
+        first = await api.get(
+            "/api/v1/admin/users", params={"limit": 1}, headers=bearer(boss["access_token"])
+        )
+        assert first.headers["link"] == f'<{first.json()["next"]}>; rel="next"'
+        second = await api.get(first.json()["next"], headers=bearer(boss["access_token"]))
+        emails = [u["email"] for page in (first, second) for u in page.json()["items"]]
+        assert sorted(emails) == ["boss@example.com", "user@example.com"]
+        assert second.json()["next"] is None
 
         owner_grab = await api.patch(
             f"/api/v1/admin/users/{user['user']['id']}",
@@ -321,3 +332,34 @@ async def test_tokens_of_another_server_do_not_count(
     async with gateway(other) as api:
         refused = await api.get("/api/v1/jobs", headers=bearer(pair["access_token"]))
         assert refused.status_code == 401
+
+
+async def test_an_account_holds_a_bounded_number_of_api_keys_listed_in_pages(
+    config: Settings,
+) -> None:
+    from cadenza.gateway.auth.accounts import MAX_API_KEYS
+
+    async with gateway(config) as api:
+        pair = await sign_up(api, "many-keys@example.com")
+        auth = bearer(pair["access_token"])
+        for n in range(MAX_API_KEYS):
+            made = await api.post("/api/v1/auth/api-keys", json={"name": f"k{n}"}, headers=auth)
+            assert made.status_code == 201, made.text
+        refused = await api.post("/api/v1/auth/api-keys", json={"name": "one more"}, headers=auth)
+        assert refused.status_code == 409
+        assert f"at most {MAX_API_KEYS}" in refused.json()["detail"]
+        # Pages of 30 walk every key once, following `next`.
+        names: list[str] = []
+        url: str | None = "/api/v1/auth/api-keys?limit=30"
+        while url:
+            page = (await api.get(url, headers=auth)).json()
+            names += [k["name"] for k in page["items"]]
+            url = page["next"]
+        assert sorted(names) == sorted(f"k{n}" for n in range(MAX_API_KEYS))
+        # Revoking one makes room for one.
+        some = (await api.get("/api/v1/auth/api-keys?limit=1", headers=auth)).json()["items"][0]
+        assert (
+            await api.delete(f"/api/v1/auth/api-keys/{some['id']}", headers=auth)
+        ).status_code == 204
+        again = await api.post("/api/v1/auth/api-keys", json={"name": "room"}, headers=auth)
+        assert again.status_code == 201

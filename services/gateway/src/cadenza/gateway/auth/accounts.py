@@ -13,6 +13,8 @@ from typing import Literal
 import asyncpg
 
 API_KEY_PREFIX = "cdz_"
+# Live (unrevoked) API keys one account may hold: what listing and checking them can cost.
+MAX_API_KEYS = 100
 
 
 class EmailTakenError(Exception):
@@ -231,26 +233,40 @@ def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
-async def create_api_key(pool: asyncpg.Pool, user_id: uuid.UUID, name: str) -> tuple[ApiKey, str]:
-    """A new key and its full text, which is shown once and never stored."""
+async def create_api_key(
+    pool: asyncpg.Pool, user_id: uuid.UUID, name: str
+) -> tuple[ApiKey, str] | None:
+    """A new key and its full text, which is shown once and never stored; None when the
+    account already has MAX_API_KEYS live keys (counted under a lock on the account)."""
     key_id = uuid.uuid4()
     secret = secrets.token_urlsafe(32)
-    row = await pool.fetchrow(
-        "INSERT INTO api_keys (id, user_id, name, secret_hash) VALUES ($1, $2, $3, $4) "
-        "RETURNING id, name, created_at, last_used_at",
-        key_id,
-        user_id,
-        name,
-        _digest(secret),
-    )
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id)
+        live = await conn.fetchval(
+            "SELECT count(*) FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL", user_id
+        )
+        if live >= MAX_API_KEYS:
+            return None
+        row = await conn.fetchrow(
+            "INSERT INTO api_keys (id, user_id, name, secret_hash) VALUES ($1, $2, $3, $4) "
+            "RETURNING id, name, created_at, last_used_at",
+            key_id,
+            user_id,
+            name,
+            _digest(secret),
+        )
     return ApiKey.of(row), f"{API_KEY_PREFIX}{key_id.hex}_{secret}"
 
 
-async def list_api_keys(pool: asyncpg.Pool, user_id: uuid.UUID) -> list[ApiKey]:
+async def list_api_keys(
+    pool: asyncpg.Pool, user_id: uuid.UUID, limit: int = MAX_API_KEYS, offset: int = 0
+) -> list[ApiKey]:
     rows = await pool.fetch(
         "SELECT id, name, created_at, last_used_at FROM api_keys "
-        "WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at",
+        "WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at, id LIMIT $2 OFFSET $3",
         user_id,
+        limit,
+        offset,
     )
     return [ApiKey.of(r) for r in rows]
 

@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel
 
 from cadenza.contracts.credentials import CredentialsRevoked
-from cadenza.gateway.api.routes.auth import UserView
+from cadenza.gateway.application.errors import UnprocessableError
 from cadenza.gateway.auth import accounts
+from cadenza.gateway.auth.views import UserPage, UserView
 from cadenza.gateway.deps import AdminDep, PoolDep, ServicesDep
+from cadenza.gateway.pagination import cursor_offset, next_link, offset_cursor
 from cadenza.gateway.settings import Role
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
 FORBIDDEN: dict[int | str, dict[str, Any]] = {403: {"description": "The caller is not an admin"}}
-
-
-class UserPage(BaseModel):
-    items: list[UserView]
-    total: int
-    limit: int
-    offset: int
 
 
 class UserChange(BaseModel):
@@ -33,13 +28,25 @@ class UserChange(BaseModel):
 
 @router.get("/users", summary="Every account", responses=FORBIDDEN)
 async def list_users(
+    request: Request,
+    response: Response,
     admin: AdminDep,
     pool: PoolDep,
-    limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0, le=1_000_000_000),
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> UserPage:
+    try:
+        offset = cursor_offset(cursor, limit=1_000_000_000)
+    except ValueError:
+        raise UnprocessableError.one("cursor", "not a cursor this API issued") from None
     users, total = await accounts.list_users(pool, limit, offset)
-    return UserPage(items=[UserView.of(u) for u in users], total=total, limit=limit, offset=offset)
+    next_cursor = offset_cursor(offset + limit) if offset + limit < total else None
+    return UserPage(
+        items=[UserView.of(u) for u in users],
+        total=total,
+        next_cursor=next_cursor,
+        next=next_link(request, response, next_cursor),
+    )
 
 
 @router.patch(

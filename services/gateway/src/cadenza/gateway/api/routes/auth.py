@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Response, status
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from pydantic import BaseModel, Field, field_validator
 
 from cadenza.contracts.credentials import CredentialsRevoked
+from cadenza.gateway.application.errors import UnprocessableError
 from cadenza.gateway.auth import accounts, passwords, tokens
 from cadenza.gateway.auth.principal import Authenticator
+from cadenza.gateway.auth.views import ApiKeyPage, ApiKeyView, NewApiKey, UserView
 from cadenza.gateway.deps import (
     AuthenticatorDep,
     CallerDep,
@@ -21,6 +22,7 @@ from cadenza.gateway.deps import (
     SettingsDep,
     limit_sign_in,
 )
+from cadenza.gateway.pagination import cursor_offset, next_link, offset_cursor
 from cadenza.gateway.rate_limit import retry_after
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -43,20 +45,6 @@ class Credentials(BaseModel):
         if not EMAIL.match(value):
             raise ValueError(f"{value[:80]!r} is not an email address")
         return value
-
-
-class UserView(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: uuid.UUID
-    email: str
-    role: str
-    disabled: bool
-    created_at: dt.datetime
-
-    @classmethod
-    def of(cls, user: accounts.User) -> UserView:
-        return cls.model_validate(user)
 
 
 class TokenPair(BaseModel):
@@ -108,23 +96,6 @@ class Me(BaseModel):
 
 class ApiKeyRequest(BaseModel):
     name: str = Field(min_length=1, max_length=100, examples=["laptop CLI"])
-
-
-class ApiKeyView(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: uuid.UUID
-    name: str
-    created_at: dt.datetime
-    last_used_at: dt.datetime | None
-
-    @classmethod
-    def of(cls, key: accounts.ApiKey) -> ApiKeyView:
-        return cls.model_validate(key)
-
-
-class NewApiKey(ApiKeyView):
-    key: str = Field(description="The key itself; shown this once, store it now")
 
 
 def _pair(
@@ -317,16 +288,46 @@ def _account_id(caller_id: str) -> uuid.UUID:
     "/api-keys",
     status_code=status.HTTP_201_CREATED,
     summary="Create an API key for scripts and the CLI (the key is shown once)",
-    responses=UNAUTHORIZED,
+    responses={**UNAUTHORIZED, 409: {"description": "The account has the most keys it may"}},
 )
-async def create_api_key(body: ApiKeyRequest, caller: CallerDep, pool: PoolDep) -> NewApiKey:
-    key, text = await accounts.create_api_key(pool, _account_id(caller.id), body.name)
+async def create_api_key(
+    body: ApiKeyRequest, response: Response, caller: CallerDep, pool: PoolDep
+) -> NewApiKey:
+    created = await accounts.create_api_key(pool, _account_id(caller.id), body.name)
+    if created is None:
+        raise HTTPException(
+            409,
+            f"an account has at most {accounts.MAX_API_KEYS} live API keys; revoke one first",
+        )
+    key, text = created
+    response.headers["Location"] = f"/api/v1/auth/api-keys/{key.id}"
     return NewApiKey(**ApiKeyView.of(key).model_dump(), key=text)
 
 
 @router.get("/api-keys", summary="The caller's API keys (without the keys)", responses=UNAUTHORIZED)
-async def list_api_keys(caller: CallerDep, pool: PoolDep) -> list[ApiKeyView]:
-    return [ApiKeyView.of(k) for k in await accounts.list_api_keys(pool, _account_id(caller.id))]
+async def list_api_keys(
+    request: Request,
+    response: Response,
+    caller: CallerDep,
+    pool: PoolDep,
+    limit: Annotated[int, Query(ge=1, le=accounts.MAX_API_KEYS)] = accounts.MAX_API_KEYS,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> ApiKeyPage:
+    offset = _offset(cursor)
+    keys = await accounts.list_api_keys(pool, _account_id(caller.id), limit + 1, offset)
+    next_cursor = offset_cursor(offset + limit) if len(keys) > limit else None
+    return ApiKeyPage(
+        items=[ApiKeyView.of(k) for k in keys[:limit]],
+        next_cursor=next_cursor,
+        next=next_link(request, response, next_cursor),
+    )
+
+
+def _offset(cursor: str | None) -> int:
+    try:
+        return cursor_offset(cursor)
+    except ValueError:
+        raise UnprocessableError.one("cursor", "not a cursor this API issued") from None
 
 
 @router.delete(
