@@ -35,6 +35,7 @@ from cadenza.gateway.api.routes import (
 from cadenza.gateway.auth.principal import Authenticator
 from cadenza.gateway.db import create_pool, migrate
 from cadenza.gateway.deps import get_caller
+from cadenza.gateway.docs_pages import install_docs
 from cadenza.gateway.downloads import download_sources
 from cadenza.gateway.errors import install_error_handlers
 from cadenza.gateway.file_checks import probe_sandbox
@@ -196,6 +197,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Event-driven backend for AI music production",
         lifespan=lifespan,
+        docs_url=None,  # docs_pages.py: Swagger UI and ReDoc from files served here
+        redoc_url=None,
         # Text that cannot be stored (NUL, lone surrogates) is a 422 naming the field.
         dependencies=[Depends(reject_invalid_text)],
     )
@@ -209,6 +212,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (uploads, jobs, songs, music, models, soundfonts):
         app.include_router(module.router, dependencies=[Depends(get_caller)])
     install_studio(app)
+    install_docs(app)
     # Each middleware added wraps those before it: the last one runs first.
     app.add_middleware(RequestMetrics)
     app.add_middleware(
