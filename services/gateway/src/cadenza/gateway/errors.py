@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from cadenza.contracts.effect_chain import EFFECT_TYPES
 from cadenza.gateway.application.errors import (
@@ -268,6 +269,22 @@ def domain_status(error: DomainError) -> int:
     return next((s for t, s in DOMAIN_STATUS.items() if isinstance(error, t)), 400)
 
 
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes at this request's path (for a 405's Allow): each
+    method is tried against the routes as the router itself would match it."""
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+
+
 # FastAPI's words for a body json.loads refused (bad UTF-8, nesting past Python's limit).
 FASTAPI_BODY_ERROR = "There was an error parsing the body"
 
@@ -283,9 +300,17 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         elif exc.status_code == 404 and detail == "Not Found":
             detail = f"no such endpoint: {request.method} {request.url.path} (see /docs)"
-        elif exc.status_code == 405 and detail == "Method Not Allowed":
-            detail = f"{request.method} is not allowed on {request.url.path} (see /docs)"
-        return problem(request, exc.status_code, str(detail), exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405:
+            # Starlette names only the first route that matched the path; list them all.
+            allowed = allowed_methods(request)
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+            if detail == "Method Not Allowed":
+                detail = (
+                    f"{request.method} is not allowed on {request.url.path}; it takes "
+                    f"{', '.join(allowed)} (see /docs)"
+                )
+        return problem(request, exc.status_code, str(detail), headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
