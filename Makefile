@@ -13,7 +13,7 @@ SEED ?= 500
 # More arguments for pytest: `make test PYTEST_ARGS="tests/deploy -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: help install run test abuse faults fuzz lint fmt bench generate docs compose-up k8s-render fresh-check clean
+.PHONY: help install run test abuse faults fuzz lint fmt bench generate docs image compose-up k8s-render fresh-check clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -91,6 +91,12 @@ generate: install ## Regenerate the client's vocabulary.py from libs/contracts (
 docs: install generate ## Regenerate docs/openapi.json and docs/asyncapi.json from the code (tests check both)
 	$(VENV)/bin/cadenza-gateway openapi > docs/openapi.json
 	$(VENV)/bin/cadenza-gateway asyncapi > docs/asyncapi.json
+
+image: ## Build one service's image: make image SERVICE=gateway [TORCH_VARIANT=cu128] [CADENZA_TAG=dev]
+	@test -n "$(SERVICE)" || { echo "make image SERVICE=<a folder of services/>"; exit 1; }
+	docker build --build-arg SERVICE=$(SERVICE) \
+		$(if $(TORCH_VARIANT),--build-arg TORCH_VARIANT=$(TORCH_VARIANT)) \
+		-t cadenza-$(SERVICE):$(or $(CADENZA_TAG),dev)$(if $(filter cu%,$(TORCH_VARIANT)),-cuda) .
 
 compose-up: ## docker compose up --build -d (cp .env.example .env first; GPU=1 adds docker-compose.gpu.yml)
 	@test -f .env || { echo "no .env: cp .env.example .env and set the passwords"; exit 1; }

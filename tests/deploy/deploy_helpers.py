@@ -7,14 +7,13 @@ Every environment variable the deployment files set is checked against the servi
 from __future__ import annotations
 
 import importlib
-import io
 import re
 import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from dockerfile_parse import DockerfileParser  # type: ignore[import-untyped]
+from .dockerfile_model import image
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +35,8 @@ class Service:
 
     @property
     def dockerfile(self) -> Path:
-        return ROOT / "services" / self.name / "Dockerfile"
+        """One Dockerfile for every service: `--build-arg SERVICE=<name>` picks it."""
+        return ROOT / "Dockerfile"
 
 
 SERVICES = {
@@ -61,10 +61,8 @@ def settings_of(service: str) -> dict[str, bool]:
 
 
 def image_env(service: str) -> dict[str, str]:
-    """The environment a service's image sets (its Dockerfile's final stage)."""
-    parser = DockerfileParser(fileobj=io.BytesIO(SERVICES[service].dockerfile.read_bytes()))
-    envs: dict[str, str] = parser.envs
-    return envs
+    """The environment a service's image sets (the Dockerfile's stages it inherits)."""
+    return image(service).env
 
 
 def required(service: str) -> set[str]:

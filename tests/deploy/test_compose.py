@@ -184,6 +184,7 @@ def test_gpu_file_runs_separation_and_render_on_a_gpu() -> None:
         assert plain["environment"]["DEVICE"] == "cpu"
         assert service["image"] == plain["image"] + "-cuda", "the CUDA image has its own tag"
         assert service["build"]["dockerfile"] == plain["build"]["dockerfile"]
+        assert service["build"]["args"]["SERVICE"] == name, "the CUDA build of the same stage"
         assert service["environment"]["DEVICE"] == "cuda"
         assert "DEVICE" in settings_of(name)
         # The rest of the environment is the CPU service's.
@@ -253,6 +254,7 @@ def test_compose_environment_is_what_the_service_reads(service: str) -> None:
     assert env[spec.host_var] == "0.0.0.0"
     assert env[spec.port_var] == str(spec.port)
     assert (ROOT / svc["build"]["context"] / svc["build"]["dockerfile"]) == spec.dockerfile
+    assert svc["build"]["args"]["SERVICE"] == service, "the one Dockerfile, this service's stage"
     assert str(spec.port) in " ".join(svc["healthcheck"]["test"])
 
 

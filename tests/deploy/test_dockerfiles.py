@@ -1,120 +1,153 @@
-"""Offline checks of the services' Dockerfiles and .dockerignore.
+"""Offline checks of the one Dockerfile every service's image is built from, and .dockerignore.
 
+Each check looks at the build as `--build-arg SERVICE=<name>` sees it (dockerfile_model.py:
+arguments substituted, the stage FROM service-${SERVICE} picks, what the image inherits).
 It needs dockerfile-parse and docker (for its implementation of .dockerignore rules) from the
 dev dependency group.
 """
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import re
+import runpy
 import subprocess
 import tomllib
-from functools import cache
 from pathlib import Path
-from typing import Any
 
 import pytest
 from docker.utils.build import exclude_paths
-from dockerfile_parse import DockerfileParser  # type: ignore[import-untyped]
 
 from .deploy_helpers import ROOT, SERVICES, locked_version, settings_of
+from .dockerfile_model import DOCKERFILE, Image, expand, global_args, image, instructions
+
+# The Dockerfile's helper, run by the base image's python3 (it is no package of the workspace).
+locked_torch = runpy.run_path(str(ROOT / "tools" / "image" / "locked_torch.py"))["locked_torch"]
+
+LOCK = tomllib.loads((ROOT / "uv.lock").read_text(encoding="utf-8"))
+PYTORCH_INDEX = "https://download.pytorch.org/whl/"
+# What each image gets by default: separation and composition the CPU build of torch, the
+# others none (render's torch is its `gpu` extra, for its CUDA image only).
+TORCH_BY_DEFAULT = {"separation", "composition"}
+# Variables an image may set that are not a service's settings: the interpreter's, numba's,
+# torch's, and the label of the torch build.
+NOT_SETTINGS = {
+    "PATH",
+    "PYTHONDONTWRITEBYTECODE",
+    "PYTHONUNBUFFERED",
+    "NUMBA_CACHE_DIR",
+    "NUMBA_CPU_NAME",
+    "TORCH_HOME",
+    "CADENZA_TORCH_VARIANT",
+}
 
 
-@cache
-def parsed(service: str) -> Any:
-    return DockerfileParser(fileobj=io.BytesIO(SERVICES[service].dockerfile.read_bytes()))
+def default_of(name: str, stage: list[tuple[str, str]]) -> str:
+    for instruction, value in stage:
+        if instruction == "ARG" and value.startswith(f"{name}="):
+            return value.split("=", 1)[1]
+    raise AssertionError(f"no ARG {name} with a default")
 
 
-def dockerfile(service: str) -> list[tuple[str, str]]:
-    """(instruction, value) pairs, continuation lines joined, comments dropped."""
-    structure = parsed(service).structure
-    return [(i["instruction"], i["value"]) for i in structure if i["instruction"] != "COMMENT"]
-
-
-def stages(service: str) -> list[list[tuple[str, str]]]:
-    result: list[list[tuple[str, str]]] = []
-    for instruction, value in dockerfile(service):
-        if instruction == "FROM":
-            result.append([])
-        assert result, "the Dockerfile starts with FROM"
-        result[-1].append((instruction, value))
-    return result
+def test_one_dockerfile_and_a_stage_for_every_service() -> None:
+    """No per-service copies: one recipe at the root; each service folder has its stage, and
+    each service stage a folder."""
+    assert sorted(p.relative_to(ROOT) for p in ROOT.glob("services/*/Dockerfile*")) == []
+    folders = {p.parent.name for p in ROOT.glob("services/*/pyproject.toml")}
+    assert folders == set(SERVICES)
+    named = {s.name for s in image("gateway").stages if s.name}
+    assert {n.removeprefix("service-") for n in named if n.startswith("service-")} == folders
+    assert instructions()[-2:][0] == ("FROM", "service-${SERVICE}")
+    assert "SERVICE" in global_args() and global_args()["SERVICE"] is None, "required"
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_dockerfile_base_images_are_pinned(service: str) -> None:
-    aliases: set[str] = set()
-    bases = []
-    for stage in stages(service):
-        words = stage[0][1].split()
-        image = next(w for w in words if not w.startswith("--"))
-        if len(words) >= 3 and words[-2].lower() == "as":
-            aliases.add(words[-1])
-        if image in aliases:
-            continue
-        bases.append(image)
-        digest = re.search(r"@sha256:[0-9a-f]{64}$", image)
-        tag = image.split("@")[0].rsplit("/", 1)[-1].partition(":")[2]
-        assert digest or re.match(r"\d+\.\d+\.\d+", tag), f"{image}: pin a full version"
-    # The venv is copied between stages: its interpreter must be the same one.
-    assert len(set(bases)) == 1, f"builder and runtime differ: {bases}"
-    assert len(stages(service)) >= 2, "multi-stage: build tools stay out of the runtime"
+def test_every_build_argument_and_variable_resolves(service: str) -> None:
+    """Every ${VAR} Docker substitutes is declared where it is used (dockerfile_model raises
+    otherwise), with the CUDA variant too, and the chosen stage is the service's."""
+    for args in ({}, {"TORCH_VARIANT": "cu128"}):
+        built = image(service, **args)
+        assert [s.name for s in built.chain][-2] == f"service-{service}"
+        copies = [v for i, v in built.builder.instructions if i == "COPY"]
+        assert f"services/{service} ./services/{service}" in copies
+    with pytest.raises(KeyError, match="NOT_DECLARED"):
+        expand("${NOT_DECLARED}", {})
+
+
+def test_base_images_are_pinned_and_the_same_for_both_stages() -> None:
+    base = global_args()["PYTHON_IMAGE"]
+    assert base is not None
+    digest = re.search(r"@sha256:[0-9a-f]{64}$", base)
+    tag = base.split("@")[0].rsplit("/", 1)[-1].partition(":")[2]
+    assert digest or re.match(r"\d+\.\d+\.\d+", tag), f"{base}: pin a full version"
+    for service in SERVICES:
+        built = image(service)
+        # The venv is copied between stages: its interpreter must be the same one.
+        assert built.builder.base == built.base_image == base
+        assert image(service, PYTHON_IMAGE="registry.example/python:3.11.16").base_image == (
+            "registry.example/python:3.11.16"
+        ), "the base is a build argument"
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_dockerfile_builds_from_the_lock_file_with_uv(service: str) -> None:
-    runs = [v for i, v in stages(service)[0] if i == "RUN"]
-    assert any(re.search(r"\buv==\d+\.\d+\.\d+", r) for r in runs), "pin the uv version"
+def test_builds_from_the_lock_file_with_uv(service: str) -> None:
+    builder = image(service).builder.instructions
+    uv_version = default_of("UV_VERSION", builder)
+    make = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert re.fullmatch(r"\d+\.\d+\.\d+", uv_version), "pin the uv version"
+    assert f"UV_VERSION := {uv_version}" in make, "the Makefile's uv, which writes uv.lock"
+    runs = [v for i, v in builder if i == "RUN"]
+    assert any('"uv==${UV_VERSION}"' in r for r in runs)
     syncs = [r for r in runs if "uv sync" in r]
-    assert syncs
+    assert len(syncs) == 2
     for run in syncs:
-        assert "--frozen" in run or "--locked" in run
-        assert "--no-dev" in run
-        assert f"--package {SERVICES[service].package}" in run
+        assert "--frozen" in run and "--no-dev" in run
+        assert '--package "cadenza-${SERVICE}"' in run
     package = (ROOT / "services" / service / "pyproject.toml").read_text(encoding="utf-8")
     assert f'name = "{SERVICES[service].package}"' in package
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_dockerfile_runtime_is_non_root_with_a_healthcheck(service: str) -> None:
+def test_runtime_is_non_root_with_a_healthcheck(service: str) -> None:
     spec = SERVICES[service]
-    final = stages(service)[-1]
-    instructions = dict(final)  # the last of each kind wins, as in Docker
-    user = instructions["USER"].split(":")[0]
+    built = image(service)
+    final = dict(built.final)  # the last of each kind wins, as in Docker
+    user = final["USER"].split(":")[0]
     assert user.isdigit(), "a numeric USER, so that Kubernetes' runAsNonRoot can check it"
     assert int(user) != 0, "USER must not be root"
-    assert instructions["EXPOSE"].split("/")[0] == str(spec.port)
+    assert built.chain[-1].instructions[-1][0] == "USER", "the image ends as that user"
+    assert final["EXPOSE"].split("/")[0] == str(spec.port)
 
-    healthcheck = instructions["HEALTHCHECK"]
-    assert "CMD" in healthcheck
+    healthcheck = final["HEALTHCHECK"]
     command = json.loads(healthcheck[healthcheck.index("CMD") + 3 :].strip())
     assert command[:2] == ["python", "-c"], "no curl in a slim image: Python's urllib"
-    assert "/health" in command[2]
-    assert spec.port_var in command[2]
+    assert "/health" in command[2] and f"'{spec.port_var}'" in command[2]
     compile(command[2], "HEALTHCHECK", "exec")
 
-    assert json.loads(instructions["CMD"]) == ["python", "-m", spec.module]
+    assert json.loads(final["CMD"]) == ["python", "-m", spec.module]
     main = ROOT / "services" / service / "src" / Path(*spec.module.split(".")) / "__main__.py"
     assert main.is_file()
-    env = parsed(service).envs  # the final stage's
+    env = built.env
     assert env[spec.host_var] == "0.0.0.0"
     assert env[spec.port_var] == str(spec.port)
 
 
-PYTORCH_INDEX = "https://download.pytorch.org/whl/"
-# What each torch-carrying image gets by default: separation and composition the CPU build,
-# render no torch.
-DEFAULT_VARIANT = {"separation": "cpu", "composition": "cpu", "render": ""}
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_environment_an_image_sets_is_what_its_service_reads(service: str) -> None:
+    """Services ignore unknown variables: a misspelt one, or the gateway's HOST on a worker,
+    would pass unnoticed."""
+    unknown = set(image(service).env) - set(settings_of(service)) - NOT_SETTINGS
+    assert not unknown, f"{service} has no setting for {sorted(unknown)}"
 
 
 def builder_commands(service: str, variant: str, tmp_path: Path) -> list[list[str]]:
     """The uv and python commands the builder stage's RUN lines would run with
-    `--build-arg TORCH_VARIANT=variant`: each RUN goes through /bin/sh with stand-ins for
-    uv and the venv's python that only write down their arguments."""
-    log = tmp_path / f"{service}-{variant or 'none'}.log"
+    `--build-arg SERVICE=service --build-arg TORCH_VARIANT=variant`: each RUN goes through
+    /bin/sh in the repository root, with stand-ins for uv and the venv's python that only
+    write down their arguments, and the real locked_torch.py reading the real uv.lock."""
+    built = image(service, TORCH_VARIANT=variant)
+    log = tmp_path / f"{service}-{variant}.log"
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     for name in ("uv", "python"):
@@ -123,13 +156,21 @@ def builder_commands(service: str, variant: str, tmp_path: Path) -> list[list[st
             f'#!/bin/sh\nprintf "%s\\0" {name} "$@" >> "$LOG"\nprintf "\\n" >> "$LOG"\n'
         )
         fake.chmod(0o755)
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "LOG": str(log), "TORCH_VARIANT": variant}
-    for instruction, value in stages(service)[0]:
+    stage = built.builder.instructions
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "LOG": str(log),
+        "SERVICE": service,
+        "TORCH_VARIANT": variant,
+        "TORCH_INDEX": default_of("TORCH_INDEX", stage),
+    }
+    for instruction, value in stage:
         if instruction != "RUN" or "uv==" in value or value.startswith("mkdir"):
             continue
         script = re.sub(r"^(--mount=\S+\s+)+", "", value)
         script = script.replace("/opt/venv/bin/python -c", f"{bin_dir}/python -c")
-        subprocess.run(["/bin/sh", "-ec", script], env=env, check=True)
+        script = script.replace("/usr/local/bin/locked-torch", "tools/image/locked_torch.py")
+        subprocess.run(["/bin/sh", "-ec", script], env=env, cwd=ROOT, check=True)
     lines = log.read_text().splitlines() if log.exists() else []
     return [line.rstrip("\0").split("\0") for line in lines]
 
@@ -137,33 +178,38 @@ def builder_commands(service: str, variant: str, tmp_path: Path) -> list[list[st
 @pytest.mark.parametrize(
     ("service", "variant"),
     [
-        ("separation", "cpu"),
+        *((service, "cpu") for service in SERVICES),
         ("separation", "cu128"),
-        ("composition", "cpu"),
-        ("render", ""),
+        ("composition", "cu126"),
         ("render", "cu130"),
+        ("gateway", "cu128"),
     ],
 )
 def test_torch_comes_from_pytorchs_index_in_the_variant_asked_for(
     service: str, variant: str, tmp_path: Path
 ) -> None:
     """uv.lock's torch is the CPU build from a folder a Docker build does not have, and PyPI's
-    torch is a CUDA build: the images install torch from PyTorch's index, in the build that
-    TORCH_VARIANT names (separation: cpu by default; render: none by default, a CUDA build for
-    its CUDA image), pinned to the locked version, and the syncs never install the lock's."""
+    torch is a CUDA build: an image whose service needs torch (the lock says which) installs it
+    from PyTorch's index, in the build TORCH_VARIANT names, pinned to the locked version, and
+    the syncs never install the lock's. A service without torch gets none, whatever the
+    variant; render's CUDA image gets it through its `gpu` extra."""
     locked = locked_version("torch")
     assert locked.endswith("+cpu"), f"uv.lock has torch {locked}, not the CPU build"
-    for stage in stages(service):  # declared in both stages, with the same default
-        declared = [v for i, v in stage if i == "ARG" and v.startswith("TORCH_VARIANT")]
-        assert declared == [f"TORCH_VARIANT={DEFAULT_VARIANT[service]}"], declared
+    builder = image(service).builder.instructions
+    assert default_of("TORCH_VARIANT", builder) == "cpu"
+    assert default_of("TORCH_INDEX", builder) + "/" == PYTORCH_INDEX
 
     commands = builder_commands(service, variant, tmp_path)
     installs = [c for c in commands if c[:3] == ["uv", "pip", "install"]]
     syncs = [c for c in commands if c[:2] == ["uv", "sync"]]
-    assert syncs and all("--frozen" in c and "--no-dev" in c for c in syncs)
-    if not variant:
-        assert installs == [], "the CPU render image carries no torch"
-        assert not any("--extra" in c for c in syncs)
+    assert len(syncs) == 2 and all("--frozen" in c and "--no-dev" in c for c in syncs)
+    assert all(("--all-extras" in c) == (variant != "cpu") for c in syncs)
+    for sync in syncs:
+        assert ("--no-install-package", "torch") in list(itertools.pairwise(sync)), sync
+        assert sync[sync.index("--package") + 1] == SERVICES[service].package
+    wants_torch = service in TORCH_BY_DEFAULT or (service == "render" and variant != "cpu")
+    if not wants_torch:
+        assert installs == [], f"the {service} image carries no torch"
         return
     assert len(installs) == 1, "torch is installed once, by itself"
     install = installs[0]
@@ -175,21 +221,13 @@ def test_torch_comes_from_pytorchs_index_in_the_variant_asked_for(
     assert ("--no-deps" in install) == (variant == "cpu")
     first_install = commands.index(install)
     for sync in syncs:
-        # Every sync whose packages include torch (separation's, render's with the extra)
-        # leaves the lock's torch out.
-        if service != "render" or "--extra" in sync:
-            flags = list(itertools.pairwise(sync))
-            assert ("--no-install-package", "torch") in flags, sync
         if commands.index(sync) > first_install:
             assert "--inexact" in sync, f"this sync would uninstall torch: {sync}"
-    if service == "render":
-        assert "--extra" in syncs[0] and syncs[0][syncs[0].index("--extra") + 1] == "gpu"
-    else:
-        checks = [c for c in commands if c[:2] == ["python", "-c"]]
-        assert checks and checks[-1][-1] == variant, "the build checks the CUDA-ness of torch"
+    checks = [c for c in commands if c[:2] == ["python", "-c"]]
+    assert checks and checks[-1][-1] == variant, "the build checks the CUDA-ness of torch"
 
     # uv refuses to start when pyproject.toml names a find-links folder that is missing.
-    runs = [v for i, v in stages(service)[0] if i == "RUN"]
+    runs = [v for i, v in builder if i == "RUN"]
     tool_uv = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["uv"]
     for folder in tool_uv.get("find-links", []):
         if folder.startswith("/"):
@@ -200,14 +238,29 @@ def test_torch_comes_from_pytorchs_index_in_the_variant_asked_for(
             assert made and made[0] < first_sync, f"create {folder} (empty) before uv sync"
 
 
-@pytest.mark.parametrize("service", DEFAULT_VARIANT)
-def test_cuda_comes_only_through_the_build_argument(service: str) -> None:
+def test_the_lock_says_which_services_need_torch() -> None:
+    version = locked_version("torch").split("+")[0]
+    for service, spec in SERVICES.items():
+        expected = version if service in TORCH_BY_DEFAULT else None
+        assert locked_torch(LOCK, spec.package) == expected, service
+    assert locked_torch(LOCK, "cadenza-render", all_extras=True) == version
+    assert locked_torch(LOCK, "cadenza-gateway", all_extras=True) is None
+    with pytest.raises(SystemExit, match="no package 'cadenza-nothing'"):
+        locked_torch(LOCK, "cadenza-nothing")
+
+
+def test_cuda_comes_only_through_the_build_argument() -> None:
     """One Dockerfile makes both images: no CUDA base image, index or package is named
-    outright, and the render image's `gpu` extra pins the same torch as separation."""
-    text = " ".join(value for _, value in dockerfile(service))
+    outright; a CUDA variant adds the service's extras, so every extra is a GPU one; the
+    render image's `gpu` extra pins the same torch as separation."""
+    text = " ".join(value for _, value in instructions())
     assert not re.search(r"/whl/cu\d|nvidia|\+cu\d", text)
-    for stage in stages(service):
-        assert "cuda" not in stage[0][1].lower(), f"the slim base, not {stage[0][1]}"
+    for service in SERVICES:
+        assert "cuda" not in image(service).base_image.lower()
+        project = tomllib.loads(
+            (ROOT / "services" / service / "pyproject.toml").read_text(encoding="utf-8")
+        )["project"]
+        assert set(project.get("optional-dependencies", {})) <= {"gpu"}, service
     render = tomllib.loads((ROOT / "services/render/pyproject.toml").read_text(encoding="utf-8"))
     separation = tomllib.loads(
         (ROOT / "services/separation/pyproject.toml").read_text(encoding="utf-8")
@@ -217,13 +270,15 @@ def test_cuda_comes_only_through_the_build_argument(service: str) -> None:
 
 
 def test_separation_image_reads_models_from_the_volume_only() -> None:
-    instructions = dict(stages("separation")[-1])
-    env = parsed("separation").envs
-    assert json.loads(instructions["VOLUME"]) == [env["MODEL_DIR"]]
+    built = image("separation")
+    final = dict(built.final)
+    env = built.env
+    assert json.loads(final["VOLUME"]) == [env["MODEL_DIR"]]
     assert env["DEVICE"] == "auto", "the GPU in the CUDA image, the CPU otherwise"
     assert env["USE_TORCH_HUB_CACHE"] == "false"
     assert env["TORCH_HOME"].startswith("/tmp/"), "writable with a read-only root filesystem"
     assert env["TORCH_THREADS"] == "0", "from the container's CPU quota"
+    assert image("separation", TORCH_VARIANT="cu128").env["CADENZA_TORCH_VARIANT"] == "cu128"
     settings = settings_of("separation")
     for name in ("MODEL_DIR", "DEVICE", "USE_TORCH_HUB_CACHE", "TORCH_THREADS"):
         assert name in settings, f"separation has no setting {name}"
@@ -232,8 +287,9 @@ def test_separation_image_reads_models_from_the_volume_only() -> None:
 def test_catalog_image_warms_the_numba_cache_at_build_time() -> None:
     """librosa compiles its numba functions on first use (about 30 s); the image does it once,
     at build time, as the runtime user, into a NUMBA_CACHE_DIR that stays in the image."""
-    final = stages("catalog")[-1]
-    env = parsed("catalog").envs
+    built = image("catalog")
+    final = built.final
+    env = built.env
     cache_dir = env["NUMBA_CACHE_DIR"]
     assert cache_dir.startswith("/"), cache_dir
     # Kubernetes mounts an emptyDir over /tmp, which would hide a cache built there.
@@ -242,21 +298,21 @@ def test_catalog_image_warms_the_numba_cache_at_build_time() -> None:
     # on every node that differs from it.
     assert env["NUMBA_CPU_NAME"] == "generic"
 
-    def index(predicate: Any) -> int:
+    def index(predicate: object) -> int:
+        assert callable(predicate)
         hits = [i for i, (instruction, value) in enumerate(final) if predicate(instruction, value)]
-        assert hits, "missing from the final stage"
-        return hits[-1]
+        assert hits, "missing from the image"
+        return hits[0]
 
     warmups = [
         i
         for i, (ins, value) in enumerate(final)
         if ins == "RUN" and "cadenza.catalog.warmup" in value
     ]
-    assert len(warmups) == 1, "python -m cadenza.catalog.warmup, once, in the final stage"
+    assert len(warmups) == 1, "python -m cadenza.catalog.warmup, once"
     warmup = warmups[0]
     assert re.search(r"\bpython -m cadenza\.catalog\.warmup\b", final[warmup][1])
-    module = ROOT / "services/catalog/src/cadenza/catalog/warmup.py"
-    assert module.is_file()
+    assert (ROOT / "services/catalog/src/cadenza/catalog/warmup.py").is_file()
     # After the venv is in place, with the cache folder set, as the (non-root) runtime user, who
     # then owns the cache; the folder is made for that user first.
     assert index(lambda i, v: i == "COPY" and "/opt/venv" in v) < warmup
@@ -267,20 +323,22 @@ def test_catalog_image_warms_the_numba_cache_at_build_time() -> None:
     assert int(final[user][1].split(":")[0]) != 0
     made = index(lambda i, v: i == "RUN" and re.search(rf"install -d -o \S+ .*{cache_dir}", v))
     assert made < user
+    for service in SERVICES:
+        if service != "catalog":
+            assert "warmup" not in " ".join(v for _, v in image(service).final), service
 
 
 def test_render_image_installs_the_fluidsynth_runtime_library() -> None:
     """pyfluidsynth is only ctypes bindings: it loads libfluidsynth.so.3, which PyPI does not
-    ship. The runtime image installs Debian's libfluidsynth3, the library alone, as root."""
-    lock = tomllib.loads((ROOT / "uv.lock").read_text(encoding="utf-8"))
-    render = next(p for p in lock["package"] if p["name"] == SERVICES["render"].package)
+    ship. The render image installs Debian's libfluidsynth3, the library alone, as root."""
+    render = next(p for p in LOCK["package"] if p["name"] == SERVICES["render"].package)
     assert "pyfluidsynth" in {d["name"] for d in render["dependencies"]}
 
-    final = stages("render")[-1]
+    final = image("render").final
     installs = [
         (i, v) for i, (ins, v) in enumerate(final) if ins == "RUN" and "apt-get install" in v
     ]
-    assert len(installs) == 1, "one apt-get install, in the final stage"
+    assert len(installs) == 1, "one apt-get install"
     index, run = installs[0]
     packages = [
         word
@@ -300,8 +358,16 @@ def test_render_image_installs_the_fluidsynth_runtime_library() -> None:
     # No other image needs a system package.
     for service in SERVICES:
         if service != "render":
-            text = " ".join(v for i, v in dockerfile(service) if i == "RUN")
+            text = " ".join(v for i, v in image(service).final if i == "RUN")
             assert "apt-get" not in text and "libfluidsynth" not in text, service
+
+
+def test_make_image_builds_the_images_compose_runs() -> None:
+    make = (ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = make.split("\nimage:", 1)[1].split("\n\n", 1)[0]
+    assert "docker build --build-arg SERVICE=$(SERVICE)" in recipe
+    assert "-t cadenza-$(SERVICE):$(or $(CADENZA_TAG),dev)" in recipe, "compose's image names"
+    assert recipe.rstrip().endswith(" ."), "from the repository root"
 
 
 def dockerignore_patterns() -> list[str]:
@@ -313,17 +379,23 @@ def dockerignore_patterns() -> list[str]:
 def test_every_copy_source_is_in_the_build_context(service: str) -> None:
     context = set(
         exclude_paths(
-            str(ROOT),
-            dockerignore_patterns(),
-            dockerfile=str(SERVICES[service].dockerfile.relative_to(ROOT)),
+            str(ROOT), dockerignore_patterns(), dockerfile=str(DOCKERFILE.relative_to(ROOT))
         )
     )
-    for instruction, value in dockerfile(service):
-        if instruction not in ("COPY", "ADD") or "--from=" in value:
+    built: Image = image(service)
+    copies = [v for s in built.stages for i, v in s.instructions if i in ("COPY", "ADD")]
+    checked = 0
+    for value in copies:
+        if "--from=" in value:
             continue
         *sources, _dest = (word for word in value.split() if not word.startswith("--"))
         for source in sources:
-            assert source in context, f"COPY {source}: not in the build context"
+            folder = source.rstrip("/")
+            assert source in context or any(p.startswith(folder + "/") for p in context), (
+                f"COPY {source}: not in the build context"
+            )
+            checked += 1
+    assert checked >= 4
 
 
 def test_dockerignore_keeps_secrets_and_local_state_out(tmp_path: Path) -> None:
@@ -333,6 +405,8 @@ def test_dockerignore_keeps_secrets_and_local_state_out(tmp_path: Path) -> None:
         "libs/runtime/pyproject.toml": True,
         "libs/runtime/src/cadenza/runtime/bus.py": True,
         "services/gateway/src/cadenza/gateway/app.py": True,
+        "tools/image/locked_torch.py": True,
+        "tools/devstack/src/cadenza/devstack/platform.py": False,
         ".env": False,
         "services/gateway/.env": False,
         ".git/config": False,
