@@ -21,6 +21,8 @@ from cadenza.gateway.api.routes import (
     admin,
     asyncapi,
     auth,
+    compat,
+    compat_ws,
     effects,
     health,
     jobs,
@@ -211,6 +213,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Everything else answers only an authenticated caller (or the development principal).
     for module in (uploads, jobs, songs, music, models, soundfonts):
         app.include_router(module.router, dependencies=[Depends(get_caller)])
+    if settings.compat_routes_on:  # the seeds' clients (docs/compat.md)
+        app.include_router(compat.probes)
+        app.include_router(compat_ws.router)
+        app.include_router(compat.router, dependencies=[Depends(get_caller)])
     install_studio(app)
     install_docs(app)
     # Each middleware added wraps those before it: the last one runs first.

@@ -127,9 +127,19 @@ class Settings(BusSettings, StorageSettings):
     # Local storage always streams.
     download_url_ttl_s: int = Field(300, ge=0, le=7 * 86_400)
 
+    # The seeds' own clients against Cadenza (docs/compat.md): Orpheus's /api/generate,
+    # /api/status, /api/download and /api/health/*, Music Assistant's /api/jobs and
+    # /api/health, the generation platform's WS /ws. Unset: on with AUTH_MODE=dev (the
+    # local start), off otherwise.
+    compat_routes: bool | None = None
+
     cors_origins: tuple[str, ...] = ()
     security_headers: bool = True
     hsts_seconds: int = Field(0, ge=0)
+
+    @property
+    def compat_routes_on(self) -> bool:
+        return self.auth_mode == "dev" if self.compat_routes is None else self.compat_routes
 
     @model_validator(mode="after")
     def _production_is_locked_down(self) -> Settings:

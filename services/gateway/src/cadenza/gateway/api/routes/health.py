@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from cadenza.gateway.application import health as health_checks
 from cadenza.gateway.deps import ServicesDep
 from cadenza.gateway.errors import ProblemError
-from cadenza.runtime.bus import nats_answers
 
 router = APIRouter(tags=["operations"])
 
@@ -26,17 +24,7 @@ async def health() -> dict[str, str]:
     responses={503: {"description": "Something the gateway needs is down; `problems` names it"}},
 )
 async def ready(services: ServicesDep) -> JSONResponse:
-    problems: dict[str, str] = {}
-    if not await nats_answers(services.broker):
-        problems["nats"] = f"NATS at {services.settings.nats_where} does not answer"
-    try:
-        await asyncio.wait_for(services.pool.fetchval("SELECT 1"), timeout=3.0)
-    except Exception as e:
-        problems["postgres"] = f"PostgreSQL does not answer: {type(e).__name__}: {e}"
-    try:
-        await asyncio.wait_for(services.store.ping(), timeout=5.0)
-    except Exception as e:
-        problems["storage"] = f"object storage does not answer: {type(e).__name__}: {e}"
+    problems = await health_checks.unavailable(services)
     if problems:
         detail = "not ready: " + "; ".join(problems.values())
         raise ProblemError(503, detail, {"Retry-After": "5"}, problems=problems)
