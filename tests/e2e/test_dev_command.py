@@ -3,9 +3,11 @@ busy port or a service that cannot start stops it before anything is left runnin
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import nats
 import psutil
 import pytest
 
@@ -142,6 +145,15 @@ def dev_up(tmp_path: Path) -> Iterator[list[DevUp]]:
         run.close()
 
 
+async def stream_names(url: str) -> list[str]:
+    """The JetStream streams of the NATS server at `url`."""
+    client = await nats.connect(url, connect_timeout=10, max_reconnect_attempts=0)
+    try:
+        return [info.config.name or "" for info in await client.jetstream().streams_info()]
+    finally:
+        await client.close()
+
+
 def names(processes: list[psutil.Process]) -> str:
     found = []
     for process in processes:
@@ -159,6 +171,11 @@ def test_dev_up_serves_and_ctrl_c_stops_everything(tmp_path: Path, dev_up: list[
     run.wait_for(b"Cadenza is up", UP_WITHIN_S)  # printed once every service is ready
     ready = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=30)
     assert ready.status_code == 200
+    # It says where NATS listens, and there is the platform's JetStream.
+    run.wait_for(b"press Ctrl-C to stop", 10)
+    printed = re.search(rb"NATS \(JetStream\) listens at (nats://127\.0\.0\.1:\d+)\n", run.printed)
+    assert printed, run.printed.decode()
+    assert "JOBS" in asyncio.run(stream_names(printed[1].decode()))
     # The first start seeds the catalog with the music21 corpus, in the background.
     run.wait_for(b"catalog seeded", SEEDED_WITHIN_S, refuse=b"seeding failed")
     songs = httpx.get(f"http://127.0.0.1:{port}/api/v1/songs", timeout=30).json()

@@ -32,6 +32,7 @@ from cadenza.gateway.api.routes import (
     songs,
     soundfonts,
     uploads,
+    webhooks,
     ws,
 )
 from cadenza.gateway.auth.principal import Authenticator
@@ -56,6 +57,9 @@ from cadenza.gateway.settings import Settings
 from cadenza.gateway.studio import install_studio
 from cadenza.gateway.subscribers import install_dead_letter_keeper, install_subscribers
 from cadenza.gateway.text_checks import reject_invalid_text
+from cadenza.gateway.webhooks.delivery import Deliverer
+from cadenza.gateway.webhooks.docs import install_webhook_docs
+from cadenza.gateway.webhooks.feed import install_webhook_feed
 from cadenza.runtime.bus import Bus, ensure_streams, make_broker
 from cadenza.runtime.cancellation import Cancellations
 from cadenza.runtime.logging import configure_logging
@@ -102,7 +106,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await sockets.start(connection)
         install_subscribers(broker, projection, hub)
         install_dead_letter_keeper(broker, Bus(broker), js)
+        deliverer = Deliverer(pool, settings)
+        install_webhook_feed(broker, pool, deliverer.wake, settings.webhook_max_pending_progress)
         await broker.start()
+        await deliverer.start()
         relay = Periodic("outbox-relay", 1.0, OutboxRelay(pool, Bus(broker)).relay_once)
         relay.start()
         outbox = Outbox(pool, Bus(broker))
@@ -147,6 +154,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             quotas=Quotas(settings),
         )
         yield
+        await deliverer.stop()
         await sockets.stop()
         await lag.stop()
         await schedule.stop()
@@ -211,7 +219,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, auth, admin, ws, live_audio, asyncapi, effects):
         app.include_router(module.router)
     # Everything else answers only an authenticated caller (or the development principal).
-    for module in (uploads, jobs, songs, music, models, soundfonts):
+    for module in (uploads, jobs, songs, music, models, soundfonts, webhooks):
         app.include_router(module.router, dependencies=[Depends(get_caller)])
     if settings.compat_routes_on:  # the seeds' clients (docs/compat.md)
         app.include_router(compat.probes)
@@ -219,6 +227,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(compat.router, dependencies=[Depends(get_caller)])
     install_studio(app)
     install_docs(app)
+    install_webhook_docs(app)  # the requests webhooks send, in the OpenAPI's `webhooks`
     # Each middleware added wraps those before it: the last one runs first.
     app.add_middleware(RequestMetrics)
     app.add_middleware(

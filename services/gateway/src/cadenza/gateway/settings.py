@@ -127,6 +127,25 @@ class Settings(BusSettings, StorageSettings):
     # Local storage always streams.
     download_url_ttl_s: int = Field(300, ge=0, le=7 * 86_400)
 
+    # Webhooks (README.md, "Webhooks"): private, loopback, link-local and multicast targets
+    # are refused unless allowed here (tests and a local receiver); webhooks per account;
+    # per attempt a timeout and the bytes of the answer read; attempts per delivery, with
+    # back-off doubling from RETRY_BASE_S up to RETRY_MAX_S; deliveries in flight at once;
+    # progress deliveries one webhook may have waiting (more are dropped, endings never);
+    # how long a rotated-out secret still signs; how long finished deliveries stay logged.
+    webhook_allow_private_targets: bool = False
+    webhook_max_per_account: int = Field(20, ge=1, le=1000)
+    webhook_timeout_s: float = Field(10.0, gt=0, le=120)
+    webhook_response_bytes: int = Field(4096, ge=0, le=1024 * 1024)
+    webhook_resolve_timeout_s: float = Field(5.0, gt=0, le=60)
+    webhook_max_attempts: int = Field(10, ge=1, le=50)
+    webhook_retry_base_s: float = Field(10.0, gt=0)
+    webhook_retry_max_s: float = Field(3600.0, gt=0)
+    webhook_max_concurrent: int = Field(16, ge=1, le=1024)
+    webhook_max_pending_progress: int = Field(1000, ge=0)
+    webhook_secret_grace_s: float = Field(24 * 3600.0, ge=0)
+    webhook_log_retention_s: float = Field(7 * 24 * 3600.0, gt=0)
+
     # The seeds' own clients against Cadenza (docs/compat.md): Orpheus's /api/generate,
     # /api/status, /api/download and /api/health/*, Music Assistant's /api/jobs and
     # /api/health, the generation platform's WS /ws. Unset: on with AUTH_MODE=dev (the

@@ -96,6 +96,7 @@ def _run(platform: Platform, seed: int, stop: threading.Event) -> int:
     """Serve until Ctrl-C or SIGTERM (0), or until the gateway exits by itself (1)."""
     print(
         f"\nCadenza is up: {platform.url}  (API docs: {platform.url}/docs)\n"
+        f"NATS (JetStream) listens at {platform.nats.url}\n"
         f"data in {platform.data_dir}; press Ctrl-C to stop\n",
         flush=True,
     )
