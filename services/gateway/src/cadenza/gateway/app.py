@@ -110,9 +110,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         install_webhook_feed(broker, pool, deliverer.wake, settings.webhook_max_pending_progress)
         await broker.start()
         await deliverer.start()
-        relay = Periodic("outbox-relay", 1.0, OutboxRelay(pool, Bus(broker)).relay_once)
-        relay.start()
         outbox = Outbox(pool, Bus(broker))
+        relay = Periodic("outbox-relay", 1.0, OutboxRelay(outbox).relay_once)
+        relay.start()
         forget = Periodic("outbox-forget", 0.25, outbox.flush_confirmed)
         forget.start()
         retention = Retention(
