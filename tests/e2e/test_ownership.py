@@ -32,6 +32,11 @@ PUBLIC = {
     ("POST", "/api/v1/auth/register"),
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/refresh"),
+    # The seeds' probes (docs/compat.md).
+    ("GET", "/api/health"),
+    ("GET", "/api/health/live"),
+    ("GET", "/api/health/ready"),
+    ("GET", "/api/health/detailed"),
 }
 # Acting on the caller's own session or account only; they name no one else's ids.
 SELF_ONLY = {
@@ -100,8 +105,17 @@ def alice_and_bob(platform: Platform, tmp_path_factory: pytest.TempPathFactory) 
         )
         assert song.status_code == 201, song.text
         key = api.post("/api/v1/auth/api-keys", json={"name": "alice's laptop"}).json()
+        separation = api.post(
+            "/api/v1/jobs",
+            json={
+                "kind": "separation",
+                "input": {"upload_id": upload_id},
+                "params": {"model": "classical", "stems": ["bass"]},
+            },
+        ).json()
         done = wait_for_status(api, job["id"])
         assert done["status"] == "completed", done
+        assert wait_for_status(api, separation["id"])["status"] == "completed"
         assert wait_for_status(api, project["id"], 120)["status"] == "completed"
     return {
         "alice": alice,
@@ -109,6 +123,9 @@ def alice_and_bob(platform: Platform, tmp_path_factory: pytest.TempPathFactory) 
         "title": title,
         "midi": midi,
         "ids": {
+            # Before job_id: a file id holds the job id, and is replaced whole.
+            "file_id": f"{job['id']}:processed.wav",
+            "separation_id": separation["id"],
             "upload_id": upload_id,
             "job_id": job["id"],
             "project_id": project["id"],
@@ -122,6 +139,8 @@ def alice_and_bob(platform: Platform, tmp_path_factory: pytest.TempPathFactory) 
 
 def fill(path: str, ids: dict[str, str]) -> str:
     names = {"{name}": "midi" if "/songs/" in path else "processed.wav"}
+    if path.startswith("/api/jobs/"):  # Music Assistant's: separation jobs only
+        ids = {**ids, "job_id": ids["separation_id"]}
 
     def value(match: re.Match[str]) -> str:
         token = match.group(0)
@@ -188,6 +207,8 @@ BODY_ROUTES = {
     ("POST", "/api/v1/generate"),
     ("POST", "/api/v1/music/generate/full-song"),
     ("GET", "/api/v1/auth/api-keys"),
+    ("POST", "/api/generate"),
+    ("POST", "/api/jobs"),
 }
 
 
@@ -226,7 +247,7 @@ def test_routes_that_take_ids_in_the_body_or_list_things_do_not_reveal_them(
             lambda i: {"kind": "blend", "params": {"songs": [i["song_id"], i["upload_id"]]}},
         ):
             same_as_made_up("/api/v1/jobs", make)
-        for url in ("/api/v1/generate", "/api/v1/music/generate/full-song"):
+        for url in ("/api/v1/generate", "/api/v1/music/generate/full-song", "/api/generate"):
             same_as_made_up(url, lambda i: {"songs": [i["song_id"], i["upload_id"]]})
         # By title, too: Alice's private song is not Bob's to blend.
         by_title = api.post("/api/v1/generate", json={"songs": [alice_and_bob["title"], "x"]})
@@ -262,3 +283,15 @@ async def test_websocket_subscribe_to_another_users_job_is_not_found(
         await ws.send(json.dumps({"action": "subscribe", "job_id": ids["job_id"]}))
         snapshot = json.loads(await asyncio.wait_for(ws.recv(), 10))
     assert snapshot["type"] == "job.snapshot"
+
+    # The generation platform's WS /ws: Alice's project is not found for Bob either.
+    projects = platform.url.replace("http://", "ws://") + "/ws"
+    async with websockets.connect(f"{projects}?access_token={token}") as ws:
+        for project_id in (ids["project_id"], str(uuid.uuid4())):
+            await ws.send(json.dumps({"action": "subscribe", "project_id": project_id}))
+            reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert reply == {
+                "type": "error",
+                "message": f"project {project_id} not found",
+                "project_id": project_id,
+            }
