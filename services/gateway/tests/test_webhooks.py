@@ -18,11 +18,11 @@ from cadenza.contracts import ArtifactRef
 from cadenza.contracts.effects import EffectsCompleted, EffectsFailed
 from cadenza.contracts.jobs import JobCancelled, JobProgress, JobSubmitted
 from cadenza.devstack.nats import NatsServer
+from cadenza.devstack.webhook_receiver import WebhookReceiver
 from cadenza.gateway.services import Services
 from cadenza.gateway.settings import Settings
 
 from .conftest import bearer, running_gateway, settings, sign_up
-from .webhook_receiver import receiver
 
 OWNER = "local"
 SHA = "0" * 64
@@ -117,7 +117,7 @@ async def test_a_jobs_completion_is_delivered_once_signed_and_logged(
     fresh_database: str, fresh_nats: NatsServer, tmp_path: Path
 ) -> None:
     config = _config(fresh_database, fresh_nats, tmp_path)
-    async with receiver() as hook, running_gateway(config) as (services, api):
+    async with WebhookReceiver() as hook, running_gateway(config) as (services, api):
         made = await _subscribe(api, hook.url, "job.completed", "job.failed", description="ci")
         assert made["secret"].startswith("whsec_")
         assert (await api.get(f"/api/v1/webhooks/{made['id']}")).json().get("secret") is None
@@ -126,7 +126,7 @@ async def test_a_jobs_completion_is_delivered_once_signed_and_logged(
         assert "secret" not in listed[0]
 
         job = await _run_job(services, "progress", "completed")
-        (only,) = await hook.wait_for(1)
+        (only,) = await hook.arrived(1)
         payload = only.verified_with(made["secret"])
         assert payload["type"] == "job.completed"
         assert payload["data"]["job_id"] == str(job.job_id)
@@ -156,7 +156,7 @@ async def test_each_event_type_goes_to_the_webhooks_that_asked_for_it(
     fresh_database: str, fresh_nats: NatsServer, tmp_path: Path
 ) -> None:
     config = _config(fresh_database, fresh_nats, tmp_path)
-    async with receiver() as hook, running_gateway(config) as (services, api):
+    async with WebhookReceiver() as hook, running_gateway(config) as (services, api):
         progress = await _subscribe(api, hook.url, "job.progress")
         endings = await _subscribe(api, hook.url, "job.failed", "job.cancelled")
         failed = await _run_job(services, "progress", "failed")
@@ -164,7 +164,7 @@ async def test_each_event_type_goes_to_the_webhooks_that_asked_for_it(
         # A job cancelled and then (too late) completed stays cancelled: no job.completed.
         await services.projection.apply(_completed(cancelled))
         await services.bus.publish(_completed(cancelled))
-        await hook.wait_for(3)
+        await hook.arrived(3)
         await _settled(api, progress["id"], 1)
         await _settled(api, endings["id"], 2)
         await asyncio.sleep(1.0)
@@ -190,12 +190,12 @@ async def test_a_failing_receiver_is_retried_under_one_delivery_id(
     fresh_database: str, fresh_nats: NatsServer, tmp_path: Path
 ) -> None:
     config = _config(fresh_database, fresh_nats, tmp_path)
-    async with receiver() as hook, running_gateway(config) as (services, api):
+    async with WebhookReceiver() as hook, running_gateway(config) as (services, api):
         made = await _subscribe(api, hook.url, "job.completed")
         hook.failures = 2
         started = time.monotonic()
         await _run_job(services, "completed")
-        attempts = await hook.wait_for(3)
+        attempts = await hook.arrived(3)
         took = time.monotonic() - started
         assert len({a.id for a in attempts}) == 1
         assert len({a.body for a in attempts}) == 1
@@ -216,7 +216,7 @@ async def test_attempts_run_out_and_the_log_says_why(
     fresh_database: str, fresh_nats: NatsServer, tmp_path: Path
 ) -> None:
     config = _config(fresh_database, fresh_nats, tmp_path, webhook_max_attempts=3)
-    async with receiver() as hook, running_gateway(config) as (services, api):
+    async with WebhookReceiver() as hook, running_gateway(config) as (services, api):
         made = await _subscribe(api, hook.url, "job.completed")
         hook.failures = 10
         await _run_job(services, "completed")
@@ -234,12 +234,12 @@ async def test_deliveries_survive_a_gateway_restart_exactly_once_per_event_type(
     fresh_database: str, fresh_nats: NatsServer, tmp_path: Path
 ) -> None:
     config = _config(fresh_database, fresh_nats, tmp_path, webhook_retry_base_s=0.5)
-    async with receiver() as hook:
+    async with WebhookReceiver() as hook:
         async with running_gateway(config) as (services, api):
             made = await _subscribe(api, hook.url, "job.completed", "job.failed")
             hook.down = True
             first = await _run_job(services, "completed")
-            await hook.wait_for(1)  # tried, refused: pending when the gateway stops
+            await hook.arrived(1)  # tried, refused: pending when the gateway stops
             (pending,) = await _log(api, made["id"])
             assert pending["status"] == "pending"
             assert pending["last_error"] == "the receiver answered 503: down for maintenance"
@@ -326,7 +326,7 @@ async def test_a_target_that_turns_private_is_not_called(
 ) -> None:
     """Allowed when made, refused when called (the operator's setting changed; a name that
     now resolves to a private address is refused the same way, by the resolver)."""
-    async with receiver() as hook:
+    async with WebhookReceiver() as hook:
         async with running_gateway(_config(fresh_database, fresh_nats, tmp_path)) as (_, api):
             made = await _subscribe(api, hook.url, "job.completed")
         strict = _config(
@@ -348,7 +348,7 @@ async def test_another_account_cannot_see_or_touch_a_webhook(
     fresh_database: str, nats_server: NatsServer, tmp_path: Path
 ) -> None:
     config = _config(fresh_database, nats_server, tmp_path, auth_mode="required")
-    async with receiver() as hook, running_gateway(config) as (_, api):
+    async with WebhookReceiver() as hook, running_gateway(config) as (_, api):
         alice = bearer((await sign_up(api, "alice@example.com"))["access_token"])
         mallory = bearer((await sign_up(api, "mallory@example.com"))["access_token"])
         made = await api.post(
@@ -434,7 +434,7 @@ async def test_delivery_bounds_timeout_answer_size_redirects_and_concurrency(
         webhook_timeout_s=0.5,
         webhook_max_concurrent=2,
     )
-    async with receiver() as hook, running_gateway(config) as (services, api):
+    async with WebhookReceiver() as hook, running_gateway(config) as (services, api):
         made = await _subscribe(api, hook.url, "job.completed")
         # Four at once to a slow receiver: at most 2 in flight.
         hook.delay_s = 0.3
@@ -463,7 +463,7 @@ async def test_delivery_bounds_timeout_answer_size_redirects_and_concurrency(
 
         # A redirect is not followed.
         hook.answer_bytes = 0
-        hook.redirect_to = hook.url.replace("/hook", "/elsewhere")
+        hook.redirect = True
         before = len(hook.received)
         await _run_job(services, "completed")
         log = await _settled(api, made["id"], 7)
@@ -477,7 +477,7 @@ async def test_a_rotated_secret_signs_beside_the_old_one_for_a_while(
     fresh_database: str, fresh_nats: NatsServer, tmp_path: Path
 ) -> None:
     config = _config(fresh_database, fresh_nats, tmp_path)
-    async with receiver() as hook, running_gateway(config) as (services, api):
+    async with WebhookReceiver() as hook, running_gateway(config) as (services, api):
         made = await _subscribe(api, hook.url, "job.completed")
         rotated = await api.post(f"/api/v1/webhooks/{made['id']}/rotate-secret")
         assert rotated.status_code == 200, rotated.text
@@ -486,7 +486,7 @@ async def test_a_rotated_secret_signs_beside_the_old_one_for_a_while(
         shown = (await api.get(f"/api/v1/webhooks/{made['id']}")).json()
         assert shown["previous_secret_expires_at"] is not None and "secret" not in shown
         await _run_job(services, "completed")
-        (only,) = await hook.wait_for(1)
+        (only,) = await hook.arrived(1)
         assert len(only.headers["webhook-signature"].split(" ")) == 2
         only.verified_with(new_secret)
         only.verified_with(made["secret"])
