@@ -3,6 +3,9 @@ what the chain contract accepts."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
@@ -95,3 +98,27 @@ def test_a_parameter_without_bounds_is_refused_by_name() -> None:
 
     with pytest.raises(ValueError, match="wobble_hz: an effect parameter needs"):
         parameter("wobble_hz", Wobble.model_fields["wobble_hz"])
+
+
+def test_the_readmes_effect_table_names_every_parameter_with_its_default() -> None:
+    """README.md's table of effects is for reading; GET /api/v1/effects is the source. Every
+    effect and parameter of the catalogue is in the table, with the contract's default."""
+    readme = Path(__file__).resolve().parents[3] / "README.md"
+    section = readme.read_text(encoding="utf-8").split("### Effects jobs", 1)[1]
+    section = section.split("\n### ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    table: dict[str, dict[str, float]] = {}
+    for row in rows:
+        types, params = row.split("|")[1:3]
+        found = {
+            name: float(value.replace("\N{MINUS SIGN}", "-"))
+            for name, value in re.findall(r"`(\w+)` ([\u2212\-]?[\d.]+)", params)
+        }
+        for effect in re.findall(r"`(\w+)`", types):
+            table[effect] = found
+    for effect in CATALOGUE:
+        assert effect.type in table, f"README.md's table has no {effect.type}"
+        for p in effect.parameters:
+            assert table[effect.type].get(p.name) == pytest.approx(p.default, abs=1e-4), (
+                f"README.md: {effect.type}.{p.name} should read {p.default:g}"
+            )
