@@ -1,7 +1,8 @@
 """The moto S3 server behind a check of query-signed URLs as S3 makes it: moto 5 serves a
 URL carrying any `X-Amz-Signature` without checking it, so this WSGI layer refuses (403)
 one whose signature is not what botocore's SigV4 signer makes from the server's credentials
-for this very request, or whose `X-Amz-Date` + `X-Amz-Expires` has passed."""
+for this very request, or whose `X-Amz-Date` + `X-Amz-Expires` has passed, and (400) one
+that carries an Authorization header as well."""
 
 from __future__ import annotations
 
@@ -32,12 +33,15 @@ StartResponse = Any
 Environ = dict[str, Any]
 
 
-def refusal(environ: Environ) -> tuple[str, str] | None:
-    """(S3's error code, its message) for a signed URL S3 would refuse; None otherwise."""
+def refusal(environ: Environ) -> tuple[int, str, str] | None:
+    """(status, S3's error code, its message) for a signed URL S3 would refuse; None
+    otherwise."""
     query = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
     given = dict(query)
     if "X-Amz-Signature" not in given:
         return None
+    if environ.get("HTTP_AUTHORIZATION"):
+        return 400, "InvalidArgument", "Only one auth mechanism allowed"
     signed_at = datetime.strptime(given["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     expires_s = int(given["X-Amz-Expires"])
     host = environ["HTTP_HOST"]
@@ -53,9 +57,9 @@ def refusal(environ: Environ) -> tuple[str, str] | None:
         auth.string_to_sign(request, auth.canonical_request(request)), request
     )
     if expected != given["X-Amz-Signature"]:
-        return "SignatureDoesNotMatch", "The request signature we calculated does not match"
+        return 403, "SignatureDoesNotMatch", "The request signature we calculated does not match"
     if datetime.now(UTC) > signed_at + timedelta(seconds=expires_s):
-        return "AccessDenied", "Request has expired"
+        return 403, "AccessDenied", "Request has expired"
     return None
 
 
@@ -68,10 +72,10 @@ class SignedUrlChecks:
         if problem is None:
             result: Iterable[bytes] = self.app(environ, start_response)
             return result
-        code, message = problem
+        status, code, message = problem
         body = f"<Error><Code>{code}</Code><Message>{message}</Message></Error>".encode()
         start_response(
-            "403 Forbidden",
+            f"{status} {'Bad Request' if status == 400 else 'Forbidden'}",
             [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))],
         )
         return [body]

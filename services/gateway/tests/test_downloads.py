@@ -157,6 +157,9 @@ async def test_s3_download_is_a_redirect_to_a_signed_url_that_needs_no_gateway_c
             # The object itself is private: the same address unsigned is refused.
             bare = await outside.get(location.split("?")[0])
             assert bare.status_code == 403
+            # A client that sent its gateway credentials along would be refused (as by S3).
+            both = await outside.get(location, headers=auth)
+            assert both.status_code == 400
 
         # A client that has the file is told so before any redirect; HEAD stays here.
         cached = await api.get(url, headers={**auth, "If-None-Match": ETAG})
