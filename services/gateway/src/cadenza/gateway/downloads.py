@@ -5,6 +5,7 @@ that answers 304 to a client that already has it (strong ETag: the object's sha2
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request
@@ -14,6 +15,24 @@ from cadenza.runtime.settings import StorageSettings
 from cadenza.runtime.storage import ObjectNotFoundError, ObjectStore
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+# What send_object may answer besides 200 and its 404, for a download route's `responses`.
+DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    206: {"description": "Partial content: the one byte range asked for"},
+    304: {"description": "Not modified: If-None-Match names the file's ETag (its sha256)"},
+    307: {
+        "description": "GET with S3 storage: the file is at the URL in Location, signed for "
+        "DOWNLOAD_URL_TTL_S seconds (300 by default); it needs no credentials, and a client "
+        "must not send its own there",
+        "headers": {
+            "Location": {
+                "description": "The signed URL of the file on the S3 host",
+                "schema": {"type": "string", "format": "uri"},
+            }
+        },
+    },
+    416: {"description": "Range not satisfiable"},
+}
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | None:

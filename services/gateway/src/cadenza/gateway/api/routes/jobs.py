@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from cadenza.gateway.api.params import IdempotencyKey, job_location
 from cadenza.gateway.application import jobs
 from cadenza.gateway.deps import PrincipalDep, ServicesDep, StoreDep, WriterDep
-from cadenza.gateway.downloads import send_object
+from cadenza.gateway.downloads import DOWNLOAD_RESPONSES, send_object
 from cadenza.gateway.job_requests import JobRequest
 from cadenza.gateway.pagination import next_link
 from cadenza.gateway.public_views import without_storage_uris
@@ -118,9 +118,8 @@ ARTIFACT_DOWNLOAD: dict[str, Any] = {
     "response_class": Response,
     "responses": {
         **NOT_FOUND,
-        206: {"description": "Partial content"},
+        **DOWNLOAD_RESPONSES,
         410: {"description": "Retention removed the job's files"},
-        416: {"description": "Range not satisfiable"},
     },
 }
 

@@ -17,7 +17,7 @@ from cadenza.gateway.api.params import job_location
 from cadenza.gateway.application import songs
 from cadenza.gateway.application.errors import UnprocessableError
 from cadenza.gateway.deps import PrincipalDep, ServicesDep, StoreDep, WriterDep
-from cadenza.gateway.downloads import send_object
+from cadenza.gateway.downloads import DOWNLOAD_RESPONSES, send_object
 from cadenza.gateway.errors import ProblemError
 from cadenza.gateway.multipart_upload import ReceivedForm, UploadRejectedError, receive_form
 from cadenza.gateway.pagination import cursor_offset, next_link, offset_cursor
@@ -210,7 +210,7 @@ async def similar_songs(
 ASSET_DOWNLOAD: dict[str, Any] = {
     "summary": "Download a song's MIDI (`midi`) or audio (`audio`); Range supported",
     "response_class": Response,
-    "responses": {**NOT_FOUND, **CATALOG_DOWN, 206: {"description": "Partial content"}},
+    "responses": {**NOT_FOUND, **CATALOG_DOWN, **DOWNLOAD_RESPONSES},
 }
 
 
