@@ -83,6 +83,8 @@ def test_url_shapes() -> None:
         ("https://a:b@example.com/", "user name or password"),
         ("https:///x", "no host"),
         ("http://example.com:99999/", "not a URL"),
+        ("https://example.com/a b", "spaces or control characters"),
+        ("https://example.com/\r\nX-Injected: 1", "spaces or control characters"),
     ):
         with pytest.raises(TargetRefusedError, match=says):
             split_target(url)

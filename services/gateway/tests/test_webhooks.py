@@ -512,6 +512,8 @@ async def test_the_openapi_document_declares_the_webhooks(
         "webhook-timestamp",
         "webhook-signature",
     }
+    assert set(operation["responses"]) == {"200", "default"}
+    assert "content" not in operation["responses"]["200"]
     event = document["components"]["schemas"]["WebhookEvent"]
     assert set(event["required"]) == {"type", "timestamp", "data"}
     create = document["components"]["schemas"]["WebhookCreate"]

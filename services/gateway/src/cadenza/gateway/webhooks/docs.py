@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import FastAPI, Header
+from fastapi import FastAPI, Header, Response
 
 from cadenza.gateway.webhooks.schemas import EVENT_MEANINGS, EventType, WebhookEvent
 
@@ -37,5 +37,12 @@ def _declare(app: FastAPI, event_type: EventType, meaning: str) -> None:
         operation_id=f"webhook_{event_type.replace('.', '_')}",
         tags=["webhooks"],
         status_code=200,
+        response_class=Response,
         response_description="Any 2xx: delivered",
+        responses={
+            "default": {
+                "description": "Anything else (a redirect too, or no answer within "
+                "WEBHOOK_TIMEOUT_S): sent again later, with back-off"
+            }
+        },
     )(receive)

@@ -33,6 +33,8 @@ def address_allowed(address: IPAddress) -> bool:
 
 def split_target(url: str) -> tuple[str, int]:
     """(host, port) of a URL a webhook may name; TargetRefusedError if its shape is wrong."""
+    if any(c <= " " or c == "\x7f" for c in url):
+        raise TargetRefusedError("must not contain spaces or control characters")
     try:
         parts = urlsplit(url)
         port = parts.port
