@@ -8,7 +8,9 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
 from cadenza.runtime.storage import (
@@ -198,3 +200,27 @@ async def test_listing_shows_committed_objects_under_a_prefix(
     assert {o.bytes for o in listed} == {5}
     assert all(o.modified > 1_700_000_000 for o in listed)
     assert [o.key async for o in store.list_objects(f"{prefix}/b/")] == [f"{prefix}/b/two.bin"]
+
+
+async def test_only_s3_signs_download_urls_serving_the_bytes_named_and_typed(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    data = os.urandom(4096)
+    source = tmp_path / "take.wav"
+    source.write_bytes(data)
+    await store.put_file("alice/j/take.wav", source, "audio/wav")
+    disposition = 'attachment; filename="take 1.wav"'
+    url = await store.download_url(
+        "alice/j/take.wav", media_type="audio/wav", disposition=disposition, expires_s=60
+    )
+    if isinstance(store, LocalObjectStore):
+        assert url is None  # the gateway streams local files itself
+        return
+    assert url is not None
+    assert parse_qs(urlsplit(url).query)["X-Amz-Expires"] == ["60"]
+    async with httpx.AsyncClient() as anyone:
+        fetched = await anyone.get(url)
+    assert fetched.status_code == 200
+    assert fetched.content == data
+    assert fetched.headers["content-type"] == "audio/wav"
+    assert fetched.headers["content-disposition"] == disposition
