@@ -68,6 +68,10 @@ def test_a_midi_song_is_added_and_found_by_a_typo(api: httpx.Client) -> None:
     midi = api.get(f"/api/v1/songs/{song['id']}/assets/midi")
     assert midi.status_code == 200
     assert midi.content == song_midi(seed=21, tempo=84)
+    etag = f'"{hashlib.sha256(midi.content).hexdigest()}"'
+    assert midi.headers["etag"] == etag
+    cached = api.get(midi.url, headers={"If-None-Match": etag})
+    assert (cached.status_code, cached.content) == (304, b"")
 
 
 def test_the_same_file_twice_returns_the_existing_song(api: httpx.Client) -> None:
