@@ -19,7 +19,7 @@ from cadenza.runtime.cancellation import Cancellations
 from cadenza.runtime.fair import FairSlots
 from cadenza.runtime.heap import freeze_startup_heap, return_large_blocks_to_the_system
 from cadenza.runtime.logging import configure_logging
-from cadenza.runtime.metrics import ops_app
+from cadenza.runtime.metrics import ops_app, worker_metrics
 from cadenza.runtime.settings import WorkerSettings
 from cadenza.runtime.storage import ObjectStore, store_from_settings
 
@@ -32,6 +32,7 @@ class WorkerRuntime:
     def __init__(self, settings: WorkerSettings, name: str) -> None:
         self.settings = settings
         self.name = name
+        worker_metrics()  # a worker's families, exported from its start
         self.broker = make_broker(
             settings, name=name, graceful_timeout_s=max(settings.ack_wait_s, 15.0)
         )

@@ -33,7 +33,7 @@ from cadenza.runtime.cancellation import Cancellations
 from cadenza.runtime.fair import FairSlots
 from cadenza.runtime.heap import release_free_memory
 from cadenza.runtime.logging import job_context
-from cadenza.runtime.metrics import FAILURES, JOB_SECONDS, JOBS, WAITED
+from cadenza.runtime.metrics import worker_metrics
 from cadenza.runtime.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -288,7 +288,7 @@ async def _turn(fair: FairSlots | None, owner: str, run: JobRun) -> AsyncIterato
                 await entering
             raise
         entering.result()
-        WAITED.labels(run.stage).observe(time.monotonic() - run.created)
+        worker_metrics().waited.labels(run.stage).observe(time.monotonic() - run.created)
         yield
 
 
@@ -320,17 +320,26 @@ async def handle_command(
     (heartbeating meanwhile; a job cancelled while waiting never starts). Returns the
     outcome, for metrics and tests. `stage` labels metrics; progress and facts carry the
     command's own stage name when it has one (pipelines name their stages).
+
+    `cadenza_jobs_total` counts each command once: an attempt that will be retried counts in
+    `cadenza_job_retries_total` instead, and a redelivered command whose fact JetStream
+    already holds (its PubAck says duplicate) was counted by the delivery that stored it.
     """
+    metrics = worker_metrics()
     attempts = _attempts(msg)
     metric_stage = stage
     if isinstance(command, PipelineCommand):
         stage = command.stage
 
-    async def fail(code: FailureCode, reason: str) -> None:
-        await bus.publish(
+    async def fail(code: FailureCode, reason: str) -> bool:
+        """Publish the failure; False when JetStream already had it (counted before)."""
+        ack = await bus.publish(
             failed.caused_by(command, stage=stage, code=code, reason=reason, attempts=attempts)
         )
-        FAILURES.labels(metric_stage, code).inc()
+        if ack.duplicate:
+            return False
+        metrics.failures.labels(metric_stage, code).inc()
+        return True
 
     with job_context(
         job_id=command.job_id,
@@ -341,7 +350,7 @@ async def handle_command(
     ):
         if cancellations.is_cancelled(command.job_id):
             log.info("skipping cancelled job")
-            JOBS.labels(metric_stage, "cancelled").inc()
+            metrics.jobs.labels(metric_stage, "cancelled").inc()
             return "cancelled"
         started = time.monotonic()
         log.info("started (delivery %d of at most %d)", attempts, settings.max_deliver)
@@ -362,21 +371,21 @@ async def handle_command(
             if following is not None:
                 assert isinstance(fact, StageCompleted)
                 fact = fact.model_copy(update={"job_finished": False})
-            await bus.publish(fact)
+            first = not (await bus.publish(fact)).duplicate
             if following is not None:
                 await bus.publish(following)
         except JobCancelledError:
             log.info("job cancelled while running; stopped")
-            outcome = "cancelled"
+            outcome, first = "cancelled", True
         except PermanentError as error:
             log.info("job failed permanently: %s", error)
-            await fail(error.code, str(error))
+            first = await fail(error.code, str(error))
             outcome = "failed"
         except DETERMINISTIC:
             # The same input would fail the same way: retrying only delays the answer. The
             # exception's text stays in the log (it may hold paths or library internals).
             log.exception("job failed with an internal error; not retried")
-            await fail(
+            first = await fail(
                 "internal",
                 f"the {stage} stage could not process this input (an internal error, not "
                 f"retried); quote reference {command.event_id} when reporting it",
@@ -385,7 +394,7 @@ async def handle_command(
         except Exception as error:
             if attempts >= settings.max_deliver:
                 log.exception("giving up after %d attempts", attempts)
-                await fail(
+                first = await fail(
                     "gave_up",
                     f"gave up after {attempts} attempts: {_transient_cause(error)}; quote "
                     f"reference {command.event_id} when reporting it",
@@ -401,11 +410,12 @@ async def handle_command(
                     error,
                     exc_info=True,
                 )
-                JOBS.labels(metric_stage, "retried").inc()
+                metrics.retries.labels(metric_stage).inc()
                 raise NackMessage(delay=delay) from error
         else:
             outcome = "completed"
-        JOBS.labels(metric_stage, outcome).inc()
-        JOB_SECONDS.labels(metric_stage).observe(time.monotonic() - started)
+        if first:
+            metrics.jobs.labels(metric_stage, outcome).inc()
+        metrics.job_seconds.labels(metric_stage).observe(time.monotonic() - started)
         release_free_memory()  # what the job's buffers held goes back to the system
         return outcome

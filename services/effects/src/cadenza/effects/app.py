@@ -18,7 +18,7 @@ from cadenza.effects.processing import BudgetError, ChainError, apply_chain
 from cadenza.effects.settings import Settings
 from cadenza.runtime.artifacts import artifact_ref
 from cadenza.runtime.commands import subscribe_consumer
-from cadenza.runtime.metrics import AUDIO_SECONDS
+from cadenza.runtime.metrics import worker_metrics
 from cadenza.runtime.service import WorkerRuntime
 from cadenza.runtime.storage import ObjectNotFoundError, object_key
 from cadenza.runtime.worker import JobRun, OverBudgetError, PermanentError
@@ -89,7 +89,7 @@ async def process_one(
         raise OverBudgetError(str(e)) from e
     except (AudioDecodeError, ChainError) as e:
         raise PermanentError(str(e)) from e
-    AUDIO_SECONDS.labels(STAGE).inc(result.duration_s)
+    worker_metrics().audio_seconds.labels(STAGE).inc(result.duration_s)
     return artifact_ref(
         pending.result(),
         duration_s=result.duration_s,

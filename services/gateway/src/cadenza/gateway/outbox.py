@@ -25,7 +25,7 @@ from cadenza.runtime.bus import Bus
 
 log = logging.getLogger(__name__)
 
-PENDING = Gauge("cadenza_outbox_pending", "Accepted events not yet confirmed by JetStream")
+PENDING = Gauge("cadenza_outbox_pending_events", "Accepted events not yet confirmed by JetStream")
 
 
 async def stage(conn: asyncpg.Connection, events: Sequence[Event]) -> None:

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 REMOVED = MetricCounter(
     "cadenza_retention_removed_total", "Things retention removed, by kind", ["what"]
 )
-FREED = MetricCounter("cadenza_retention_bytes_freed_total", "Bytes retention freed in storage")
+FREED = MetricCounter("cadenza_retention_freed_bytes_total", "Bytes retention freed in storage")
 
 # Prefixes under an owner that belong to the catalog: never retention's to remove.
 CATALOG_PREFIXES = frozenset({"songs", "imports"})

@@ -44,7 +44,7 @@ from cadenza.render.engine.soundfonts import SEARCH_DIRS
 from cadenza.render.settings import Settings
 from cadenza.runtime.artifacts import artifact_ref, input_file
 from cadenza.runtime.commands import subscribe_consumer
-from cadenza.runtime.metrics import AUDIO_SECONDS
+from cadenza.runtime.metrics import worker_metrics
 from cadenza.runtime.model_registry import SoundFontRegistry
 from cadenza.runtime.service import WorkerRuntime
 from cadenza.runtime.storage import ObjectStore, object_key
@@ -155,7 +155,7 @@ async def run_render(
         mix = "mix" if params.preview_seconds is None else "preview"
         name = cmd.prefixed(f"{mix}.{ext}")
         outputs[name] = await store_file(runtime.store, cmd, name, result.mix)
-    AUDIO_SECONDS.labels(RENDER_STAGE).inc(result.duration_s)
+    worker_metrics().audio_seconds.labels(RENDER_STAGE).inc(result.duration_s)
     return RenderCompleted.caused_by(
         cmd,
         stage=cmd.stage,
@@ -197,7 +197,7 @@ async def run_mix(
         except (MixError, AudioDecodeError) as e:
             raise PermanentError(str(e)) from e
         ref = await store_file(runtime.store, cmd, name, out / name)
-    AUDIO_SECONDS.labels(MIX_STAGE).inc(ref.duration_s or 0.0)
+    worker_metrics().audio_seconds.labels(MIX_STAGE).inc(ref.duration_s or 0.0)
     return MixCompleted.caused_by(
         cmd,
         stage=cmd.stage,
@@ -237,7 +237,7 @@ async def run_master(
         except (MasterError, AudioDecodeError) as e:
             raise PermanentError(str(e)) from e
         ref = await store_file(runtime.store, cmd, name, out / name)
-    AUDIO_SECONDS.labels(MASTER_STAGE).inc(result.duration_s)
+    worker_metrics().audio_seconds.labels(MASTER_STAGE).inc(result.duration_s)
     return MasterCompleted.caused_by(
         cmd,
         stage=cmd.stage,

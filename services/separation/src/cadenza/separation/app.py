@@ -37,7 +37,7 @@ from cadenza.contracts.separation import (
 )
 from cadenza.contracts.separation_options import DEFAULT_OVERLAP, SeparationOptions
 from cadenza.runtime.commands import subscribe_consumer
-from cadenza.runtime.metrics import AUDIO_SECONDS
+from cadenza.runtime.metrics import worker_metrics
 from cadenza.runtime.model_registry import ModelRegistry
 from cadenza.runtime.service import WorkerRuntime
 from cadenza.runtime.storage import ObjectNotFoundError, ObjectStore, PendingObject, object_key
@@ -318,7 +318,7 @@ async def run_separation(
         run.check_cancelled()  # the job was cancelled mid-segment: say so
         raise
     elapsed = time.monotonic() - started
-    AUDIO_SECONDS.labels(STAGE).inc(result.duration_s)
+    worker_metrics().audio_seconds.labels(STAGE).inc(result.duration_s)
     stored = {stem: p.result() for stem, p in pending.items()}
     outputs: dict[str, ArtifactRef] = {}
     for stem in cmd.stems:

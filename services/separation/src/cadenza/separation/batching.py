@@ -27,7 +27,7 @@ from torch.nn.modules.module import register_module_forward_pre_hook
 log = logging.getLogger(__name__)
 
 BATCHES = Histogram(
-    "cadenza_separation_batch_size",
+    "cadenza_separation_batch_segments",
     "Segments per forward pass",
     buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32),
 )

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cadenza.gateway.application import health as health_checks
 from cadenza.gateway.deps import ServicesDep
 from cadenza.gateway.errors import ProblemError
+from cadenza.runtime.metrics import exposition
 
 router = APIRouter(tags=["operations"])
 
@@ -35,4 +35,5 @@ async def ready(services: ServicesDep) -> JSONResponse:
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    body, content_type = exposition()
+    return Response(body, media_type=content_type)
