@@ -21,6 +21,7 @@ from cadenza.devstack.nats import NatsServer
 from cadenza.devstack.webhook_receiver import WebhookReceiver
 from cadenza.gateway.services import Services
 from cadenza.gateway.settings import Settings
+from cadenza.gateway.webhooks import repository
 
 from .conftest import bearer, running_gateway, settings, sign_up
 
@@ -518,3 +519,77 @@ async def test_the_openapi_document_declares_the_webhooks(
     assert set(event["required"]) == {"type", "timestamp", "data"}
     create = document["components"]["schemas"]["WebhookCreate"]
     assert create["properties"]["url"]["maxLength"] == 2048
+
+
+async def test_two_replicas_share_the_work_and_send_each_delivery_once(
+    fresh_database: str, fresh_nats: NatsServer, tmp_path: Path
+) -> None:
+    config = _config(fresh_database, fresh_nats, tmp_path)
+    async with (
+        WebhookReceiver() as hook,
+        running_gateway(config) as (first, api),
+        running_gateway(config) as (second, _),
+    ):
+        made = await _subscribe(api, hook.url, "job.completed")
+        jobs = [await _run_job(services, "completed") for services in (first, second) * 4]
+        log = await _settled(api, made["id"], len(jobs), timeout_s=30)
+        await asyncio.sleep(1.5)  # anything doubled would arrive now
+        assert {d["status"] for d in log} == {"delivered"}
+        assert sorted(r.payload["data"]["job_id"] for r in hook.received) == sorted(
+            str(j.job_id) for j in jobs
+        )
+        assert len({r.id for r in hook.received}) == len(jobs)
+
+
+async def test_progress_waiting_for_a_receiver_that_is_down_is_bounded_endings_are_not(
+    fresh_database: str, fresh_nats: NatsServer, tmp_path: Path
+) -> None:
+    config = _config(
+        fresh_database,
+        fresh_nats,
+        tmp_path,
+        webhook_max_pending_progress=2,
+        webhook_retry_base_s=60,
+    )
+    async with WebhookReceiver() as hook, running_gateway(config) as (services, api):
+        made = await _subscribe(api, hook.url, "job.progress", "job.completed")
+        hook.down = True
+        submitted = _submitted()
+        await services.projection.apply(submitted)
+        for step in range(6):
+            progress = JobProgress.caused_by(
+                submitted, step=str(step), stage="effects", progress=(step + 1) / 10
+            )
+            await services.projection.apply(progress)
+            await services.bus.publish(progress)
+        await services.projection.apply(_completed(submitted))
+        await services.bus.publish(_completed(submitted))
+        deadline = time.monotonic() + 20
+        while True:
+            log = await _log(api, made["id"])
+            if len(log) >= 3 and any(d["event_type"] == "job.completed" for d in log):
+                break
+            assert time.monotonic() < deadline, log
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)
+        log = await _log(api, made["id"])
+        kinds = sorted(d["event_type"] for d in log)
+        assert kinds == ["job.completed", "job.progress", "job.progress"]
+
+
+async def test_finished_deliveries_leave_the_log_after_its_retention(
+    fresh_database: str, fresh_nats: NatsServer, tmp_path: Path
+) -> None:
+    config = _config(fresh_database, fresh_nats, tmp_path)
+    async with WebhookReceiver() as hook, running_gateway(config) as (services, api):
+        made = await _subscribe(api, hook.url, "job.completed")
+        for _ in range(2):
+            await _run_job(services, "completed")
+        old, young = await _settled(api, made["id"], 2)
+        await services.pool.execute(
+            "UPDATE webhook_deliveries SET finished_at = now() - interval '8 days' WHERE id = $1",
+            uuid.UUID(old["id"]),
+        )
+        removed = await repository.forget_finished(services.pool, config.webhook_log_retention_s)
+        assert removed == 1
+        assert [d["id"] for d in await _log(api, made["id"])] == [young["id"]]

@@ -154,7 +154,7 @@ async def event_projected(pool: asyncpg.Pool, event_id: uuid.UUID) -> bool:
 
 
 async def enqueue(
-    conn: asyncpg.Connection | asyncpg.Pool,
+    pool: asyncpg.Pool,
     delivery_id: uuid.UUID,
     subscription_id: uuid.UUID,
     event_id: uuid.UUID,
@@ -166,20 +166,32 @@ async def enqueue(
 ) -> bool:
     """One delivery, unless one with this id exists (a fact read again) or, with
     `max_pending`, the webhook already has that many waiting. True if it was added."""
-    added = await conn.fetchval(
-        "INSERT INTO webhook_deliveries (id, subscription_id, event_id, event_type, job_id, body)"
-        " SELECT $1, $2, $3, $4, $5, $6"
-        " WHERE $7::int IS NULL OR (SELECT count(*) FROM webhook_deliveries"
-        "   WHERE subscription_id = $2 AND status = 'pending') < $7::int"
-        " ON CONFLICT (id) DO NOTHING RETURNING id",
-        delivery_id,
-        subscription_id,
-        event_id,
-        event_type,
-        job_id,
-        body,
-        max_pending,
-    )
+    async with pool.acquire() as conn, conn.transaction():
+        if max_pending is not None:
+            # Counted under the webhook's lock: facts read at once cannot both take the
+            # last place.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('webhook-pending:' || $1))",
+                str(subscription_id),
+            )
+            waiting = await conn.fetchval(
+                "SELECT count(*) FROM webhook_deliveries"
+                " WHERE subscription_id = $1 AND status = 'pending'",
+                subscription_id,
+            )
+            if waiting >= max_pending:
+                return False
+        added = await conn.fetchval(
+            "INSERT INTO webhook_deliveries"
+            " (id, subscription_id, event_id, event_type, job_id, body)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING RETURNING id",
+            delivery_id,
+            subscription_id,
+            event_id,
+            event_type,
+            job_id,
+            body,
+        )
     return added is not None
 
 
