@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Literal
@@ -10,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from cadenza.gateway.job_state import Status
 from cadenza.gateway.views import ArtifactView, JobError
+from cadenza.gateway.webhooks.targets import TargetRefusedError, split_target
 
 EventType = Literal[
     "job.progress", "job.stage_completed", "job.completed", "job.failed", "job.cancelled"
@@ -31,6 +33,10 @@ EVENT_MEANINGS: dict[EventType, str] = {
     "job.cancelled": "The job was cancelled. Sent once per job.",
 }
 MAX_URL_LENGTH = 2048
+# http(s), a host without user name or password, then anything without spaces or control
+# characters (what the server checks beyond this, no schema can say: where the host resolves).
+URL_PATTERN = r"^https?://[^\x00-\x20\x7f@/?#]+([/?#][^\x00-\x20\x7f]*)?$"
+URL_SHAPE = re.compile(URL_PATTERN)
 MAX_DESCRIPTION_LENGTH = 500
 
 
@@ -40,6 +46,7 @@ class WebhookCreate(BaseModel):
     url: str = Field(
         min_length=1,
         max_length=MAX_URL_LENGTH,
+        json_schema_extra={"pattern": URL_PATTERN},  # checked below, with a sentence
         description="An http or https URL without user name or password. Its host must "
         "resolve to public addresses only (unless the operator allows private targets); "
         "redirects are not followed.",
@@ -52,6 +59,18 @@ class WebhookCreate(BaseModel):
         default=None, description="Only this job's events (one of yours); all jobs if absent"
     )
     description: str = Field(default="", max_length=MAX_DESCRIPTION_LENGTH)
+
+    @field_validator("url")
+    @classmethod
+    def _url_shape(cls, url: str) -> str:
+        if URL_SHAPE.match(url) is None:
+            try:
+                split_target(url)
+                why = "must be an http or https URL (in lower case)"
+            except TargetRefusedError as e:
+                why = str(e)
+            raise ValueError(f"the url {why}")
+        return url
 
     @field_validator("event_types")
     @classmethod
