@@ -50,7 +50,28 @@ class BlendSettings(BaseModel):
     """What the piece should be. Defaults come from the sources (key, tempo, and for the
     learned engine style, metre and form) or are fixed (32 bars, creativity 0.5, seed 0)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        allow_inf_nan=False,
+        # _one_length's rules, stated in the schema so clients and fuzzers know them.
+        json_schema_extra={
+            "not": {
+                "required": ["length_bars", "length_seconds"],
+                "properties": {
+                    "length_bars": {"type": "integer"},
+                    "length_seconds": {"type": "number"},
+                },
+            },
+            "if": {"required": ["engine"], "properties": {"engine": {"const": "learned"}}},
+            "then": {
+                "properties": {
+                    "lyrics": {"anyOf": [{"type": "null"}, {"type": "string", "maxLength": 0}]},
+                    "style": {"type": "null"},
+                }
+            },
+        },
+    )
 
     length_bars: int | None = Field(default=None, ge=1, le=MAX_BARS)
     length_seconds: float | None = Field(default=None, ge=MIN_SECONDS, le=MAX_SECONDS)

@@ -10,9 +10,10 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import asyncpg
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, routing
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -79,6 +80,8 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "/problems/"
+# RFC 3986 path characters that stay as they are; everything else is percent-encoded.
+URI_PATH_SAFE = "/!$&'()*+,;=:@-._~"
 
 
 @dataclass(frozen=True)
@@ -207,10 +210,20 @@ def kind_of(status: int) -> ProblemKind:
 def problem_body(
     status: int, detail: str, instance: str, extensions: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The RFC 9457 document; `extensions` add members (never replacing the standard ones)."""
+    """The RFC 9457 document; `extensions` add members (never replacing the standard ones).
+    `instance` is the request's path, percent-encoded (a URI reference whatever it holds); a
+    422 always has `errors`, naming the request as a whole when no one field is to blame."""
     kind = kind_of(status)
     body: dict[str, Any] = dict(extensions or {})
-    body.update(type=kind.type, title=kind.title, status=status, detail=detail, instance=instance)
+    if status == 422:
+        body.setdefault("errors", [{"field": "request", "message": detail}])
+    body.update(
+        type=kind.type,
+        title=kind.title,
+        status=status,
+        detail=detail,
+        instance=quote(instance, safe=URI_PATH_SAFE),
+    )
     return body
 
 
@@ -273,16 +286,21 @@ HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method some route takes at this request's path (for a 405's Allow): each
-    method is tried against the routes as the router itself would match it."""
-    return [
-        method
-        for method in HTTP_METHODS
-        if any(
-            route.matches({**request.scope, "method": method})[0] == Match.FULL
-            for route in request.app.router.routes
-        )
-    ]
+    """Every method the resource at this request's path takes (for a 405's Allow): each
+    method is tried against the routes as the router itself would match it. A fixed path
+    (/songs/match) is its own resource, as the OpenAPI says, even where a templated one
+    (/songs/{song_id}) would also match its text."""
+    found: dict[str, set[str]] = {}
+    for route in routing.iter_route_contexts(request.app.routes):
+        matches, path = getattr(route, "matches", None), route.path_format
+        if matches is None or path is None:
+            continue
+        for method in HTTP_METHODS:
+            if matches({**request.scope, "method": method})[0] == Match.FULL:
+                found.setdefault(path, set()).add(method)
+    fixed = [methods for path, methods in found.items() if "{" not in path]
+    chosen = set().union(*(fixed or found.values()))
+    return [method for method in HTTP_METHODS if method in chosen]
 
 
 # FastAPI's words for a body json.loads refused (bad UTF-8, nesting past Python's limit).

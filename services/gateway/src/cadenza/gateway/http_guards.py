@@ -85,6 +85,11 @@ class BodyRules:
             return False, self.max_sign_in_bytes
         return False, self.max_json_bytes
 
+    def is_upload_path(self, path: str) -> bool:
+        """An upload route's path, whatever the method (another method there is a 405)."""
+        path = path.rstrip("/") or "/"
+        return any(path == upload_path for _, upload_path in self.upload_routes)
+
 
 SIGN_IN_PREFIX = "/api/v1/auth/"
 
@@ -120,7 +125,7 @@ class BodyLimit:
         headers = dict(scope["headers"])
         upload, limit = self.rules.for_request(scope["method"], scope["path"])
         multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/")
-        if multipart and not upload:
+        if multipart and not upload and not self.rules.is_upload_path(scope["path"]):
             await _refuse(
                 send,
                 415,

@@ -77,7 +77,7 @@ SECURITY_SCHEMES: dict[str, Any] = {
         "description": "An API key from POST /api/v1/auth/api-keys.",
     },
 }
-AUTHENTICATED = [{"bearerAuth": []}, {"apiKeyAuth": []}]
+AUTHENTICATED: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"apiKeyAuth": []}]
 
 RETRY_AFTER = {
     "Retry-After": {
@@ -88,6 +88,32 @@ RETRY_AFTER = {
 WWW_AUTHENTICATE = {
     "WWW-Authenticate": {"description": "The scheme to sign in with", "schema": {"type": "string"}}
 }
+
+
+# The gateway refuses text PostgreSQL cannot hold (text_checks): a NUL in any string or key.
+TEXT_PATTERN = "^[^\\u0000]*$"
+NOT_SCHEMAS = frozenset({"examples", "example", "default", "const", "enum", "links"})
+
+
+def state_text_rule(node: Any) -> None:
+    """Put the no-NUL rule on every free-text string and object key in `node`'s schemas, and
+    the no-empty-file rule on every file."""
+    if isinstance(node, list):
+        for item in node:
+            state_text_rule(item)
+        return
+    if not isinstance(node, dict):
+        return
+    kind = node.get("type")
+    if kind == "string" and not {"pattern", "format", "enum", "const"} & set(node):
+        node["pattern"] = TEXT_PATTERN
+    if kind == "string" and node.get("format") == "binary":
+        node.setdefault("minLength", 1)  # an empty file is refused (422), whatever the route
+    if kind == "object" and node.get("additionalProperties") is not False:
+        node.setdefault("propertyNames", {"pattern": TEXT_PATTERN})
+    for key, value in node.items():
+        if key not in NOT_SCHEMAS:
+            state_text_rule(value)
 
 
 @dataclass(frozen=True)
@@ -105,6 +131,7 @@ def _job_links(pointer: str) -> dict[str, Link]:
         "GetJob": Link("get_job", job_id),
         "JobEvents": Link("job_events", job_id),
         "CancelJob": Link("cancel_job", job_id),
+        "CancelJobByDelete": Link("cancel_job_by_delete", job_id),
         "PinJob": Link("pin_job", job_id),
         "UnpinJob": Link("unpin_job", job_id),
     }
@@ -134,6 +161,22 @@ LINKS: dict[tuple[str, str], dict[str, Link]] = {
     ("create_api_key", "201"): {
         "RevokeApiKey": Link("revoke_api_key", {"key_id": "$response.body#/id"})
     },
+    ("generate_full_song", "202"): {
+        name: Link(target, {"project_id": "$response.body#/project_id"})
+        for name, target in (
+            ("ProjectStatus", "project_status"),
+            ("ProjectAggregate", "project_aggregate"),
+        )
+    },
+    ("create_webhook", "201"): {
+        name: Link(target, {"webhook_id": "$response.body#/id"})
+        for name, target in (
+            ("GetWebhook", "get_webhook"),
+            ("WebhookDeliveries", "list_webhook_deliveries"),
+            ("RotateWebhookSecret", "rotate_webhook_secret"),
+            ("DeleteWebhook", "delete_webhook"),
+        )
+    },
 }
 
 
@@ -160,6 +203,8 @@ class Operation:
 def operations(app: FastAPI) -> Iterator[Operation]:
     for route in routing.iter_route_contexts(app.routes):
         if not route.methods or not getattr(route, "include_in_schema", False):
+            continue
+        if route.path_format is None or route.name is None:
             continue
         calls = frozenset(_calls(route.dependant))
         for method in sorted(route.methods):
@@ -207,6 +252,8 @@ def finish(document: dict[str, Any], app: FastAPI) -> None:
     schemas["FieldProblem"] = FIELD_PROBLEM_SCHEMA
     schemas["ValidationProblem"] = VALIDATION_PROBLEM_SCHEMA
     components["securitySchemes"] = SECURITY_SCHEMES
+    state_text_rule(schemas)
+    state_text_rule(document["paths"])
     ids: dict[str, tuple[str, str]] = {}
     for operation in operations(app):
         spec = document["paths"].get(operation.path, {}).get(operation.method)
@@ -226,11 +273,11 @@ def finish(document: dict[str, Any], app: FastAPI) -> None:
             responses[str(status)] = problem_response(status, described)
         if deps.get_caller in operation.calls:
             spec["security"] = AUTHENTICATED
-    for (source, status), links in LINKS.items():
+    for (source, code), links in LINKS.items():
         if source not in ids:
             continue
         method, path = ids[source]
-        response = document["paths"][path][method]["responses"].get(status)
+        response = document["paths"][path][method]["responses"].get(code)
         if response is None:
             continue
         response["links"] = {

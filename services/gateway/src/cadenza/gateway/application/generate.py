@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from cadenza.contracts.composition import BlendSettings
+from cadenza.contracts.composition import MAX_SOURCES, MIN_SOURCES, BlendSettings
 from cadenza.contracts.pipeline import MasterParams, RenderParams
 from cadenza.gateway.job_requests.blend import MAX_LISTED_SONGS
 from cadenza.gateway.job_requests.pipeline import PipelineJobRequest
@@ -15,6 +15,8 @@ class GenerateRequest(BlendSettings):
     songs: list[str] = Field(
         max_length=MAX_LISTED_SONGS,
         description='2 to 5 catalog songs: ids or "Title - Artist" (or just "Title")',
+        # Up to MAX_LISTED_SONGS parse, and a wrong count is a sentence; the schema says 2..5.
+        json_schema_extra={"minItems": MIN_SOURCES, "maxItems": MAX_SOURCES},
     )
     render: RenderParams = RenderParams()
     master: MasterParams = MasterParams()

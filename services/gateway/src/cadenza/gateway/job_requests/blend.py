@@ -25,6 +25,8 @@ class BlendParams(BlendSettings):
     songs: list[str] = Field(
         max_length=MAX_LISTED_SONGS,
         description='2 to 5 songs: catalog ids, or "Title - Artist" (or just "Title")',
+        # Up to MAX_LISTED_SONGS parse, and a wrong count is a sentence; the schema says 2..5.
+        json_schema_extra={"minItems": MIN_SOURCES, "maxItems": MAX_SOURCES},
     )
     preview: bool = Field(
         True,

@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from cadenza.contracts.credentials import CredentialsRevoked
 from cadenza.gateway.application.errors import UnprocessableError
@@ -22,6 +22,9 @@ FORBIDDEN: dict[int | str, dict[str, Any]] = {403: {"description": "The caller i
 
 
 class UserChange(BaseModel):
+    # Unknown members are refused (422), as the schema says (additionalProperties: false).
+    model_config = ConfigDict(extra="forbid")
+
     role: Role | None = None
     disabled: bool | None = None
 

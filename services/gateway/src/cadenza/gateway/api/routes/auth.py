@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cadenza.contracts.credentials import CredentialsRevoked
 from cadenza.gateway.application.errors import UnprocessableError
@@ -27,24 +27,46 @@ from cadenza.gateway.rate_limit import retry_after
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
+# ASCII space only: Python's Unicode `\s` (NEL, NBSP, …) is not a JSON Schema validator's.
+SPACE = " \t\n\r\f\v"
+_S = r" \t\n\r\f\v"  # the same, as a regular expression writes it
+EMAIL = re.compile(rf"^[^@{_S}]{{1,64}}@[^@{_S}]+\.[^@{_S}.]{{2,}}$")
 UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing, wrong or revoked credentials"}
 }
 SignInLimit = Depends(limit_sign_in)
 
 
+# EMAIL as the schema states it: the surrounding space the validator strips, and no NUL.
+# Space is spelled out: `\s` means more in Python than in a JSON Schema (ECMA) validator.
+EMAIL_SCHEMA = rf"^[{_S}]*[^@{_S}\x00]{{1,64}}@[^@{_S}\x00]+\.[^@{_S}.\x00]{{2,}}[{_S}]*$"
+
+
 class Credentials(BaseModel):
-    email: str = Field(max_length=254, examples=["ada@example.com"])
+    # Unknown members are refused (422), as the schema says (additionalProperties: false).
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(
+        max_length=254, examples=["ada@example.com"], json_schema_extra={"pattern": EMAIL_SCHEMA}
+    )
     password: str = Field(max_length=passwords.MAX_LENGTH)
 
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
-        value = value.strip()
+        value = value.strip(SPACE)
         if not EMAIL.match(value):
             raise ValueError(f"{value[:80]!r} is not an email address")
         return value
+
+
+class Registration(Credentials):
+    """A new account's credentials; the password's length is checked with a sentence
+    (passwords.password_problem), stated here for the schema."""
+
+    password: str = Field(
+        max_length=passwords.MAX_LENGTH, json_schema_extra={"minLength": passwords.MIN_LENGTH}
+    )
 
 
 class TokenPair(BaseModel):
@@ -56,10 +78,16 @@ class TokenPair(BaseModel):
 
 
 class RefreshRequest(BaseModel):
+    # Unknown members are refused (422), as the schema says (additionalProperties: false).
+    model_config = ConfigDict(extra="forbid")
+
     refresh_token: str = Field(max_length=4096)
 
 
 class LogoutRequest(BaseModel):
+    # Unknown members are refused (422), as the schema says (additionalProperties: false).
+    model_config = ConfigDict(extra="forbid")
+
     refresh_token: str | None = Field(None, max_length=4096)
 
 
@@ -95,6 +123,9 @@ class Me(BaseModel):
 
 
 class ApiKeyRequest(BaseModel):
+    # Unknown members are refused (422), as the schema says (additionalProperties: false).
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(min_length=1, max_length=100, examples=["laptop CLI"])
 
 
@@ -126,11 +157,11 @@ def _pair(
         409: {"description": "An account with this email exists"},
     },
 )
-async def register(body: Credentials, pool: PoolDep, settings: SettingsDep) -> UserView:
+async def register(body: Registration, pool: PoolDep, settings: SettingsDep) -> UserView:
     if settings.registration == "closed":
         raise HTTPException(403, "registration is closed on this server; ask an admin")
     if problem := passwords.password_problem(body.password):
-        raise HTTPException(422, problem)
+        raise UnprocessableError.one("password", problem)
     password_hash = await passwords.hash_password(body.password)
     try:
         user = await accounts.create_user(pool, body.email, password_hash, "producer")

@@ -50,6 +50,8 @@ SONG_FORM = {
                         "source": {"type": "string", "maxLength": 500},
                         "public": {"type": "boolean"},
                     },
+                    # A MIDI file, an audio file, or both.
+                    "anyOf": [{"required": ["midi"]}, {"required": ["audio"]}],
                 }
             }
         },
