@@ -4,16 +4,25 @@ sentence, and the OpenAPI document declares exactly that for every operation."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from cadenza.contracts.catalog import PITCH_CLASSES
 from cadenza.devstack.nats import NatsServer
 from cadenza.gateway.__main__ import openapi_document
+from cadenza.gateway.api.routes.auth import EMAIL_SCHEMA, SPACE, Credentials
+from cadenza.gateway.application.errors import UnprocessableError
+from cadenza.gateway.application.songs import KEY_PATTERN, parse_key
 from cadenza.gateway.errors import PROBLEM_KINDS, PROBLEM_MEDIA_TYPE
 
-from .conftest import bearer, gateway, settings, sign_up
+from .conftest import bearer, gateway, sign_up
+from .conftest import settings as gateway_settings
 
 STANDARD = {"type", "title", "status", "detail", "instance"}
 
@@ -34,7 +43,7 @@ def assert_problem(response: httpx.Response, status: int, path: str) -> dict[str
 async def test_errors_are_problem_documents(
     fresh_database: str, nats_server: NatsServer, tmp_path: Path
 ) -> None:
-    config = settings(fresh_database, nats_server.url, tmp_path, max_json_bytes=1024)
+    config = gateway_settings(fresh_database, nats_server.url, tmp_path, max_json_bytes=1024)
     async with gateway(config) as api:
         missing = await api.get("/api/v1/nothing-here")
         assert "no such endpoint" in assert_problem(missing, 404, "/api/v1/nothing-here")["detail"]
@@ -110,3 +119,25 @@ def test_the_openapi_declares_problems_security_and_links() -> None:
         "operationId": "get_job",
         "parameters": {"job_id": "$response.body#/id"},
     }
+
+
+@given(st.from_regex(KEY_PATTERN, fullmatch=True).filter(lambda k: len(k) <= 12))
+@settings(max_examples=300, deadline=None)
+def test_every_key_the_schema_allows_parses(key: str) -> None:
+    tonic, _ = parse_key(key)
+    assert tonic in PITCH_CLASSES
+
+
+@pytest.mark.parametrize(
+    "key", ["H", "C #", "Amajor", "Ammaj", "m", "C##", "Cx", "A minr", "\x85C", "A\rmajor"]
+)
+def test_a_key_the_schema_refuses_is_refused(key: str) -> None:
+    assert re.search(KEY_PATTERN, key) is None
+    with pytest.raises(UnprocessableError):
+        parse_key(key)
+
+
+@given(st.from_regex(EMAIL_SCHEMA, fullmatch=True).filter(lambda e: len(e) <= 254))
+@settings(max_examples=300, deadline=None)
+def test_every_email_the_schema_allows_is_taken(email: str) -> None:
+    assert Credentials(email=email, password="x").email == email.strip(SPACE)

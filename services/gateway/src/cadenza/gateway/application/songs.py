@@ -58,15 +58,22 @@ FLATS = {"DB": "C#", "EB": "D#", "GB": "F#", "AB": "G#", "BB": "A#", "CB": "B", 
 SHARP_ALIASES = {"E#": "F", "B#": "C"}
 
 
+_SPACE = " \t\n\r\f\v"  # ASCII only, as a JSON Schema pattern's class below reads it
+_S = r"[ \t\n\r\f\v]"
+_MAJOR, _MINOR = "[Mm][Aa][Jj][Oo][Rr]", "[Mm][Ii][Nn][Oo][Rr]"
+# parse_key's grammar as the OpenAPI states it (JSON Schema patterns take no flags).
+KEY_PATTERN = rf"^{_S}*[A-Ga-g][#♯b♭B]?({_S}*([Mm][Aa][Jj]|[Mm])|{_S}* ({_MAJOR}|{_MINOR}))?{_S}*$"
+
+
 def parse_key(raw: str) -> tuple[str, str | None]:
     """ "C", "c#", "Db", "A minor", "Am", "F# major" → (tonic with sharps, mode or None)."""
-    text = raw.strip()
+    text = raw.strip(_SPACE)
     mode = None
     lowered = text.lower()
     suffixes = ((" major", "major"), (" minor", "minor"), ("maj", "major"), ("m", "minor"))
     for suffix, name in suffixes:
         if lowered.endswith(suffix) and len(text) > len(suffix):
-            text, mode = text[: -len(suffix)].strip(), name
+            text, mode = text[: -len(suffix)].strip(_SPACE), name
             break
     tonic = text[:1].upper() + text[1:].replace("♯", "#").replace("♭", "b").upper()
     tonic = FLATS.get(tonic, SHARP_ALIASES.get(tonic, tonic))

@@ -155,7 +155,12 @@ async def search_songs(
     tempo_min: Annotated[float | None, Query(ge=0, le=1000)] = None,
     tempo_max: Annotated[float | None, Query(ge=0, le=1000)] = None,
     key: Annotated[
-        str | None, Query(max_length=12, description="C, F#, Bb; 'A minor' also sets mode")
+        str | None,
+        Query(
+            max_length=12,
+            description="C, F#, Bb; 'A minor' also sets mode",
+            json_schema_extra={"pattern": songs.KEY_PATTERN},
+        ),
     ] = None,
     mode: Annotated[str | None, Query(pattern="^(major|minor)$")] = None,
     tags: Annotated[list[str] | None, Query(description="Songs with all these tags")] = None,
