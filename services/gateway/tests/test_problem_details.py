@@ -9,17 +9,23 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError
 
+from cadenza.contracts.audio_format import OutputFormat
 from cadenza.contracts.catalog import PITCH_CLASSES
+from cadenza.contracts.pipeline import RenderParams
 from cadenza.devstack.nats import NatsServer
 from cadenza.gateway.__main__ import openapi_document
 from cadenza.gateway.api.routes.auth import EMAIL_SCHEMA, SPACE, Credentials
 from cadenza.gateway.application.errors import UnprocessableError
+from cadenza.gateway.application.generate import GenerateRequest
 from cadenza.gateway.application.songs import KEY_PATTERN, parse_key
 from cadenza.gateway.errors import PROBLEM_KINDS, PROBLEM_MEDIA_TYPE
+from cadenza.gateway.job_requests.pipeline import PipelineJobRequest
 
 from .conftest import bearer, gateway, sign_up
 from .conftest import settings as gateway_settings
@@ -141,3 +147,39 @@ def test_a_key_the_schema_refuses_is_refused(key: str) -> None:
 @settings(max_examples=300, deadline=None)
 def test_every_email_the_schema_allows_is_taken(email: str) -> None:
     assert Credentials(email=email, password="x").email == email.strip(SPACE)
+
+
+CROSS_FIELD_CASES: list[tuple[type[BaseModel], dict[str, Any]]] = [
+    (OutputFormat, {"format": "mp3", "bit_depth": 16}),
+    (OutputFormat, {"format": "mp3"}),
+    (OutputFormat, {"format": "flac", "bit_depth": 32}),
+    (OutputFormat, {"format": "flac", "bit_depth": 24}),
+    (OutputFormat, {"bit_depth": 32}),
+    (RenderParams, {"preview_seconds": 10}),
+    (RenderParams, {"preview_seconds": 10, "stems": False}),
+    (RenderParams, {"preview_seconds": None}),
+    (GenerateRequest, {"songs": ["a", "b"], "length_bars": 8, "length_seconds": 30}),
+    (GenerateRequest, {"songs": ["a", "b"], "length_bars": 8, "length_seconds": None}),
+    (GenerateRequest, {"songs": ["a", "b"], "engine": "learned", "lyrics": "la la"}),
+    (GenerateRequest, {"songs": ["a", "b"], "engine": "learned", "lyrics": ""}),
+    (GenerateRequest, {"songs": ["a", "b"], "engine": "markov", "style": "pop"}),
+    (PipelineJobRequest, {"kind": "pipeline", "preset": "remix", "steps": [{"kind": "master"}]}),
+    (PipelineJobRequest, {"kind": "pipeline"}),
+    (PipelineJobRequest, {"kind": "pipeline", "preset": "remix"}),
+    (PipelineJobRequest, {"kind": "pipeline", "steps": [{"kind": "master"}]}),
+    (PipelineJobRequest, {"kind": "pipeline", "preset": None, "steps": [{"kind": "master"}]}),
+]
+
+
+@pytest.mark.parametrize(("model", "instance"), CROSS_FIELD_CASES)
+def test_the_schema_and_the_model_agree_on_rules_across_fields(
+    model: type[BaseModel], instance: dict[str, Any]
+) -> None:
+    """A model validator's rule is stated in its JSON Schema: both accept or both refuse."""
+    schema_says = jsonschema.Draft202012Validator(model.model_json_schema()).is_valid(instance)
+    try:
+        model.model_validate(instance)
+        model_says = True
+    except ValidationError:
+        model_says = False
+    assert schema_says == model_says, (model.__name__, instance)

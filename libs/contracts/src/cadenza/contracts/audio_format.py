@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+import copy
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -25,6 +26,20 @@ MAX_CHANNELS = {"flac": 8, "mp3": 2, "ogg": 255, "wav": 1024}
 # wav and flac are written with 24 bits per sample unless a bit depth is asked for.
 DEFAULT_BIT_DEPTH = 24
 
+# _bit_depth_fits_format as JSON Schema, for the models that carry format and bit_depth.
+BIT_DEPTH_FITS_FORMAT: dict[str, Any] = {
+    "allOf": [
+        {
+            "if": {"required": ["format"], "properties": {"format": {"enum": ["mp3", "ogg"]}}},
+            "then": {"properties": {"bit_depth": {"type": "null"}}},
+        },
+        {
+            "if": {"required": ["format"], "properties": {"format": {"const": "flac"}}},
+            "then": {"properties": {"bit_depth": {"not": {"const": 32}}}},
+        },
+    ]
+}
+
 
 class OutputFormat(BaseModel):
     """Container and encoding of an audio artifact.
@@ -33,7 +48,12 @@ class OutputFormat(BaseModel):
     `quality` applies to mp3 and ogg (0 = smallest file, 1 = best quality).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra=lambda schema: schema.update(copy.deepcopy(BIT_DEPTH_FITS_FORMAT)),
+    )
 
     format: AudioFormatName = "wav"
     bit_depth: Literal[16, 24, 32] | None = None

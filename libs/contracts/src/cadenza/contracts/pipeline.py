@@ -50,6 +50,17 @@ class Strict(BaseModel):
 class RenderParams(Strict):
     """MIDI → audio with FluidSynth."""
 
+    # _preview_without_stems, stated in the schema: a preview needs stems set to false.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {
+                "required": ["preview_seconds"],
+                "properties": {"preview_seconds": {"type": "number"}},
+            },
+            "then": {"required": ["stems"], "properties": {"stems": {"const": False}}},
+        }
+    )
+
     soundfont: str | None = Field(
         None,
         max_length=64,

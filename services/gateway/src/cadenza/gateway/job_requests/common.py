@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from dataclasses import dataclass
 from typing import ClassVar, Literal, Self
@@ -9,7 +10,7 @@ from typing import ClassVar, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cadenza.contracts.artifacts import ARTIFACT_NAME_PATTERN, ArtifactRef
-from cadenza.contracts.audio_format import AudioFormatName, OutputFormat
+from cadenza.contracts.audio_format import BIT_DEPTH_FITS_FORMAT, AudioFormatName, OutputFormat
 from cadenza.contracts.composition import BlendSource
 from cadenza.contracts.routing import MIDI_TYPES
 from cadenza.contracts.separation import ModelInfo
@@ -60,6 +61,10 @@ AnyInput = UploadInput | JobArtifactInput | SongInput
 
 class OutputParams(Strict):
     """How audio outputs are encoded; shared by every job that writes audio."""
+
+    model_config = ConfigDict(
+        json_schema_extra=lambda schema: schema.update(copy.deepcopy(BIT_DEPTH_FITS_FORMAT))
+    )
 
     format: AudioFormatName = "wav"
     bit_depth: Literal[16, 24, 32] | None = Field(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cadenza.contracts.effects import EffectsRequested
 from cadenza.contracts.envelope import Event
@@ -92,6 +92,16 @@ class StepRequest(Strict):
 
 
 class PipelineJobRequest(JobRequestBase):
+    # _preset_or_steps, stated in the schema: exactly one of them (if/then/else rather than
+    # oneOf, which client generators read as a union of types).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"required": ["preset"], "properties": {"preset": {"type": "string"}}},
+            "then": {"not": {"required": ["steps"], "properties": {"steps": {"type": "array"}}}},
+            "else": {"required": ["steps"], "properties": {"steps": {"type": "array"}}},
+        }
+    )
+
     kind: Literal["pipeline"]
     preset: Literal["full-song", "remix"] | None = None
     steps: list[StepRequest] | None = Field(None, min_length=1, max_length=MAX_STEPS)
