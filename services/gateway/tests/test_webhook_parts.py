@@ -84,6 +84,7 @@ def test_url_shapes() -> None:
         ("https:///x", "no host"),
         ("http://example.com:99999/", "not a URL"),
         ("https://example.com/a b", "spaces or control characters"),
+        (f"https://{'0' * 64}.example.com/", "not a valid DNS name"),
         ("https://example.com/\r\nX-Injected: 1", "spaces or control characters"),
     ):
         with pytest.raises(TargetRefusedError, match=says):

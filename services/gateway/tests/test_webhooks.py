@@ -241,7 +241,10 @@ async def test_deliveries_survive_a_gateway_restart_exactly_once_per_event_type(
             hook.down = True
             first = await _run_job(services, "completed")
             await hook.arrived(1)  # tried, refused: pending when the gateway stops
-            (pending,) = await _log(api, made["id"])
+            deadline = time.monotonic() + 10
+            while not (pending := (await _log(api, made["id"]))[0])["last_error"]:
+                assert time.monotonic() < deadline, pending
+                await asyncio.sleep(0.05)
             assert pending["status"] == "pending"
             assert pending["last_error"] == "the receiver answered 503: down for maintenance"
             second = _submitted()
@@ -305,6 +308,7 @@ async def _publish_without_gateway(nats_server: NatsServer, submitted: JobSubmit
         ("http://user:pw@example.com/", "must not carry a user name or password"),
         ("http:///nohost", "has no host"),
         ("http://no-such-host.invalid/", "could not be resolved"),
+        ("https://" + "0" * 300 + "/", "not a valid DNS name"),
     ],
 )
 async def test_private_and_malformed_targets_are_refused(
@@ -416,16 +420,20 @@ async def test_requests_past_the_bounds_are_refused(
             refused = await api.post("/api/v1/webhooks", json=body)
             assert refused.status_code == 422, (body, refused.text)
             assert field in [e["field"] for e in refused.json()["errors"]], refused.text
-        for _ in range(2):
-            await _subscribe(api, url, "job.completed")
+        made = [(await _subscribe(api, url, "job.completed"))["id"] for _ in range(2)]
+        first = await api.get("/api/v1/webhooks", params={"limit": 1})
+        assert [w["id"] for w in first.json()["items"]] == made[:1]
+        assert first.headers["Link"] == f'<{first.json()["next"]}>; rel="next"'
+        second = (await api.get(first.json()["next"])).json()
+        assert ([w["id"] for w in second["items"]], second["next"]) == (made[1:], None)
         third = await api.post("/api/v1/webhooks", json={"url": url, "event_types": ["job.failed"]})
         assert third.status_code == 403
         assert "you have 2 webhooks, the most one account may have" in third.json()["detail"]
-        made = (await api.get("/api/v1/webhooks")).json()["items"][0]["id"]
-        page = await api.get(f"/api/v1/webhooks/{made}/deliveries", params={"limit": 101})
-        assert page.status_code == 422
-        bad_cursor = await api.get(f"/api/v1/webhooks/{made}/deliveries", params={"cursor": "x"})
-        assert bad_cursor.status_code == 422
+        for path in ("/api/v1/webhooks", f"/api/v1/webhooks/{made[0]}/deliveries"):
+            assert (await api.get(path, params={"limit": 101})).status_code == 422
+            bad_cursor = await api.get(path, params={"cursor": "x"})
+            assert bad_cursor.status_code == 422
+            assert bad_cursor.json()["errors"][0]["field"] == "cursor"
 
 
 async def test_delivery_bounds_timeout_answer_size_redirects_and_concurrency(

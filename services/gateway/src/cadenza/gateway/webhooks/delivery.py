@@ -125,6 +125,12 @@ class Deliverer:
     async def _deliver(self, due: Due) -> None:
         async with self._slots:
             status, error = await self.attempt(due)
+        try:
+            await self._record(due, status, error)
+        except Exception as e:  # the claim runs out and the delivery is sent again (same id)
+            log.warning("could not record webhook delivery %s: %s", due.id, e)
+
+    async def _record(self, due: Due, status: int | None, error: str | None) -> None:
         if error is None and status is not None:
             ATTEMPTS.labels("delivered").inc()
             await repository.delivered(self.pool, due.id, status)

@@ -92,13 +92,23 @@ async def insert(conn: asyncpg.Connection, subscription: Subscription) -> None:
     )
 
 
-async def list_for(pool: asyncpg.Pool, owner: str) -> list[Subscription]:
+async def list_for(
+    pool: asyncpg.Pool, owner: str, limit: int, cursor: str | None
+) -> tuple[list[Subscription], str | None]:
+    """`owner`'s webhooks, oldest first, a page at a time."""
+    args: list[Any] = [owner, limit + 1]
+    where = "owner = $1"
+    if cursor:
+        created, webhook_id = decode_cursor(cursor)
+        where += " AND (created_at, id) > ($3, $4)"
+        args += [created, webhook_id]
     rows = await pool.fetch(
-        f"SELECT {SUBSCRIPTION_COLUMNS} FROM webhook_subscriptions WHERE owner = $1"
-        " ORDER BY created_at, id",
-        owner,
+        f"SELECT {SUBSCRIPTION_COLUMNS} FROM webhook_subscriptions WHERE {where}"
+        " ORDER BY created_at, id LIMIT $2",
+        *args,
     )
-    return [_subscription(r) for r in rows]
+    page = [_subscription(r) for r in rows[:limit]]
+    return page, encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
 
 
 async def get(pool: asyncpg.Pool, owner: str, webhook_id: uuid.UUID) -> Subscription | None:
@@ -259,8 +269,8 @@ async def attempt_failed(
         )
 
 
-def encode_cursor(delivery: Delivery) -> str:
-    raw = f"{delivery.created_at.isoformat()}|{delivery.id}".encode()
+def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
+    raw = f"{created_at.isoformat()}|{row_id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -287,7 +297,7 @@ async def deliveries(
         *args,
     )
     page = [Delivery(**dict(r)) for r in rows[:limit]]
-    return page, encode_cursor(page[-1]) if len(rows) > limit else None
+    return page, encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
 
 
 async def forget_finished(pool: asyncpg.Pool, older_than_s: float) -> int:

@@ -107,8 +107,12 @@ class WebhookSecret(BaseModel):
     )
 
 
-class WebhookList(BaseModel):
-    items: list[WebhookView] = Field(description="Your webhooks, oldest first (a few at most)")
+class WebhookPage(BaseModel):
+    items: list[WebhookView] = Field(description="Your webhooks, oldest first")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next (newer) page")
+    next: str | None = Field(
+        default=None, description="The next page's path and query (also the `Link` header)"
+    )
 
 
 DeliveryStatus = Literal["pending", "delivered", "failed"]

@@ -90,8 +90,15 @@ async def create(services: Services, owner: str, request: WebhookCreate) -> Webh
     return WebhookCreated(**view(subscription).model_dump(), secret=subscription.secret)
 
 
-async def list_all(services: Services, owner: str) -> list[WebhookView]:
-    return [view(s) for s in await repository.list_for(services.pool, owner)]
+async def page(
+    services: Services, owner: str, limit: int, cursor: str | None
+) -> tuple[list[WebhookView], str | None]:
+    """Oldest first: a page and the next page's cursor (None at the end)."""
+    try:
+        found, next_cursor = await repository.list_for(services.pool, owner, limit, cursor)
+    except ValueError as e:
+        raise UnprocessableError.one("cursor", "not a cursor this API issued") from e
+    return [view(s) for s in found], next_cursor
 
 
 async def read(services: Services, owner: str, webhook_id: uuid.UUID) -> Subscription:

@@ -46,6 +46,14 @@ def split_target(url: str) -> tuple[str, int]:
         raise TargetRefusedError("must not carry a user name or password")
     if not parts.hostname:
         raise TargetRefusedError("has no host")
+    if literal_address(parts.hostname) is None:
+        try:
+            parts.hostname.encode("idna")
+        except UnicodeError:
+            raise TargetRefusedError(
+                "has a host name that is not a valid DNS name (each part between dots is 1 to "
+                "63 characters)"
+            ) from None
     return parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
@@ -79,7 +87,7 @@ async def check_target(url: str, *, allow_private: bool, resolve_timeout_s: floa
         infos = await asyncio.wait_for(
             loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), resolve_timeout_s
         )
-    except (OSError, TimeoutError) as e:
+    except (OSError, TimeoutError, ValueError) as e:  # ValueError: UnicodeError (IDNA)
         raise TargetRefusedError(f"names host {host}, which could not be resolved ({e})") from None
     if not allow_private:
         _refuse_any_private(host, [ipaddress.ip_address(info[4][0]) for info in infos])

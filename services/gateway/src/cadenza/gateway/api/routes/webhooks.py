@@ -15,7 +15,7 @@ from cadenza.gateway.webhooks.schemas import (
     DeliveryPage,
     WebhookCreate,
     WebhookCreated,
-    WebhookList,
+    WebhookPage,
     WebhookSecret,
     WebhookView,
 )
@@ -47,9 +47,19 @@ async def create_webhook(
     return created
 
 
-@router.get("", summary="Your webhooks (without their secrets)")
-async def list_webhooks(services: ServicesDep, owner: PrincipalDep) -> WebhookList:
-    return WebhookList(items=await subscriptions.list_all(services, owner))
+@router.get("", summary="Your webhooks, oldest first (without their secrets)")
+async def list_webhooks(
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    owner: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> WebhookPage:
+    found, next_cursor = await subscriptions.page(services, owner, limit, cursor)
+    return WebhookPage(
+        items=found, next_cursor=next_cursor, next=next_link(request, response, next_cursor)
+    )
 
 
 @router.get("/{webhook_id}", summary="One webhook (without its secret)", responses=NOT_FOUND)
