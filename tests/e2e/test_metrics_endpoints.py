@@ -64,7 +64,7 @@ def check_names(families: dict[str, tuple[str, list[tuple[str, dict[str, str], f
         if kind == "counter":
             assert all(s[0] == f"{name}_total" for s in samples), name
         elif kind == "histogram":
-            assert name.endswith("_seconds") or name.endswith("_segments"), name
+            assert name.endswith((*UNITS, "segments")), f"histogram {name} names no unit"
         elif kind == "gauge":
             assert name.endswith(UNITS), f"gauge {name} names no unit"
 
