@@ -367,6 +367,7 @@ async def test_another_account_cannot_see_or_touch_a_webhook(
         )
         assert made.status_code == 201, made.text
         assert made.headers["Location"] == f"/api/v1/webhooks/{made.json()['id']}"
+        assert made.headers["Cache-Control"] == "no-store"
         hook_path = f"/api/v1/webhooks/{made.json()['id']}"
         for method, path in (
             ("GET", hook_path),
@@ -494,6 +495,7 @@ async def test_a_rotated_secret_signs_beside_the_old_one_for_a_while(
         made = await _subscribe(api, hook.url, "job.completed")
         rotated = await api.post(f"/api/v1/webhooks/{made['id']}/rotate-secret")
         assert rotated.status_code == 200, rotated.text
+        assert rotated.headers["Cache-Control"] == "no-store"
         new_secret = rotated.json()["secret"]
         assert new_secret != made["secret"] and new_secret.startswith("whsec_")
         shown = (await api.get(f"/api/v1/webhooks/{made['id']}")).json()

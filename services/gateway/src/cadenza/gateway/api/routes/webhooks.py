@@ -44,6 +44,7 @@ async def create_webhook(
 ) -> WebhookCreated:
     created = await subscriptions.create(services, owner, body)
     response.headers["Location"] = f"{router.prefix}/{created.id}"
+    response.headers["Cache-Control"] = "no-store"  # it carries the secret
     return created
 
 
@@ -85,9 +86,11 @@ async def delete_webhook(webhook_id: uuid.UUID, services: ServicesDep, owner: Wr
     responses=NOT_FOUND,
 )
 async def rotate_webhook_secret(
-    webhook_id: uuid.UUID, services: ServicesDep, owner: WriterDep
+    webhook_id: uuid.UUID, response: Response, services: ServicesDep, owner: WriterDep
 ) -> WebhookSecret:
-    return await subscriptions.rotate_secret(services, owner, webhook_id)
+    rotated = await subscriptions.rotate_secret(services, owner, webhook_id)
+    response.headers["Cache-Control"] = "no-store"  # it carries the secret
+    return rotated
 
 
 @router.get(
