@@ -8,6 +8,7 @@ a call without credentials; unsupported methods answer 405. FUZZ_EXAMPLES=200 fo
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -73,7 +74,24 @@ def api_key(base: str) -> str:
 
 
 def test_schemathesis_finds_nothing(strict_gateway: str, tmp_path: Path) -> None:
-    key = api_key(strict_gateway)
+    # Two accounts (Web Fuzzing Commons' auth file): requests go as the first, and
+    # object_level_authorization replays what it read as the second.
+    accounts = tmp_path / "accounts.json"
+    accounts.write_text(
+        json.dumps(
+            {
+                "auth": [
+                    {
+                        "name": name,
+                        "fixedHeaders": [
+                            {"name": "Authorization", "value": f"Bearer {api_key(strict_gateway)}"}
+                        ],
+                    }
+                    for name in ("owner", "stranger")
+                ]
+            }
+        )
+    )
     command = [
         str(Path(sys.executable).with_name("st")),
         "--config-file",
@@ -90,8 +108,10 @@ def test_schemathesis_finds_nothing(strict_gateway: str, tmp_path: Path) -> None
         # can fail with "AST constructor recursion depth mismatch" from threads.
         "--workers",
         "1",
-        "--header",
-        f"Authorization: Bearer {key}",
+        "--auth-wfc",
+        str(accounts),
+        "--output-sanitize",
+        "false",
         "--request-timeout",
         "60",
         "--suppress-health-check",

@@ -1,5 +1,6 @@
 """One error type for everything the API or the network refuses, carrying the server's own
-sentence (every 4xx/5xx body of the gateway is `{"detail": "…"}`)."""
+sentence (every 4xx/5xx body of the gateway is an RFC 9457 problem, application/problem+json,
+whose `detail` is that sentence and, on a 422, `errors` the fields)."""
 
 from __future__ import annotations
 

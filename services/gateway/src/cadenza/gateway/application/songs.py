@@ -61,8 +61,10 @@ SHARP_ALIASES = {"E#": "F", "B#": "C"}
 _SPACE = " \t\n\r\f\v"  # ASCII only, as a JSON Schema pattern's class below reads it
 _S = r"[ \t\n\r\f\v]"
 _MAJOR, _MINOR = "[Mm][Aa][Jj][Oo][Rr]", "[Mm][Ii][Nn][Oo][Rr]"
-# parse_key's grammar as the OpenAPI states it (JSON Schema patterns take no flags).
-KEY_PATTERN = rf"^{_S}*[A-Ga-g][#♯b♭B]?({_S}*([Mm][Aa][Jj]|[Mm])|{_S}* ({_MAJOR}|{_MINOR}))?{_S}*$"
+# parse_key's grammar as the OpenAPI states it (JSON Schema patterns take no flags); an
+# empty key is no key.
+_KEY = rf"{_S}*[A-Ga-g][#♯b♭B]?({_S}*([Mm][Aa][Jj]|[Mm])|{_S}* ({_MAJOR}|{_MINOR}))?{_S}*"
+KEY_PATTERN = rf"^({_KEY})?$"
 
 
 def parse_key(raw: str) -> tuple[str, str | None]:
