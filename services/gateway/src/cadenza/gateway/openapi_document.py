@@ -177,6 +177,14 @@ LINKS: dict[tuple[str, str], dict[str, Link]] = {
             ("DeleteWebhook", "delete_webhook"),
         )
     },
+    # The seeds' routes (docs/compat.md), when COMPAT_ROUTES has them.
+    ("orpheus_generate", "202"): {
+        "OrpheusStatus": Link("orpheus_status", {"job_id": "$response.body#/jobId"}),
+        "OrpheusDownload": Link("orpheus_download", {"file_id": "$response.body#/jobId"}),
+    },
+    ("music_assistant_create_job", "202"): {
+        "AssistantJob": Link("music_assistant_job", {"job_id": "$response.body#/id"})
+    },
 }
 
 
