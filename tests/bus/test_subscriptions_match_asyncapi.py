@@ -17,7 +17,6 @@ from cadenza.composition.settings import Settings as CompositionSettings
 from cadenza.effects.app import install as install_effects
 from cadenza.effects.settings import Settings as EffectsSettings
 from cadenza.gateway.subscribers import install_subscribers
-from cadenza.gateway.webhooks.feed import install_webhook_feed
 from cadenza.render.app import install as install_render
 from cadenza.render.settings import Settings as RenderSettings
 from cadenza.runtime.asyncapi import BULK_IMPORTER, subscriptions
@@ -64,7 +63,6 @@ async def test_the_services_subscribe_as_the_document_says(tmp_path: Path) -> No
             await hook()
     gateway = NatsBroker()
     install_subscribers(gateway, projection=cast(Any, None), hub=cast(Any, None))
-    install_webhook_feed(gateway, pool=cast(Any, None), wake=lambda: None, max_pending_progress=1)
     made |= declared(gateway)
 
     documented = {

@@ -37,6 +37,8 @@ PUBLIC = {
     ("GET", "/api/health/live"),
     ("GET", "/api/health/ready"),
     ("GET", "/api/health/detailed"),
+    # What effects and parameters exist: the same for everyone.
+    ("GET", "/api/v1/effects"),
 }
 # Acting on the caller's own session or account only; they name no one else's ids.
 SELF_ONLY = {
@@ -113,6 +115,11 @@ def alice_and_bob(platform: Platform, tmp_path_factory: pytest.TempPathFactory) 
                 "params": {"model": "classical", "stems": ["bass"]},
             },
         ).json()
+        webhook = api.post(
+            "/api/v1/webhooks",
+            json={"url": "http://127.0.0.1:9/alice", "event_types": ["job.completed"]},
+        )
+        assert webhook.status_code == 201, webhook.text
         done = wait_for_status(api, job["id"])
         assert done["status"] == "completed", done
         assert wait_for_status(api, separation["id"])["status"] == "completed"
@@ -131,6 +138,7 @@ def alice_and_bob(platform: Platform, tmp_path_factory: pytest.TempPathFactory) 
             "project_id": project["id"],
             "song_id": song.json()["song"]["id"],
             "key_id": key["id"],
+            "webhook_id": webhook.json()["id"],
             "user_id": alice["id"],
         },
         "names": {"/api/v1/jobs/{job_id}/artifacts/{name}": "processed.wav"},
@@ -176,7 +184,12 @@ def test_every_route_with_an_id_answers_another_user_as_if_it_did_not_exist(
                 walked.add(route)
                 real_url, fake_url = fill(path, ids), fill(path, fake)
                 body = {"role": "producer"} if method == "patch" else None
-                as_owner = api.request(route[0], real_url, headers=headers(alice), json=body)
+                # The owner's DELETE would remove what the routes after it read.
+                as_owner = (
+                    api.request(route[0], real_url, headers=headers(alice), json=body)
+                    if route[0] != "DELETE"
+                    else None
+                )
                 as_bob = api.request(route[0], real_url, headers=headers(bob), json=body)
                 as_nobody = api.request(route[0], fake_url, headers=headers(bob), json=body)
                 if route in ADMIN:
@@ -187,6 +200,7 @@ def test_every_route_with_an_id_answers_another_user_as_if_it_did_not_exist(
                 if route[0] != "HEAD":
                     assert without_ids(as_bob.text, ids) == without_ids(as_nobody.text, fake), route
                 if route[0] in ("GET", "HEAD"):
+                    assert as_owner is not None
                     assert as_owner.status_code in (200, 206), (route, as_owner.text)
         for method, path in ADMIN:
             if "{" not in path:
@@ -207,6 +221,8 @@ BODY_ROUTES = {
     ("POST", "/api/v1/generate"),
     ("POST", "/api/v1/music/generate/full-song"),
     ("GET", "/api/v1/auth/api-keys"),
+    ("POST", "/api/v1/webhooks"),
+    ("GET", "/api/v1/webhooks"),
     ("POST", "/api/generate"),
     ("POST", "/api/jobs"),
 }
@@ -224,6 +240,7 @@ def test_routes_that_take_ids_in_the_body_or_list_things_do_not_reveal_them(
         found = api.get("/api/v1/songs", params={"q": alice_and_bob["title"]}).json()["items"]
         assert ids["song_id"] not in {hit["song"]["id"] for hit in found}
         assert api.get("/api/v1/auth/api-keys").json()["items"] == []
+        assert api.get("/api/v1/webhooks").json()["items"] == []
 
         def same_as_made_up(url: str, make: Any) -> None:
             real, made = api.post(url, json=make(ids)), api.post(url, json=make(fake))
@@ -247,6 +264,15 @@ def test_routes_that_take_ids_in_the_body_or_list_things_do_not_reveal_them(
             lambda i: {"kind": "blend", "params": {"songs": [i["song_id"], i["upload_id"]]}},
         ):
             same_as_made_up("/api/v1/jobs", make)
+        # A webhook for Alice's job is refused as for a job that does not exist.
+        same_as_made_up(
+            "/api/v1/webhooks",
+            lambda i: {
+                "url": "http://127.0.0.1:9/bob",
+                "event_types": ["job.completed"],
+                "job_id": i["job_id"],
+            },
+        )
         for url in ("/api/v1/generate", "/api/v1/music/generate/full-song", "/api/generate"):
             same_as_made_up(url, lambda i: {"songs": [i["song_id"], i["upload_id"]]})
         # By title, too: Alice's private song is not Bob's to blend.

@@ -169,33 +169,6 @@ def _projection_consumers() -> tuple[ProjectionConsumer, ...]:
 
 PROJECTION_CONSUMERS = _projection_consumers()
 
-WEBHOOK_DURABLE_PREFIX = "gateway-webhooks-"
-
-
-@dataclass(frozen=True)
-class WebhookConsumer:
-    """The gateway's durable pull consumer that turns the job facts of one subject filter
-    into webhook deliveries (stored before the fact is acknowledged); shared by replicas."""
-
-    stream: StreamSpec
-    filter_subject: str
-    durable: str
-
-    @property
-    def title(self) -> str:
-        return f"webhooks-{self.durable.removeprefix(WEBHOOK_DURABLE_PREFIX)}"
-
-
-# Every stream that carries job facts (`<domain>.completed`/`.failed`, `job.*`).
-WEBHOOK_CONSUMERS = tuple(
-    WebhookConsumer(
-        stream=p.stream,
-        filter_subject=p.filter_subject,
-        durable=p.durable.replace(PROJECTION_DURABLE_PREFIX, WEBHOOK_DURABLE_PREFIX, 1),
-    )
-    for p in PROJECTION_CONSUMERS
-)
-
 # The gateway's live feed, core NATS subscriptions in every replica (each hears every fact):
 # `job.>` carries progress, submissions and cancellations; then every other fact (whatever is
 # not a command), such as `render.master.completed` and the catalog's ingestion facts.

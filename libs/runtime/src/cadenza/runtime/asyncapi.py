@@ -31,7 +31,6 @@ from cadenza.contracts.consumers import (
     COMMAND_CONSUMERS,
     LIVE_SUBJECTS,
     PROJECTION_CONSUMERS,
-    WEBHOOK_CONSUMERS,
     live_title,
 )
 from cadenza.contracts.credentials import REVOKED_SUBJECT
@@ -106,25 +105,13 @@ def subscriptions() -> tuple[Subscription, ...]:
             title=p.title,
             subject=p.filter_subject,
             who=GATEWAY,
-            what="Applies each event to the jobs projection (PostgreSQL)",
+            what="Applies each event to the jobs projection (PostgreSQL), then queues the webhook "
+            "deliveries it makes (see the overview, Webhooks)",
             durable=p.durable,
             stream=p.stream,
             how=_pull_consumer(p.durable, p.stream, "its replicas"),
         )
         for p in PROJECTION_CONSUMERS
-    )
-    webhooks = (
-        Subscription(
-            title=w.title,
-            subject=w.filter_subject,
-            who=GATEWAY,
-            what="Turns each job fact into the webhook deliveries it makes (see the "
-            "overview, Webhooks)",
-            durable=w.durable,
-            stream=w.stream,
-            how=_pull_consumer(w.durable, w.stream, "its replicas"),
-        )
-        for w in WEBHOOK_CONSUMERS
     )
     live = (
         Subscription(
@@ -150,7 +137,7 @@ def subscriptions() -> tuple[Subscription, ...]:
         )
         for event in (CatalogSongIngested, CatalogIngestFailed)
     )
-    return (*workers, *projection, *webhooks, *live, *bulk_import)
+    return (*workers, *projection, *live, *bulk_import)
 
 
 def publishers() -> dict[str, tuple[str, ...]]:
@@ -219,10 +206,11 @@ described in `cadenza.contracts.live` and README.md, "Live effects". Nor is \
 `{REVOKED_SUBJECT}`, on which gateway replicas tell each other which credentials ended \
 (`cadenza.contracts.credentials`), so each closes the sockets opened with them.
 
-Webhooks: the gateway also calls back over HTTP. The `webhooks-*` consumers turn each job \
-fact into deliveries for the accounts' webhooks (`POST /api/v1/webhooks`: a URL and the job \
-event types `job.progress`, `job.stage_completed`, `job.completed`, `job.failed`, \
-`job.cancelled`), stored before the fact is acknowledged, and the gateway POSTs each one \
+Webhooks: the gateway also calls back over HTTP. The projection's consumers, once a job \
+fact is applied, turn it into deliveries for the accounts' webhooks \
+(`POST /api/v1/webhooks`: a URL and the job event types `job.progress`, \
+`job.stage_completed`, `job.completed`, `job.failed`, `job.cancelled`), stored before the \
+fact is acknowledged, and the gateway POSTs each one \
 with Standard Webhooks headers (`webhook-id`, the same on every retry; `webhook-timestamp`; \
 `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`), retrying with back-off. \
 The payload's schema is the OpenAPI document's `webhooks` section (`GET /openapi.json`).

@@ -59,7 +59,7 @@ from cadenza.gateway.subscribers import install_dead_letter_keeper, install_subs
 from cadenza.gateway.text_checks import reject_invalid_text
 from cadenza.gateway.webhooks.delivery import Deliverer
 from cadenza.gateway.webhooks.docs import install_webhook_docs
-from cadenza.gateway.webhooks.feed import install_webhook_feed
+from cadenza.gateway.webhooks.feed import queue_deliveries
 from cadenza.runtime.bus import Bus, ensure_streams, make_broker
 from cadenza.runtime.cancellation import Cancellations
 from cadenza.runtime.logging import configure_logging
@@ -104,10 +104,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         auth = Authenticator(settings, pool)
         sockets = OpenSockets(auth.still_valid, settings.socket_recheck_s)
         await sockets.start(connection)
-        install_subscribers(broker, projection, hub)
-        install_dead_letter_keeper(broker, Bus(broker), js)
         deliverer = Deliverer(pool, settings)
-        install_webhook_feed(broker, pool, deliverer.wake, settings.webhook_max_pending_progress)
+        webhook_deliveries = queue_deliveries(
+            pool, deliverer.wake, settings.webhook_max_pending_progress
+        )
+        install_subscribers(broker, projection, hub, after_projection=webhook_deliveries)
+        install_dead_letter_keeper(broker, Bus(broker), js)
         await broker.start()
         await deliverer.start()
         outbox = Outbox(pool, Bus(broker))

@@ -4,6 +4,7 @@ live feed (core NATS, every replica hears every fact)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from faststream import AckPolicy
 from faststream.exceptions import NackMessage
@@ -35,7 +36,21 @@ def _decode(msg: NatsMessage) -> Event | None:
         return None
 
 
-def install_subscribers(broker: NatsBroker, projection: Projection, hub: LiveHub) -> None:
+AfterProjection = Callable[[Event], Awaitable[None]]
+
+
+async def _nothing_more(_: Event) -> None:
+    return None
+
+
+def install_subscribers(
+    broker: NatsBroker,
+    projection: Projection,
+    hub: LiveHub,
+    after_projection: AfterProjection = _nothing_more,
+) -> None:
+    """`after_projection` runs once an event is applied (the webhooks' deliveries), before
+    it is acknowledged: one durable consumer per stream reads each event once for both."""
     for consumer in PROJECTION_CONSUMERS:
 
         @broker.subscriber(
@@ -53,6 +68,7 @@ def install_subscribers(broker: NatsBroker, projection: Projection, hub: LiveHub
                 return
             try:
                 await projection.apply(event)
+                await after_projection(event)
             except Exception as e:
                 log.warning("projection failed; retrying: %s", e)
                 raise NackMessage(delay=1.0) from e

@@ -1,8 +1,9 @@
 """A job fact → one delivery row per webhook that wants what it makes (no NATS here).
 
-Run by the feed's durable consumers; a fact is acknowledged only after its rows are
-committed, and each row's id is `uuid5(webhook id, webhook event id)`, so reading a fact
-again (a redelivery, a restart) adds nothing.
+Run by the projection's durable consumers right after they apply the fact; a fact is
+acknowledged only after its rows are committed, and each row's id is
+`uuid5(webhook id, webhook event id)`, so reading a fact again (a redelivery, a restart)
+adds nothing.
 """
 
 from __future__ import annotations
