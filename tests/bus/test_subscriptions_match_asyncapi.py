@@ -62,7 +62,7 @@ async def test_the_services_subscribe_as_the_document_says(tmp_path: Path) -> No
         for hook in reversed(runtime.shutdown_hooks):  # e.g. separation's batcher thread
             await hook()
     gateway = NatsBroker()
-    install_subscribers(gateway, projection=cast(Any, None), hub=cast(Any, None))
+    install_subscribers(gateway, projection=cast(Any, None), job_feed=cast(Any, None))
     made |= declared(gateway)
 
     documented = {

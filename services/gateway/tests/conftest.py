@@ -32,7 +32,7 @@ def settings(database_url: str, nats_url: str, storage: Path, **overrides: Any) 
 async def running_gateway(
     config: Settings,
 ) -> AsyncIterator[tuple[Services, httpx.AsyncClient]]:
-    """The started gateway's services (pool, bus, projection, hub…) and a client of its API."""
+    """The started gateway's services (pool, bus, projection, job feed…) and a client of its API."""
     app = create_app(config)
     async with (
         app.router.lifespan_context(app),

@@ -18,7 +18,7 @@ from cadenza.devstack.nats import NatsServer
 from cadenza.devstack.testing import write_tone
 from cadenza.gateway.api.routes.compat_ws import ProjectFeed
 from cadenza.gateway.app import create_app
-from cadenza.gateway.live_socket import MAX_FRAME
+from cadenza.gateway.job_socket import MAX_FRAME
 
 from .conftest import bearer, gateway, settings, sign_up
 
@@ -233,13 +233,13 @@ def test_the_feed_speaks_the_project_vocabulary() -> None:
         "stage.progress",
         None,
         "stage.completed",
-        None,  # the hub says project.completed after the last stage.completed
+        None,  # the job_feed says project.completed after the last stage.completed
         "project.completed",
         "error",
     ]
     assert all(m["project_id"] == live for m in said if m)
 
-    # A project that ended before the subscriber came: the hub's job.* ending stands in.
+    # A project that ended before the subscriber came: the job_feed's job.* ending stands in.
     artifacts = [{"name": "mastered.wav"}]
     assert feed.translate(_snapshot(ended, "completed"))["type"] == "project.snapshot"  # type: ignore[index]
     assert feed.translate(

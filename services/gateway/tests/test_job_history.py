@@ -44,9 +44,9 @@ async def test_a_read_after_a_socket_message_agrees_with_it(
         await services.projection.apply(submitted)
         # Heard before anyone watched: recorded when a socket subscribes.
         early = JobProgress.caused_by(submitted, stage="effects", progress=0.5)
-        services.hub.publish(early)
+        services.job_feed.publish(early)
         socket: asyncio.Queue[dict[str, object]] = asyncio.Queue()
-        assert await services.hub.subscribe("local", job_id, socket)
+        assert await services.job_feed.subscribe("local", job_id, socket)
         assert (await socket.get())["type"] == "job.snapshot"
         history = (await api.get(f"/api/v1/jobs/{job_id}/events")).json()["events"]
         assert str(early.event_id) in {e["event"]["event_id"] for e in history}

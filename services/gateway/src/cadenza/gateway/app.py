@@ -43,8 +43,8 @@ from cadenza.gateway.downloads import download_sources
 from cadenza.gateway.errors import install_error_handlers
 from cadenza.gateway.file_checks import probe_sandbox
 from cadenza.gateway.http_guards import BodyLimit, BodyRules, SecurityHeaders, upload_routes
+from cadenza.gateway.job_feed import JobFeed
 from cadenza.gateway.job_state import JobState
-from cadenza.gateway.live import LiveHub
 from cadenza.gateway.live_audio import PrincipalSessions
 from cadenza.gateway.open_sockets import OpenSockets
 from cadenza.gateway.openapi_document import install_openapi
@@ -100,7 +100,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async def load(owner: str, job_id: uuid.UUID) -> JobState | None:
             return await repository.get_job(pool, owner, job_id)
 
-        hub = LiveHub(load, settings.live_cache_jobs, record=projection.apply)
+        job_feed = JobFeed(load, settings.live_cache_jobs, record=projection.apply)
         auth = Authenticator(settings, pool)
         sockets = OpenSockets(auth.still_valid, settings.socket_recheck_s)
         await sockets.start(connection)
@@ -108,7 +108,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         webhook_deliveries = queue_deliveries(
             pool, deliverer.wake, settings.webhook_max_pending_progress
         )
-        install_subscribers(broker, projection, hub, after_projection=webhook_deliveries)
+        install_subscribers(broker, projection, job_feed, after_projection=webhook_deliveries)
         install_dead_letter_keeper(broker, Bus(broker), js)
         await broker.start()
         await deliverer.start()
@@ -145,7 +145,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             bus=Bus(broker),
             cancellations=cancellations,
             projection=projection,
-            hub=hub,
+            job_feed=job_feed,
             models=ModelRegistry(js),
             soundfonts=SoundFontRegistry(js),
             auth=auth,

@@ -13,13 +13,9 @@ from fastapi import Depends, HTTPException
 from starlette.requests import HTTPConnection
 
 from cadenza.gateway.auth.principal import Authenticator, AuthError, Principal, client_address
-from cadenza.gateway.live import LiveHub
-from cadenza.gateway.projection import Projection
 from cadenza.gateway.rate_limit import retry_after
 from cadenza.gateway.services import Services
 from cadenza.gateway.settings import Settings
-from cadenza.runtime.bus import Bus
-from cadenza.runtime.cancellation import Cancellations
 from cadenza.runtime.model_registry import ModelRegistry, SoundFontRegistry
 from cadenza.runtime.storage import ObjectStore
 
@@ -42,22 +38,6 @@ async def get_pool(services: ServicesDep) -> asyncpg.Pool:
 
 async def get_store(services: ServicesDep) -> ObjectStore:
     return services.store
-
-
-async def get_bus(services: ServicesDep) -> Bus:
-    return services.bus
-
-
-async def get_projection(services: ServicesDep) -> Projection:
-    return services.projection
-
-
-async def get_hub(services: ServicesDep) -> LiveHub:
-    return services.hub
-
-
-async def get_cancellations(services: ServicesDep) -> Cancellations:
-    return services.cancellations
 
 
 async def get_models(services: ServicesDep) -> ModelRegistry:
@@ -122,10 +102,6 @@ def _refuse_if_limited(wait_s: float, what: str) -> None:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
-BusDep = Annotated[Bus, Depends(get_bus)]
-ProjectionDep = Annotated[Projection, Depends(get_projection)]
-HubDep = Annotated[LiveHub, Depends(get_hub)]
-CancellationsDep = Annotated[Cancellations, Depends(get_cancellations)]
 PrincipalDep = Annotated[str, Depends(get_principal)]
 WriterDep = Annotated[str, Depends(get_writer)]
 AdminDep = Annotated[Principal, Depends(get_admin)]

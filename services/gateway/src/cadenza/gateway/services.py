@@ -8,7 +8,7 @@ import asyncpg
 from faststream.nats import NatsBroker
 
 from cadenza.gateway.auth.principal import Authenticator
-from cadenza.gateway.live import LiveHub
+from cadenza.gateway.job_feed import JobFeed
 from cadenza.gateway.open_sockets import OpenSockets
 from cadenza.gateway.outbox import Outbox
 from cadenza.gateway.projection import Projection
@@ -31,7 +31,7 @@ class Services:
     bus: Bus
     cancellations: Cancellations
     projection: Projection
-    hub: LiveHub
+    job_feed: JobFeed
     models: ModelRegistry
     soundfonts: SoundFontRegistry
     auth: Authenticator

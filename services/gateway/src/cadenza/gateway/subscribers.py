@@ -17,7 +17,7 @@ from cadenza.contracts.consumers import LIVE_SUBJECTS, PROJECTION_CONSUMERS, liv
 from cadenza.contracts.envelope import Event
 from cadenza.contracts.registry import decode_event
 from cadenza.contracts.streams import ADVISORIES, MAX_DELIVERIES_ADVISORIES
-from cadenza.gateway.live import LiveHub
+from cadenza.gateway.job_feed import JobFeed
 from cadenza.gateway.projection import Projection
 from cadenza.runtime.bus import Bus
 from cadenza.runtime.dead_letters import Advisory, keep_dead_letter
@@ -46,7 +46,7 @@ async def _nothing_more(_: Event) -> None:
 def install_subscribers(
     broker: NatsBroker,
     projection: Projection,
-    hub: LiveHub,
+    job_feed: JobFeed,
     after_projection: AfterProjection = _nothing_more,
 ) -> None:
     """`after_projection` runs once an event is applied (the webhooks' deliveries), before
@@ -80,13 +80,13 @@ def install_subscribers(
             event = _decode(msg)
             if event is None:
                 return
-            if hub.watching(event.job_id):
+            if job_feed.watching(event.job_id):
                 # What a socket is told, the projection has: reads agree with the socket.
                 try:
                     await projection.apply(event)
                 except Exception as e:  # the durable consumer records it later
                     log.warning("could not record %s before pushing it: %s", event.subject, e)
-            hub.publish(event)
+            job_feed.publish(event)
 
 
 def install_dead_letter_keeper(broker: NatsBroker, bus: Bus, js: JetStreamContext) -> None:

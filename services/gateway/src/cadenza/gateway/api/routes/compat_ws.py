@@ -1,5 +1,5 @@
 """WS /ws: the generation platform's clients follow a project (a pipeline job) by its
-`project_id` (COMPAT_ROUTES; docs/compat.md). The same hub and bounds as WS /api/v1/ws;
+`project_id` (COMPAT_ROUTES; docs/compat.md). The same job_feed and bounds as WS /api/v1/ws;
 what is sent is the project vocabulary: `project.snapshot`, `stage.started`,
 `stage.progress`, `stage.completed`, then `project.completed` or `project.failed`."""
 
@@ -13,8 +13,8 @@ from fastapi import APIRouter, WebSocket
 from cadenza.gateway.application import jobs
 from cadenza.gateway.application.errors import NotFoundError
 from cadenza.gateway.deps import ServicesDep
-from cadenza.gateway.live import Message
-from cadenza.gateway.live_socket import Subscriptions, error, serve_socket
+from cadenza.gateway.job_feed import Message
+from cadenza.gateway.job_socket import Subscriptions, error, serve_socket
 
 router = APIRouter(tags=["compatibility"])
 
@@ -61,10 +61,10 @@ async def _handle(request: dict[str, Any], subscriptions: Subscriptions) -> Mess
 
 
 class ProjectFeed:
-    """The hub's messages for one socket, in the project vocabulary. The hub speaks both
+    """The job_feed's messages for one socket, in the project vocabulary. The job_feed speaks both
     (`job.*` for every job, `stage.*` and `project.*` for pipelines): the stage and project
     messages pass, the job ones are left out, except a subscriber's first look at a project
-    that has already ended, whose ending the hub sends only as `job.*`."""
+    that has already ended, whose ending the job_feed sends only as `job.*`."""
 
     def __init__(self) -> None:
         self._ended_before: set[str] = set()

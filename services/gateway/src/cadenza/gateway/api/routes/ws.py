@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter, WebSocket
 
 from cadenza.gateway.deps import ServicesDep
-from cadenza.gateway.live import Message
-from cadenza.gateway.live_socket import Subscriptions, error, serve_socket
+from cadenza.gateway.job_feed import Message
+from cadenza.gateway.job_socket import Subscriptions, error, serve_socket
 
 router = APIRouter(tags=["live"])
 

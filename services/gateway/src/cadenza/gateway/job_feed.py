@@ -6,7 +6,7 @@ snapshot: the stored job, plus events that arrived while the snapshot was loadin
 that it gets each event that changes the job, in order. Nothing is lost for a late
 subscriber and nothing is sent that would move a progress bar backwards.
 
-The projection is the one source of truth: every event the hub folds into what it sends
+The projection is the one source of truth: every event the job_feed folds into what it sends
 is recorded there first (`record`; the live subscriber records each event of a watched
 job before handing it over), so a REST read never shows less than a socket said.
 """
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 SUBSCRIPTIONS = Gauge("cadenza_ws_subscriptions", "Job subscriptions held by WebSocket clients")
 
 Message = dict[str, Any]
-Outbox = asyncio.Queue[Message]
+SendQueue = asyncio.Queue[Message]
 SnapshotLoader = Callable[[str, uuid.UUID], Awaitable[JobState | None]]
 Recorder = Callable[[Event], Awaitable[object]]
 
@@ -159,11 +159,11 @@ class Watched:
     owner: str
     state: JobState | None = None
     buffer: list[Event] = field(default_factory=list)
-    outboxes: set[Outbox] = field(default_factory=set)
+    queues: set[SendQueue] = field(default_factory=set)
     loading: int = 0
 
 
-class LiveHub:
+class JobFeed:
     def __init__(
         self, load: SnapshotLoader, recent_jobs: int = 10_000, record: Recorder = _record_nothing
     ) -> None:
@@ -188,7 +188,7 @@ class LiveHub:
 
     def watching(self, job_id: uuid.UUID) -> bool:
         """Whether a socket here follows (or is about to follow) the job: its events must
-        be recorded before they are published to the hub."""
+        be recorded before they are published to the job_feed."""
         return job_id in self._watched
 
     def publish(self, event: Event) -> None:
@@ -216,13 +216,13 @@ class LiveHub:
         message = event_message(after, event)
         messages = ([message] if message is not None else []) + stage_messages(before, after, event)
         for message in messages:
-            for outbox in list(watched.outboxes):
-                _offer(outbox, message)
+            for queue in list(watched.queues):
+                _offer(queue, message)
 
-    async def subscribe(self, owner: str, job_id: uuid.UUID, outbox: Outbox) -> bool:
-        """Send `job_id`'s snapshot, then its events, to `outbox`; False if no such job.
+    async def subscribe(self, owner: str, job_id: uuid.UUID, queue: SendQueue) -> bool:
+        """Send `job_id`'s snapshot, then its events, to `queue`; False if no such job.
 
-        The outbox joins only after its snapshot is queued (no await in between), so a
+        The queue joins only after its snapshot is queued (no await in between), so a
         subscriber never sees an event before its snapshot.
         """
         watched = self._watched.get(job_id)
@@ -250,31 +250,31 @@ class LiveHub:
                         job = reduce(job, event)
                 watched.state, watched.buffer = job, []
         assert watched.state is not None
-        _offer(outbox, snapshot_message(watched.state))
+        _offer(queue, snapshot_message(watched.state))
         if (final := terminal_message(watched.state)) is not None:
-            _offer(outbox, final)
-        watched.outboxes.add(outbox)
+            _offer(queue, final)
+        watched.queues.add(queue)
         SUBSCRIPTIONS.inc()
         return True
 
-    def unsubscribe(self, job_id: uuid.UUID, outbox: Outbox) -> None:
+    def unsubscribe(self, job_id: uuid.UUID, queue: SendQueue) -> None:
         watched = self._watched.get(job_id)
-        if watched is None or outbox not in watched.outboxes:
+        if watched is None or queue not in watched.queues:
             return
-        watched.outboxes.discard(outbox)
+        watched.queues.discard(queue)
         SUBSCRIPTIONS.dec()
         self._forget_if_idle(job_id)
 
     def _forget_if_idle(self, job_id: uuid.UUID) -> None:
         watched = self._watched.get(job_id)
-        if watched is not None and not watched.outboxes and not watched.loading:
+        if watched is not None and not watched.queues and not watched.loading:
             del self._watched[job_id]
 
 
-def _offer(outbox: Outbox, message: Message) -> None:
+def _offer(queue: SendQueue, message: Message) -> None:
     try:
-        outbox.put_nowait(message)
+        queue.put_nowait(message)
     except asyncio.QueueFull:
         # A client that stopped reading loses intermediate progress, never its socket's
         # memory budget; the WebSocket handler closes it (see api/routes/ws.py).
-        log.warning("websocket outbox full; dropping %s", message.get("type"))
+        log.warning("websocket queue full; dropping %s", message.get("type"))

@@ -11,16 +11,16 @@ from cadenza.contracts.consumers import LIVE_SUBJECTS
 from cadenza.contracts.jobs import StageCompleted, StageFailed
 from cadenza.contracts.registry import EVENT_TYPES
 from cadenza.contracts.render import MasterCompleted, RenderCompleted
+from cadenza.gateway.job_feed import JobFeed, SendQueue
 from cadenza.gateway.job_state import JobState, new_job
-from cadenza.gateway.live import LiveHub, Outbox
 
 REF = ArtifactRef(uri="file:///s/a.wav", media_type="audio/wav", bytes=10, sha256="1" * 64)
 
 
-def drain(outbox: Outbox) -> list[dict[str, object]]:
+def drain(queue: SendQueue) -> list[dict[str, object]]:
     items = []
-    while not outbox.empty():
-        items.append(outbox.get_nowait())
+    while not queue.empty():
+        items.append(queue.get_nowait())
     return items
 
 
@@ -57,14 +57,14 @@ def progress(start: JobSubmitted, value: float) -> JobProgress:
 
 async def test_snapshot_then_events_in_order_without_repeats() -> None:
     store = FakeStore()
-    hub = LiveHub(store.load)
+    job_feed = JobFeed(store.load)
     start = make_job(store)
-    outbox: Outbox = asyncio.Queue()
-    assert await hub.subscribe("alice", start.job_id, outbox)
+    queue: SendQueue = asyncio.Queue()
+    assert await job_feed.subscribe("alice", start.job_id, queue)
     for value in (0.2, 0.5, 0.5, 0.4, 0.9):
-        hub.publish(progress(start, value))
-    hub.publish(EffectsCompleted.caused_by(start, stage="effects", outputs={"out.wav": REF}))
-    messages = drain(outbox)
+        job_feed.publish(progress(start, value))
+    job_feed.publish(EffectsCompleted.caused_by(start, stage="effects", outputs={"out.wav": REF}))
+    messages = drain(queue)
     assert [m["type"] for m in messages] == [
         "job.snapshot",
         "job.progress",
@@ -78,13 +78,13 @@ async def test_snapshot_then_events_in_order_without_repeats() -> None:
 
 async def test_a_late_subscriber_sees_what_the_database_does_not_have_yet() -> None:
     store = FakeStore()
-    hub = LiveHub(store.load)
+    job_feed = JobFeed(store.load)
     start = make_job(store)  # stored as queued: the projection has not caught up
-    hub.publish(progress(start, 0.7))
-    hub.publish(EffectsCompleted.caused_by(start, stage="effects", outputs={"out.wav": REF}))
-    outbox: Outbox = asyncio.Queue()
-    assert await hub.subscribe("alice", start.job_id, outbox)
-    messages = drain(outbox)
+    job_feed.publish(progress(start, 0.7))
+    job_feed.publish(EffectsCompleted.caused_by(start, stage="effects", outputs={"out.wav": REF}))
+    queue: SendQueue = asyncio.Queue()
+    assert await job_feed.subscribe("alice", start.job_id, queue)
+    messages = drain(queue)
     assert [m["type"] for m in messages] == ["job.snapshot", "job.completed"]
     assert messages[0]["status"] == "completed"
 
@@ -92,48 +92,48 @@ async def test_a_late_subscriber_sees_what_the_database_does_not_have_yet() -> N
 async def test_events_during_the_snapshot_load_are_not_lost() -> None:
     store = FakeStore()
     store.delay = 0.05
-    hub = LiveHub(store.load)
+    job_feed = JobFeed(store.load)
     start = make_job(store)
-    outbox: Outbox = asyncio.Queue()
-    subscribing = asyncio.create_task(hub.subscribe("alice", start.job_id, outbox))
+    queue: SendQueue = asyncio.Queue()
+    subscribing = asyncio.create_task(job_feed.subscribe("alice", start.job_id, queue))
     await asyncio.sleep(0.01)
-    hub.publish(progress(start, 0.3))
+    job_feed.publish(progress(start, 0.3))
     assert await subscribing
-    hub.publish(progress(start, 0.6))
-    messages = drain(outbox)
+    job_feed.publish(progress(start, 0.6))
+    messages = drain(queue)
     assert messages[0]["type"] == "job.snapshot" and messages[0]["progress"] == 0.3
     assert [m["progress"] for m in messages[1:]] == [0.6]
 
 
 async def test_other_owners_see_nothing() -> None:
     store = FakeStore()
-    hub = LiveHub(store.load)
+    job_feed = JobFeed(store.load)
     start = make_job(store)
-    mallory: Outbox = asyncio.Queue()
-    assert not await hub.subscribe("mallory", start.job_id, mallory)
-    alice: Outbox = asyncio.Queue()
-    assert await hub.subscribe("alice", start.job_id, alice)
-    assert not await hub.subscribe("mallory", start.job_id, mallory)
-    hub.publish(progress(start, 0.5))
+    mallory: SendQueue = asyncio.Queue()
+    assert not await job_feed.subscribe("mallory", start.job_id, mallory)
+    alice: SendQueue = asyncio.Queue()
+    assert await job_feed.subscribe("alice", start.job_id, alice)
+    assert not await job_feed.subscribe("mallory", start.job_id, mallory)
+    job_feed.publish(progress(start, 0.5))
     assert drain(mallory) == []
     assert len(drain(alice)) == 2
 
 
 async def test_unsubscribe_stops_events() -> None:
     store = FakeStore()
-    hub = LiveHub(store.load)
+    job_feed = JobFeed(store.load)
     start = make_job(store)
-    outbox: Outbox = asyncio.Queue()
-    await hub.subscribe("alice", start.job_id, outbox)
-    hub.unsubscribe(start.job_id, outbox)
-    drain(outbox)
-    hub.publish(progress(start, 0.5))
-    assert drain(outbox) == []
+    queue: SendQueue = asyncio.Queue()
+    await job_feed.subscribe("alice", start.job_id, queue)
+    job_feed.unsubscribe(start.job_id, queue)
+    drain(queue)
+    job_feed.publish(progress(start, 0.5))
+    assert drain(queue) == []
 
 
 async def test_a_pipeline_speaks_the_stage_vocabulary() -> None:
     store = FakeStore()
-    hub = LiveHub(store.load)
+    job_feed = JobFeed(store.load)
     start = JobSubmitted(
         job_id=uuid.uuid4(),
         owner="alice",
@@ -144,25 +144,27 @@ async def test_a_pipeline_speaks_the_stage_vocabulary() -> None:
         stages=["blend", "render", "master"],
     )
     store.jobs[start.job_id] = new_job(start)
-    outbox: Outbox = asyncio.Queue()
-    assert await hub.subscribe("alice", start.job_id, outbox)
+    queue: SendQueue = asyncio.Queue()
+    assert await job_feed.subscribe("alice", start.job_id, queue)
     midi = REF.model_copy(update={"media_type": "audio/midi"})
-    hub.publish(JobProgress.caused_by(start, step="b", stage="blend", progress=0.5))
-    hub.publish(
+    job_feed.publish(JobProgress.caused_by(start, step="b", stage="blend", progress=0.5))
+    job_feed.publish(
         CompositionCompleted.caused_by(
             start, stage="blend", outputs={"blend-blend.mid": midi}, job_finished=False
         )
     )
-    hub.publish(JobProgress.caused_by(start, step="r", stage="render", progress=0.4))
-    hub.publish(
+    job_feed.publish(JobProgress.caused_by(start, step="r", stage="render", progress=0.4))
+    job_feed.publish(
         RenderCompleted.caused_by(
             start, stage="render", outputs={"render-mix.wav": REF}, job_finished=False
         )
     )
-    hub.publish(MasterCompleted.caused_by(start, stage="master", outputs={"mastered.wav": REF}))
+    job_feed.publish(
+        MasterCompleted.caused_by(start, stage="master", outputs={"mastered.wav": REF})
+    )
     stage_events = [
         (m["type"], m.get("stage"))
-        for m in drain(outbox)
+        for m in drain(queue)
         if str(m["type"]).startswith(("stage.", "project."))
     ]
     assert stage_events == [
@@ -180,7 +182,7 @@ async def test_a_pipeline_speaks_the_stage_vocabulary() -> None:
 
 async def test_a_failed_stage_fails_the_project() -> None:
     store = FakeStore()
-    hub = LiveHub(store.load)
+    job_feed = JobFeed(store.load)
     start = JobSubmitted(
         job_id=uuid.uuid4(),
         owner="alice",
@@ -191,14 +193,14 @@ async def test_a_failed_stage_fails_the_project() -> None:
         stages=["blend", "render"],
     )
     store.jobs[start.job_id] = new_job(start)
-    outbox: Outbox = asyncio.Queue()
-    assert await hub.subscribe("alice", start.job_id, outbox)
-    hub.publish(
+    queue: SendQueue = asyncio.Queue()
+    assert await job_feed.subscribe("alice", start.job_id, queue)
+    job_feed.publish(
         CompositionFailed.caused_by(
             start, stage="blend", code="invalid_input", reason="song 2 has no notes"
         )
     )
-    (failed,) = [m for m in drain(outbox) if m["type"] == "project.failed"]
+    (failed,) = [m for m in drain(queue) if m["type"] == "project.failed"]
     assert failed["error"]["reason"] == "song 2 has no notes"  # type: ignore[index]
 
 

@@ -1,10 +1,10 @@
-"""A WebSocket that follows jobs through the live hub: credentials, the receive loop, a
+"""A WebSocket that follows jobs through the live job_feed: credentials, the receive loop, a
 bounded send queue and the socket's subscriptions. WS /api/v1/ws and the seeds' WS /ws
 differ only in the messages they take (`Handler`) and how they word what they send
 (`Translate`).
 
 Bounds per connection: a message at most MAX_FRAME characters (answered one at a time),
-at most MAX_SUBSCRIPTIONS jobs, at most OUTBOX_SIZE messages waiting to be sent (a client
+at most MAX_SUBSCRIPTIONS jobs, at most SEND_QUEUE_SIZE messages waiting to be sent (a client
 that stops reading loses progress messages, not the server's memory).
 """
 
@@ -21,14 +21,14 @@ from typing import Any
 from fastapi import WebSocket, WebSocketDisconnect
 from prometheus_client import Gauge
 
-from cadenza.gateway.live import Message, Outbox
+from cadenza.gateway.job_feed import Message, SendQueue
 from cadenza.gateway.open_sockets import CredentialsEnded, until_ended
 from cadenza.gateway.services import Services
 from cadenza.gateway.socket_auth import socket_principal
 
 CONNECTIONS = Gauge("cadenza_ws_connections", "Open WebSocket connections")
 
-OUTBOX_SIZE = 1000
+SEND_QUEUE_SIZE = 1000
 MAX_SUBSCRIPTIONS = 1000
 MAX_FRAME = 4096
 
@@ -43,7 +43,7 @@ class Subscriptions:
 
     services: Services
     owner: str
-    outbox: Outbox
+    queue: SendQueue
     jobs: set[uuid.UUID] = field(default_factory=set)
 
     async def subscribe(self, job_id: uuid.UUID) -> Message | None:
@@ -52,18 +52,18 @@ class Subscriptions:
             return None
         if len(self.jobs) >= MAX_SUBSCRIPTIONS:
             return error(f"too many subscriptions on one connection (at most {MAX_SUBSCRIPTIONS})")
-        if not await self.services.hub.subscribe(self.owner, job_id, self.outbox):
+        if not await self.services.job_feed.subscribe(self.owner, job_id, self.queue):
             return {"type": "error", "job_id": str(job_id), "message": f"job {job_id} not found"}
         self.jobs.add(job_id)
         return None
 
     def unsubscribe(self, job_id: uuid.UUID) -> None:
-        self.services.hub.unsubscribe(job_id, self.outbox)
+        self.services.job_feed.unsubscribe(job_id, self.queue)
         self.jobs.discard(job_id)
 
     def close(self) -> None:
         for job_id in self.jobs:
-            self.services.hub.unsubscribe(job_id, self.outbox)
+            self.services.job_feed.unsubscribe(job_id, self.queue)
         self.jobs.clear()
 
 
@@ -93,14 +93,14 @@ async def serve_socket(
     if principal is None:
         return
     CONNECTIONS.inc()
-    outbox: Outbox = asyncio.Queue(maxsize=OUTBOX_SIZE)
-    subscriptions = Subscriptions(services, principal.id, outbox)
-    sender = asyncio.create_task(_send_loop(websocket, outbox, translate))
+    queue: SendQueue = asyncio.Queue(maxsize=SEND_QUEUE_SIZE)
+    subscriptions = Subscriptions(services, principal.id, queue)
+    sender = asyncio.create_task(_send_loop(websocket, queue, translate))
 
     def reply(message: Message | None) -> None:
         if message is not None:
             with contextlib.suppress(asyncio.QueueFull):
-                outbox.put_nowait(message)
+                queue.put_nowait(message)
 
     async def serve() -> None:
         for first in opening:
@@ -146,7 +146,7 @@ def _parse(raw: str | None, example: str) -> tuple[dict[str, Any] | None, Messag
     return request, None
 
 
-async def _send_loop(websocket: WebSocket, outbox: Outbox, translate: Translate) -> None:
+async def _send_loop(websocket: WebSocket, queue: SendQueue, translate: Translate) -> None:
     while True:
-        if (message := translate(await outbox.get())) is not None:
+        if (message := translate(await queue.get())) is not None:
             await websocket.send_text(json.dumps(message))
