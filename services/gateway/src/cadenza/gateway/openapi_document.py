@@ -123,6 +123,7 @@ class Link:
 
     target: str
     parameters: dict[str, str]
+    request_body: dict[str, Any] | None = None
 
 
 def _job_links(pointer: str) -> dict[str, Link]:
@@ -146,15 +147,32 @@ def _song_links(pointer: str) -> dict[str, Link]:
 LINKS: dict[tuple[str, str], dict[str, Link]] = {
     ("create_job", "202"): _job_links("/id"),
     ("generate", "202"): _job_links("/id"),
-    ("get_job", "200"): _job_links("/id"),
+    ("get_job", "200"): {
+        **_job_links("/id"),
+        "DownloadArtifact": Link(
+            "download_artifact",
+            {"job_id": "$response.body#/id", "name": "$response.body#/artifacts/0/name"},
+        ),
+    },
     ("list_jobs", "200"): _job_links("/items/0/id"),
     ("create_upload", "201"): {
-        name: Link(target, {"upload_id": "$response.body#/id"})
-        for name, target in (
-            ("GetUpload", "get_upload"),
-            ("PinUpload", "pin_upload"),
-            ("UnpinUpload", "unpin_upload"),
-        )
+        **{
+            name: Link(target, {"upload_id": "$response.body#/id"})
+            for name, target in (
+                ("GetUpload", "get_upload"),
+                ("PinUpload", "pin_upload"),
+                ("UnpinUpload", "unpin_upload"),
+            )
+        },
+        "EffectsJob": Link(
+            "create_job",
+            {},
+            {
+                "kind": "effects",
+                "input": {"upload_id": "$response.body#/id"},
+                "params": {"chain": [{"type": "gain", "gain_db": -6}]},
+            },
+        ),
     },
     ("add_song", "201"): _song_links("/song/id"),
     ("add_song", "200"): _song_links("/song/id"),
@@ -289,7 +307,11 @@ def finish(document: dict[str, Any], app: FastAPI) -> None:
         if response is None:
             continue
         response["links"] = {
-            name: {"operationId": link.target, "parameters": link.parameters}
+            name: {
+                "operationId": link.target,
+                "parameters": link.parameters,
+                **({"requestBody": link.request_body} if link.request_body else {}),
+            }
             for name, link in links.items()
             if link.target in ids
         }
