@@ -70,8 +70,9 @@ faults: install ## The fault suite alone (kill -9, restarts, poison) and kill -9
 	$(VENV)/bin/pytest tests/faults -s
 	$(PY) -m bench.kill_worker
 
-fuzz: install ## A long schemathesis run of the whole API (FUZZ_EXAMPLES per operation)
-	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} $(VENV)/bin/pytest tests/e2e/test_api_fuzz.py
+fuzz: install ## A long schemathesis run of the whole API (FUZZ_EXAMPLES per operation, every check)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} $(VENV)/bin/pytest tests/e2e/test_api_fuzz.py \
+		tests/e2e/test_api_conformance.py
 
 lint: install ## ruff (lint + format check) and mypy
 	$(VENV)/bin/ruff check .
