@@ -25,6 +25,8 @@ from cadenza.devstack.ports import free_port
 pytestmark = pytest.mark.platform
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
+# About a minute at 8 examples; a long run grows with FUZZ_EXAMPLES.
+RUN_TIMEOUT_S = 240 + 30 * EXAMPLES
 PASSWORD = "correct horse battery staple"
 # The few rules no schema can state (stored state, file contents), each named there.
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -75,6 +77,7 @@ def api_key(base: str) -> str:
         return secret
 
 
+@pytest.mark.timeout(RUN_TIMEOUT_S + 60)
 def test_schemathesis_finds_nothing(strict_gateway: str, tmp_path: Path) -> None:
     # Two accounts (Web Fuzzing Commons' auth file): requests go as the first, and
     # object_level_authorization replays what it read as the second.
@@ -128,7 +131,7 @@ def test_schemathesis_finds_nothing(strict_gateway: str, tmp_path: Path) -> None
         command,
         capture_output=True,
         text=True,
-        timeout=1200,
+        timeout=RUN_TIMEOUT_S,
         check=False,
         cwd=tmp_path,
         env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)},
