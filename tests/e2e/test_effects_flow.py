@@ -287,14 +287,44 @@ async def test_cancel_stops_a_running_job(api: httpx.Client, ws_url: str, tmp_pa
     await asyncio.sleep(3)  # the worker notices at its next block and stops
     final = api.get(f"/api/v1/jobs/{job['id']}").json()
     assert final["status"] == "cancelled" and final["artifacts"] == []
-    # DELETE is kept as an alias of cancel (deprecated): it does not remove the job.
-    for again in (
-        api.post(f"/api/v1/jobs/{job['id']}/cancel"),
-        api.delete(f"/api/v1/jobs/{job['id']}"),
-    ):
-        assert again.status_code == 409
-        assert "already cancelled" in again.json()["detail"]
+    again = api.post(f"/api/v1/jobs/{job['id']}/cancel")
+    assert again.status_code == 409
+    assert "already cancelled" in again.json()["detail"]
     assert api.get(f"/api/v1/jobs/{job['id']}").status_code == 200
+
+
+def test_delete_removes_a_finished_job_and_refuses_a_running_one(
+    api: httpx.Client, platform: Platform, tmp_path: Path
+) -> None:
+    upload_id = upload(api, write_noise(tmp_path / "long.flac", 40.0)).json()["id"]
+    slow: list[dict[str, Any]] = [{"type": "pitch_shift", "semitones": 2}, {"type": "reverb"}]
+    running = api.post("/api/v1/jobs", json=effects_job(upload_id, slow)).json()
+    refused = api.delete(f"/api/v1/jobs/{running['id']}")
+    assert refused.status_code == 409, refused.text
+    assert "cancel it first" in refused.json()["detail"]
+    assert api.post(f"/api/v1/jobs/{running['id']}/cancel").status_code == 202
+
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    body = effects_job(upload_id, [{"type": "gain"}])
+    job = api.post("/api/v1/jobs", json=body, headers=key).json()
+    done = wait_for_status(api, job["id"], 60)
+    assert done["status"] == "completed"
+    artifact = done["artifacts"][0]
+    assert api.get(artifact["url"]).status_code == 200
+    stored = list(platform.storage_dir.rglob(f"*{job['id']}*/*"))
+    assert stored, "the job's files are in storage"
+
+    deleted = api.delete(f"/api/v1/jobs/{job['id']}")
+    assert deleted.status_code == 204 and deleted.content == b""
+    for path in (f"/api/v1/jobs/{job['id']}", f"/api/v1/jobs/{job['id']}/events", artifact["url"]):
+        assert api.get(path).status_code == 404, path
+    assert job["id"] not in {j["id"] for j in api.get("/api/v1/jobs?limit=100").json()["items"]}
+    assert not [p for p in stored if p.exists()], "its files are gone"
+    assert api.delete(f"/api/v1/jobs/{job['id']}").status_code == 404
+    # Its key does not quietly make a job with the deleted one's id.
+    reused = api.post("/api/v1/jobs", json=body, headers=key)
+    assert reused.status_code == 422
+    assert "deleted" in reused.json()["detail"]
 
 
 def test_jobs_are_listed_newest_first_in_pages(api: httpx.Client, tmp_path: Path) -> None:

@@ -124,7 +124,7 @@ async def test_cancelling_a_separation(api: httpx.Client, ws_url: str, tmp_path:
         await ws.send(json.dumps({"action": "subscribe", "job_id": job["id"]}))
         while json.loads(await asyncio.wait_for(ws.recv(), 60))["type"] != "job.progress":
             pass
-        assert api.delete(f"/api/v1/jobs/{job['id']}").status_code == 202
+        assert api.post(f"/api/v1/jobs/{job['id']}/cancel").status_code == 202
         while (event := json.loads(await asyncio.wait_for(ws.recv(), 10)))["type"] != (
             "job.cancelled"
         ):

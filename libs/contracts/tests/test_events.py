@@ -39,7 +39,7 @@ from cadenza.contracts.composition import (
     CompositionRequested,
 )
 from cadenza.contracts.effect_chain import EFFECT_MODELS, EFFECT_TYPES
-from cadenza.contracts.jobs import JobPinned, RetentionRemoved, StageDeadLettered
+from cadenza.contracts.jobs import JobDeleted, JobPinned, RetentionRemoved, StageDeadLettered
 from cadenza.contracts.model_catalog import (
     ModelPullCompleted,
     ModelPullFailed,
@@ -102,6 +102,7 @@ def example(cls: type[Event]) -> Event:
             "dead_letter_seq": 12,
         },
         JobPinned: {"pinned": True},
+        JobDeleted: {},
         RetentionRemoved: {
             "what": "artifacts",
             "names": ["processed.wav"],

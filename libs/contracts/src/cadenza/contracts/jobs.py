@@ -95,6 +95,13 @@ class JobPinned(Event):
     pinned: bool
 
 
+class JobDeleted(Event):
+    """The owner deleted a finished job: it and its files are gone (its id answers 404, its
+    Idempotency-Key is not reused)."""
+
+    subject: ClassVar[str] = "job.deleted"
+
+
 class RetentionRemoved(Event):
     """Retention removed something past its age. `job_id` is the id of what was removed:
     a job (its artifacts, or the whole record) or an upload."""

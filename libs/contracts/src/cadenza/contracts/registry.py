@@ -16,6 +16,7 @@ from cadenza.contracts.effects import EffectsCompleted, EffectsFailed, EffectsRe
 from cadenza.contracts.envelope import Event
 from cadenza.contracts.jobs import (
     JobCancelled,
+    JobDeleted,
     JobPinned,
     JobProgress,
     JobSubmitted,
@@ -74,6 +75,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     JobCancelled,
     StageDeadLettered,
     JobPinned,
+    JobDeleted,
     RetentionRemoved,
 )
 

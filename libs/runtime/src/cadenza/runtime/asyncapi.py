@@ -37,6 +37,7 @@ from cadenza.contracts.credentials import REVOKED_SUBJECT
 from cadenza.contracts.envelope import SCHEMA_VERSION, Event
 from cadenza.contracts.jobs import (
     JobCancelled,
+    JobDeleted,
     JobPinned,
     JobProgress,
     JobSubmitted,
@@ -152,7 +153,8 @@ def publishers() -> dict[str, tuple[str, ...]]:
     add(JobSubmitted, GATEWAY, "when it accepts a job (through its transactional outbox)")
     for consumer in COMMAND_CONSUMERS:
         add(consumer.command, GATEWAY, "the first stage of a job it accepts")
-    add(JobCancelled, GATEWAY, "`DELETE /api/v1/jobs/{job_id}`")
+    add(JobCancelled, GATEWAY, "`POST /api/v1/jobs/{job_id}/cancel`")
+    add(JobDeleted, GATEWAY, "`DELETE /api/v1/jobs/{job_id}` (a finished job)")
     add(JobPinned, GATEWAY, "`POST` and `DELETE /api/v1/jobs/{job_id}/pin`")
     add(RetentionRemoved, GATEWAY, "its retention sweep")
     add(StageDeadLettered, GATEWAY, "its dead-letter keeper, on a max-deliveries advisory")

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from cadenza.contracts.envelope import Event
 from cadenza.contracts.jobs import (
     JobCancelled,
+    JobDeleted,
     JobPinned,
     JobProgress,
     JobSubmitted,
@@ -63,6 +64,8 @@ class JobState:
     idempotency_key: str | None = None
     pinned: bool = False
     artifacts_expired_at: datetime | None = None
+    # The owner deleted it: reads answer 404, the row stays as a tombstone for its key.
+    deleted_at: datetime | None = None
 
     @property
     def terminal(self) -> bool:
@@ -105,6 +108,10 @@ def reduce(job: JobState, event: Event) -> JobState:
     if event.job_id != job.id:
         return job
     # Pins and retention apply to finished jobs too (they are about keeping the results).
+    if isinstance(event, JobDeleted):
+        if job.deleted_at is not None or not job.terminal:
+            return job
+        return replace(job, artifacts={}, deleted_at=event.occurred_at)
     if isinstance(event, JobPinned):
         return job if job.pinned == event.pinned else replace(job, pinned=event.pinned)
     if isinstance(event, RetentionRemoved):

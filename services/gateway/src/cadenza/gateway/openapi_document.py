@@ -132,7 +132,7 @@ def _job_links(pointer: str) -> dict[str, Link]:
         "GetJob": Link("get_job", job_id),
         "JobEvents": Link("job_events", job_id),
         "CancelJob": Link("cancel_job", job_id),
-        "CancelJobByDelete": Link("cancel_job_by_delete", job_id),
+        "DeleteJob": Link("delete_job", job_id),
         "PinJob": Link("pin_job", job_id),
         "UnpinJob": Link("unpin_job", job_id),
     }

@@ -147,7 +147,7 @@ async def rebuild(js: JetStreamContext, pool: asyncpg.Pool) -> int:
 
 PROJECTION_COLUMNS = (
     "id, owner, kind, status, progress, stages, input, params, artifacts, error,"
-    " idempotency_key, created_at, updated_at, finished_at"
+    " idempotency_key, created_at, updated_at, finished_at, deleted_at"
 )
 
 

@@ -16,7 +16,8 @@ from cadenza.gateway.job_state import JobState, StageState
 
 JOB_COLUMNS = (
     "id, owner, kind, status, progress, stages, input, params, artifacts, error,"
-    " idempotency_key, created_at, updated_at, finished_at, pinned, artifacts_expired_at"
+    " idempotency_key, created_at, updated_at, finished_at, pinned, artifacts_expired_at,"
+    " deleted_at"
 )
 
 
@@ -38,13 +39,14 @@ def job_from_row(row: asyncpg.Record) -> JobState:
         finished_at=row["finished_at"],
         pinned=row["pinned"],
         artifacts_expired_at=row["artifacts_expired_at"],
+        deleted_at=row["deleted_at"],
     )
 
 
 async def insert_job(conn: asyncpg.Connection, job: JobState) -> bool:
     result = await conn.execute(
         f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES"
-        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
         " ON CONFLICT DO NOTHING",
         job.id,
         job.owner,
@@ -62,6 +64,7 @@ async def insert_job(conn: asyncpg.Connection, job: JobState) -> bool:
         job.finished_at,
         job.pinned,
         job.artifacts_expired_at,
+        job.deleted_at,
     )
     return bool(result.endswith(" 1"))
 
@@ -69,8 +72,8 @@ async def insert_job(conn: asyncpg.Connection, job: JobState) -> bool:
 async def update_job(conn: asyncpg.Connection, job: JobState) -> None:
     await conn.execute(
         "UPDATE jobs SET status = $2, progress = $3, stages = $4, artifacts = $5, error = $6,"
-        " updated_at = $7, finished_at = $8, pinned = $9, artifacts_expired_at = $10"
-        " WHERE id = $1",
+        " updated_at = $7, finished_at = $8, pinned = $9, artifacts_expired_at = $10,"
+        " deleted_at = $11 WHERE id = $1",
         job.id,
         job.status,
         job.progress,
@@ -81,6 +84,7 @@ async def update_job(conn: asyncpg.Connection, job: JobState) -> None:
         job.finished_at,
         job.pinned,
         job.artifacts_expired_at,
+        job.deleted_at,
     )
 
 
@@ -91,7 +95,9 @@ async def lock_job(conn: asyncpg.Connection, job_id: uuid.UUID) -> JobState | No
 
 async def get_job(pool: asyncpg.Pool, owner: str, job_id: uuid.UUID) -> JobState | None:
     row = await pool.fetchrow(
-        f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 AND owner = $2", job_id, owner
+        f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 AND owner = $2 AND deleted_at IS NULL",
+        job_id,
+        owner,
     )
     return job_from_row(row) if row else None
 
@@ -103,7 +109,9 @@ async def job_history(
     first; None when the owner has no such job."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
         if not await conn.fetchval(
-            "SELECT true FROM jobs WHERE id = $1 AND owner = $2", job_id, owner
+            "SELECT true FROM jobs WHERE id = $1 AND owner = $2 AND deleted_at IS NULL",
+            job_id,
+            owner,
         ):
             return None
         rows: list[asyncpg.Record] = await conn.fetch(
@@ -114,11 +122,15 @@ async def job_history(
         return rows
 
 
-async def job_id_for_key(pool: asyncpg.Pool, owner: str, key: str) -> uuid.UUID | None:
-    value = await pool.fetchval(
-        "SELECT id FROM jobs WHERE owner = $1 AND idempotency_key = $2", owner, key
+async def job_for_key(pool: asyncpg.Pool, owner: str, key: str) -> tuple[uuid.UUID, bool] | None:
+    """The job an Idempotency-Key made, and whether its owner has deleted it."""
+    row = await pool.fetchrow(
+        "SELECT id, deleted_at IS NOT NULL AS deleted FROM jobs"
+        " WHERE owner = $1 AND idempotency_key = $2",
+        owner,
+        key,
     )
-    return value if isinstance(value, uuid.UUID) else None
+    return (row["id"], row["deleted"]) if row else None
 
 
 async def submitted_digest(pool: asyncpg.Pool, job_id: uuid.UUID) -> str | None:
@@ -149,7 +161,7 @@ async def list_jobs(
 ) -> tuple[list[JobState], str | None]:
     """Newest first; returns a page and the cursor of the next one (None at the end)."""
     args: list[Any] = [owner, limit + 1]
-    where = "owner = $1"
+    where = "owner = $1 AND deleted_at IS NULL"
     if cursor:
         created, job_id = decode_cursor(cursor)
         where += " AND (created_at, id) < ($3, $4)"

@@ -112,6 +112,11 @@ class Retention:
         self._freed += size
         FREED.inc(size)
 
+    async def delete_files(self, refs: dict[str, dict[str, Any]]) -> None:
+        """A job's files, gone from storage and from its owner's storage use (a song's
+        files stay: they are the catalog's)."""
+        await self._delete_files(refs)
+
     async def _delete_files(self, refs: dict[str, dict[str, Any]]) -> None:
         gone = []
         for ref in refs.values():

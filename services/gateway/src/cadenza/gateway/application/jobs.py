@@ -19,7 +19,7 @@ from typing import Any
 
 from cadenza.contracts.composition import BlendSource
 from cadenza.contracts.envelope import Event, derive_id
-from cadenza.contracts.jobs import JobCancelled, JobPinned, JobSubmitted
+from cadenza.contracts.jobs import JobCancelled, JobDeleted, JobPinned, JobSubmitted
 from cadenza.contracts.limits import JobLimits
 from cadenza.contracts.pipeline import PipelineCommand
 from cadenza.gateway import repository
@@ -116,9 +116,17 @@ async def submit(
 async def _earlier(
     services: Services, owner: str, idempotency_key: str, digest: str
 ) -> JobState | None:
-    existing = await repository.job_id_for_key(services.pool, owner, idempotency_key)
-    job = await repository.get_job(services.pool, owner, existing) if existing else None
-    if existing is None or job is None:
+    found = await repository.job_for_key(services.pool, owner, idempotency_key)
+    if found is None:
+        return None
+    existing, deleted = found
+    if deleted:
+        raise UnprocessableError.one(
+            "Idempotency-Key",
+            f"this key was used for job {existing}, which was deleted; use a new key",
+        )
+    job = await repository.get_job(services.pool, owner, existing)
+    if job is None:
         return None
     first = await repository.submitted_digest(services.pool, existing)
     if first is not None and first != digest:
@@ -265,3 +273,23 @@ async def artifact(services: Services, owner: str, job_id: uuid.UUID, name: str)
     if ref is None:
         raise NotFoundError(f"job {job_id} has no artifact named {name!r}")
     return dict(ref)
+
+
+async def delete(services: Services, owner: str, job_id: uuid.UUID) -> None:
+    """Remove a finished job: its files go, its id answers 404 from then on (its history
+    too), and its Idempotency-Key is not reused. A queued or running job is cancelled first."""
+    job = await read(services, owner, job_id)
+    if not job.terminal:
+        raise ConflictError(
+            f"job {job_id} is {job.status}; cancel it first "
+            f"(POST /api/v1/jobs/{job_id}/cancel), then delete it"
+        )
+    event = JobDeleted(
+        event_id=derive_id(job_id, JobDeleted.subject),
+        job_id=job_id,
+        owner=owner,
+        correlation_id=uuid.uuid4(),
+    )
+    await services.projection.apply(event)
+    await services.bus.publish(event)
+    await services.retention.delete_files(job.artifacts)

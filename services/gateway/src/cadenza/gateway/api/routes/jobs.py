@@ -101,15 +101,13 @@ async def cancel_job(
 
 @router.delete(
     "/{job_id}",
-    summary="Cancel a job (an alias of POST /api/v1/jobs/{job_id}/cancel, kept for old "
-    "clients: it cancels, it does not remove the job)",
-    deprecated=True,
-    **CANCEL,
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a finished job: its files go and its id answers 404 from then on",
+    responses={**NOT_FOUND, 409: {"description": "The job is queued or running: cancel it first"}},
 )
-async def cancel_job_by_delete(
-    job_id: uuid.UUID, response: Response, services: ServicesDep, owner: WriterDep
-) -> JobView:
-    return await cancel_job(job_id, response, services, owner)
+async def delete_job(job_id: uuid.UUID, services: ServicesDep, owner: WriterDep) -> Response:
+    await jobs.delete(services, owner, job_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 # GET for the bytes, HEAD for their size and type (separate operations in the OpenAPI).
