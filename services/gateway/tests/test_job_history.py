@@ -22,12 +22,13 @@ REF = ArtifactRef(uri="file:///s/a.wav", media_type="audio/wav", bytes=10, sha25
 
 
 async def test_a_read_after_a_socket_message_agrees_with_it(
-    fresh_database: str, nats_server: NatsServer, tmp_path: Path
+    fresh_database: str, fresh_nats: NatsServer, tmp_path: Path
 ) -> None:
-    config = settings(fresh_database, nats_server.url, tmp_path / "store", auth_mode="dev")
+    config = settings(fresh_database, fresh_nats.url, tmp_path / "store", auth_mode="dev")
     async with running_gateway(config) as (services, api):
-        # Only the live feed is left to record facts: the projection's consumers are gone.
-        connection = await nats.connect(nats_server.url)
+        # Only the live feed is left to record facts: the projection's consumers are gone
+        # (on a NATS server of its own: a gateway started later would re-read the streams).
+        connection = await nats.connect(fresh_nats.url)
         js = connection.jetstream()
         for consumer in PROJECTION_CONSUMERS:
             await js.delete_consumer(consumer.stream.name, consumer.durable)

@@ -80,17 +80,7 @@ class Projection:
         if isinstance(event, RetentionRemoved) and event.what != "artifacts":
             await self._removed(conn, event)
             return None
-        recorded = await conn.fetchval(
-            "INSERT INTO job_events (event_id, job_id, subject, occurred_at, payload)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING"
-            " RETURNING event_id",
-            event.event_id,
-            event.job_id,
-            event.subject,
-            event.occurred_at,
-            event.model_dump(mode="json"),
-        )
-        if recorded is None:
+        if not await repository.record_event(conn, event):
             PROJECTED.labels(event.subject, "duplicate").inc()
             return await repository.lock_job(conn, event.job_id)
         if isinstance(event, JobSubmitted):
@@ -104,8 +94,7 @@ class Projection:
         """A whole job record past its age goes, with its history (uploads and orphans
         are not part of the jobs projection: nothing to do)."""
         if event.what == "job":
-            await conn.execute("DELETE FROM jobs WHERE id = $1", event.job_id)
-            await conn.execute("DELETE FROM job_events WHERE job_id = $1", event.job_id)
+            await repository.delete_job_record(conn, event.job_id)
             PROJECTED.labels(event.subject, "applied").inc()
 
     async def _create(
@@ -123,12 +112,7 @@ class Projection:
             return job
         # Events of this job that were recorded before it existed (a rebuild reads the
         # streams side by side) are folded in now.
-        rows = await conn.fetch(
-            "SELECT subject, payload FROM job_events WHERE job_id = $1 AND event_id <> $2"
-            " ORDER BY occurred_at",
-            event.job_id,
-            event.event_id,
-        )
+        rows = await repository.other_events(conn, event.job_id, event.event_id)
         if not rows:
             return job
         locked = await repository.lock_job(conn, event.job_id)

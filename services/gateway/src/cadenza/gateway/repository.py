@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from cadenza.contracts.envelope import Event
 from cadenza.gateway import quota_repository
 from cadenza.gateway.job_state import JobState, StageState
 
@@ -86,6 +87,44 @@ async def update_job(conn: asyncpg.Connection, job: JobState) -> None:
         job.artifacts_expired_at,
         job.deleted_at,
     )
+
+
+async def record_event(conn: asyncpg.Connection, event: Event) -> bool:
+    """Record an event of the projection once (keyed by its id); False if it already was."""
+    recorded = await conn.fetchval(
+        "INSERT INTO job_events (event_id, job_id, subject, occurred_at, payload)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING"
+        " RETURNING event_id",
+        event.event_id,
+        event.job_id,
+        event.subject,
+        event.occurred_at,
+        event.model_dump(mode="json"),
+    )
+    return recorded is not None
+
+
+async def other_events(
+    conn: asyncpg.Connection, job_id: uuid.UUID, except_event: uuid.UUID
+) -> list[asyncpg.Record]:
+    """(subject, payload) of the job's recorded events but one, in the order they happened."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT subject, payload FROM job_events WHERE job_id = $1 AND event_id <> $2"
+        " ORDER BY occurred_at",
+        job_id,
+        except_event,
+    )
+    return rows
+
+
+async def delete_job_record(conn: asyncpg.Connection, job_id: uuid.UUID) -> None:
+    """A job's row and its recorded history, gone."""
+    await conn.execute("DELETE FROM jobs WHERE id = $1", job_id)
+    await conn.execute("DELETE FROM job_events WHERE job_id = $1", job_id)
+
+
+async def ping(pool: asyncpg.Pool) -> None:
+    await pool.fetchval("SELECT 1")
 
 
 async def lock_job(conn: asyncpg.Connection, job_id: uuid.UUID) -> JobState | None:

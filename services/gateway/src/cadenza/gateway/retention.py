@@ -24,7 +24,7 @@ from prometheus_client import Counter as MetricCounter
 
 from cadenza.contracts.envelope import derive_id
 from cadenza.contracts.jobs import RetentionRemoved
-from cadenza.gateway import quota_repository
+from cadenza.gateway import quota_repository, retention_repository
 from cadenza.gateway.projection import Projection
 from cadenza.runtime.bus import Bus
 from cadenza.runtime.storage import ObjectStore
@@ -38,7 +38,6 @@ FREED = MetricCounter("cadenza_retention_freed_bytes_total", "Bytes retention fr
 
 # Prefixes under an owner that belong to the catalog: never retention's to remove.
 CATALOG_PREFIXES = frozenset({"songs", "imports"})
-SWEEP_LOCK = 0x5245_5445  # pg advisory lock: one sweep at a time across gateway replicas
 BATCH = 500
 
 
@@ -69,21 +68,18 @@ class Retention:
     async def sweep(self) -> dict[str, int]:
         """One pass; returns how many of each kind it removed (empty: another replica is
         sweeping)."""
-        async with self.pool.acquire() as lock:
-            if not await lock.fetchval("SELECT pg_try_advisory_lock($1)", SWEEP_LOCK):
+        async with retention_repository.sweep_lock(self.pool) as held:
+            if not held:
                 return {}
-            try:
-                counts: Counter[str] = Counter()
-                counts["artifacts"] = await self._expire_artifacts()
-                counts["job"] = await self._expire_jobs()
-                counts["upload"] = await self._expire_uploads()
-                counts["orphan"] = await self._remove_orphans()
-                counts["sessions"] = await self._forget_sessions()
-                counts["bytes_freed"] = int(self._freed)
-                self._freed = 0
-                return dict(counts)
-            finally:
-                await lock.execute("SELECT pg_advisory_unlock($1)", SWEEP_LOCK)
+            counts: Counter[str] = Counter()
+            counts["artifacts"] = await self._expire_artifacts()
+            counts["job"] = await self._expire_jobs()
+            counts["upload"] = await self._expire_uploads()
+            counts["orphan"] = await self._remove_orphans()
+            counts["sessions"] = await self._forget_sessions()
+            counts["bytes_freed"] = int(self._freed)
+            self._freed = 0
+            return dict(counts)
 
     async def _record(
         self,
@@ -130,12 +126,8 @@ class Retention:
         await quota_repository.forget_files(self.pool, gone)
 
     async def _expire_artifacts(self) -> int:
-        rows = await self.pool.fetch(
-            "SELECT id, owner, artifacts FROM jobs WHERE NOT pinned AND artifacts <> '{}'"
-            " AND artifacts_expired_at IS NULL"
-            " AND finished_at < now() - make_interval(secs => $1) LIMIT $2",
-            self.ages.artifacts_s,
-            BATCH,
+        rows = await retention_repository.jobs_with_old_artifacts(
+            self.pool, self.ages.artifacts_s, BATCH
         )
         for row in rows:
             artifacts: dict[str, dict[str, Any]] = row["artifacts"]
@@ -153,12 +145,7 @@ class Retention:
         return len(rows)
 
     async def _expire_jobs(self) -> int:
-        rows = await self.pool.fetch(
-            "SELECT id, owner, artifacts FROM jobs WHERE NOT pinned"
-            " AND finished_at < now() - make_interval(secs => $1) LIMIT $2",
-            self.ages.jobs_s,
-            BATCH,
-        )
+        rows = await retention_repository.old_jobs(self.pool, self.ages.jobs_s, BATCH)
         for row in rows:
             days = self.ages.jobs_s / 86400
             await self._record(
@@ -174,15 +161,7 @@ class Retention:
 
     async def _expire_uploads(self) -> int:
         # An upload a live job still reads from stays until that job ends.
-        rows = await self.pool.fetch(
-            "SELECT u.id, u.owner, u.uri, u.bytes, u.filename FROM uploads u"
-            " WHERE NOT u.pinned AND u.created_at < now() - make_interval(secs => $1)"
-            " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.status IN ('queued', 'running')"
-            "   AND j.input->>'upload_id' = u.id::text)"
-            " LIMIT $2",
-            self.ages.uploads_s,
-            BATCH,
-        )
+        rows = await retention_repository.old_uploads(self.pool, self.ages.uploads_s, BATCH)
         for row in rows:
             hours = self.ages.uploads_s / 3600
             await self._record(
@@ -193,7 +172,7 @@ class Retention:
                 int(row["bytes"]),
                 f"uploads are kept {hours:g} hours",
             )
-            await self.pool.execute("DELETE FROM uploads WHERE id = $1", row["id"])
+            await retention_repository.delete_upload(self.pool, row["id"])
             await self._delete_files({"source": {"uri": row["uri"], "bytes": row["bytes"]}})
         return len(rows)
 
@@ -209,19 +188,8 @@ class Retention:
         ]
         upload_ids = _ids(parts[2] for _, parts in listed if parts[1] == "uploads")
         job_ids = _ids(parts[1] for _, parts in listed if parts[1] not in ("uploads", "matches"))
-        uploads = {
-            r["id"]
-            for r in await self.pool.fetch(
-                "SELECT id FROM uploads WHERE id = ANY($1::uuid[])", list(upload_ids.values())
-            )
-        }
-        expired = {
-            r["id"]: r["artifacts_expired_at"] is not None
-            for r in await self.pool.fetch(
-                "SELECT id, artifacts_expired_at FROM jobs WHERE id = ANY($1::uuid[])",
-                list(job_ids.values()),
-            )
-        }
+        uploads = await retention_repository.existing_uploads(self.pool, list(upload_ids.values()))
+        expired = await retention_repository.jobs_without_files(self.pool, list(job_ids.values()))
         removed = 0
         for obj, parts in listed:
             age = now - obj.modified
@@ -251,11 +219,7 @@ class Retention:
     async def _forget_sessions(self) -> int:
         """Sign-in sessions a day past their end (expired or revoked), with their refresh
         tokens: nothing can use them any more."""
-        status = await self.pool.execute(
-            "DELETE FROM sessions WHERE expires_at < now() - interval '1 day'"
-            " OR revoked_at < now() - interval '1 day'"
-        )
-        return int(status.split()[-1])
+        return await retention_repository.forget_old_sessions(self.pool)
 
 
 def _catalog_file(key: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from cadenza.gateway import repository
 from cadenza.gateway.services import Services
 from cadenza.runtime.bus import nats_answers
 
@@ -15,7 +16,7 @@ async def unavailable(services: Services) -> dict[str, str]:
     if not await nats_answers(services.broker):
         problems["nats"] = f"NATS at {services.settings.nats_where} does not answer"
     try:
-        await asyncio.wait_for(services.pool.fetchval("SELECT 1"), timeout=3.0)
+        await asyncio.wait_for(repository.ping(services.pool), timeout=3.0)
     except Exception as e:
         problems["postgres"] = f"PostgreSQL does not answer: {type(e).__name__}: {e}"
     try:
