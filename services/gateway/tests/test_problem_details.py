@@ -79,10 +79,12 @@ async def test_errors_are_problem_documents(
         )
         assert_problem(wrong_password, 401, "/api/v1/auth/login")
 
-        # A fixed path is its own resource, though /songs/{song_id} also matches its text.
-        not_allowed = await api.request("OPTIONS", "/api/v1/songs/match", headers=bearer(token))
-        assert_problem(not_allowed, 405, "/api/v1/songs/match")
-        assert not_allowed.headers["allow"] == "POST"
+        # A fixed path is its own resource: /songs/{song_id} takes only a UUID, so GET
+        # /songs/match is not a song with the id "match" but a method the path lacks.
+        for method in ("OPTIONS", "GET"):
+            not_allowed = await api.request(method, "/api/v1/songs/match", headers=bearer(token))
+            assert_problem(not_allowed, 405, "/api/v1/songs/match")
+            assert not_allowed.headers["allow"] == "POST"
 
         page = await api.get("/problems/validation")
         assert page.status_code == 200 and "Invalid request" in page.text

@@ -53,7 +53,10 @@ class WebhookCreate(BaseModel):
         examples=["https://example.com/hooks/cadenza"],
     )
     event_types: list[EventType] = Field(
-        min_length=1, max_length=len(EVENT_TYPES), description="Which job events to send"
+        min_length=1,
+        max_length=len(EVENT_TYPES),
+        description="Which job events to send, each once",
+        json_schema_extra={"uniqueItems": True},  # checked below, with a sentence
     )
     job_id: uuid.UUID | None = Field(
         default=None, description="Only this job's events (one of yours); all jobs if absent"

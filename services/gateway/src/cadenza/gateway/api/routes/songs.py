@@ -194,13 +194,15 @@ async def search_songs(
     )
 
 
-@router.get("/{song_id}", summary="A song", responses={**NOT_FOUND, **CATALOG_DOWN})
+# A song id is a UUID in the path itself (`:uuid`): /songs/match and any other text are not
+# songs (404), and GET /songs/match is a 405 naming POST, as the OpenAPI says.
+@router.get("/{song_id:uuid}", summary="A song", responses={**NOT_FOUND, **CATALOG_DOWN})
 async def get_song(song_id: uuid.UUID, services: ServicesDep, owner: PrincipalDep) -> Song:
     return public_views.song(await songs.read(services, owner, song_id))
 
 
 @router.get(
-    "/{song_id}/similar",
+    "/{song_id:uuid}/similar",
     summary="The k most similar songs (cosine over the song embedding, HNSW index)",
     responses={**NOT_FOUND, **CATALOG_DOWN},
 )
@@ -221,8 +223,8 @@ ASSET_DOWNLOAD: dict[str, Any] = {
 }
 
 
-@router.get("/{song_id}/assets/{name}", **ASSET_DOWNLOAD)
-@router.head("/{song_id}/assets/{name}", **ASSET_DOWNLOAD)
+@router.get("/{song_id:uuid}/assets/{name}", **ASSET_DOWNLOAD)
+@router.head("/{song_id:uuid}/assets/{name}", **ASSET_DOWNLOAD)
 async def download_asset(
     song_id: uuid.UUID,
     name: str,
