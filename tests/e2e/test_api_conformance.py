@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -30,8 +31,12 @@ RUN_TIMEOUT_S = 240 + 30 * EXAMPLES
 PASSWORD = "correct horse battery staple"
 # The few rules no schema can state (stored state, file contents), each named there.
 CONFIG = Path(__file__).with_name("schemathesis.toml")
-# Real audio in some of its uploads, so stateful sequences get past create_upload.
+# Real audio in some of its uploads and songs, and a callback that is allowed, so stateful
+# sequences get past creating things and follow the links from them.
 HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
+# About 50 at the default FUZZ_EXAMPLES (5 before the hooks and whole-body links); fewer
+# means the sequences stop at their first step again.
+MIN_LINKS_FOLLOWED = 35
 
 
 @pytest.fixture(scope="module")
@@ -138,4 +143,15 @@ def test_schemathesis_finds_nothing(strict_gateway: str, tmp_path: Path) -> None
     )
     output = run.stdout + run.stderr
     (tmp_path / "schemathesis.txt").write_text(output)
+    # How far the stateful sequences got (`pytest -s` shows it): scenarios run, and links
+    # followed of those in the document (its own and those schemathesis infers).
+    for line in output.splitlines():
+        if line.strip().startswith(("API Links:", "Scenarios:")):
+            print("stateful", " ".join(line.split()))
     assert run.returncode == 0, output[-20000:]
+    links = re.search(r"API Links:\s+(\d+) covered", output)
+    assert links is not None, output[-5000:]
+    assert int(links.group(1)) >= MIN_LINKS_FOLLOWED, (
+        f"the stateful phase followed only {links.group(1)} links: its sequences no longer get "
+        "past creating an upload, job, song or webhook (see schemathesis_hooks.py)"
+    )

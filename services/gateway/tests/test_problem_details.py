@@ -121,6 +121,8 @@ def test_the_openapi_declares_problems_security_and_links() -> None:
             for response in op["responses"].values():
                 for link in response.get("links", {}).values():
                     assert link["operationId"] in ids, (where, link)
+                    if "requestBody" in link:  # the whole body, not members to merge
+                        assert link["x-schemathesis"] == {"merge_body": False}, (where, link)
     create = spec["paths"]["/api/v1/jobs"]["post"]
     assert create["operationId"] == "create_job"
     assert create["responses"]["202"]["links"]["GetJob"] == {

@@ -119,7 +119,10 @@ def state_text_rule(node: Any) -> None:
 @dataclass(frozen=True)
 class Link:
     """`$response.body` pointers into the answer of `source` that name the target's
-    parameters (the stateful tests follow these)."""
+    parameters (the stateful tests follow these). A `request_body` is the whole request:
+    schemathesis would otherwise merge its members into a body it makes up (a job with
+    random members beside the upload's id is a 422), so the link says `merge_body: false`
+    in schemathesis's extension."""
 
     target: str
     parameters: dict[str, str]
@@ -140,24 +143,20 @@ def _job_links(pointer: str) -> dict[str, Link]:
 
 def _song_links(pointer: str) -> dict[str, Link]:
     song_id = {"song_id": f"$response.body#{pointer}"}
-    return {"GetSong": Link("get_song", song_id), "SimilarSongs": Link("similar_songs", song_id)}
+    asset = {**song_id, "name": f"$response.body#{pointer.removesuffix('/id')}/assets/0/name"}
+    return {
+        "GetSong": Link("get_song", song_id),
+        "SimilarSongs": Link("similar_songs", song_id),
+        "DownloadAsset": Link("download_asset", asset),
+        "DownloadAssetHead": Link("download_asset_head", asset),
+    }
 
 
-# (operation id, status) → links to the operations that take what it answered.
-LINKS: dict[tuple[str, str], dict[str, Link]] = {
-    ("create_job", "202"): _job_links("/id"),
-    ("generate", "202"): _job_links("/id"),
-    ("get_job", "200"): {
-        **_job_links("/id"),
-        "DownloadArtifact": Link(
-            "download_artifact",
-            {"job_id": "$response.body#/id", "name": "$response.body#/artifacts/0/name"},
-        ),
-    },
-    ("list_jobs", "200"): _job_links("/items/0/id"),
-    ("create_upload", "201"): {
+def _upload_links(pointer: str) -> dict[str, Link]:
+    upload_id = f"$response.body#{pointer}"
+    return {
         **{
-            name: Link(target, {"upload_id": "$response.body#/id"})
+            name: Link(target, {"upload_id": upload_id})
             for name, target in (
                 ("GetUpload", "get_upload"),
                 ("PinUpload", "pin_upload"),
@@ -169,13 +168,49 @@ LINKS: dict[tuple[str, str], dict[str, Link]] = {
             {},
             {
                 "kind": "effects",
-                "input": {"upload_id": "$response.body#/id"},
-                "params": {"chain": [{"type": "gain", "gain_db": -6}]},
+                "input": {"upload_id": upload_id},
+                "params": {"chain": [{"type": "pitch_shift", "semitones": 7}, {"type": "reverb"}]},
             },
         ),
+    }
+
+
+def _webhook_links(pointer: str) -> dict[str, Link]:
+    webhook_id = {"webhook_id": f"$response.body#{pointer}"}
+    return {
+        name: Link(target, webhook_id)
+        for name, target in (
+            ("GetWebhook", "get_webhook"),
+            ("WebhookDeliveries", "list_webhook_deliveries"),
+            ("RotateWebhookSecret", "rotate_webhook_secret"),
+            ("DeleteWebhook", "delete_webhook"),
+        )
+    }
+
+
+# (operation id, status) → links to the operations that take what it answered.
+LINKS: dict[tuple[str, str], dict[str, Link]] = {
+    ("create_job", "202"): _job_links("/id"),
+    ("generate", "202"): _job_links("/id"),
+    ("get_job", "200"): {
+        **_job_links("/id"),
+        **{
+            name: Link(
+                target,
+                {"job_id": "$response.body#/id", "name": "$response.body#/artifacts/0/name"},
+            )
+            for name, target in (
+                ("DownloadArtifact", "download_artifact"),
+                ("DownloadArtifactHead", "download_artifact_head"),
+            )
+        },
     },
+    ("list_jobs", "200"): _job_links("/items/0/id"),
+    ("create_upload", "201"): _upload_links("/id"),
+    ("get_upload", "200"): _upload_links("/id"),
     ("add_song", "201"): _song_links("/song/id"),
     ("add_song", "200"): _song_links("/song/id"),
+    ("get_song", "200"): _song_links("/id"),
     ("create_api_key", "201"): {
         "RevokeApiKey": Link("revoke_api_key", {"key_id": "$response.body#/id"})
     },
@@ -186,15 +221,9 @@ LINKS: dict[tuple[str, str], dict[str, Link]] = {
             ("ProjectAggregate", "project_aggregate"),
         )
     },
-    ("create_webhook", "201"): {
-        name: Link(target, {"webhook_id": "$response.body#/id"})
-        for name, target in (
-            ("GetWebhook", "get_webhook"),
-            ("WebhookDeliveries", "list_webhook_deliveries"),
-            ("RotateWebhookSecret", "rotate_webhook_secret"),
-            ("DeleteWebhook", "delete_webhook"),
-        )
-    },
+    ("create_webhook", "201"): _webhook_links("/id"),
+    ("get_webhook", "200"): _webhook_links("/id"),
+    ("list_webhooks", "200"): _webhook_links("/items/0/id"),
     # The seeds' routes (docs/compat.md), when COMPAT_ROUTES has them.
     ("orpheus_generate", "202"): {
         "OrpheusStatus": Link("orpheus_status", {"job_id": "$response.body#/jobId"}),
@@ -310,7 +339,11 @@ def finish(document: dict[str, Any], app: FastAPI) -> None:
             name: {
                 "operationId": link.target,
                 "parameters": link.parameters,
-                **({"requestBody": link.request_body} if link.request_body else {}),
+                **(
+                    {"requestBody": link.request_body, "x-schemathesis": {"merge_body": False}}
+                    if link.request_body
+                    else {}
+                ),
             }
             for name, link in links.items()
             if link.target in ids
