@@ -607,3 +607,72 @@ async def test_finished_deliveries_leave_the_log_after_its_retention(
         removed = await repository.forget_finished(services.pool, config.webhook_log_retention_s)
         assert removed == 1
         assert [d["id"] for d in await _log(api, made["id"])] == [young["id"]]
+
+
+async def test_a_disabled_accounts_webhooks_send_nothing(
+    fresh_database: str, fresh_nats: NatsServer, tmp_path: Path
+) -> None:
+    import asyncpg
+
+    config = _config(fresh_database, fresh_nats, tmp_path, auth_mode="required")
+    async with WebhookReceiver() as hook, running_gateway(config) as (services, api):
+        pair = await sign_up(api, "alice@example.com")
+        owner = pair["user"]["id"]
+        made = await api.post(
+            "/api/v1/webhooks",
+            json={"url": hook.url, "event_types": ["job.completed"]},
+            headers=bearer(pair["access_token"]),
+        )
+        assert made.status_code == 201, made.text
+
+        async def finish_a_job() -> None:
+            submitted = _submitted(owner)
+            await services.projection.apply(submitted)
+            await services.bus.publish(submitted)
+            completed = _completed(submitted)
+            await services.projection.apply(completed)
+            await services.bus.publish(completed)
+
+        async def disable(flag: bool) -> None:
+            conn = await asyncpg.connect(config.database_url)
+            try:
+                await conn.execute("UPDATE users SET disabled = $2 WHERE id = $1", owner, flag)
+            finally:
+                await conn.close()
+
+        # A receiver that fails keeps a delivery pending (retried every ~0.2 s)…
+        hook.failures = 1000
+        await finish_a_job()
+        await hook.arrived(2)
+        # …until the account is disabled: no more attempts, and new facts queue nothing.
+        await disable(True)
+        await asyncio.sleep(0.5)  # an attempt in flight when it was disabled ends
+        tried = len(hook.received)
+        await finish_a_job()
+        await asyncio.sleep(2.0)
+        assert len(hook.received) == tried
+        async with services.pool.acquire() as conn:
+            queued = await conn.fetchval("SELECT count(*) FROM webhook_deliveries")
+        assert queued == 1
+
+        # Enabled again, what waited is sent (facts from the disabled time stay unsent).
+        hook.failures = 0
+        await disable(False)
+        await hook.arrived(tried + 1)
+        finished = await _settled_with(services, made.json()["id"])
+        assert finished == ["delivered"]
+
+
+async def _settled_with(services: Services, webhook_id: str) -> list[str]:
+    deadline = time.monotonic() + 20
+    while True:
+        async with services.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT status FROM webhook_deliveries WHERE subscription_id = $1",
+                uuid.UUID(webhook_id),
+            )
+        statuses = [r["status"] for r in rows]
+        if statuses and "pending" not in statuses:
+            return statuses
+        assert time.monotonic() < deadline, statuses
+        await asyncio.sleep(0.1)

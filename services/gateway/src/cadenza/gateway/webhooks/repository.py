@@ -143,13 +143,23 @@ async def rotate(
     return _subscription(row) if row else None
 
 
+# A disabled account's webhooks send nothing: new facts queue no deliveries for it, and
+# what it had queued waits (sent if an admin enables the account again). Owners that are not
+# accounts (the development principal) are never disabled.
+OWNER_DISABLED = (
+    "EXISTS (SELECT 1 FROM users u WHERE u.disabled"
+    " AND u.id = CASE WHEN {owner} ~ '^[0-9a-f]{{8}}-[0-9a-f-]{{27}}$' THEN {owner}::uuid END)"
+)
+
+
 async def matching(
     pool: asyncpg.Pool, owner: str, job_id: uuid.UUID, types: tuple[str, ...]
 ) -> list[Subscription]:
     """`owner`'s webhooks that want any of `types` for `job_id`."""
     rows = await pool.fetch(
         f"SELECT {SUBSCRIPTION_COLUMNS} FROM webhook_subscriptions WHERE owner = $1"
-        " AND (job_id IS NULL OR job_id = $2) AND event_types && $3::text[]",
+        " AND (job_id IS NULL OR job_id = $2) AND event_types && $3::text[]"
+        f" AND NOT {OWNER_DISABLED.format(owner='owner')}",
         owner,
         job_id,
         list(types),
@@ -214,8 +224,11 @@ async def claim_due(pool: asyncpg.Pool, limit: int, lease_s: float) -> list[Due]
         " next_attempt_at = now() + make_interval(secs => $2)"
         " FROM webhook_subscriptions s"
         " WHERE s.id = d.subscription_id AND d.id IN ("
-        "   SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now()"
-        "   ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
+        "   SELECT p.id FROM webhook_deliveries p"
+        "   JOIN webhook_subscriptions w ON w.id = p.subscription_id"
+        "   WHERE p.status = 'pending' AND p.next_attempt_at <= now()"
+        f"  AND NOT {OWNER_DISABLED.format(owner='w.owner')}"
+        "   ORDER BY p.next_attempt_at LIMIT $1 FOR UPDATE OF p SKIP LOCKED)"
         " RETURNING d.id, d.body, d.attempts, s.url, s.secret, s.previous_secret,"
         " s.previous_expires_at > now() AS previous_valid",
         limit,
