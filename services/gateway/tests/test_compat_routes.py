@@ -20,7 +20,7 @@ from cadenza.gateway.api.routes.compat_ws import ProjectFeed
 from cadenza.gateway.app import create_app
 from cadenza.gateway.job_socket import MAX_FRAME
 
-from .conftest import bearer, gateway, settings, sign_up
+from .conftest import bearer, gateway, running_gateway, settings, sign_up
 
 SEED_CALLS = [
     ("POST", "/api/generate"),
@@ -99,7 +99,7 @@ async def test_music_assistant_jobs_and_orpheus_status_of_a_queued_job(
         fresh_database, nats_server.url, tmp_path / "s", auth_mode="dev", max_upload_bytes=400_000
     )
     tone = write_tone(tmp_path / "tone.wav", 1.0)
-    async with gateway(config) as api:
+    async with running_gateway(config) as (services, api):
         created = await api.post(
             "/api/jobs",
             files={"file": ("tone.wav", tone.read_bytes(), "audio/wav")},
@@ -127,6 +127,8 @@ async def test_music_assistant_jobs_and_orpheus_status_of_a_queued_job(
         assert named.status_code == 404 and "no artifact named 'bass.flac'" in named.text
 
         # Refusals, each naming what is wrong.
+        async with services.pool.acquire() as conn:
+            uploads_before = await conn.fetchval("SELECT count(*) FROM uploads")
         upload_id = (
             await api.post("/api/v1/uploads", files={"file": ("t.wav", tone.read_bytes())})
         ).json()["id"]
@@ -149,6 +151,10 @@ async def test_music_assistant_jobs_and_orpheus_status_of_a_queued_job(
             "/api/jobs", files={"file": ("t.wav", tone.read_bytes())}, data={"stems": "kazoo"}
         )
         assert stem.status_code == 422 and stem.json()["errors"][0]["field"] == "stems.0"
+        async with services.pool.acquire() as conn:  # the refused job left no upload behind
+            uploads = await conn.fetch("SELECT id, uri FROM uploads")
+        assert str(upload_id) in {str(u["id"]) for u in uploads}
+        assert len(uploads) == uploads_before + 1, "only the effects job's upload was added"
         for bad in ("nope", f"{uuid.uuid4()}:../x", f"{uuid.uuid4()}:" + "a" * 80):
             response = await api.get(f"/api/download/{bad}")
             assert response.status_code in (404, 422), (bad, response.text)

@@ -251,6 +251,13 @@ async def insert_upload(
         await quota_repository.record_files(conn, upload.owner, None, [(upload.uri, upload.bytes)])
 
 
+async def delete_upload(pool: asyncpg.Pool, upload: Upload) -> None:
+    """The upload's record, and its bytes no longer counted against its owner."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("DELETE FROM uploads WHERE id = $1", upload.id)
+        await quota_repository.forget_files(conn, [upload.uri])
+
+
 async def _insert_upload(conn: asyncpg.Connection, upload: Upload) -> None:
     await conn.execute(
         f"INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES"

@@ -3,6 +3,7 @@ quota, store it and record it; read one; keep it past retention (pin)."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import UTC, datetime
 from functools import partial
@@ -100,3 +101,10 @@ async def pin(services: Services, owner: str, upload_id: uuid.UUID, pinned: bool
     """Keep an upload past the retention age (or let retention have it)."""
     if not await repository.set_upload_pinned(services.pool, owner, upload_id, pinned):
         raise NotFoundError(f"upload {upload_id} not found")
+
+
+async def discard(services: Services, upload: repository.Upload) -> None:
+    """Undo a stored upload whose request was then refused: nothing is left half-made."""
+    await repository.delete_upload(services.pool, upload)
+    with contextlib.suppress(Exception):  # a file left behind is an orphan retention removes
+        await services.store.delete(services.store.key_for(upload.uri))

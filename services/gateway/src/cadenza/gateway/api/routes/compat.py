@@ -151,7 +151,13 @@ async def music_assistant_create_job(
 ) -> AssistantJob:
     """Stored and checked as POST /api/v1/uploads does, then a separation job of it."""
     upload, fields = await uploads.receive_upload_form(services, request, owner, ASSISTANT_FIELDS)
-    submitted = await jobs.submit(services, owner, separation_request(upload.id, fields), None)
+    try:
+        submitted = await jobs.submit(services, owner, separation_request(upload.id, fields), None)
+    except Exception:
+        # The form's fields arrive with the file and are checked after it: a refused job
+        # leaves no upload behind.
+        await uploads.discard(services, upload)
+        raise
     response.headers["Location"] = f"/api/jobs/{submitted.job.id}"
     return assistant_job(submitted.job)
 
