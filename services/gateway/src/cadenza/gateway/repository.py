@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ import asyncpg
 
 from cadenza.contracts.envelope import Event
 from cadenza.gateway import quota_repository
+from cadenza.gateway.cursors import keyset_cursor, keyset_position
 from cadenza.gateway.job_state import JobState, StageState
 
 JOB_COLUMNS = (
@@ -183,18 +183,6 @@ async def submitted_digest(pool: asyncpg.Pool, job_id: uuid.UUID) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def encode_cursor(job: JobState) -> str:
-    raw = f"{job.created_at.isoformat()}|{job.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    """Raises ValueError for anything that is not a cursor we issued."""
-    padded = cursor + "=" * (-len(cursor) % 4)
-    created, job_id = base64.urlsafe_b64decode(padded.encode()).decode().split("|", 1)
-    return datetime.fromisoformat(created), uuid.UUID(job_id)
-
-
 async def list_jobs(
     pool: asyncpg.Pool, owner: str, limit: int, cursor: str | None
 ) -> tuple[list[JobState], str | None]:
@@ -202,7 +190,7 @@ async def list_jobs(
     args: list[Any] = [owner, limit + 1]
     where = "owner = $1 AND deleted_at IS NULL"
     if cursor:
-        created, job_id = decode_cursor(cursor)
+        created, job_id = keyset_position(cursor)
         where += " AND (created_at, id) < ($3, $4)"
         args += [created, job_id]
     rows = await pool.fetch(
@@ -210,7 +198,7 @@ async def list_jobs(
         *args,
     )
     jobs = [job_from_row(r) for r in rows[:limit]]
-    next_cursor = encode_cursor(jobs[-1]) if len(rows) > limit else None
+    next_cursor = keyset_cursor(jobs[-1].created_at, jobs[-1].id) if len(rows) > limit else None
     return jobs, next_cursor
 
 

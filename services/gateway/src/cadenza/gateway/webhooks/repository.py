@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
+
+from cadenza.gateway.cursors import keyset_cursor, keyset_position
 
 SUBSCRIPTION_COLUMNS = (
     "id, owner, url, event_types, job_id, description, secret, previous_secret,"
@@ -99,7 +100,7 @@ async def list_for(
     args: list[Any] = [owner, limit + 1]
     where = "owner = $1"
     if cursor:
-        created, webhook_id = decode_cursor(cursor)
+        created, webhook_id = keyset_position(cursor)
         where += " AND (created_at, id) > ($3, $4)"
         args += [created, webhook_id]
     rows = await pool.fetch(
@@ -108,7 +109,7 @@ async def list_for(
         *args,
     )
     page = [_subscription(r) for r in rows[:limit]]
-    return page, encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+    return page, keyset_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
 
 
 async def get(pool: asyncpg.Pool, owner: str, webhook_id: uuid.UUID) -> Subscription | None:
@@ -165,12 +166,6 @@ async def matching(
         list(types),
     )
     return [_subscription(r) for r in rows]
-
-
-async def event_projected(pool: asyncpg.Pool, event_id: uuid.UUID) -> bool:
-    """Whether the jobs projection has applied this event (it records each one it applies)."""
-    found = await pool.fetchval("SELECT 1 FROM job_events WHERE event_id = $1", event_id)
-    return found is not None
 
 
 async def enqueue(
@@ -282,18 +277,6 @@ async def attempt_failed(
         )
 
 
-def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
-    raw = f"{created_at.isoformat()}|{row_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    """Raises ValueError for anything that is not a cursor we issued."""
-    padded = cursor + "=" * (-len(cursor) % 4)
-    created, delivery_id = base64.urlsafe_b64decode(padded.encode()).decode().split("|", 1)
-    return datetime.fromisoformat(created), uuid.UUID(delivery_id)
-
-
 async def deliveries(
     pool: asyncpg.Pool, subscription_id: uuid.UUID, limit: int, cursor: str | None
 ) -> tuple[list[Delivery], str | None]:
@@ -301,7 +284,7 @@ async def deliveries(
     args: list[Any] = [subscription_id, limit + 1]
     where = "subscription_id = $1"
     if cursor:
-        created, delivery_id = decode_cursor(cursor)
+        created, delivery_id = keyset_position(cursor)
         where += " AND (created_at, id) < ($3, $4)"
         args += [created, delivery_id]
     rows = await pool.fetch(
@@ -310,7 +293,7 @@ async def deliveries(
         *args,
     )
     page = [Delivery(**dict(r)) for r in rows[:limit]]
-    return page, encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+    return page, keyset_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
 
 
 async def forget_finished(pool: asyncpg.Pool, older_than_s: float) -> int:

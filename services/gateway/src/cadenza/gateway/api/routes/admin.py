@@ -9,11 +9,11 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 
 from cadenza.contracts.credentials import CredentialsRevoked
-from cadenza.gateway.application.errors import UnprocessableError
 from cadenza.gateway.auth import accounts
 from cadenza.gateway.auth.views import UserPage, UserView
+from cadenza.gateway.cursors import offset_cursor, offset_position
 from cadenza.gateway.deps import AdminDep, PoolDep, ServicesDep
-from cadenza.gateway.pagination import cursor_offset, next_link, offset_cursor
+from cadenza.gateway.pagination import next_link
 from cadenza.gateway.settings import Role
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
@@ -38,10 +38,7 @@ async def list_users(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> UserPage:
-    try:
-        offset = cursor_offset(cursor, limit=1_000_000_000)
-    except ValueError:
-        raise UnprocessableError.one("cursor", "not a cursor this API issued") from None
+    offset = offset_position(cursor, limit=1_000_000_000)
     users, total = await accounts.list_users(pool, limit, offset)
     next_cursor = offset_cursor(offset + limit) if offset + limit < total else None
     return UserPage(

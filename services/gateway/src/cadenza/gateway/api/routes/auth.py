@@ -14,6 +14,7 @@ from cadenza.gateway.application.errors import UnprocessableError
 from cadenza.gateway.auth import accounts, passwords, tokens
 from cadenza.gateway.auth.principal import Authenticator
 from cadenza.gateway.auth.views import ApiKeyPage, ApiKeyView, NewApiKey, UserView
+from cadenza.gateway.cursors import offset_cursor, offset_position
 from cadenza.gateway.deps import (
     AuthenticatorDep,
     CallerDep,
@@ -22,7 +23,7 @@ from cadenza.gateway.deps import (
     SettingsDep,
     limit_sign_in,
 )
-from cadenza.gateway.pagination import cursor_offset, next_link, offset_cursor
+from cadenza.gateway.pagination import next_link
 from cadenza.gateway.rate_limit import retry_after
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -344,7 +345,7 @@ async def list_api_keys(
     limit: Annotated[int, Query(ge=1, le=accounts.MAX_API_KEYS)] = accounts.MAX_API_KEYS,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ApiKeyPage:
-    offset = _offset(cursor)
+    offset = offset_position(cursor)
     keys = await accounts.list_api_keys(pool, _account_id(caller.id), limit + 1, offset)
     next_cursor = offset_cursor(offset + limit) if len(keys) > limit else None
     return ApiKeyPage(
@@ -352,13 +353,6 @@ async def list_api_keys(
         next_cursor=next_cursor,
         next=next_link(request, response, next_cursor),
     )
-
-
-def _offset(cursor: str | None) -> int:
-    try:
-        return cursor_offset(cursor)
-    except ValueError:
-        raise UnprocessableError.one("cursor", "not a cursor this API issued") from None
 
 
 @router.delete(

@@ -13,14 +13,14 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from cadenza.gateway import public_views
-from cadenza.gateway.api.params import job_location
+from cadenza.gateway.api.params import binary, job_location, multipart_form
 from cadenza.gateway.application import songs
-from cadenza.gateway.application.errors import UnprocessableError
+from cadenza.gateway.cursors import offset_cursor, offset_position
 from cadenza.gateway.deps import PrincipalDep, ServicesDep, StoreDep, WriterDep
 from cadenza.gateway.downloads import DOWNLOAD_RESPONSES, send_object
 from cadenza.gateway.errors import ProblemError
 from cadenza.gateway.multipart_upload import ReceivedForm, UploadRejectedError, receive_form
-from cadenza.gateway.pagination import cursor_offset, next_link, offset_cursor
+from cadenza.gateway.pagination import next_link
 from cadenza.gateway.public_views import MatchView, Song, SongPageView
 from cadenza.gateway.views import JobView
 
@@ -30,53 +30,20 @@ Responses = dict[int | str, dict[str, Any]]
 NOT_FOUND: Responses = {404: {"description": "No such song (or not yours, and not public)"}}
 CATALOG_DOWN: Responses = {503: {"description": "The catalog service is not answering"}}
 
-SONG_FORM = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "midi": {"type": "string", "format": "binary", "description": "MIDI"},
-                        "audio": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "WAV, FLAC, MP3, OGG or AIFF",
-                        },
-                        "title": {"type": "string", "maxLength": 300},
-                        "artist": {"type": "string", "maxLength": 300},
-                        "tags": {"type": "string", "description": "comma-separated"},
-                        "source": {"type": "string", "maxLength": 500},
-                        "public": {"type": "boolean"},
-                    },
-                    # A MIDI file, an audio file, or both.
-                    "anyOf": [{"required": ["midi"]}, {"required": ["audio"]}],
-                }
-            }
-        },
-    }
-}
-MATCH_FORM = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "A MIDI or audio file",
-                        }
-                    },
-                }
-            }
-        },
-    }
-}
+SONG_FORM = multipart_form(
+    {
+        "midi": binary("MIDI"),
+        "audio": binary("WAV, FLAC, MP3, OGG or AIFF"),
+        "title": {"type": "string", "maxLength": 300},
+        "artist": {"type": "string", "maxLength": 300},
+        "tags": {"type": "string", "description": "comma-separated"},
+        "source": {"type": "string", "maxLength": 500},
+        "public": {"type": "boolean"},
+    },
+    # A MIDI file, an audio file, or both.
+    anyOf=[{"required": ["midi"]}, {"required": ["audio"]}],
+)
+MATCH_FORM = multipart_form({"file": binary("A MIDI or audio file")}, required=["file"])
 
 
 class IngestView(BaseModel):
@@ -169,10 +136,7 @@ async def search_songs(
         str | None, Query(max_length=200, description="`next_cursor` of the page before")
     ] = None,
 ) -> SongPageView:
-    try:
-        offset = cursor_offset(cursor)
-    except ValueError as e:
-        raise UnprocessableError.one("cursor", "not a cursor this API issued") from e
+    offset = offset_position(cursor)
     found = public_views.song_page(
         await songs.search(
             services,
