@@ -18,17 +18,13 @@ from cadenza.gateway.webhooks import repository
 from cadenza.gateway.webhooks.events import possible_types, webhook_events
 
 
-class NotProjectedYetError(Exception):
-    """The projection has not applied this fact yet: read it again shortly."""
-
-
 def delivery_id(subscription_id: uuid.UUID, event_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(subscription_id, str(event_id))
 
 
 async def fan_out(pool: asyncpg.Pool, event: Event, *, max_pending_progress: int) -> int:
-    """Deliveries added for `event`. NotProjectedYetError while the jobs projection has not
-    applied it (the webhook events are read from the job it stored)."""
+    """Deliveries added for `event`, which the projection has just applied (the webhook
+    events are read from the job it stored)."""
     types = possible_types(event)
     if not types:
         return 0
@@ -38,8 +34,6 @@ async def fan_out(pool: asyncpg.Pool, event: Event, *, max_pending_progress: int
     job = await jobs_repository.get_job(pool, event.owner, event.job_id)
     if job is None:
         return 0  # removed by retention: nothing to say about it
-    if not await repository.event_projected(pool, event.event_id):
-        raise NotProjectedYetError(f"event {event.event_id} is not in the projection yet")
     added = 0
     for webhook_event_id, payload in webhook_events(event, job):
         body = payload.model_dump_json()

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response, status
 from pydantic import BaseModel
 
-from cadenza.gateway.api.params import IdempotencyKey
+from cadenza.gateway.api.params import IdempotencyKey, multipart_form
 from cadenza.gateway.application import health as health_checks
 from cadenza.gateway.application import jobs, uploads
 from cadenza.gateway.application.errors import NotFoundError
@@ -112,25 +112,15 @@ async def orpheus_download(
     )
 
 
-ASSISTANT_FORM = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "model": {"type": "string", "maxLength": 300},
-                        "stems": {"type": "string", "description": "e.g. vocals,drums"},
-                        "format": {"type": "string", "enum": ["wav", "flac", "mp3", "ogg"]},
-                    },
-                }
-            }
-        },
-    }
-}
+ASSISTANT_FORM = multipart_form(
+    {
+        "file": {"type": "string", "format": "binary"},
+        "model": {"type": "string", "maxLength": 300},
+        "stems": {"type": "string", "description": "e.g. vocals,drums"},
+        "format": {"type": "string", "enum": ["wav", "flac", "mp3", "ogg"]},
+    },
+    required=["file"],
+)
 
 
 @router.post(

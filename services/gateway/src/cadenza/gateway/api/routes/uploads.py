@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel
 
+from cadenza.gateway.api.params import binary, multipart_form
 from cadenza.gateway.application import uploads
 from cadenza.gateway.deps import PrincipalDep, ServicesDep, WriterDep
 from cadenza.gateway.views import UploadView
@@ -18,26 +19,9 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such upload for this caller"}
 }
 
-UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "WAV, FLAC, MP3, OGG or AIFF audio",
-                        }
-                    },
-                }
-            }
-        },
-    }
-}
+UPLOAD_BODY = multipart_form(
+    {"file": binary("WAV, FLAC, MP3, OGG or AIFF audio")}, required=["file"]
+)
 
 
 @router.post(
