@@ -63,8 +63,10 @@ async def submit(
     """Plan, budget and accept a job (its row and first commands committed together, then
     published). With an Idempotency-Key: the same key and body answer the first job; the
     same key with another body is refused."""
-    digest = request_digest(request)
-    if idempotency_key and (earlier := await _earlier(services, owner, idempotency_key, digest)):
+    # The fingerprint matters only to a key's later repeats: not computed without one.
+    digest = request_digest(request) if idempotency_key else None
+    earlier = await _earlier(services, owner, idempotency_key, digest) if digest else None
+    if earlier is not None:
         return Submitted(earlier, created=False)
     resolved = await resolve_input(
         request.input, pool=services.pool, broker=services.broker, owner=owner
@@ -114,8 +116,10 @@ async def submit(
 
 
 async def _earlier(
-    services: Services, owner: str, idempotency_key: str, digest: str
+    services: Services, owner: str, idempotency_key: str | None, digest: str
 ) -> JobState | None:
+    if not idempotency_key:
+        return None
     found = await repository.job_for_key(services.pool, owner, idempotency_key)
     if found is None:
         return None
