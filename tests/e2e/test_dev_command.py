@@ -21,6 +21,7 @@ import httpx
 import nats
 import psutil
 import pytest
+from nats.js.errors import ServiceUnavailableError
 
 from cadenza.devstack.ports import free_port
 
@@ -171,11 +172,23 @@ def test_dev_up_serves_and_ctrl_c_stops_everything(tmp_path: Path, dev_up: list[
     run.wait_for(b"Cadenza is up", UP_WITHIN_S)  # printed once every service is ready
     ready = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=30)
     assert ready.status_code == 200
-    # It says where NATS listens, and there is the platform's JetStream.
+    # It says where NATS listens and where the services' password is (never the password):
+    # there, as the services' account, is the platform's JetStream; without credentials one
+    # may only listen.
     run.wait_for(b"press Ctrl-C to stop", 10)
-    printed = re.search(rb"NATS \(JetStream\) listens at (nats://127\.0\.0\.1:\d+)\n", run.printed)
+    printed = re.search(
+        rb"NATS \(JetStream\) listens at nats://(127\.0\.0\.1:\d+) .* user (\w+), its password "
+        rb"in (\S+)\)\n",
+        run.printed,
+    )
     assert printed, run.printed.decode()
-    assert "JOBS" in asyncio.run(stream_names(printed[1].decode()))
+    where, user, config = (part.decode() for part in printed.groups())
+    assert Path(config).stat().st_mode & 0o077 == 0, "the password file is the owner's only"
+    password = re.search(rf'user: {user}, password: "([^"]+)"', Path(config).read_text())
+    assert password and password[1].encode() not in run.printed
+    assert "JOBS" in asyncio.run(stream_names(f"nats://{user}:{password[1]}@{where}"))
+    with pytest.raises(ServiceUnavailableError):
+        asyncio.run(stream_names(f"nats://{where}"))
     # The first start seeds the catalog with the music21 corpus, in the background.
     run.wait_for(b"catalog seeded", SEEDED_WITHIN_S, refuse=b"seeding failed")
     songs = httpx.get(f"http://127.0.0.1:{port}/api/v1/songs", timeout=30).json()

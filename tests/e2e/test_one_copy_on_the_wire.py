@@ -1,10 +1,14 @@
-"""Each event goes out on the wire once. A plain nats-py subscriber on `>` watches an effects
-job and a pipeline job (separation → effects per stem) and sees every event id published
-exactly once. Besides the publish it sees JetStream hand each stored event to each durable
-consumer that takes it, on that consumer's own inbox (which `>` matches): a fact once, to
-the gateway's projection; a command twice, to its worker and to the projection (a job's
-history shows its commands). Nothing else: no second publish, no redelivery, no other
-consumer. A subscriber of the gateway's live-feed subjects receives each fact once."""
+"""Each event goes out on the wire once. While an effects job and a pipeline job (separation →
+effects per stem) run:
+
+- a plain nats-py subscriber on `>` at the address `make run` prints (no credentials: the
+  read-only TAP account) hears every event of both jobs exactly once;
+- a `>` subscriber inside the services' own account sees every event id published exactly
+  once and, besides the publish, JetStream handing each stored event to each durable consumer
+  that takes it, on that consumer's own inbox (which `>` matches there): a fact once, to the
+  gateway's projection; a command twice, to its worker and to the projection (a job's history
+  shows its commands). Nothing else: no second publish, no redelivery, no other consumer;
+- a subscriber of the gateway's live-feed subjects receives each fact once."""
 
 from __future__ import annotations
 
@@ -69,9 +73,12 @@ class Listener:
 async def test_each_event_is_published_once_and_delivered_once_per_consumer(
     platform: Platform, api: httpx.Client, ws_url: str, tmp_path: Path
 ) -> None:
-    everything, live = Listener(), Listener()
+    everything, live, plain = Listener(), Listener(), Listener()
     wire = await nats.connect(platform.nats.url, name="wire-listener")
+    tap = await nats.connect(platform.nats.tap_url, name="plain-listener")
     try:
+        await tap.subscribe(">", cb=plain.record)
+        await tap.flush()
         await wire.subscribe(">", cb=everything.record)
         for subject in LIVE_SUBJECTS:  # what each gateway replica's live feed subscribes
             await wire.subscribe(subject, cb=live.record)
@@ -103,8 +110,10 @@ async def test_each_event_is_published_once_and_delivered_once_per_consumer(
         assert ended[-1]["type"] == "project.completed", ended[-1]
         await asyncio.sleep(SETTLE_S)
         await wire.flush()
+        await tap.flush()
     finally:
         await wire.close()
+        await tap.close()
 
     job_ids = {effects.json()["id"], pipeline.json()["id"]}
     seen = everything.of(job_ids)
@@ -129,6 +138,10 @@ async def test_each_event_is_published_once_and_delivered_once_per_consumer(
         assert len(gateway) == 1, (subject, taken)
         assert set(taken) == {gateway[0], *([worker] if worker else [])}, (subject, taken)
 
+    heard = Counter(c.event_id for c in plain.of(job_ids))
+    assert heard == dict.fromkeys(subject_of, 1), "a plain `>` subscriber hears each event once"
+    assert all(c.consumer is None for c in plain.copies), "no JetStream delivery reaches it"
+
     live_copies = Counter(c.event_id for c in live.of(job_ids))
     facts = {i for i, s in subject_of.items() if not s.endswith(".requested")}
     assert live_copies == dict.fromkeys(facts, 1), "the live feed hears each fact once"
@@ -140,7 +153,8 @@ async def test_each_event_is_published_once_and_delivered_once_per_consumer(
     assert kinds["separation.requested"] == 1 and kinds["separation.completed"] == 1
     assert kinds["job.progress"] >= 1
     print(  # the figures for the record: publishes, deliveries, live copies
-        f"{len(subject_of)} events: {sum(published.values())} publishes,"
+        f"{len(subject_of)} events: {sum(heard.values())} heard by a plain `>` subscriber,"
+        f" {sum(published.values())} publishes,"
         f" {sum(len(t) for t in consumers.values())} consumer deliveries,"
         f" {sum(live_copies.values())} live-feed copies; by subject {dict(kinds)}"
     )

@@ -99,6 +99,7 @@ def tls_server(
 ) -> Iterator[NatsServer]:
     server = NatsServer(
         tmp_path_factory.mktemp("nats-tls"),
+        accounts=False,
         extra_config=(
             "tls {\n"
             f'  cert_file: "{certificates / "server.pem"}"\n'
@@ -227,7 +228,9 @@ def test_without_the_right_credentials_the_server_refuses(
 
 async def test_user_and_password_in_the_url(tmp_path: Path) -> None:
     server = NatsServer(
-        tmp_path, extra_config='authorization { user: cadenza, password: "s3cret-pass" }\n'
+        tmp_path,
+        accounts=False,
+        extra_config='authorization { user: cadenza, password: "s3cret-pass" }\n',
     )
     server.start()
     try:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from cadenza.devstack.children import ServiceFailedError
+from cadenza.devstack.nats import SERVICE_USER
 from cadenza.devstack.platform import WORKERS, Platform
 from cadenza.devstack.ports import cannot_listen, free_port_near
 
@@ -96,7 +97,9 @@ def _run(platform: Platform, seed: int, stop: threading.Event) -> int:
     """Serve until Ctrl-C or SIGTERM (0), or until the gateway exits by itself (1)."""
     print(
         f"\nCadenza is up: {platform.url}  (API docs: {platform.url}/docs)\n"
-        f"NATS (JetStream) listens at {platform.nats.url}\n"
+        f"NATS (JetStream) listens at {platform.nats.tap_url}  (without credentials: every "
+        "event once, read-only; the services' account CADENZA: user "
+        f"{SERVICE_USER}, its password in {platform.nats.config_file})\n"
         f"data in {platform.data_dir}; press Ctrl-C to stop\n",
         flush=True,
     )
