@@ -23,6 +23,7 @@ from cadenza.contracts import ArtifactRef
 from cadenza.contracts.effects import EffectsCompleted
 from cadenza.contracts.jobs import JobSubmitted
 from cadenza.devstack.nats import NatsServer
+from cadenza.devstack.testing import write_tone
 from cadenza.gateway.downloads import etag_matches
 from cadenza.gateway.services import Services
 
@@ -284,3 +285,39 @@ async def test_with_no_url_lifetime_s3_downloads_stream_through_the_gateway(
         part = await api.get(url, headers={"Range": "bytes=49990-"})
         assert (part.status_code, part.content) == (206, DATA[49990:])
         assert "connect-src 'self';" in (await api.get("/")).headers["content-security-policy"]
+
+
+async def test_an_upload_is_downloaded_as_sent_by_its_owner_only(
+    fresh_database: str, nats_server: NatsServer, tmp_path: Path
+) -> None:
+    """GET /api/v1/uploads/{id}/content: the studio's mixer plays a separation's input beside
+    its stems (A/B). The same download as an artifact's: Range, ETag, 404 for anyone else."""
+    track = write_tone(tmp_path / "tone.wav", 1.0)
+    sent = track.read_bytes()
+    config = settings(fresh_database, nats_server.url, tmp_path / "store", auth_mode="required")
+    async with running_gateway(config) as (_, api):
+        owner = bearer((await sign_up(api, "uploader@example.com"))["access_token"])
+        other = bearer((await sign_up(api, "other@example.com"))["access_token"])
+        created = await api.post(
+            "/api/v1/uploads", files={"file": ("tone.wav", sent)}, headers=owner
+        )
+        assert created.status_code == 201, created.text
+        url = f"/api/v1/uploads/{created.json()['id']}/content"
+
+        whole = await api.get(url, headers=owner)
+        assert whole.status_code == 200
+        assert whole.content == sent
+        assert whole.headers["etag"] == f'"{hashlib.sha256(sent).hexdigest()}"'
+        assert whole.headers["content-type"].startswith("audio/")
+        assert whole.headers["content-disposition"] == 'attachment; filename="tone.wav"'
+        part = await api.get(url, headers={**owner, "Range": "bytes=0-43"})
+        assert (part.status_code, part.content) == (206, sent[:44])
+        head = await api.head(url, headers=owner)
+        assert head.headers["content-length"] == str(len(sent))
+
+        refused = await api.get(url, headers=other)
+        assert refused.status_code == 404
+        assert "not found" in refused.json()["detail"]
+        assert (await api.get(url)).status_code == 401
+        missing = await api.get(f"/api/v1/uploads/{uuid.uuid4()}/content", headers=owner)
+        assert missing.status_code == 404

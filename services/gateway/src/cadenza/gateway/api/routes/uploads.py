@@ -10,7 +10,8 @@ from pydantic import BaseModel
 
 from cadenza.gateway.api.params import binary, multipart_form
 from cadenza.gateway.application import uploads
-from cadenza.gateway.deps import PrincipalDep, ServicesDep, WriterDep
+from cadenza.gateway.deps import PrincipalDep, ServicesDep, StoreDep, WriterDep
+from cadenza.gateway.downloads import DOWNLOAD_RESPONSES, send_object
 from cadenza.gateway.views import UploadView
 
 router = APIRouter(prefix="/api/v1/uploads", tags=["uploads"])
@@ -50,6 +51,37 @@ async def get_upload(
     upload_id: uuid.UUID, services: ServicesDep, owner: PrincipalDep
 ) -> UploadView:
     return UploadView.of(await uploads.read(services, owner, upload_id))
+
+
+# GET for the bytes, HEAD for their size and type (the studio's mixer compares a separation's
+# stems with the track they came from). Bounded as an artifact's download: streamed in
+# chunks or redirected to a signed URL, one byte range at most.
+UPLOAD_DOWNLOAD: dict[str, Any] = {
+    "summary": "Download an upload's file as it was sent (Range requests supported)",
+    "response_class": Response,
+    "responses": {**NOT_FOUND, **DOWNLOAD_RESPONSES},
+}
+
+
+@router.get("/{upload_id}/content", **UPLOAD_DOWNLOAD)
+@router.head("/{upload_id}/content", **UPLOAD_DOWNLOAD)
+async def download_upload(
+    upload_id: uuid.UUID,
+    request: Request,
+    services: ServicesDep,
+    store: StoreDep,
+    owner: PrincipalDep,
+) -> Response:
+    upload = await uploads.read(services, owner, upload_id)
+    return await send_object(
+        request,
+        store,
+        uri=upload.uri,
+        sha256=upload.sha256,
+        media_type=upload.media_type,
+        filename=upload.filename,
+        gone=f"upload {upload_id} is no longer stored",
+    )
 
 
 class UploadPin(BaseModel):
