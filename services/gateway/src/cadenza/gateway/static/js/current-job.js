@@ -5,6 +5,7 @@ import { ArtifactList, isPlayable } from "./artifacts.js";
 import { announce, byId, formatPercent, formatTime } from "./dom.js";
 import { stageDetails } from "./stage-details.js";
 import { StageList } from "./stage-progress.js";
+import { StemMixer } from "./stem-mixer.js";
 
 const ENDED = new Set(["completed", "failed", "cancelled"]);
 
@@ -38,6 +39,7 @@ export class CurrentJob {
     this.finished = null; // id of the job whose end was already handled
     this.stages = new StageList(byId("stages"));
     this.artifacts = new ArtifactList(byId("artifacts"), byId("results-title"));
+    this.mixer = new StemMixer(byId("results-title"));
     this.summary = byId("job-summary");
     this.overall = byId("job-overall");
     this.overallBar = byId("job-progress");
@@ -55,6 +57,7 @@ export class CurrentJob {
     this.job = structuredClone(job);
     this.stages.reset(job.stages);
     this.artifacts.clear();
+    this.mixer.clear();
     this.details.replaceChildren();
     this.overallBar.value = 0;
     this.#render();
@@ -188,6 +191,7 @@ export class CurrentJob {
   #showResults() {
     this.#showDetails();
     this.artifacts.show(finalFirst(this.job));
+    this.mixer.show(this.job);
     if (this.job.artifacts_expired_at) {
       this.error.textContent = "Retention removed this job's files; pin a job to keep them.";
     }

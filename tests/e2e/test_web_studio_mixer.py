@@ -1,0 +1,312 @@
+"""The studio's stem mixer in headless Chromium against the whole platform: a separation's
+stems play in one transport; the mix it saves ("download this mix", rendered offline by the
+same graph that plays) is the stems added up at their gains within 1e-3; solo and mute change
+what is heard; play, pause and seek move the playhead with every stem started at one context
+time from one offset; one key switches to the original at the same place; keyboard only, no
+CSP violation or script error, and nothing wider than a 360 px screen."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+from playwright.sync_api import Browser, Page
+
+from cadenza.devstack.platform import Platform
+from cadenza.devstack.testing import write_noise
+
+from .conftest import upload, wait_for_status
+from .studio_page import Studio, launched_chromium
+
+pytestmark = pytest.mark.platform
+
+# Every CSP violation the page reports, beside the console errors Studio already collects.
+WATCH_CSP = """
+window.cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.cspViolations.push(`${event.violatedDirective}: ${event.blockedURI}`);
+});
+"""
+MIXER = "#mixer"
+TOLERANCE = 1e-3
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with launched_chromium() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def separation(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A finished classical separation of 4 s of stereo noise into its four stems, and the
+    stems as the API serves them (float64 arrays, frames × channels)."""
+    folder = tmp_path_factory.mktemp("mixer")
+    track = write_noise(folder / "song.wav", 4.0, seed=20)
+    with httpx.Client(base_url=platform.url, timeout=60) as api:
+        uploaded = upload(api, track).json()
+        submitted = api.post(
+            "/api/v1/jobs",
+            json={
+                "kind": "separation",
+                "input": {"upload_id": uploaded["id"]},
+                "params": {"model": "classical"},
+            },
+        )
+        assert submitted.status_code == 202, submitted.text
+        job = wait_for_status(api, submitted.json()["id"], timeout_s=120)
+        assert job["status"] == "completed", job
+        stems = {}
+        for artifact in job["artifacts"]:
+            if artifact["name"].endswith(".wav"):
+                data, rate = sf.read(io.BytesIO(api.get(artifact["url"]).content), always_2d=True)
+                stems[artifact["name"].removesuffix(".wav")] = data
+        assert rate == 44100
+    assert len(stems) >= 3, stems.keys()
+    return {"job": job, "stems": stems, "track": track}
+
+
+def open_studio(browser: Browser, platform: Platform, width: int) -> tuple[Studio, Any]:
+    context = browser.new_context(viewport={"width": width, "height": 900}, accept_downloads=True)
+    context.add_init_script(WATCH_CSP)
+    return Studio(context.new_page(), platform.url).watch(), context
+
+
+@pytest.fixture
+def studio(browser: Browser, platform: Platform) -> Iterator[Studio]:
+    studio, context = open_studio(browser, platform, 1280)
+    try:
+        yield studio
+        studio.assert_no_problems()
+        assert studio.page.evaluate("() => window.cspViolations") == []
+    finally:
+        context.close()
+
+
+def open_mixer(studio: Studio, job_id: str) -> Page:
+    page = studio.open()
+    studio.wait_for_studio()
+    page.click(f'#jobs-body tr[data-job-id="{job_id}"] button')
+    page.wait_for_selector(f'{MIXER}[data-state="ready"]')
+    return page
+
+
+def set_volume(page: Page, stem: str, percent: int) -> None:
+    page.eval_on_selector(
+        f'{MIXER} li[data-stem="{stem}"] input[type="range"]',
+        """(slider, percent) => {
+             slider.value = String(percent);
+             slider.dispatchEvent(new Event("input", {bubbles: true}));
+           }""",
+        percent,
+    )
+
+
+def press(page: Page, stem: str, role: str) -> None:
+    page.click(f'{MIXER} li[data-stem="{stem}"] button[data-role="{role}"]')
+
+
+def saved_mix(studio: Studio) -> np.ndarray:
+    """Click "Download this mix"; the WAV it saves (frames × channels, float64)."""
+    with studio.page.expect_download() as started:
+        studio.page.click(f"{MIXER} button.mixer-download")
+    download = started.value
+    assert download.suggested_filename.startswith("mix-")
+    data, rate = sf.read(str(download.path()), always_2d=True)
+    assert rate == 44100
+    return np.asarray(data)
+
+
+def expected(stems: dict[str, np.ndarray], gains: dict[str, float]) -> np.ndarray:
+    frames = max(len(s) for s in stems.values())
+    channels = max(s.shape[1] for s in stems.values())
+    total = np.zeros((frames, channels))
+    for name, gain in gains.items():
+        stem = stems[name]
+        total[: len(stem)] += gain * (stem if stem.shape[1] == channels else stem[:, :1])
+    return total
+
+
+def assert_close(mix: np.ndarray, wanted: np.ndarray) -> float:
+    assert mix.shape == wanted.shape
+    difference = float(np.max(np.abs(mix - wanted)))
+    assert difference <= TOLERANCE, difference
+    return difference
+
+
+def mixer_state(page: Page) -> dict[str, Any]:
+    state: dict[str, Any] = page.evaluate(
+        """async () => {
+             const { currentMixer } = await import("/static/js/stem-mixer.js");
+             const transport = currentMixer().transport;
+             return {
+               playing: transport.playing,
+               position: transport.currentTime(),
+               listening: transport.listening,
+               buses: transport.busGains(),
+               scheduled: transport.scheduled,
+               contextTime: transport.context ? transport.context.currentTime : null,
+             };
+           }"""
+    )
+    return state
+
+
+def test_the_saved_mix_is_the_stems_at_their_gains_and_solo_and_mute_change_it(
+    studio: Studio, separation: dict[str, Any]
+) -> None:
+    stems: dict[str, np.ndarray] = separation["stems"]
+    names = sorted(stems)
+    page = open_mixer(studio, separation["job"]["id"])
+    shown = page.eval_on_selector_all(
+        f"{MIXER} li.mixer-stem", "rows => rows.map(r => r.dataset.stem)"
+    )
+    assert shown == names
+
+    # All at 100 %: the stems added up.
+    assert_close(saved_mix(studio), expected(stems, dict.fromkeys(names, 1.0)))
+
+    # Volumes: one from the keyboard (End: the slider's top, 150 %), the others set.
+    first, second, third = names[:3]
+    page.focus(f'{MIXER} li[data-stem="{first}"] input[type="range"]')
+    page.keyboard.press("End")
+    set_volume(page, second, 40)
+    set_volume(page, third, 0)
+    gains = dict.fromkeys(names, 1.0) | {first: 1.5, second: 0.4, third: 0.0}
+    difference = assert_close(saved_mix(studio), expected(stems, gains))
+    print(f"mix at gains {gains}: max |difference| {difference:.2e}")
+    text = page.inner_text(f'{MIXER} li[data-stem="{first}"] output')
+    assert text == "150 % (+3.5 dB)"
+
+    # Mute: that stem is gone from the mix, and its row says it is not heard.
+    press(page, second, "mute")
+    assert (
+        page.get_attribute(
+            f'{MIXER} li[data-stem="{second}"] button[data-role="mute"]', "aria-pressed"
+        )
+        == "true"
+    )
+    assert page.get_attribute(f'{MIXER} li[data-stem="{second}"]', "data-heard") == "false"
+    assert_close(saved_mix(studio), expected(stems, gains | {second: 0.0}))
+
+    # Solo: only the soloed stem, at its volume; a second solo adds it; mute still wins.
+    press(page, first, "solo")
+    assert_close(saved_mix(studio), expected(stems, {first: 1.5}))
+    press(page, second, "solo")  # soloed but muted: still silent
+    assert_close(saved_mix(studio), expected(stems, {first: 1.5}))
+    press(page, second, "mute")
+    assert_close(saved_mix(studio), expected(stems, {first: 1.5, second: 0.4}))
+    press(page, first, "solo")
+    press(page, second, "solo")
+    assert_close(saved_mix(studio), expected(stems, gains))
+
+
+def test_play_pause_seek_share_one_start_and_a_switches_to_the_original(
+    studio: Studio, separation: dict[str, Any]
+) -> None:
+    stems: dict[str, np.ndarray] = separation["stems"]
+    page = open_mixer(studio, separation["job"]["id"])
+    assert mixer_state(page)["position"] == 0
+
+    page.click(f"{MIXER} button.mixer-play")
+    page.wait_for_function("() => Number(document.querySelector('#mixer').dataset.position) > 0.3")
+    state = mixer_state(page)
+    assert state["playing"] and page.inner_text(f"{MIXER} button.mixer-play") == "Pause"
+    started = state["scheduled"]["started"]
+    # Every stem and the original, each started at the same context time from the same offset.
+    assert sorted(s["name"] for s in started) == sorted([*stems, "original"])
+    assert {(s["when"], s["offset"]) for s in started} == {(state["scheduled"]["when"], 0)}
+    playhead = float(
+        page.evaluate(
+            "() => getComputedStyle(document.querySelector('.mixer-timeline'))"
+            ".getPropertyValue('--mixer-at')"
+        )
+    )
+    assert playhead > 0
+
+    # Pause holds the position; the playhead stays.
+    page.click(f"{MIXER} button.mixer-play")
+    held = mixer_state(page)["position"]
+    time.sleep(0.3)
+    assert not mixer_state(page)["playing"]
+    assert mixer_state(page)["position"] == held
+    assert 0.3 < held < 4.0
+
+    # Seek from the keyboard (the position slider): all sources restart there, together.
+    page.focus("#mixer-position")
+    page.keyboard.press("Home")
+    assert mixer_state(page)["position"] == 0
+    page.eval_on_selector(
+        "#mixer-position",
+        "s => { s.value = '2'; s.dispatchEvent(new Event('input', {bubbles: true})); }",
+    )
+    assert mixer_state(page)["position"] == pytest.approx(2.0)
+    page.keyboard.press("Space")  # Space in the mixer plays
+    page.wait_for_function("() => Number(document.querySelector('#mixer').dataset.position) > 2.2")
+    state = mixer_state(page)
+    assert {(s["when"], s["offset"]) for s in state["scheduled"]["started"]} == {
+        (state["scheduled"]["when"], 2.0)
+    }
+    assert len(state["scheduled"]["started"]) == len(stems) + 1
+
+    # A: the original, at the same place (the buses swap; nothing restarts).
+    before = mixer_state(page)
+    page.keyboard.press("a")
+    page.wait_for_function(
+        "() => document.querySelector('#mixer').dataset.listening === 'original'"
+    )
+    time.sleep(0.1)  # the 5 ms glide
+    after = mixer_state(page)
+    assert after["scheduled"] == before["scheduled"], "switching did not restart anything"
+    assert after["position"] >= before["position"]
+    assert after["buses"]["original"] == pytest.approx(1, abs=1e-3)
+    assert after["buses"]["mix"] == pytest.approx(0, abs=1e-3)
+    assert page.get_attribute(f"{MIXER} button.mixer-ab", "aria-pressed") == "true"
+    page.keyboard.press("a")
+    page.wait_for_function("() => document.querySelector('#mixer').dataset.listening === 'mix'")
+    time.sleep(0.1)
+    assert mixer_state(page)["buses"]["mix"] == pytest.approx(1, abs=1e-3)
+
+    # To the end: the transport stops by itself at the song's length.
+    page.keyboard.press("Space")
+    assert not mixer_state(page)["playing"]
+    page.eval_on_selector(
+        "#mixer-position",
+        "s => { s.value = '3.8'; s.dispatchEvent(new Event('input', {bubbles: true})); }",
+    )
+    page.keyboard.press("Space")
+    page.wait_for_function("() => document.querySelector('#mixer').dataset.playing === 'false'")
+    assert mixer_state(page)["position"] == pytest.approx(4.0, abs=0.01)
+
+
+def test_the_mixer_fits_a_360_px_screen(
+    browser: Browser, platform: Platform, separation: dict[str, Any]
+) -> None:
+    studio, context = open_studio(browser, platform, 360)
+    try:
+        page = open_mixer(studio, separation["job"]["id"])
+        widths = page.eval_on_selector(
+            MIXER,
+            """mixer => ({
+                 scroll: mixer.scrollWidth, client: mixer.clientWidth,
+                 right: Math.max(...[mixer, ...mixer.querySelectorAll("*")]
+                   .filter((e) => !e.classList.contains("visually-hidden"))
+                   .map((e) => e.getBoundingClientRect().right)),
+               })""",
+        )
+        assert widths["scroll"] <= widths["client"], widths
+        assert widths["right"] <= 360, widths
+        page.click(f"{MIXER} button.mixer-play")
+        page.wait_for_function(
+            "() => Number(document.querySelector('#mixer').dataset.position) > 0.1"
+        )
+        studio.assert_no_problems()
+        assert page.evaluate("() => window.cspViolations") == []
+    finally:
+        context.close()
