@@ -105,9 +105,12 @@ def test_lands_on_the_target_under_the_ceiling(
     print(f"{name:8s} {preset:9s} {lufs:7.3f} LUFS ({lufs - target:+.3f}) {peak:6.2f} dBTP")
     assert abs(lufs - target) <= 0.5
     assert peak <= ceiling + 0.05
-    # What the engine reports is what was written.
+    # What the engine reports is what was written, and what came in ("before").
     assert result.lufs == pytest.approx(lufs, abs=0.01)
     assert result.true_peak_db == pytest.approx(peak, abs=0.01)
+    before_lufs, before_peak = independent(inputs[name])
+    assert result.input_lufs == pytest.approx(before_lufs, abs=0.01)
+    assert result.input_true_peak_db == pytest.approx(before_peak, abs=0.05)
     info = sf.info(str(out))
     assert info.channels == 2 and info.samplerate == sf.info(str(inputs[name])).samplerate
     assert info.frames == sf.info(str(inputs[name])).frames

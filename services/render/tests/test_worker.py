@@ -157,6 +157,12 @@ async def test_a_slip_runs_render_then_mix_then_master_in_this_one_worker(
     assert rate == 48000
     assert pyloudnorm.Meter(rate).integrated_loudness(audio) == pytest.approx(-16, abs=0.5)
     assert master.details["lufs"] == pytest.approx(-16, abs=0.1)
+    # Before and after: the mix as it came in, measured like the master.
+    mix, _ = sf.read(str(local(worker, render.outputs["render-mix.wav"])))
+    assert master.details["input_lufs"] == pytest.approx(
+        pyloudnorm.Meter(rate).integrated_loudness(mix), abs=0.05
+    )
+    assert -30 < master.details["input_true_peak_db"] <= 0.5
 
 
 async def test_mix_sums_the_stems_with_gains(worker: WorkerRuntime, tmp_path: Path) -> None:

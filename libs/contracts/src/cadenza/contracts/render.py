@@ -79,6 +79,10 @@ class MasterRequested(PipelineCommand):
 
 
 class MasterCompleted(StageCompleted):
+    """`details`: `preset`, `target_lufs` and `true_peak_ceiling_db` (what it aimed at);
+    `input_lufs` and `input_true_peak_db` (the input as it came in: "before"); `lufs` and
+    `true_peak_db` (the file as written, decoded back: "after"); `gain_db`."""
+
     subject: ClassVar[str] = "render.master.completed"
 
 

@@ -249,6 +249,7 @@ async def run_master(
             "lufs": round(result.lufs, 2),
             "true_peak_db": round(result.true_peak_db, 2),
             "input_lufs": round(result.input_lufs, 2),
+            "input_true_peak_db": round(result.input_true_peak_db, 2),
             "gain_db": round(result.gain_db, 2),
         },
     )

@@ -4,7 +4,8 @@ a true-peak ceiling, verified on the file as written.
 The passes, each streaming in chunks, so memory stays flat whatever the length (the
 processed signal and its true-peak envelope wait in raw float32 files beside the output):
 
-1. measure the input's integrated loudness;
+1. measure the input's integrated loudness and true peak (what the studio shows as
+   "before");
 2. decode again, mono → stereo, bring it near −18 LUFS, EQ (30 Hz high-pass, +1 dB
    low shelf at 100 Hz, +1.5 dB high shelf at 10 kHz) and a 2:1 compressor (pedalboard),
    keep the result and its loudness;
@@ -78,6 +79,7 @@ class MasterResult:
     lufs: float
     true_peak_db: float
     input_lufs: float
+    input_true_peak_db: float
     gain_db: float
     passes: int
     duration_s: float
@@ -106,8 +108,8 @@ def master(
     _check_input(rate, in_channels, frames, output, max_seconds)
     progress = on_progress or (lambda _: None)
 
-    input_lufs, peak = _input_loudness(in_path, rate, in_channels)
-    if peak == 0.0:
+    input_lufs, input_true_peak_db, _, _ = measure_file(in_path, oversampler)
+    if input_true_peak_db == -math.inf:
         raise MasterError("the input is digital silence; there is nothing to master")
     if input_lufs <= QUIET_LUFS:
         raise MasterError(
@@ -149,6 +151,7 @@ def master(
         lufs=written.lufs,
         true_peak_db=written.true_peak_db,
         input_lufs=input_lufs,
+        input_true_peak_db=input_true_peak_db,
         gain_db=pre_gain_db + written.gain_db,
         passes=written.passes,
         duration_s=frames / rate,
@@ -240,16 +243,6 @@ def _check_input(
         )
     if problem := output.sample_rate_problem(rate):
         raise MasterError(problem)
-
-
-def _input_loudness(path: Path, rate: int, channels: int) -> tuple[float, float]:
-    """(integrated LUFS, sample peak) of the input as it is."""
-    meter = LoudnessMeter(rate, channels)
-    peak = 0.0
-    for block in read_blocks(path, CHUNK_FRAMES):
-        meter.add(block)
-        peak = max(peak, float(np.abs(block).max(initial=0.0)))
-    return meter.lufs(), peak
 
 
 def _chain(eq: bool, compress: bool) -> pedalboard.Pedalboard:
