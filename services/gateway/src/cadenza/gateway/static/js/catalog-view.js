@@ -5,6 +5,7 @@ import { fetchBlob, getJson } from "./api.js";
 import { downloadLink } from "./artifacts.js";
 import { byId, detailsList, formatSeconds, h } from "./dom.js";
 import { session } from "./session.js";
+import { SongPreview } from "./song-preview.js";
 import { attachSongSearch, songFacts, songTitle } from "./song-search.js";
 
 const SIMILAR = 5;
@@ -79,7 +80,7 @@ export class CatalogBrowser {
 
   #player(song, track) {
     const asset = song.assets.find((a) => a.name === "audio");
-    if (!asset) return null;
+    if (!asset) return song.assets.some((a) => a.name === "midi") ? new SongPreview(song, track).element : null;
     const url = `/api/v1/songs/${song.id}/assets/audio`;
     const audio = h("audio", { controls: true, preload: "metadata", aria: { label: `Play ${song.title}` } });
     if (session.signedIn) {

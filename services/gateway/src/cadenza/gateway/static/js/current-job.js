@@ -3,6 +3,7 @@
 import { getJson, postJson } from "./api.js";
 import { ArtifactList, isPlayable } from "./artifacts.js";
 import { announce, byId, formatPercent, formatTime } from "./dom.js";
+import { JobListening } from "./job-listening.js";
 import { stageDetails } from "./stage-details.js";
 import { StageList } from "./stage-progress.js";
 import { StemMixer } from "./stem-mixer.js";
@@ -40,6 +41,7 @@ export class CurrentJob {
     this.stages = new StageList(byId("stages"));
     this.artifacts = new ArtifactList(byId("artifacts"), byId("results-title"));
     this.mixer = new StemMixer(byId("results-title"));
+    this.listening = new JobListening(byId("artifacts"));
     this.summary = byId("job-summary");
     this.overall = byId("job-overall");
     this.overallBar = byId("job-progress");
@@ -58,6 +60,7 @@ export class CurrentJob {
     this.stages.reset(job.stages);
     this.artifacts.clear();
     this.mixer.clear();
+    this.listening.clear();
     this.details.replaceChildren();
     this.overallBar.value = 0;
     this.#render();
@@ -192,6 +195,7 @@ export class CurrentJob {
     this.#showDetails();
     this.artifacts.show(finalFirst(this.job));
     this.mixer.show(this.job);
+    this.listening.show(this.job);
     if (this.job.artifacts_expired_at) {
       this.error.textContent = "Retention removed this job's files; pin a job to keep them.";
     }
