@@ -1,6 +1,8 @@
 // One WebSocket to /api/v1/ws for the whole page: subscribe to jobs, get their events.
 // It reconnects with backoff and re-subscribes; each subscription starts with a fresh
-// job.snapshot, so whatever was missed while disconnected is made up for.
+// job.snapshot, so whatever was missed while disconnected is made up for. Several parts of
+// the page may follow one job (the progress panel and the jobs list): each handler hears
+// every message, and one who joins late asks the server for a fresh snapshot for all.
 
 import { liveUrl } from "./api.js";
 import { refreshSession } from "./session.js";
@@ -10,7 +12,7 @@ const MAX_BACKOFF_MS = 10_000;
 
 export class LiveConnection {
   constructor() {
-    this.handlers = new Map(); // job id → function(message)
+    this.handlers = new Map(); // job id → Set of function(message)
     this.socket = null;
     this.backoffMs = 500;
     this.reconnectTimer = 0;
@@ -24,19 +26,30 @@ export class LiveConnection {
   }
 
   subscribe(jobId, handler) {
-    this.handlers.set(jobId, handler);
-    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
-      this.#send({ action: "subscribe", job_id: jobId });
-    } else {
+    const followed = this.handlers.get(jobId);
+    if (followed?.has(handler)) return;
+    if (followed) followed.add(handler);
+    else this.handlers.set(jobId, new Set([handler]));
+    if (!this.#open) {
       this.#connect();
+      return;
     }
+    // The server sends a snapshot once per subscription: to give the newcomer one, the
+    // job is followed afresh (the others take the repeated snapshot as it is).
+    if (followed) this.#send({ action: "unsubscribe", job_id: jobId });
+    this.#send({ action: "subscribe", job_id: jobId });
   }
 
-  unsubscribe(jobId) {
-    if (!this.handlers.delete(jobId)) return;
-    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
-      this.#send({ action: "unsubscribe", job_id: jobId });
-    }
+  /** Stop `handler` hearing the job; the server stops sending when no one listens. */
+  unsubscribe(jobId, handler) {
+    const followed = this.handlers.get(jobId);
+    if (!followed?.delete(handler) || followed.size > 0) return;
+    this.handlers.delete(jobId);
+    if (this.#open) this.#send({ action: "unsubscribe", job_id: jobId });
+  }
+
+  get #open() {
+    return this.socket !== null && this.socket.readyState === WebSocket.OPEN;
   }
 
   /** Drop the connection (sign-out); subscriptions are forgotten. */
@@ -68,8 +81,7 @@ export class LiveConnection {
       } catch {
         return;
       }
-      const handler = this.handlers.get(message.job_id);
-      if (handler) handler(message);
+      for (const handler of [...(this.handlers.get(message.job_id) || [])]) handler(message);
     });
     socket.addEventListener("close", (event) => this.#closed(socket, event));
   }
