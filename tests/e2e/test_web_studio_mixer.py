@@ -18,6 +18,7 @@ import pytest
 import soundfile as sf
 from playwright.sync_api import Browser, Page
 
+from cadenza.devstack.music import song_midi
 from cadenza.devstack.platform import Platform
 from cadenza.devstack.testing import write_noise
 
@@ -214,7 +215,9 @@ def test_play_pause_seek_share_one_start_and_a_switches_to_the_original(
     page = open_mixer(studio, separation["job"]["id"])
     assert mixer_state(page)["position"] == 0
 
-    page.click(f"{MIXER} button.mixer-play")
+    # From the job's title, Tab reaches the transport (with a visible focus); Enter plays.
+    studio.tab_to(f"{MIXER} button.mixer-play", limit=20)
+    page.keyboard.press("Enter")
     page.wait_for_function("() => Number(document.querySelector('#mixer').dataset.position) > 0.3")
     state = mixer_state(page)
     assert state["playing"] and page.inner_text(f"{MIXER} button.mixer-play") == "Pause"
@@ -310,3 +313,58 @@ def test_the_mixer_fits_a_360_px_screen(
         assert page.evaluate("() => window.cspViolations") == []
     finally:
         context.close()
+
+
+def finished(api: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
+    submitted = api.post("/api/v1/jobs", json=body)
+    assert submitted.status_code == 202, submitted.text
+    job = wait_for_status(api, submitted.json()["id"], timeout_s=180)
+    assert job["status"] == "completed", job
+    return job
+
+
+def test_a_renders_stems_at_unity_give_back_its_mix_which_is_the_original(
+    studio: Studio, platform: Platform
+) -> None:
+    """A render with stems: the mixer's original is the render's own mix.wav, and the stems
+    (dry tracks and the reverb return) at 100 % sum to it."""
+    with httpx.Client(base_url=platform.url, timeout=60) as api:
+        songs = []
+        for seed in (71, 72):
+            created = api.post(
+                "/api/v1/songs",
+                params={"wait": "60"},
+                files={"midi": ("song.mid", song_midi(seed=seed, bars=8), "audio/midi")},
+                data={"title": f"Mixer Song {seed}", "artist": "Mixer Test"},
+            )
+            assert created.status_code in (200, 201), created.text
+            songs.append(created.json()["song"]["id"])
+        blend = finished(
+            api,
+            {"kind": "blend", "params": {"songs": songs, "length_bars": 4, "engine": "markov"}},
+        )
+        render = finished(
+            api,
+            {
+                "kind": "render",
+                "input": {"job_id": blend["id"], "artifact": "blend.mid"},
+                "params": {"sample_rate": 44100, "stems": True},
+            },
+        )
+        files = {a["name"]: a for a in render["artifacts"]}
+        stems = sorted(n for n in files if n.endswith(".wav") and n != "mix.wav")
+        assert len(stems) >= 2, files.keys()
+        mix, _ = sf.read(io.BytesIO(api.get(files["mix.wav"]["url"]).content), always_2d=True)
+
+    page = open_mixer(studio, render["id"])
+    shown = page.eval_on_selector_all(
+        f"{MIXER} li.mixer-stem", "rows => rows.map(r => r.dataset.stem)"
+    )
+    assert shown == sorted((name.removesuffix(".wav") for name in stems), key=str.casefold)
+    assert page.get_attribute(f"{MIXER} button.mixer-ab", "data-original") == "mix.wav"
+    saved = saved_mix(studio)
+    frames = min(len(saved), len(mix))
+    assert abs(len(saved) - len(mix)) <= 1
+    difference = float(np.max(np.abs(saved[:frames] - mix[:frames])))
+    print(f"render: {len(stems)} stems at 100 % vs mix.wav: max |difference| {difference:.2e}")
+    assert difference <= TOLERANCE
