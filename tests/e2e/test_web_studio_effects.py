@@ -134,3 +134,48 @@ def test_each_live_effect_with_its_defaults_runs_in_the_live_panel(
     )
     assert received == sent > 0
     assert sent + dropped >= blocks, (sent, dropped, blocks)
+
+
+def test_every_number_field_accepts_its_start_value_and_both_bounds(studio: Studio) -> None:
+    """Every number field of the page (each effect's, mastering's, the remix's, the blend's,
+    in both editors): its starting value, its minimum and its maximum are all valid, so no
+    step can make the browser refuse a form the API would take."""
+    page = studio.page
+    for effect in EFFECTS:
+        page.select_option("#effect-type", effect.type)
+        page.click("#add-effect")
+    for effect in LIVE_EFFECTS:
+        page.select_option("#live-effect-type", effect.type)
+        page.click("#live-add-effect")
+    refused: list[dict[str, str]] = page.eval_on_selector_all(
+        '#studio input[type="number"]',
+        """fields => fields.flatMap((field) => {
+             const start = field.value;
+             const tried = [["start", start], ["min", field.min], ["max", field.max]];
+             const wrong = tried
+               .filter(([, value]) => value !== "")
+               .map(([what, value]) => {
+                 field.value = value;
+                 return {field: field.id, what, value, valid: field.checkValidity(),
+                         message: field.validationMessage};
+               })
+               .filter((result) => !result.valid);
+             field.value = start;
+             return wrong;
+           })""",
+    )
+    assert refused == []
+    checked = page.eval_on_selector_all('#studio input[type="number"]', "fields => fields.length")
+    parameters = sum(len(e.parameters) for e in EFFECTS) + sum(
+        len(e.parameters) for e in LIVE_EFFECTS
+    )
+    reverb = next(len(e.parameters) for e in EFFECTS if e.type == "reverb")
+    # Both chains start with a reverb; mastering has 2 fields, the remix 1, the blend 3.
+    assert checked >= parameters + 2 * reverb + 6
+    assert (
+        page.eval_on_selector_all(
+            '#studio input[type="number"]:not([min]), #studio input[type="number"]:not([step])',
+            "fields => fields.map((f) => f.id)",
+        )
+        == []
+    )
