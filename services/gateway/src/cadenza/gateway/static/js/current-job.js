@@ -50,12 +50,13 @@ export class CurrentJob {
     this.details = byId("stage-details");
     this.cancelButton = byId("cancel-job");
     this.cancelButton.addEventListener("click", () => this.cancel());
+    this.listener = (message) => this.#handle(message);
   }
 
   /** Watch a job: a JobView from the API, or its id. */
   async open(jobOrId) {
     const job = typeof jobOrId === "string" ? await getJson(`/api/v1/jobs/${jobOrId}`) : jobOrId;
-    if (this.job && this.job.id !== job.id) this.live.unsubscribe(this.job.id);
+    if (this.job && this.job.id !== job.id) this.live.unsubscribe(this.job.id, this.listener);
     this.job = structuredClone(job);
     this.stages.reset(job.stages);
     this.artifacts.clear();
@@ -67,7 +68,7 @@ export class CurrentJob {
     if (ENDED.has(job.status)) {
       this.#showResults();
     } else {
-      this.live.subscribe(job.id, (message) => this.#handle(message));
+      this.live.subscribe(job.id, this.listener);
     }
   }
 
@@ -157,7 +158,7 @@ export class CurrentJob {
     // A late subscriber hears the end twice (the snapshot, then the final event).
     if (this.finished === id) return;
     this.finished = id;
-    this.live.unsubscribe(id);
+    this.live.unsubscribe(id, this.listener);
     announce(`Job ${this.job.status}`);
     try {
       // The stored job has every stage's details and the full list of artifacts.
@@ -179,6 +180,7 @@ export class CurrentJob {
     this.summary.textContent = `${describeKind(job)} job ${job.id}${started}: ${job.status}`;
     this.summary.dataset.status = job.status;
     this.summary.dataset.jobId = job.id;
+    this.summary.dataset.kind = job.kind;
     this.overall.hidden = job.stages.length < 2;
     this.overallBar.value = Math.max(Number(this.overallBar.value) || 0, job.progress || 0);
     if (job.status === "completed") this.overallBar.value = 1;

@@ -10,6 +10,7 @@ import { JobsList } from "./jobs-list.js";
 import { LiveConnection } from "./live.js";
 import { LivePanel } from "./live-panel.js";
 import { SIGNED_OUT } from "./session.js";
+import { showWatchedJobInTransport } from "./transport-display.js";
 
 // The effects editors are built from the API's catalogue, which needs no sign-in.
 let effectTypes;
@@ -21,7 +22,7 @@ try {
 }
 
 const live = new LiveConnection();
-const jobsList = new JobsList({ onOpen: (id) => openJob(id) });
+const jobsList = new JobsList({ live, onOpen: (id) => openJob(id) });
 const currentJob = new CurrentJob(live, { onEnded: () => jobsList.refresh() });
 const form = new JobForm({
   effectTypes,
@@ -33,6 +34,7 @@ const form = new JobForm({
   },
 });
 const livePanel = new LivePanel({ effectTypes });
+showWatchedJobInTransport();
 const catalog = new CatalogBrowser({
   onAddToBlend: (song) => {
     form.choose("blend");
