@@ -7,8 +7,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import stat
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,8 @@ import soundfile as sf
 from cadenza.devstack.music import song_midi
 from cadenza.devstack.platform import Platform
 from cadenza.devstack.testing import write_noise, write_tone
+
+from . import terminal
 
 pytestmark = pytest.mark.platform
 
@@ -262,3 +267,216 @@ def test_the_api_key_comes_from_the_environment_or_the_flag(
     assert upload["id"]
     wrong = cadenza(platform, "--json", "jobs", env={"CADENZA_API_KEY": key + "x"})
     assert wrong.returncode == 1 and wrong.stderr.strip()
+
+
+# --- in a terminal, as a person meets it ---------------------------------------------------
+
+
+def one_upload(platform: Platform, path: Path) -> str:
+    with httpx.Client(base_url=platform.url, timeout=60) as api, path.open("rb") as f:
+        response = api.post("/api/v1/uploads", files={"file": (path.name, f)})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def job_status(platform: Platform, job_id: str, timeout_s: float = 0) -> dict[str, Any]:
+    """The job now, or (with a timeout) once it has ended."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job: dict[str, Any] = httpx.get(f"{platform.url}/api/v1/jobs/{job_id}", timeout=30).json()
+        if job["status"] in ("completed", "failed", "cancelled") or time.monotonic() > deadline:
+            return job
+        time.sleep(0.2)
+
+
+def test_no_wait_prints_the_queued_job_without_a_markup_error(
+    platform: Platform, tmp_path: Path
+) -> None:
+    upload_id = one_upload(platform, write_noise(tmp_path / "q.wav", 2, seed=11))
+    code, text = terminal.run(
+        "separate", "--upload", upload_id, "--model", "classical", "--no-wait", url=platform.url
+    )
+    assert code == 0, text
+    assert "Traceback" not in text and "MarkupError" not in text
+    job_id, kind, status = text.split()[:3]
+    assert kind == "separation" and status in ("queued", "running")
+    assert job_status(platform, job_id, timeout_s=60)["status"] == "completed"
+
+
+def test_a_missing_file_is_one_line_without_a_traceback(platform: Platform, tmp_path: Path) -> None:
+    missing = tmp_path / "not-here.wav"
+    for args in (
+        ("separate", str(missing)),
+        ("upload", str(missing)),
+        ("fx", str(missing), "--effect", "gain"),
+    ):
+        code, text = terminal.run(*args, url=platform.url)
+        assert code == 1, text
+        assert text.strip().splitlines() == [f"error: {missing}: no such file"]
+    song = write_tone(tmp_path / "t.wav", 1.0)
+    code, text = terminal.run("fx", str(song), "--chain", f"@{missing}", url=platform.url)
+    assert code == 1 and "Traceback" not in text
+    assert text.strip().splitlines()[-1] == f"error: {missing}: no such file or directory"
+
+
+def test_stems_take_several_values_and_never_the_file(platform: Platform, tmp_path: Path) -> None:
+    song = write_noise(tmp_path / "s.wav", 2, seed=12)
+    out = tmp_path / "stems"
+    code, text = terminal.run(
+        "separate",
+        str(song),
+        "--model",
+        "classical",
+        "--out",
+        str(out),
+        "--stems",
+        "vocals",
+        "drums",
+        url=platform.url,
+    )
+    assert code == 0, text
+    assert sorted(p.name for p in out.iterdir()) == ["drums.wav", "vocals.wav"]
+
+    # The bug: `--stems vocals drums` took drums as the file. Now it is the list's.
+    code, text = terminal.run("separate", "--stems", "vocals", "drums", url=platform.url)
+    assert code == 2 and text.count("\n") == 1 and "give an audio FILE" in text
+    # A file after --stems is named, and nothing is uploaded for it.
+    code, text = terminal.run("separate", "--stems", "vocals", str(song), url=platform.url)
+    assert code == 2 and text.count("\n") == 1
+    assert f"'{song}' is not a stem" in text and "give FILE before --stems" in text
+    code, text = terminal.run("separate", str(song), "--stems", "vocals,flute", url=platform.url)
+    assert code == 2 and "'flute' is not a stem" in text and "uploaded" not in text
+    described = " ".join(terminal.run("separate", "--help", url=platform.url)[1].split())
+    assert "FILE goes first: cadenza separate song.wav --stems vocals drums" in described
+
+
+def test_ctrl_c_leaves_the_job_running_and_says_how_to_watch_or_cancel_it(
+    platform: Platform, tmp_path: Path
+) -> None:
+    song = write_noise(tmp_path / "long.wav", 12, seed=13)  # htdemucs: several seconds of work
+    cli = terminal.Terminal("separate", str(song), "--model", "htdemucs", url=platform.url)
+    job_id = cli.expect(r"job (\S+) (queued|running)").group(1)
+    cli.expect(r"elapsed \d:\d\d:\d\d eta ", timeout_s=60)
+    cli.send(b"\x03")
+    code, text = cli.finish(30)
+    assert code == 130, text
+    # The id came as soon as the job was accepted, before any progress bar.
+    assert text.index(f"job {job_id}") < text.index("━") < text.index("elapsed")
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text
+    said = text.strip().splitlines()[-1]
+    assert f"stopped following job {job_id}; it goes on on the server" in said
+    assert f"cadenza watch {job_id}" in said and f"cadenza cancel {job_id}" in said
+    # It really went on: it ends, completed, with nobody following it.
+    assert job_status(platform, job_id, timeout_s=120)["status"] == "completed"
+    code, text = terminal.run("watch", job_id, url=platform.url)
+    assert code == 0 and "completed" in text
+
+
+def test_cancel_stops_a_running_job(platform: Platform, tmp_path: Path) -> None:
+    song = write_noise(tmp_path / "c.wav", 20, seed=14)
+    queued = ok_json(cadenza(platform, "--json", "separate", str(song), "--no-wait"))
+    code, text = terminal.run("cancel", queued["id"], url=platform.url)
+    assert code == 0, text
+    assert text.split()[:3] == [queued["id"], "separation", "cancelled"]
+    assert job_status(platform, queued["id"])["status"] == "cancelled"
+    # Cancelling it again is the server's sentence, once.
+    code, text = terminal.run("cancel", queued["id"], url=platform.url)
+    assert code == 1
+    assert text.strip().splitlines() == [
+        f"error: job {queued['id']} is already cancelled; only queued or running jobs can be "
+        "cancelled"
+    ]
+
+
+def test_songs_search_shows_whole_ids_and_says_when_none_match(platform: Platform) -> None:
+    title = f"[red]Narrow {uuid.uuid4().hex[:6]}"  # markup in a title prints as it is
+    added = httpx.post(
+        f"{platform.url}/api/v1/songs?wait=60",
+        files={
+            "midi": ("n.mid", song_midi(seed=300_000 + uuid.uuid4().int % 100_000), "audio/midi")
+        },
+        data={"title": title, "artist": "Clara Test"},
+        timeout=90,
+    )
+    assert added.status_code == 201, added.text
+    song_id = added.json()["song"]["id"]
+    # Wide enough: a table; narrower: a line a song, never an id cut to "…".
+    code, text = terminal.run("songs", "search", title, columns=120, url=platform.url)
+    assert code == 0, text
+    assert re.search(rf"{song_id} +{re.escape(title)} +Clara Test", text), text
+    code, text = terminal.run("songs", "search", title, columns=60, url=platform.url)
+    assert code == 0, text
+    assert f"{song_id}  {title}  Clara Test" in text and "…" not in text
+    code, text = terminal.run("songs", "search", title, "--ids", url=platform.url)
+    assert text.split() == [song_id]
+
+    code, text = terminal.run("songs", "search", f"zq{uuid.uuid4().hex}", url=platform.url)
+    assert code == 0 and text.strip() == "no songs found"
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_downloads_follow_the_umask(
+    platform: Platform, tmp_path: Path, umask: int, mode: int
+) -> None:
+    job = ok_json(
+        cadenza(
+            platform, "--json", "fx", str(write_tone(tmp_path / "u.wav", 1)), "--effect", "gain"
+        )
+    )
+    out = tmp_path / "out"
+    code, text = terminal.run(
+        "download", job["id"], "--out", str(out), umask=umask, url=platform.url
+    )
+    assert code == 0, text
+    saved = out / job["artifacts"][0]["name"]
+    assert stat.S_IMODE(saved.stat().st_mode) == mode
+    assert sha256(saved) == job["artifacts"][0]["sha256"]
+
+
+def test_a_servers_problem_is_said_once_on_one_line(platform: Platform, tmp_path: Path) -> None:
+    song = write_tone(tmp_path / "p.wav", 1.0)
+    code, text = terminal.run(
+        "fx", str(song), "--effect", "reverb:room_size=5,wet_level=7", url=platform.url
+    )
+    assert code == 1, text
+    errors = [line for line in text.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in text
+    for field in ("params.chain.0.room_size", "params.chain.0.wet_level"):
+        assert text.count(field) == 1
+    # A job that fails: its reason once.
+    silence = tmp_path / "silence.wav"
+    sf.write(str(silence), np.zeros((44100, 2), dtype=np.float32), 44100)
+    code, text = terminal.run("master", str(silence), url=platform.url)
+    assert code == 1 and text.count("digital silence") == 1
+    assert text.strip().splitlines()[-1].startswith("error: job ")
+
+
+def test_render_and_models(platform: Platform, tmp_path: Path) -> None:
+    added = httpx.post(
+        f"{platform.url}/api/v1/songs?wait=60",
+        files={
+            "midi": ("r.mid", song_midi(seed=400_000 + uuid.uuid4().int % 100_000), "audio/midi")
+        },
+        data={"title": f"Render {uuid.uuid4().hex[:6]}", "artist": "Clara Test"},
+        timeout=90,
+    )
+    assert added.status_code == 201, added.text
+    out = tmp_path / "render"
+    code, text = terminal.run(
+        "render",
+        added.json()["song"]["id"],
+        "--no-stems",
+        "--sample-rate",
+        "22050",
+        "--out",
+        str(out),
+        url=platform.url,
+    )
+    assert code == 0, text
+    assert [p.name for p in out.iterdir()] == ["mix.wav"]
+    audio, rate = sf.read(str(out / "mix.wav"))
+    assert rate == 22050 and np.abs(audio).max() > 0.01
+    assert "render" in text and "elapsed" in text
+
+    code, text = terminal.run("models", url=platform.url)
+    assert code == 0 and "htdemucs" in text and "classical" in text

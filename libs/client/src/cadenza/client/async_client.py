@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from types import TracebackType
@@ -157,7 +157,10 @@ class AsyncCadenza:
         sha256; nothing is left at `dest` if the transfer or the check fails."""
         target = _target(Path(dest), artifact.name)
         digest = hashlib.sha256()
-        fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        # Created as open() would (0666 less the umask), not mkstemp's 0600: the file is
+        # the user's, readable as their other files are.
+        partial = target.parent / f".{target.name}.{secrets.token_hex(6)}.part"
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
             with os.fdopen(fd, "wb") as out:
                 try:

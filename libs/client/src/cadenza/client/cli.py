@@ -2,133 +2,59 @@
 
 Every command takes --url and --api-key (or CADENZA_URL and CADENZA_API_KEY) and --json for
 scripts (one JSON document, or one JSON line per live message for `watch`). Commands that start
-a job follow it with a progress bar per stage until it ends (--no-wait returns at once) and
-download its artifacts with --out. Errors print the server's sentence and exit 1; a job that
-fails exits 1 with its reason.
+a job say its id as soon as the server accepts it, then follow it with a progress bar per stage
+until it ends (--no-wait returns at once; Ctrl-C stops following, not the job) and download its
+artifacts with --out. Every error is one line: the server's sentence, said once; exit 1 (2 for
+a command line that cannot run, 130 after Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
-from rich.table import Table
+from rich.progress import Progress
 
 from cadenza.client import requests
-from cadenza.client.async_client import Message
+from cadenza.client.cli_show import (
+    err,
+    error,
+    follow,
+    job_ended,
+    note,
+    out,
+    print_json,
+    progress_columns,
+    show_job,
+    show_jobs,
+    show_models,
+    show_songs,
+    show_upload,
+)
 from cadenza.client.errors import CadenzaError
 from cadenza.client.live_file import stream_file
-from cadenza.client.models import Job, Song, Upload
+from cadenza.client.models import Job
 from cadenza.client.sync_client import Cadenza
 from cadenza.client.vocabulary import BLEND_ENGINES, EFFECTS, MASTER_PRESETS, OUTPUT_FORMATS
 
-out = Console()
-err = Console(stderr=True)
+INTERRUPTED = 130  # what a shell reports for a command ended by SIGINT
 
 
 class UsageError(Exception):
     """A command line that cannot be run as given (exit 2, like argparse's own)."""
 
 
-# --- printing ----------------------------------------------------------------------------
+class FollowInterruptedError(Exception):
+    """Ctrl-C while following a job: the job itself goes on."""
 
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-
-
-def show_upload(upload: Upload, as_json: bool) -> None:
-    if as_json:
-        print_json(upload.raw)
-        return
-    out.print(
-        f"[bold]{upload.id}[/]  {upload.filename}  {upload.duration_s:.1f} s  "
-        f"{upload.sample_rate} Hz  {upload.channels} ch  {upload.bytes} bytes"
-    )
-
-
-def show_job(job: Job, as_json: bool) -> None:
-    if as_json:
-        print_json(job.raw)
-        return
-    colour = {"completed": "green", "failed": "red", "cancelled": "yellow"}.get(job.status, "")
-    out.print(f"[bold]{job.id}[/]  {job.kind}  [{colour}]{job.status}[/]  {job.progress:.0%}")
-    for stage in job.stages:
-        details = _details(stage.details)
-        out.print(f"  {stage.name:<12} {stage.status:<10} {stage.progress:>4.0%}  {details}")
-        for file in stage.details.get("files") or []:  # a model pull: what it computed
-            out.print(f"    {file.get('name')}  sha256 {file.get('sha256')}", highlight=False)
-    for artifact in job.artifacts:
-        out.print(f"  → {artifact.name}  {artifact.media_type}  {artifact.bytes} bytes")
-    if job.error:
-        out.print(f"  [red]{job.error.get('code')}: {job.error.get('reason')}[/]")
-
-
-def _details(details: dict[str, Any]) -> str:
-    shown = ("lufs", "true_peak_db", "model", "key", "tempo_bpm", "cache", "available")
-    return "  ".join(f"{k}={details[k]}" for k in shown if k in details)
-
-
-def show_songs(songs: list[Song], as_json: bool) -> None:
-    if as_json:
-        print_json([{**s.raw, "score": s.score} for s in songs])
-        return
-    table = Table("id", "title", "artist", "key", "tempo", "score")
-    for song in songs:
-        key = f"{song.key or ''} {song.mode or ''}".strip()
-        tempo = f"{song.tempo_bpm:.0f}" if song.tempo_bpm else ""
-        score = f"{song.score:.3f}" if song.score is not None else ""
-        table.add_row(song.id, song.title, song.artist or "", key, tempo, score)
-    out.print(table)
-
-
-class StageBars:
-    """One progress bar per stage of a job, fed with its live messages."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.bars: dict[str, TaskID] = {}
-
-    def _bar(self, stage: str) -> TaskID:
-        if stage not in self.bars:
-            self.bars[stage] = self.progress.add_task(stage, total=1.0)
-        return self.bars[stage]
-
-    def __call__(self, message: Message) -> None:
-        kind = message.get("type")
-        if kind == "job.snapshot":
-            for stage in message.get("stages", []):
-                self.progress.update(self._bar(stage["name"]), completed=stage["progress"])
-        elif kind in ("job.progress", "stage.progress") and message.get("stage"):
-            self.progress.update(self._bar(message["stage"]), completed=message["progress"])
-        elif kind in ("job.stage_completed", "stage.completed", "job.completed") and message.get(
-            "stage"
-        ):
-            self.progress.update(self._bar(message["stage"]), completed=1.0)
-
-
-def follow(api: Cadenza, job: Job, as_json: bool) -> Job:
-    """The job's live messages as progress bars (or JSON lines), then the job at its end."""
-    if as_json:
-        return api.wait(job.id)
-    columns = (TextColumn("{task.description:<12}"), BarColumn(), TaskProgressColumn())
-    with Progress(*columns, console=err) as progress:
-        bars = StageBars(progress)
-        for stage in job.stages:
-            bars(
-                {
-                    "type": "job.progress",
-                    "stage": stage.name,
-                    "progress": stage.progress,
-                }
-            )
-        return api.wait(job.id, bars)
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id
 
 
 # --- commands ----------------------------------------------------------------------------
@@ -148,7 +74,7 @@ def source_upload(api: Cadenza, args: argparse.Namespace) -> str:
         raise UsageError("give an audio FILE to upload, or --upload ID of an earlier upload")
     upload = api.upload(args.file)
     if not args.json:
-        err.print(f"uploaded {upload.filename} as {upload.id}")
+        note(f"uploaded {upload.filename} as {upload.id}")
     return upload.id
 
 
@@ -157,24 +83,29 @@ def run_job(api: Cadenza, args: argparse.Namespace, body: dict[str, Any]) -> int
 
 
 def follow_job(api: Cadenza, args: argparse.Namespace, job: Job) -> int:
-    """Show the queued job (--no-wait), or follow it to its end and download its artifacts
-    (--out); 1 when it did not complete."""
+    """Show the queued job (--no-wait), or say its id, follow it to its end and download its
+    artifacts (--out); 1 when it did not complete."""
     if args.no_wait:
         show_job(job, args.json)
         return 0
-    job = follow(api, job, args.json)
+    if not args.json:
+        note(f"job {job.id} {job.status}")
+    job = follow_to_end(api, job, args.json)
     if getattr(args, "out", None) and job.status == "completed":
         folder = out_folder(args.out)
         for artifact in job.artifacts:
             path = api.download(artifact, folder)
             if not args.json:
-                err.print(f"saved {path}")
+                note(f"saved {path}")
     show_job(job, args.json)
-    if job.status != "completed":
-        reason = (job.error or {}).get("reason", job.status)
-        err.print(f"[red]job {job.status}: {reason}[/]")
-        return 1
-    return 0
+    return job_ended(job) if not args.json else int(job.status != "completed")
+
+
+def follow_to_end(api: Cadenza, job: Job, as_json: bool) -> Job:
+    try:
+        return follow(api, job, as_json)
+    except KeyboardInterrupt:
+        raise FollowInterruptedError(job.id) from None
 
 
 def cmd_upload(api: Cadenza, args: argparse.Namespace) -> int:
@@ -183,7 +114,7 @@ def cmd_upload(api: Cadenza, args: argparse.Namespace) -> int:
 
 
 def cmd_separate(api: Cadenza, args: argparse.Namespace) -> int:
-    stems = [s.strip() for s in args.stems.split(",")] if args.stems else None
+    stems = checked_stems(api, args.stems) if args.stems else None
     body = requests.separation_job(
         source_upload(api, args),
         model=args.model,
@@ -194,6 +125,25 @@ def cmd_separate(api: Cadenza, args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     return run_job(api, args, body)
+
+
+def checked_stems(api: Cadenza, values: Sequence[str]) -> list[str]:
+    """--stems as given (space- or comma-separated), each a stem some model writes; checked
+    before a file is uploaded for nothing. Whether the chosen model writes it, the server
+    says."""
+    stems = [s.strip() for value in values for s in value.split(",") if s.strip()]
+    listed = api.models()
+    known = sorted(
+        {stem for m in listed.models for stem in m.stems}
+        | {stem for m in listed.pullable for stem in m.stems}
+    )
+    unknown = [s for s in stems if s not in known]
+    if unknown:
+        raise UsageError(
+            f"--stems: {', '.join(map(repr, unknown))} is not a stem ({', '.join(known)}); "
+            "give FILE before --stems"
+        )
+    return stems
 
 
 def cmd_fx(api: Cadenza, args: argparse.Namespace) -> int:
@@ -214,6 +164,24 @@ def cmd_master(api: Cadenza, args: argparse.Namespace) -> int:
         preset=args.preset,
         target_lufs=args.target_lufs,
         true_peak_db=args.true_peak_db,
+        format=args.format,
+    )
+    return run_job(api, args, body)
+
+
+def cmd_render(api: Cadenza, args: argparse.Namespace) -> int:
+    if args.job:
+        source = requests.artifact_source(args.job, args.artifact)
+    elif args.song:
+        source = requests.song_source(args.song)
+    else:
+        raise UsageError("give a catalog SONG id, or --job ID (a blend) to render its MIDI")
+    body = requests.render_job(
+        source,
+        soundfont=args.soundfont,
+        sample_rate=args.sample_rate,
+        stems=False if args.no_stems or args.preview_seconds else None,
+        preview_seconds=args.preview_seconds,
         format=args.format,
     )
     return run_job(api, args, body)
@@ -241,26 +209,34 @@ def cmd_jobs(api: Cadenza, args: argparse.Namespace) -> int:
     if args.json:
         print_json({"items": [j.raw for j in page.jobs], "next_cursor": page.next_cursor})
         return 0
-    table = Table("id", "kind", "status", "progress", "created")
-    for job in page.jobs:
-        table.add_row(job.id, job.kind, job.status, f"{job.progress:.0%}", job.raw["created_at"])
-    out.print(table)
+    if not page.jobs:
+        out.print("no jobs")
+        return 0
+    show_jobs(page.jobs)
     if page.next_cursor:
-        out.print(f"more: --cursor {page.next_cursor}")
+        out.print(f"more: --cursor {page.next_cursor}", soft_wrap=True)
     return 0
 
 
 def cmd_watch(api: Cadenza, args: argparse.Namespace) -> int:
     if args.json:
-        last: Message = {}
-        for message in api.watch(args.job):
-            sys.stdout.write(json.dumps(message) + "\n")
-            sys.stdout.flush()
-            last = message
+        last: dict[str, Any] = {}
+        try:
+            for message in api.watch(args.job):
+                sys.stdout.write(json.dumps(message) + "\n")
+                sys.stdout.flush()
+                last = message
+        except KeyboardInterrupt:
+            raise FollowInterruptedError(args.job) from None
         return 0 if last.get("type") == "job.completed" else 1
-    job = follow(api, api.job(args.job), as_json=False)
+    job = follow_to_end(api, api.job(args.job), as_json=False)
     show_job(job, False)
-    return 0 if job.status == "completed" else 1
+    return job_ended(job)
+
+
+def cmd_cancel(api: Cadenza, args: argparse.Namespace) -> int:
+    show_job(api.cancel(args.job), args.json)
+    return 0
 
 
 def cmd_download(api: Cadenza, args: argparse.Namespace) -> int:
@@ -279,15 +255,16 @@ def cmd_download(api: Cadenza, args: argparse.Namespace) -> int:
         print_json(saved)
     else:
         for path in saved:
-            out.print(path)
+            out.print(path, soft_wrap=True)
     return 0
 
 
 def cmd_songs(api: Cadenza, args: argparse.Namespace) -> int:
     if args.songs_command == "similar":
-        show_songs(api.similar_songs(args.song, args.k), args.json)
+        songs = api.similar_songs(args.song, args.k)
     else:
-        show_songs(api.search_songs(args.query, key=args.key, limit=args.limit), args.json)
+        songs = api.search_songs(args.query, key=args.key, limit=args.limit)
+    show_songs(songs, args.json, ids_only=args.ids)
     return 0
 
 
@@ -296,9 +273,8 @@ def cmd_live(api: Cadenza, args: argparse.Namespace) -> int:
     source = sys.stdin.buffer if args.file == "-" else Path(args.file)
     audio_out = args.out == "-"  # standard output carries the audio: the summary goes to stderr
     dest = sys.stdout.buffer if audio_out else Path(args.out)
-    columns = (TextColumn("live"), BarColumn(), TaskProgressColumn())
-    with Progress(*columns, console=err, disable=args.json) as progress:
-        task = progress.add_task("live", total=None)
+    with Progress(*progress_columns("live"), console=err, disable=args.json) as bar:
+        task = bar.add_task("live", total=None)
         run = api.run(
             stream_file(
                 api.async_client,
@@ -307,7 +283,7 @@ def cmd_live(api: Cadenza, args: argparse.Namespace) -> int:
                 chain,
                 block_ms=args.block_ms,
                 realtime=args.realtime,
-                on_block=lambda done, total: progress.update(task, completed=done, total=total),
+                on_block=lambda done, total: bar.update(task, completed=done, total=total),
             )
         )
     if not run.round_trips_ms:
@@ -326,11 +302,12 @@ def cmd_live(api: Cadenza, args: argparse.Namespace) -> int:
     elif args.json:
         sys.stderr.write(json.dumps(summary) + "\n")
     else:
-        (err if audio_out else out).print(
+        line = (
             f"{summary['blocks']} blocks of {summary['block_ms']} ms → "
             f"{'standard output' if audio_out else args.out}; round trip "
             f"p50 {summary['round_trip_ms_p50']} ms, p99 {summary['round_trip_ms_p99']} ms"
         )
+        note(line) if audio_out else out.print(line, soft_wrap=True)
     return 0
 
 
@@ -340,38 +317,9 @@ def cmd_models(api: Cadenza, args: argparse.Namespace) -> int:
     listed = api.models()
     if args.json:
         print_json(listed.raw)
-        return 0
-    now = Table("name", "family", "stems", title="The workers run now")
-    for model in listed.models:
-        default = " (default)" if model.name == listed.default else ""
-        now.add_row(model.name + default, model.family, ", ".join(model.stems))
-    out.print(now)
-    fetch = Table(
-        "name",
-        "size",
-        "stems",
-        "published SDR (dB)",
-        "licence",
-        "here",
-        title=("Known models (admins: cadenza models pull NAME)"),
-    )
-    for known in listed.pullable:
-        fetch.add_row(
-            known.name,
-            f"{known.size / 1e6:,.0f} MB",
-            ", ".join(known.stems),
-            "; ".join(_sdr(score) for score in known.published_sdr),
-            known.licence,
-            "yes" if known.available else "",
-        )
-    out.print(fetch)
+    else:
+        show_models(listed)
     return 0
-
-
-def _sdr(score: dict[str, Any]) -> str:
-    figures = [f"avg {score['average_db']}"] if score.get("average_db") is not None else []
-    figures += [f"{stem} {db}" for stem, db in (score.get("stems_db") or {}).items()]
-    return ", ".join(figures)
 
 
 def cmd_replay(api: Cadenza, args: argparse.Namespace) -> int:
@@ -382,7 +330,7 @@ def cmd_replay(api: Cadenza, args: argparse.Namespace) -> int:
         return 0
     for e in events:
         stage = e.event.get("stage") or ""
-        out.print(f"{e.occurred_at}  {e.subject:<28} {stage}")
+        out.print(f"{e.occurred_at}  {e.subject:<28} {stage}", soft_wrap=True)
     return 0
 
 
@@ -433,17 +381,26 @@ def _number(value: str) -> Any:
     return {"true": True, "false": False}.get(value.lower(), value)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _job_options(parser: argparse.ArgumentParser, *, audio_input: bool = True) -> None:
     if audio_input:
         parser.add_argument("file", nargs="?", help="audio file to upload and use")
         parser.add_argument("--upload", metavar="ID", help="an earlier upload instead of FILE")
     parser.add_argument("--out", metavar="DIR", help="download the artifacts here at the end")
-    parser.add_argument("--no-wait", action="store_true", help="return once the job is queued")
+    parser.add_argument(
+        "--no-wait", action="store_true", help="print the queued job and return at once"
+    )
     parser.add_argument("--format", choices=OUTPUT_FORMATS, help="output format")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cadenza", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="cadenza", description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", help="API root (CADENZA_URL; default http://127.0.0.1:8000)")
     parser.add_argument("--api-key", help="API key or access token (CADENZA_API_KEY)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -451,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def command(name: str, run: Callable[[Cadenza, argparse.Namespace], int], help: str) -> Any:
         sub = commands.add_parser(name, help=help, description=help)
-        sub.set_defaults(run=run)
+        sub.set_defaults(run=run, parser=sub)
         return sub
 
     upload = command("upload", cmd_upload, "upload an audio file")
@@ -461,10 +418,18 @@ def build_parser() -> argparse.ArgumentParser:
     _job_options(separate)
     separate.add_argument(
         "--model",
-        help="a name from `cadenza models list` (htdemucs, bs_roformer_vocals, classical…) or "
+        help="a name from `cadenza models` (htdemucs, bs_roformer_vocals, classical…) or "
         "an ensemble, ensemble:htdemucs_ft+bs_roformer_vocals (server default)",
     )
-    separate.add_argument("--stems", help="comma-separated stems to keep (default: all)")
+    separate.add_argument(
+        "--stems",
+        nargs="+",
+        action="extend",
+        metavar="STEM",
+        help="the stems to keep (default: all): space- or comma-separated, "
+        "e.g. --stems vocals drums; everything after --stems is a stem, so FILE goes first: "
+        "cadenza separate song.wav --stems vocals drums",
+    )
     separate.add_argument(
         "--shifts", type=int, help="Demucs test-time shifts, 0–10 (their paper used 10)"
     )
@@ -483,6 +448,25 @@ def build_parser() -> argparse.ArgumentParser:
     master.add_argument("--preset", choices=MASTER_PRESETS)
     master.add_argument("--target-lufs", type=float)
     master.add_argument("--true-peak-db", type=float)
+
+    render = command(
+        "render", cmd_render, "render a catalog song's or a blend's MIDI to audio (FluidSynth)"
+    )
+    _job_options(render, audio_input=False)
+    render.add_argument("song", nargs="?", help="a catalog song id (`cadenza songs search`)")
+    render.add_argument("--job", help="render a MIDI artifact of this job (a blend) instead")
+    render.add_argument(
+        "--artifact", default="blend.mid", help="with --job: the MIDI artifact (blend.mid)"
+    )
+    render.add_argument("--soundfont", help="a name from GET /api/v1/soundfonts (default: bundled)")
+    render.add_argument("--sample-rate", type=int, choices=(22050, 32000, 44100, 48000))
+    render.add_argument("--no-stems", action="store_true", help="the mix only, no stem per part")
+    render.add_argument(
+        "--preview-seconds",
+        type=float,
+        metavar="S",
+        help="only the first S seconds (5–120), to preview.<ext>, without stems",
+    )
 
     blend = command("blend", cmd_blend, "blend 2–5 catalog songs into a new piece")
     _job_options(blend, audio_input=False)
@@ -505,6 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
     watch = command("watch", cmd_watch, "follow a job live until it ends")
     watch.add_argument("job")
 
+    cancel = command("cancel", cmd_cancel, "cancel a queued or running job")
+    cancel.add_argument("job")
+
     download = command("download", cmd_download, "download a job's artifacts")
     download.add_argument("job")
     download.add_argument("names", nargs="*", help="artifact names (default: all)")
@@ -519,6 +506,8 @@ def build_parser() -> argparse.ArgumentParser:
     similar = songs_commands.add_parser("similar", help="the songs most like one")
     similar.add_argument("song")
     similar.add_argument("-k", type=int, default=10)
+    for each in (search, similar):
+        each.add_argument("--ids", action="store_true", help="only the ids, one a line")
 
     live = command(
         "live", cmd_live, "stream 16-bit WAV audio through live effects, save or play the result"
@@ -536,11 +525,13 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--block-ms", type=float, default=10.0, help="block length (default 10)")
     live.add_argument("--realtime", action="store_true", help="pace blocks like a sound card")
 
-    models = command("models", cmd_models, "separation models: list them, or fetch one (admins)")
-    models_commands = models.add_subparsers(dest="models_command", required=True, metavar="WHAT")
+    models = command(
+        "models", cmd_models, "separation models: list them (the default), or fetch one (admins)"
+    )
+    models_commands = models.add_subparsers(dest="models_command", metavar="WHAT")
     models_commands.add_parser("list", help="what the workers run now, and what they can fetch")
     pull = models_commands.add_parser("pull", help="have a separation worker fetch a known model")
-    pull.add_argument("name", help="a name from `cadenza models list`")
+    pull.add_argument("name", help="a name from `cadenza models`")
     pull.add_argument("--no-wait", action="store_true", help="return once the pull is queued")
 
     replay = command("replay", cmd_replay, "a job's history: every event it produced")
@@ -548,23 +539,57 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def unreadable_input(args: argparse.Namespace) -> str | None:
+    """A FILE that cannot be read, said before anything is sent."""
+    file = getattr(args, "file", None)
+    if not file or file == "-" or getattr(args, "upload", None):
+        return None
+    path = Path(file)
+    if not path.exists():
+        return f"{file}: no such file"
+    if not path.is_file():
+        return f"{file}: not a file"
+    if not os.access(path, os.R_OK):
+        return f"{file}: not readable (permission denied)"
+    return None
+
+
+def api_problem(e: CadenzaError) -> str:
+    """The server's sentence; a field problem it does not already name is added to it."""
+    said = [e.detail]
+    for problem in e.errors:
+        field = f"{problem.get('field')}: {problem.get('message')}"
+        if field not in e.detail and str(problem.get("message")) not in e.detail:
+            said.append(field)
+    return "; ".join(said)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    if problem := unreadable_input(args):
+        error(problem)
+        return 1
     try:
         with Cadenza(args.url, args.api_key) as api:
             code: int = args.run(api, args)
             return code
     except UsageError as e:
-        parser.error(str(e))
+        args.parser.error(str(e))
     except CadenzaError as e:
-        err.print(f"[red]error:[/] {e.detail}", highlight=False)
-        for problem in e.errors:
-            err.print(f"  {problem.get('field')}: {problem.get('message')}", highlight=False)
-        return 1
+        error(api_problem(e))
+    except FollowInterruptedError as e:
+        note(
+            f"stopped following job {e.job_id}; it goes on on the server: "
+            f"`cadenza watch {e.job_id}` follows it again, `cadenza cancel {e.job_id}` stops it"
+        )
+        return INTERRUPTED
     except KeyboardInterrupt:
-        return 130
-    return 2
+        note("interrupted")
+        return INTERRUPTED
+    except OSError as e:  # a local file: --chain @FILE, --out, a download's folder
+        where = f"{e.filename}: " if e.filename else ""
+        error(f"{where}{(e.strerror or str(e)).lower()}")
+    return 1
 
 
 if __name__ == "__main__":

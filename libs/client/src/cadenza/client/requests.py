@@ -103,6 +103,29 @@ def blend_job(
     }
 
 
+def render_job(
+    source: dict[str, str],
+    *,
+    soundfont: str | None = None,
+    sample_rate: int | None = None,
+    stems: bool | None = None,
+    preview_seconds: float | None = None,
+    format: str | None = None,
+) -> Body:
+    """MIDI to audio. `source` is {"song_id": …} (a catalog song) or {"job_id": …,
+    "artifact": "blend.mid"}; `preview_seconds` (5–120) needs `stems=False`."""
+    params = _params(
+        soundfont=soundfont, sample_rate=sample_rate, stems=stems, preview_seconds=preview_seconds
+    )
+    if format is not None:
+        params["output"] = {"format": format}
+    return {"kind": "render", "input": source, "params": params}
+
+
+def song_source(song_id: str) -> dict[str, str]:
+    return {"song_id": song_id}
+
+
 def upload_source(upload_id: str) -> dict[str, str]:
     return {"upload_id": upload_id}
 
