@@ -7,7 +7,7 @@
 // and decoded at the stems' own sample rate, so that the mix heard and the mix saved are
 // the same samples as the stems added up at their gains.
 
-import { fetchBlob } from "./api.js";
+import { fetchBlob, getJson } from "./api.js";
 import { isPlayable } from "./artifacts.js";
 import { announce, formatSeconds, h } from "./dom.js";
 import { effectiveGains, renderMix, wavOfBuffer } from "./mix-graph.js";
@@ -61,7 +61,8 @@ export function stemsOf(job) {
   const uploadId = job.input && job.input.upload_id;
   let original = null;
   if (uploadId) {
-    original = { url: `/api/v1/uploads/${encodeURIComponent(uploadId)}/content`, label: "the uploaded track" };
+    const upload = `/api/v1/uploads/${encodeURIComponent(uploadId)}`;
+    original = { url: `${upload}/content`, metadata: upload, label: "the uploaded track" };
   } else {
     const mix = (mixes.get(chosen.stage) || []).find((m) => m.label === "mix");
     if (mix) original = { url: mix.artifact.url, label: mix.artifact.name, artifact: mix.artifact };
@@ -80,10 +81,19 @@ async function decode(url, sampleRate) {
   return new OfflineAudioContext(1, 1, sampleRate).decodeAudioData(bytes);
 }
 
-function percentText(percent) {
-  if (percent <= 0) return "0 % (silent)";
+function decibelText(percent) {
+  if (percent <= 0) return "silent";
   const db = 20 * Math.log10(percent / 100);
-  return `${percent} % (${db >= 0 ? "+" : "−"}${Math.abs(db).toFixed(1)} dB)`;
+  return `${db >= 0 ? "+" : "−"}${Math.abs(db).toFixed(1)} dB`;
+}
+
+function percentText(percent) {
+  return `${percent} % (${decibelText(percent)})`;
+}
+
+/** The volume as shown: the percentage, and its dB (which narrow screens leave out). */
+function showVolume(output, percent) {
+  output.replaceChildren(`${percent} %`, h("span", { className: "mixer-db" }, ` (${decibelText(percent)})`));
 }
 
 export class StemMixer {
@@ -139,11 +149,15 @@ export class StemMixer {
     let originalNote = "";
     if (!found.original) {
       originalNote = "No original to compare with.";
-    } else if (found.original.artifact && decodedBytes(found.original.artifact, sampleRate) + decoded > MAX_DECODED_BYTES) {
-      originalNote = "The original is too long to hold beside the stems.";
     } else {
       try {
-        original = await decode(found.original.url, sampleRate);
+        // Its size decoded, from its metadata, before a byte of it is fetched.
+        const described = found.original.artifact || (await getJson(found.original.metadata));
+        if (decodedBytes(described, sampleRate) + decoded > MAX_DECODED_BYTES) {
+          originalNote = "The original is too long to hold beside the stems.";
+        } else {
+          original = await decode(found.original.url, sampleRate);
+        }
       } catch (error) {
         originalNote = `The original cannot be played: ${error.message}`;
       }
@@ -223,7 +237,8 @@ export class StemMixer {
     const solo = h("button", { type: "button", className: "mixer-solo", dataset: { role: "solo" }, aria: { pressed: "false", label: `Solo ${stem.name}` } }, "S");
     const mute = h("button", { type: "button", className: "mixer-mute", dataset: { role: "mute" }, aria: { pressed: "false", label: `Mute ${stem.name}` } }, "M");
     const volume = h("input", { type: "range", id: `${id}-volume`, min: "0", max: String(VOLUME_MAX_PERCENT), step: "1", value: "100", dataset: { role: "volume" }, aria: { valuetext: percentText(100) } });
-    const shown = h("output", { htmlFor: volume.id, className: "mixer-volume-text" }, percentText(100));
+    const shown = h("output", { htmlFor: volume.id, className: "mixer-volume-text" });
+    showVolume(shown, 100);
     const row = h(
       "li",
       { className: "mixer-stem", dataset: { stem: stem.name } },
@@ -253,7 +268,7 @@ export class StemMixer {
       const percent = Number(volume.value);
       stem.volume = percent / 100;
       volume.setAttribute("aria-valuetext", percentText(percent));
-      shown.textContent = percentText(percent);
+      showVolume(shown, percent);
       this.#gainsChanged();
     });
     return row;
