@@ -252,3 +252,39 @@ def test_a_master_shows_loudness_before_and_after_and_its_meter_moves(
     page.set_viewport_size({"width": 360, "height": 800})
     widths = page.eval_on_selector(card, "c => ({scroll: c.scrollWidth, client: c.clientWidth})")
     assert widths["scroll"] <= widths["client"], widths
+
+
+def test_a_full_song_blend_shows_its_roll_over_the_master_with_its_loudness(
+    studio: Studio, api: httpx.Client
+) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    first, _ = add_song(api, f"Full Air {suffix}", seed=74, tempo=100, bars=4)
+    second, _ = add_song(api, f"Full Jig {suffix}", seed=75, tempo=116, bars=4)
+    submitted = api.post(
+        "/api/v1/jobs",
+        json={
+            "kind": "pipeline",
+            "preset": "full-song",
+            "params": {"songs": [first["id"], second["id"]], "length_bars": 4},
+        },
+    )
+    assert submitted.status_code == 202, submitted.text
+    job = wait_for_status(api, submitted.json()["id"], timeout_s=300)
+    assert job["status"] == "completed", job
+    midi = next(a for a in job["artifacts"] if a["name"].endswith(".mid"))
+    mastered = next(a for a in job["artifacts"] if a["name"].startswith("mastered."))
+    expected = note_counts(api.get(midi["url"]).content)
+    details = next(s for s in job["stages"] if s["name"].startswith("master"))["details"]
+    print(f"full song: {[a['name'] for a in job['artifacts']]}, notes {expected}")
+
+    page = open_job(studio, job["id"])
+    card = f'li.artifact[data-artifact="{mastered["name"]}"]'
+    assert drawn_counts(page, f"{card} figure.piano-roll") == (sum(expected), expected)
+    before = page.inner_text(f'{card} tr[data-measure="true-peak"] td[data-when="before"]')
+    assert before == f"{details['input_true_peak_db']:.1f} dBTP"
+    studio.wait_for_audio(mastered["name"])
+    state = play(page, f"{card} audio", f"{card} figure.piano-roll .piano-roll-legend")
+    assert state["error"] is None and not state["paused"]
+    page.wait_for_function(
+        "(s) => Number(document.querySelector(s).dataset.updates) > 5", arg=f"{card} .level-meter"
+    )

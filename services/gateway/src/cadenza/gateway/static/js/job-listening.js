@@ -48,8 +48,9 @@ export class JobListening {
   }
 
   #roll(midi, artifacts) {
-    // The audio of the same music: the preview, else the rendered mix, else the master.
-    const audible = ["preview", "mix", "mastered"]
+    // The audio of the same music: the preview, else the master (the final file of the
+    // full-song pipeline), else the rendered mix.
+    const audible = ["preview", "mastered", "mix"]
       .map((wanted) => artifacts.find((a) => !isMidi(a) && base(a.name) === wanted && card(this.list, a.name)?.querySelector("audio")))
       .find(Boolean);
     const home = card(this.list, (audible || midi).name);

@@ -12,6 +12,7 @@ function masterPairs(d) {
     ["Target", d.target_lufs !== undefined ? `${d.target_lufs} LUFS, ceiling ${d.true_peak_ceiling_db} dBTP` : null],
     ["Preset", d.preset],
     ["Input loudness", d.input_lufs !== undefined ? `${Number(d.input_lufs).toFixed(1)} LUFS` : null],
+    ["Input true peak", d.input_true_peak_db !== undefined ? `${Number(d.input_true_peak_db).toFixed(1)} dBTP` : null],
     ["Gain applied", d.gain_db !== undefined ? signed(d.gain_db, "dB") : null],
   ];
 }
