@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +20,7 @@ from playwright.sync_api import Browser, Page
 
 from cadenza.devstack.music import song_midi
 from cadenza.devstack.platform import Platform
-from cadenza.devstack.testing import write_noise
+from cadenza.devstack.testing import write_noise, write_tone
 
 from .conftest import upload, wait_for_status
 from .studio_page import Studio, launched_chromium
@@ -198,7 +199,7 @@ def test_a_midi_only_catalog_song_renders_a_bounded_preview_and_plays_it(
 
 
 def test_a_master_shows_loudness_before_and_after_and_its_meter_moves(
-    studio: Studio, api: httpx.Client, tmp_path: Any
+    studio: Studio, api: httpx.Client, tmp_path: Path
 ) -> None:
     track = write_noise(tmp_path / "quiet.wav", 6.0, seed=21)
     uploaded = upload(api, track).json()
@@ -288,3 +289,36 @@ def test_a_full_song_blend_shows_its_roll_over_the_master_with_its_loudness(
     page.wait_for_function(
         "(s) => Number(document.querySelector(s).dataset.updates) > 5", arg=f"{card} .level-meter"
     )
+
+
+def test_a_song_with_midi_and_audio_plays_its_audio_under_its_roll(
+    studio: Studio, api: httpx.Client, tmp_path: Path
+) -> None:
+    data = song_midi(seed=76, tempo=100, bars=4)
+    tone = write_tone(tmp_path / "take.wav", 6.0)
+    with tone.open("rb") as audio:
+        response = api.post(
+            "/api/v1/songs",
+            params={"wait": "60"},
+            files={
+                "midi": ("song.mid", data, "audio/midi"),
+                "audio": ("take.wav", audio, "audio/wav"),
+            },
+            data={"title": f"Both Ways {uuid.uuid4().hex[:6]}", "artist": "Listening Test"},
+        )
+    assert response.status_code == 201, response.text
+    song = response.json()["song"]
+    assert sorted(asset["name"] for asset in song["assets"]) == ["audio", "midi"]
+    page = studio.open()
+    studio.wait_for_studio()
+    page.fill("#catalog-search", song["title"])
+    page.click(f'#catalog-results li[data-song-id="{song["id"]}"] button.song-open')
+    box = f'#song-detail .song-preview[data-song-id="{song["id"]}"]'
+    assert drawn_counts(page, f"{box} figure.piano-roll") == (
+        sum(note_counts(data)),
+        note_counts(data),
+    )
+    assert page.is_hidden(f"{box} button.song-preview-start"), "nothing to render"
+    state = play(page, f"{box} audio", f"{box} figure.piano-roll .piano-roll-legend")
+    assert state["error"] is None and not state["paused"]
+    assert page.eval_on_selector(f"{box} audio", "a => a.duration") == pytest.approx(6.0, abs=0.1)

@@ -79,8 +79,9 @@ export class CatalogBrowser {
   }
 
   #player(song, track) {
+    if (song.assets.some((a) => a.name === "midi")) return new SongPreview(song, track).element;
     const asset = song.assets.find((a) => a.name === "audio");
-    if (!asset) return song.assets.some((a) => a.name === "midi") ? new SongPreview(song, track).element : null;
+    if (!asset) return null;
     const url = `/api/v1/songs/${song.id}/assets/audio`;
     const audio = h("audio", { controls: true, preload: "metadata", aria: { label: `Play ${song.title}` } });
     if (session.signedIn) {

@@ -1,7 +1,8 @@
-// A catalog song that has only MIDI (the music21 seed, a song added from a .mid): its piano
-// roll at once, and "Preview", which renders its first PREVIEW_SECONDS with the default
-// SoundFont as an ordinary render job (kind "render", the song as input, params as a blend's
-// preview stage uses: no stems, mp3) and plays it with the playhead on the roll.
+// A catalog song with MIDI: its piano roll at once. With its own audio too, that plays under
+// the roll's playhead. With only MIDI (the music21 seed, a song added from a .mid),
+// "Preview" renders its first PREVIEW_SECONDS with the default SoundFont as an ordinary
+// render job (kind "render", the song as input, params as a blend's preview stage uses: no
+// stems, mp3) and plays it with the playhead on the roll.
 //
 // Bounded like any job: the render stops at PREVIEW_SECONDS of music (its CPU budget is the
 // account's per-audio-second budget for that much, its output ~0.5 MB of mp3, counted in the
@@ -60,13 +61,34 @@ export class SongPreview {
     this.song = song;
     this.track = track;
     this.roll = new PianoRoll(`${song.title} (MIDI)`);
-    this.audio = h("audio", { controls: true, preload: "auto", hidden: true, aria: { label: `Preview of ${song.title}` } });
+    this.audio = h("audio", { controls: true, preload: "metadata", hidden: true, aria: { label: `Play ${song.title}` } });
     this.status = h("p", { className: "muted song-preview-status", aria: { live: "polite" } },
       `No audio yet: Preview renders its first ${PREVIEW_SECONDS} s.`);
     this.button = h("button", { type: "button", className: "song-preview-start", onclick: () => this.start() }, `Preview (render ${PREVIEW_SECONDS} s)`);
     this.element = h("div", { className: "song-preview", dataset: { songId: song.id } }, this.button, this.status, this.audio, this.roll.element);
     this.roll.follow(this.audio);
     this.#loadMidi();
+    if (song.assets.some((asset) => asset.name === "audio")) this.#ownAudio();
+  }
+
+  /** The song's own audio file plays directly; nothing to render. */
+  async #ownAudio() {
+    this.button.hidden = true;
+    this.status.textContent = "";
+    this.audio.hidden = false;
+    this.element.dataset.state = "ready";
+    const url = `/api/v1/songs/${this.song.id}/assets/audio`;
+    if (!session.signedIn) {
+      this.audio.src = url;
+      return;
+    }
+    try {
+      const blobUrl = URL.createObjectURL(await fetchBlob(url));
+      this.track(blobUrl);
+      this.audio.src = blobUrl;
+    } catch (error) {
+      this.status.textContent = `Could not load the audio: ${error.message}`;
+    }
   }
 
   async #loadMidi() {
@@ -103,7 +125,8 @@ export class SongPreview {
       this.element.dataset.state = "ready";
       this.audio.hidden = false;
       this.button.hidden = true;
-      this.status.textContent = `Preview: the first ${Math.round(artifact.duration_s || PREVIEW_SECONDS)} s, rendered with the default SoundFont (job ${job.id}).`;
+      const whole = (artifact.duration_s || PREVIEW_SECONDS) < PREVIEW_SECONDS;
+      this.status.textContent = `Preview: ${whole ? "the whole song" : `its first ${PREVIEW_SECONDS} s`}, rendered with the default SoundFont (job ${job.id}).`;
       // Still inside the click's user activation when the render was reused at once.
       this.audio.play().catch(() => {});
     } catch (error) {
