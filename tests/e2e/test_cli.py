@@ -480,3 +480,22 @@ def test_render_and_models(platform: Platform, tmp_path: Path) -> None:
 
     code, text = terminal.run("models", url=platform.url)
     assert code == 0 and "htdemucs" in text and "classical" in text
+
+
+def test_hostile_command_lines_are_one_line_each(platform: Platform) -> None:
+    said = {
+        ("--url", "http://[::1", "jobs"): (1, "error: http://[::1 is not a URL the client can use"),
+        ("--json", "watch", "not-a-job"): (1, "error: job_id 'not-a-job' is not a job id"),
+        ("render", str(uuid.uuid4()), "--job", str(uuid.uuid4())): (
+            2,
+            "cadenza render: error: give a SONG or --job, not both",
+        ),
+        ("separate", "--upload", str(uuid.uuid4()), "--stems", "vocals", "vocals."): (
+            2,
+            "cadenza separate: error: --stems: 'vocals.' is not a stem",
+        ),
+    }
+    for args, (status, start) in said.items():
+        code, text = terminal.run(*args, url=platform.url)
+        assert (code, text.count("\n")) == (status, 1), text
+        assert text.startswith(start), text

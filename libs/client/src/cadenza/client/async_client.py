@@ -52,12 +52,15 @@ class AsyncCadenza:
         self.base_url = (base_url or os.environ.get("CADENZA_URL") or DEFAULT_URL).rstrip("/")
         key = api_key if api_key is not None else os.environ.get("CADENZA_API_KEY")
         self._headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            headers=self._headers,
-            timeout=timeout_s,
-            transport=transport,
-        )
+        try:
+            self._http = httpx.AsyncClient(
+                base_url=self.base_url,
+                headers=self._headers,
+                timeout=timeout_s,
+                transport=transport,
+            )
+        except httpx.InvalidURL as e:
+            raise CadenzaError(0, f"{self.base_url} is not a URL the client can use: {e}") from e
 
     async def __aenter__(self) -> Self:
         return self
@@ -129,7 +132,8 @@ class AsyncCadenza:
                     async for raw in ws:
                         message: Message = json.loads(raw)
                         if message.get("type") == "error":
-                            raise CadenzaError(400, str(message.get("detail") or message))
+                            said = message.get("detail") or message.get("message") or message
+                            raise CadenzaError(400, str(said))
                         if message.get("job_id") not in (None, job_id):
                             continue
                         yield message

@@ -98,7 +98,7 @@ def follow_job(api: Cadenza, args: argparse.Namespace, job: Job) -> int:
             if not args.json:
                 note(f"saved {path}")
     show_job(job, args.json)
-    return job_ended(job) if not args.json else int(job.status != "completed")
+    return job_ended(job)
 
 
 def follow_to_end(api: Cadenza, job: Job, as_json: bool) -> Job:
@@ -170,6 +170,8 @@ def cmd_master(api: Cadenza, args: argparse.Namespace) -> int:
 
 
 def cmd_render(api: Cadenza, args: argparse.Namespace) -> int:
+    if args.job and args.song:
+        raise UsageError("give a SONG or --job, not both")
     if args.job:
         source = requests.artifact_source(args.job, args.artifact)
     elif args.song:
@@ -400,7 +402,9 @@ def _job_options(parser: argparse.ArgumentParser, *, audio_input: bool = True) -
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="cadenza", description=__doc__.split("\n\n")[0])
+    parser = Parser(
+        prog="cadenza", description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n")[1]
+    )
     parser.add_argument("--url", help="API root (CADENZA_URL; default http://127.0.0.1:8000)")
     parser.add_argument("--api-key", help="API key or access token (CADENZA_API_KEY)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -459,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--artifact", default="blend.mid", help="with --job: the MIDI artifact (blend.mid)"
     )
     render.add_argument("--soundfont", help="a name from GET /api/v1/soundfonts (default: bundled)")
-    render.add_argument("--sample-rate", type=int, choices=(22050, 32000, 44100, 48000))
+    render.add_argument("--sample-rate", type=int, metavar="HZ", help="default 44100")
     render.add_argument("--no-stems", action="store_true", help="the mix only, no stem per part")
     render.add_argument(
         "--preview-seconds",
@@ -589,6 +593,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:  # a local file: --chain @FILE, --out, a download's folder
         where = f"{e.filename}: " if e.filename else ""
         error(f"{where}{(e.strerror or str(e)).lower()}")
+    except Exception as e:  # a bug: still one line, unless asked for the traceback
+        if os.environ.get("CADENZA_DEBUG"):
+            raise
+        error(f"{type(e).__name__}: {e} (a fault in cadenza; CADENZA_DEBUG=1 shows where)")
     return 1
 
 
