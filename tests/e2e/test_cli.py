@@ -1,6 +1,8 @@
 """The `cadenza` command line against the running platform, as a person or a script uses it:
-upload, fx, separate, watch, download, jobs, master, blend, songs, replay; --json; errors print
-the server's sentence and exit non-zero."""
+upload, fx, separate, watch, cancel, download, jobs, master, blend, render, songs, models,
+replay; --json; errors print the server's sentence once, on one line, and exit non-zero. The
+tests after "in a terminal" run it in a pseudo-terminal (terminal.py), where rich draws its
+progress bars and Ctrl-C is a keystroke."""
 
 from __future__ import annotations
 
