@@ -197,6 +197,12 @@ def test_a_midi_only_catalog_song_renders_a_bounded_preview_and_plays_it(
     page.wait_for_selector(f'{box}[data-state="ready"]')
     assert page.get_attribute(box, "data-job-id") == job_id
 
+    # The render job, opened from the jobs list, shows the song's roll over its preview.
+    page.click("#refresh-jobs")
+    page.click(f'#jobs-body tr[data-job-id="{job_id}"] button')
+    roll = 'li.artifact[data-artifact="preview.mp3"] figure.piano-roll'
+    assert drawn_counts(page, roll) == (sum(note_counts(data)), note_counts(data))
+
 
 def test_a_master_shows_loudness_before_and_after_and_its_meter_moves(
     studio: Studio, api: httpx.Client, tmp_path: Path

@@ -20,6 +20,12 @@ function card(list, name) {
   return [...list.querySelectorAll("li.artifact")].find((li) => li.dataset.artifact === name) || null;
 }
 
+/** A render of a catalog song has no MIDI artifact: the song's own MIDI is what it played. */
+function songMidi(job) {
+  const songId = job.kind === "render" ? job.input?.song_id : null;
+  return songId ? { name: "the song's MIDI", url: `/api/v1/songs/${songId}/assets/midi`, bytes: 0 } : null;
+}
+
 export class JobListening {
   constructor(list) {
     this.list = list;
@@ -40,7 +46,7 @@ export class JobListening {
   show(job) {
     this.clear();
     const artifacts = job.artifacts || [];
-    const midi = artifacts.find(isMidi);
+    const midi = artifacts.find(isMidi) || songMidi(job);
     if (midi) this.#roll(midi, artifacts);
     for (const stage of job.stages || []) {
       if (/^master/.test(stage.name) && stage.details) this.#master(stage, artifacts);
