@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io
 import time
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +21,8 @@ import soundfile as sf
 from playwright.sync_api import Browser, Page
 
 from cadenza.devstack.music import song_midi
-from cadenza.devstack.platform import Platform
+from cadenza.devstack.platform import Platform, Service
+from cadenza.devstack.ports import free_port
 from cadenza.devstack.testing import write_noise
 
 from .conftest import upload, wait_for_status
@@ -73,10 +76,11 @@ def separation(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> 
     return {"job": job, "stems": stems, "track": track}
 
 
-def open_studio(browser: Browser, platform: Platform, width: int) -> tuple[Studio, Any]:
+def open_studio(browser: Browser, platform: Platform | str, width: int) -> tuple[Studio, Any]:
     context = browser.new_context(viewport={"width": width, "height": 900}, accept_downloads=True)
     context.add_init_script(WATCH_CSP)
-    return Studio(context.new_page(), platform.url).watch(), context
+    base = platform if isinstance(platform, str) else platform.url
+    return Studio(context.new_page(), base).watch(), context
 
 
 @pytest.fixture
@@ -368,3 +372,69 @@ def test_a_renders_stems_at_unity_give_back_its_mix_which_is_the_original(
     difference = float(np.max(np.abs(saved[:frames] - mix[:frames])))
     print(f"render: {len(stems)} stems at 100 % vs mix.wav: max |difference| {difference:.2e}")
     assert difference <= TOLERANCE
+
+
+@pytest.fixture(scope="module")
+def gateway_requiring_accounts(platform: Platform) -> Iterator[str]:
+    """A second gateway on the same bus and database, with AUTH_MODE=required."""
+    port = free_port()
+    log_file = platform.log_dir / "gateway-mixer-accounts.log" if platform.log_dir else None
+    env = {**platform.base_env(), "PORT": str(port), "AUTH_MODE": "required"}
+    service = Service("gateway-mixer-accounts", "cadenza.gateway", port, env, log_file)
+    service.start()
+    try:
+        service.wait_ready(90)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        service.stop()
+
+
+def test_signed_in_the_stems_and_the_original_are_fetched_with_the_token(
+    browser: Browser, gateway_requiring_accounts: str, tmp_path: Path
+) -> None:
+    base = gateway_requiring_accounts
+    email = f"mixer-{uuid.uuid4().hex[:8]}@example.com"
+    password = "a long pass phrase for the mixer"
+    with httpx.Client(base_url=base, timeout=60) as api:
+        registered = api.post("/api/v1/auth/register", json={"email": email, "password": password})
+        assert registered.status_code == 201, registered.text
+        pair = api.post("/api/v1/auth/login", json={"email": email, "password": password}).json()
+        api.headers["Authorization"] = f"Bearer {pair['access_token']}"
+        track = write_noise(tmp_path / "signed-in.wav", 2.0, seed=21)
+        uploaded = upload(api, track).json()
+        job = finished(
+            api,
+            {
+                "kind": "separation",
+                "input": {"upload_id": uploaded["id"]},
+                "params": {"model": "classical", "stems": ["bass", "drums"]},
+            },
+        )
+        stems = {
+            a["name"].removesuffix(".wav"): sf.read(
+                io.BytesIO(api.get(a["url"]).content), always_2d=True
+            )[0]
+            for a in job["artifacts"]
+        }
+        assert api.get(f"/api/v1/uploads/{uploaded['id']}/content").content == track.read_bytes()
+    assert sorted(stems) == ["bass", "drums"]
+
+    studio, context = open_studio(browser, base, 1280)
+    try:
+        page = studio.open()
+        page.wait_for_selector("#sign-in:not([hidden])")
+        page.fill("#sign-in-email", email)
+        page.fill("#sign-in-password", password)
+        page.press("#sign-in-password", "Enter")
+        studio.wait_for_studio()
+        page.click(f'#jobs-body tr[data-job-id="{job["id"]}"] button')
+        page.wait_for_selector(f'{MIXER}[data-state="ready"]')
+        # The original came through GET /uploads/{id}/content with the token: A/B is offered.
+        assert page.is_enabled(f"{MIXER} button.mixer-ab")
+        assert "No original" not in page.inner_text("#mixer-status")
+        set_volume(page, "drums", 25)
+        assert_close(saved_mix(studio), expected(stems, {"bass": 1.0, "drums": 0.25}))
+        studio.assert_no_problems()
+        assert page.evaluate("() => window.cspViolations") == []
+    finally:
+        context.close()
