@@ -438,3 +438,93 @@ def test_signed_in_the_stems_and_the_original_are_fetched_with_the_token(
         assert page.evaluate("() => window.cspViolations") == []
     finally:
         context.close()
+
+
+def wav(name: str) -> dict[str, Any]:
+    return {"name": name, "media_type": "audio/wav", "url": f"/files/{name}", "bytes": 1}
+
+
+STEMS_OF = """async (job) => {
+  const { stemsOf } = await import("/static/js/stem-mixer.js");
+  const found = stemsOf(job);
+  return found && {
+    stems: found.stems.map((s) => [s.label, s.artifact.name]),
+    original: found.original && found.original.url,
+  };
+}"""
+
+
+@pytest.mark.parametrize(
+    ("job", "wanted"),
+    [
+        pytest.param(
+            {
+                "stages": [{"name": n} for n in ("separation", "effects", "mix", "master")],
+                "input": {"upload_id": "u1"},
+                "artifacts": [
+                    *(wav(f"separation-{s}.wav") for s in ("vocals", "drums", "bass", "other")),
+                    wav("effects-drums.wav"),
+                    wav("effects-vocals.wav"),
+                    wav("mix-mix.wav"),
+                    wav("mastered.wav"),
+                ],
+            },
+            {
+                "stems": [[s, f"separation-{s}.wav"] for s in ("bass", "drums", "other", "vocals")],
+                "original": "/api/v1/uploads/u1/content",
+            },
+            id="remix: the stage with most stems, the upload as the original",
+        ),
+        pytest.param(
+            {
+                "stages": [{"name": "separation"}, {"name": "effects"}],
+                "input": {"upload_id": "u2"},
+                "artifacts": [
+                    *(wav(f"{stage}-{s}.wav") for stage in ("separation", "effects") for s in "ab")
+                ],
+            },
+            {
+                "stems": [["a", "effects-a.wav"], ["b", "effects-b.wav"]],
+                "original": "/api/v1/uploads/u2/content",
+            },
+            id="a tie: the later stage",
+        ),
+        pytest.param(
+            {
+                "stages": [{"name": "render"}],
+                "input": {"job_id": "j", "artifact": "blend.mid"},
+                "artifacts": [
+                    wav("mix.wav"),
+                    wav("Piano.wav"),
+                    wav("Bass.wav"),
+                    {"name": "stems.zip", "media_type": "application/zip", "url": "/z", "bytes": 1},
+                ],
+            },
+            {"stems": [["Bass", "Bass.wav"], ["Piano", "Piano.wav"]], "original": "/files/mix.wav"},
+            id="render with stems: its mix as the original",
+        ),
+        pytest.param(
+            {"stages": [{"name": "effects"}], "input": {}, "artifacts": [wav("processed.wav")]},
+            None,
+            id="one file: no mixer",
+        ),
+        pytest.param(
+            {
+                "stages": [{"name": "blend"}, {"name": "preview"}],
+                "input": {},
+                "artifacts": [
+                    {"name": "preview.mp3", "media_type": "audio/mpeg", "url": "/p", "bytes": 1},
+                    {"name": "blend.mid", "media_type": "audio/midi", "url": "/m", "bytes": 1},
+                ],
+            },
+            None,
+            id="a blend's preview: no mixer",
+        ),
+    ],
+)
+def test_which_files_are_stems_and_what_the_original_is(
+    studio: Studio, job: dict[str, Any], wanted: dict[str, Any] | None
+) -> None:
+    studio.open()
+    studio.wait_for_studio()
+    assert studio.page.evaluate(STEMS_OF, job) == wanted

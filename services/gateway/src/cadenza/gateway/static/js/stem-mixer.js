@@ -38,7 +38,7 @@ function baseName(name, stages) {
 /**
  * A job's stems, if it has at least two: the playable artifacts that are not a final mix,
  * of one stage (a pipeline keeps each stage's files under its name as a prefix; the group
- * with most stems wins, the final files first on a tie). And the original to compare with:
+ * with most stems wins). And the original to compare with:
  * the uploaded input, else the job's own mix.
  */
 export function stemsOf(job) {
@@ -51,10 +51,15 @@ export function stemsOf(job) {
     if (!target.has(stage)) target.set(stage, []);
     target.get(stage).push({ artifact, label: base.replace(/\.[^.]+$/, "") });
   }
+  // On a tie the later stage wins (a remix's processed stems over its raw ones): those
+  // are what its mix stage mixed. The final files come after every stage.
+  const order = (stage) => (stage === "" ? stages.length : stages.indexOf(stage));
   let chosen = null;
   for (const [stage, stems] of groups) {
     if (stems.length < 2) continue;
-    if (!chosen || stems.length > chosen.stems.length) chosen = { stage, stems };
+    const better = !chosen || stems.length > chosen.stems.length
+      || (stems.length === chosen.stems.length && order(stage) > order(chosen.stage));
+    if (better) chosen = { stage, stems };
   }
   if (!chosen) return null;
   chosen.stems.sort((a, b) => a.label.localeCompare(b.label));
