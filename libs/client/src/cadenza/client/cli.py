@@ -21,6 +21,13 @@ from typing import Any, NoReturn
 from rich.progress import Progress
 
 from cadenza.client import requests
+from cadenza.client.cli_input import (
+    UsageError,
+    api_problem,
+    checked_stems,
+    parse_chain,
+    unreadable_input,
+)
 from cadenza.client.cli_show import (
     err,
     error,
@@ -40,13 +47,9 @@ from cadenza.client.errors import CadenzaError
 from cadenza.client.live_file import stream_file
 from cadenza.client.models import Job
 from cadenza.client.sync_client import Cadenza
-from cadenza.client.vocabulary import BLEND_ENGINES, EFFECTS, MASTER_PRESETS, OUTPUT_FORMATS
+from cadenza.client.vocabulary import BLEND_ENGINES, MASTER_PRESETS, OUTPUT_FORMATS
 
 INTERRUPTED = 130  # what a shell reports for a command ended by SIGINT
-
-
-class UsageError(Exception):
-    """A command line that cannot be run as given (exit 2, like argparse's own)."""
 
 
 class FollowInterruptedError(Exception):
@@ -125,25 +128,6 @@ def cmd_separate(api: Cadenza, args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     return run_job(api, args, body)
-
-
-def checked_stems(api: Cadenza, values: Sequence[str]) -> list[str]:
-    """--stems as given (space- or comma-separated), each a stem some model writes; checked
-    before a file is uploaded for nothing. Whether the chosen model writes it, the server
-    says."""
-    stems = [s.strip() for value in values for s in value.split(",") if s.strip()]
-    listed = api.models()
-    known = sorted(
-        {stem for m in listed.models for stem in m.stems}
-        | {stem for m in listed.pullable for stem in m.stems}
-    )
-    unknown = [s for s in stems if s not in known]
-    if unknown:
-        raise UsageError(
-            f"--stems: {', '.join(map(repr, unknown))} is not a stem ({', '.join(known)}); "
-            "give FILE before --stems"
-        )
-    return stems
 
 
 def cmd_fx(api: Cadenza, args: argparse.Namespace) -> int:
@@ -339,50 +323,6 @@ def cmd_replay(api: Cadenza, args: argparse.Namespace) -> int:
 # --- arguments ---------------------------------------------------------------------------
 
 
-def parse_chain(chain: str | None, effects: Sequence[str] | None) -> list[dict[str, Any]]:
-    """--chain JSON (or @file.json), or --effect TYPE[:name=value,…] repeated."""
-    if chain:
-        text = Path(chain[1:]).read_text() if chain.startswith("@") else chain
-        try:
-            parsed = json.loads(text)
-        except ValueError as e:
-            raise UsageError(f"--chain is not JSON: {e}") from e
-        if not isinstance(parsed, list):
-            raise UsageError("--chain must be a JSON list of effects")
-        return parsed
-    if not effects:
-        raise UsageError("give --effect TYPE[:param=value,…] (repeatable) or --chain JSON")
-    return [parse_effect(spec) for spec in effects]
-
-
-def parse_effect(spec: str) -> dict[str, Any]:
-    """Names are checked here (before a file is uploaded for nothing); values by the server,
-    which names any it refuses."""
-    kind, _, rest = spec.partition(":")
-    effect: dict[str, Any] = {"type": kind.strip()}
-    params = EFFECTS.get(effect["type"])
-    if params is None:
-        raise UsageError(f"--effect {spec}: no effect {effect['type']!r} ({', '.join(EFFECTS)})")
-    for pair in filter(None, (p.strip() for p in rest.split(","))):
-        name, sep, value = pair.partition("=")
-        if not sep:
-            raise UsageError(f"--effect {spec}: {pair!r} is not name=value")
-        if name.strip() not in params:
-            known = ", ".join(params) or "none"
-            raise UsageError(f"--effect {spec}: {kind} has no {name.strip()!r} (it has: {known})")
-        effect[name.strip()] = _number(value.strip())
-    return effect
-
-
-def _number(value: str) -> Any:
-    for convert in (int, float):
-        try:
-            return convert(value)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(value.lower(), value)
-
-
 class Parser(argparse.ArgumentParser):
     """argparse, with its errors on one line."""
 
@@ -541,31 +481,6 @@ def build_parser() -> argparse.ArgumentParser:
     replay = command("replay", cmd_replay, "a job's history: every event it produced")
     replay.add_argument("job")
     return parser
-
-
-def unreadable_input(args: argparse.Namespace) -> str | None:
-    """A FILE that cannot be read, said before anything is sent."""
-    file = getattr(args, "file", None)
-    if not file or file == "-" or getattr(args, "upload", None):
-        return None
-    path = Path(file)
-    if not path.exists():
-        return f"{file}: no such file"
-    if not path.is_file():
-        return f"{file}: not a file"
-    if not os.access(path, os.R_OK):
-        return f"{file}: not readable (permission denied)"
-    return None
-
-
-def api_problem(e: CadenzaError) -> str:
-    """The server's sentence; a field problem it does not already name is added to it."""
-    said = [e.detail]
-    for problem in e.errors:
-        field = f"{problem.get('field')}: {problem.get('message')}"
-        if field not in e.detail and str(problem.get("message")) not in e.detail:
-            said.append(field)
-    return "; ".join(said)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
