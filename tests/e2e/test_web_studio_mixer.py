@@ -249,6 +249,11 @@ def test_play_pause_seek_share_one_start_and_a_switches_to_the_original(
     page.focus("#mixer-position")
     page.keyboard.press("Home")
     assert mixer_state(page)["position"] == 0
+    page.keyboard.press("ArrowRight")  # an eighth of this 4 s song per press
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowLeft")
+    assert mixer_state(page)["position"] == pytest.approx(0.5)
+    assert page.get_attribute("#mixer-position", "aria-valuetext") == "0:01 / 0:04"
     page.eval_on_selector(
         "#mixer-position",
         "s => { s.value = '2'; s.dispatchEvent(new Event('input', {bubbles: true})); }",

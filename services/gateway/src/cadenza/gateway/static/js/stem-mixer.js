@@ -220,6 +220,15 @@ export class StemMixer {
     this.abButton.addEventListener("click", () => this.toggleAB());
     this.downloadButton.addEventListener("click", () => this.download());
     this.position.addEventListener("input", () => this.seek(Number(this.position.value)));
+    // The slider's own step (a hundredth of a second, for dragging) is no use to the arrow
+    // keys: they move by 5 s (an eighth of a short song), Page Up/Down by 30 s.
+    const nudge = Math.min(5, Math.max(0.1, transport.duration / 8));
+    const jumps = { ArrowRight: nudge, ArrowUp: nudge, ArrowLeft: -nudge, ArrowDown: -nudge, PageUp: 30, PageDown: -30 };
+    this.position.addEventListener("keydown", (event) => {
+      if (!(event.key in jumps) || event.altKey || event.ctrlKey || event.metaKey) return;
+      event.preventDefault();
+      this.seek(transport.currentTime() + jumps[event.key]);
+    });
     this.canvas.addEventListener("pointerdown", (event) => {
       const box = this.canvas.getBoundingClientRect();
       if (box.width > 0) this.seek(((event.clientX - box.left) / box.width) * transport.duration);
