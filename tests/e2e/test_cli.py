@@ -492,6 +492,10 @@ def test_hostile_command_lines_are_one_line_each(platform: Platform) -> None:
             2,
             "cadenza render: error: give a SONG or --job, not both",
         ),
+        ("fx", "a.wav", "--upload", str(uuid.uuid4()), "--effect", "gain"): (
+            2,
+            "cadenza fx: error: give FILE (a.wav) or --upload ID, not both",
+        ),
         ("separate", "--upload", str(uuid.uuid4()), "--stems", "vocals", "vocals."): (
             2,
             "cadenza separate: error: --stems: 'vocals.' is not a stem",

@@ -71,6 +71,8 @@ def out_folder(name: str) -> Path:
 
 
 def source_upload(api: Cadenza, args: argparse.Namespace) -> str:
+    if args.upload and args.file:
+        raise UsageError(f"give FILE ({args.file}) or --upload ID, not both")
     if args.upload:
         return str(args.upload)
     if not args.file:
