@@ -439,6 +439,12 @@ def test_signed_in_the_stems_and_the_original_are_fetched_with_the_token(
         assert "No original" not in page.inner_text("#mixer-status")
         set_volume(page, "drums", 25)
         assert_close(saved_mix(studio), expected(stems, {"bass": 1.0, "drums": 0.25}))
+        # Signing out hides the studio, and the mixer stops playing.
+        page.click(f"{MIXER} button.mixer-play")
+        page.wait_for_function("() => document.querySelector('#mixer').dataset.playing === 'true'")
+        page.click("#sign-out")
+        page.wait_for_selector("#sign-in:not([hidden])")
+        page.wait_for_function("() => document.querySelector('#mixer').dataset.playing === 'false'")
         studio.assert_no_problems()
         assert page.evaluate("() => window.cspViolations") == []
     finally:

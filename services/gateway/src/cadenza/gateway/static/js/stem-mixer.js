@@ -370,6 +370,12 @@ export class StemMixer {
     this.element.dataset.playing = String(playing);
     this.element.dataset.listening = transport.listening;
     const tick = () => {
+      if (transport.playing && this.element.closest("[hidden]")) {
+        // The studio was hidden (signed out): nothing plays where it cannot be stopped.
+        transport.pause();
+        this.#showState();
+        return;
+      }
       const at = transport.currentTime();
       const fraction = transport.duration > 0 ? at / transport.duration : 0;
       // CSSOM, not a style attribute: the page's CSP (no 'unsafe-inline') allows it.
