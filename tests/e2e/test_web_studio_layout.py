@@ -306,3 +306,36 @@ def test_dark_and_light_themes_follow_the_system_with_readable_text(
     assert seen["light"]["body"] != seen["dark"]["body"]
     assert luminance(seen["dark"]["body"]) < 0.02 < luminance(seen["light"]["body"])
     assert luminance(seen["dark"]["text"]) > 0.5 > luminance(seen["light"]["text"])
+
+
+def test_a_results_waveform_has_a_playhead_that_follows_the_player_and_seeks(
+    studio: Studio, tmp_path: Path
+) -> None:
+    page = studio.open()
+    studio.wait_for_studio()
+    page.set_input_files("#file-input", str(write_tone(tmp_path / "four.wav", 4.0)))
+    page.wait_for_selector("#upload-status[data-upload-id]")
+    page.click("#start-job")
+    studio.wait_for_job_end()
+    card = 'li.artifact[data-artifact="processed.wav"]'
+    assert studio.wait_for_audio("processed.wav")["duration"] == pytest.approx(4.0, abs=0.1)
+    studio.wait_for_waveform("processed.wav")
+
+    canvas = page.locator(f"{card} canvas.waveform")
+    box = canvas.bounding_box()
+    assert box
+    canvas.click(position={"x": box["width"] * 0.75, "y": box["height"] / 2})
+    page.wait_for_function(
+        "(s) => Math.abs(document.querySelector(s).currentTime - 3) < 0.1", arg=f"{card} audio"
+    )
+    head = page.locator(f"{card} .playhead").bounding_box()
+    assert head and head["x"] == pytest.approx(box["x"] + 0.75 * box["width"], abs=3)
+
+    # Played from the keyboard, the playhead runs on to the end.
+    page.focus(f"{card} audio")
+    page.keyboard.press("Space")
+    page.wait_for_function(
+        "(s) => Number(document.querySelector(s).dataset.at) > 0.9", arg=f"{card} .waveform-wrap"
+    )
+    moved = page.locator(f"{card} .playhead").bounding_box()
+    assert moved and moved["x"] > head["x"] + 0.1 * box["width"]

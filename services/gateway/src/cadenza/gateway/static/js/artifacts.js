@@ -9,6 +9,7 @@ import { fetchBlob } from "./api.js";
 import { formatBytes, formatSeconds, h } from "./dom.js";
 import { session } from "./session.js";
 import { drawWaveform } from "./waveform.js";
+import { withPlayhead } from "./waveform-playhead.js";
 
 const PLAYABLE = /^audio\/(wav|x-wav|wave|flac|x-flac|mpeg|mp3|ogg|webm)$/;
 // Decoding holds the whole file as 32-bit samples in memory: a picture is not worth more.
@@ -102,7 +103,7 @@ export class ArtifactList {
       `Waveform of ${artifact.name}`,
     );
     const note = h("p", { className: "muted waveform-note" }, "Loading…");
-    card.append(audio, canvas, note, link);
+    card.append(audio, withPlayhead(audio, canvas), note, link);
     this.#load(artifact, { audio, canvas, note, link });
     return card;
   }
@@ -114,7 +115,7 @@ export class ArtifactList {
       let blob = null;
       if (session.signedIn && artifact.bytes > PLAYER_BLOB_MAX_BYTES) {
         audio.remove();
-        canvas.remove();
+        canvas.parentElement.remove(); // with its playhead
         note.textContent = "Too large to play in the page: download it.";
         return;
       }
