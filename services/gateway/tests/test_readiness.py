@@ -45,7 +45,9 @@ async def test_readiness_names_what_is_down(
             await asyncio.sleep(0.1)
         assert down.status_code == 503
         assert set(down.json()["problems"]) == {"nats"}
-        assert f"NATS at {fresh_nats.url} does not answer" in down.json()["detail"]
+        # Where NATS is, without the services' password.
+        assert f"NATS at {fresh_nats.tap_url} does not answer" in down.json()["detail"]
+        assert fresh_nats.password not in down.text
         assert (await api.get("/health")).status_code == 200, "liveness is unaffected"
 
 
