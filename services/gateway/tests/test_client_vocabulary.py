@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cadenza.client import cli, vocabulary
+from cadenza.client import cli_input, vocabulary
 from cadenza.contracts.effect_catalogue import effect_catalogue
 from cadenza.gateway.client_vocabulary import client_vocabulary
 
@@ -35,14 +35,14 @@ def test_every_effect_parameter_reaches_the_client_with_its_bounds() -> None:
 
 
 def test_the_command_line_checks_effect_names_against_it() -> None:
-    assert cli.parse_effect("compressor:attack_ms=5,ratio=4") == {
+    assert cli_input.parse_effect("compressor:attack_ms=5,ratio=4") == {
         "type": "compressor",
         "attack_ms": 5,
         "ratio": 4,
     }
-    with pytest.raises(cli.UsageError, match=r"no effect 'wobble' \(gain, reverb"):
-        cli.parse_effect("wobble:rate_hz=3")
-    with pytest.raises(cli.UsageError, match=r"gain has no 'gian_db' \(it has: gain_db\)"):
-        cli.parse_effect("gain:gian_db=3")
+    with pytest.raises(cli_input.UsageError, match=r"no effect 'wobble' \(gain, reverb"):
+        cli_input.parse_effect("wobble:rate_hz=3")
+    with pytest.raises(cli_input.UsageError, match=r"gain has no 'gian_db' \(it has: gain_db\)"):
+        cli_input.parse_effect("gain:gian_db=3")
     # Values are the server's to check: it names the field it refuses.
-    assert cli.parse_effect("reverb:room_size=5") == {"type": "reverb", "room_size": 5}
+    assert cli_input.parse_effect("reverb:room_size=5") == {"type": "reverb", "room_size": 5}
