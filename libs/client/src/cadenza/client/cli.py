@@ -93,9 +93,7 @@ def follow_job(api: Cadenza, args: argparse.Namespace, job: Job) -> int:
     if args.no_wait:
         show_job(job, args.json)
         return 0
-    if not args.json:
-        note(f"job {job.id} {job.status}")
-    job = follow_to_end(api, job, args.json)
+    job = follow_to_end(api, job, args.json, announce=not args.json)
     if getattr(args, "out", None) and job.status == "completed":
         folder = out_folder(args.out)
         for artifact in job.artifacts:
@@ -106,8 +104,11 @@ def follow_job(api: Cadenza, args: argparse.Namespace, job: Job) -> int:
     return job_ended(job)
 
 
-def follow_to_end(api: Cadenza, job: Job, as_json: bool) -> Job:
+def follow_to_end(api: Cadenza, job: Job, as_json: bool, *, announce: bool = False) -> Job:
+    """Follow the job; Ctrl-C from the moment its id is said stops following, not the job."""
     try:
+        if announce:
+            note(f"job {job.id} {job.status}")
         return follow(api, job, as_json)
     except KeyboardInterrupt:
         raise FollowInterruptedError(job.id) from None
