@@ -9,6 +9,7 @@ import os
 import pty
 import re
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -41,6 +42,10 @@ class Terminal:
         fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
 
         def in_child() -> None:
+            # A shell gives its foreground job the default SIGINT; a runner started in the
+            # background (`nohup … &`) hands its children SIGINT ignored, which Ctrl-C would
+            # then never reach.
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
             os.setsid()
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
             if umask is not None:
