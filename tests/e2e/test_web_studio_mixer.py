@@ -21,12 +21,14 @@ import soundfile as sf
 from playwright.sync_api import Browser, Page
 
 from cadenza.devstack.music import song_midi
-from cadenza.devstack.platform import Platform, Service
-from cadenza.devstack.ports import free_port
+from cadenza.devstack.platform import Platform
 from cadenza.devstack.testing import write_noise
 
 from .conftest import upload, wait_for_status
 from .studio_page import Studio, launched_chromium
+from .test_web_studio import gateway_requiring_accounts
+
+__all__ = ["gateway_requiring_accounts"]  # a fixture, shared with the studio's main tests
 
 pytestmark = pytest.mark.platform
 
@@ -377,21 +379,6 @@ def test_a_renders_stems_at_unity_give_back_its_mix_which_is_the_original(
     difference = float(np.max(np.abs(saved[:frames] - mix[:frames])))
     print(f"render: {len(stems)} stems at 100 % vs mix.wav: max |difference| {difference:.2e}")
     assert difference <= TOLERANCE
-
-
-@pytest.fixture(scope="module")
-def gateway_requiring_accounts(platform: Platform) -> Iterator[str]:
-    """A second gateway on the same bus and database, with AUTH_MODE=required."""
-    port = free_port()
-    log_file = platform.log_dir / "gateway-mixer-accounts.log" if platform.log_dir else None
-    env = {**platform.base_env(), "PORT": str(port), "AUTH_MODE": "required"}
-    service = Service("gateway-mixer-accounts", "cadenza.gateway", port, env, log_file)
-    service.start()
-    try:
-        service.wait_ready(90)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        service.stop()
 
 
 def test_signed_in_the_stems_and_the_original_are_fetched_with_the_token(
