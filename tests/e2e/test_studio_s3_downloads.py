@@ -31,7 +31,7 @@ from .studio_page import chromium_path
 
 DATA = os.urandom(300_000)
 # In the page: the studio's own fetchBlob (bearer token, redirects followed) and the sha256
-# of what it read, or the name of the error that stopped it.
+# of what it read, or the error that stopped it (its name, HTTP status and sentence).
 READ = """async ([url, token]) => {
   sessionStorage.setItem("cadenza.access_token", token);
   const { fetchBlob } = await import("/static/js/api.js");
@@ -40,7 +40,7 @@ READ = """async ([url, token]) => {
     const digest = await crypto.subtle.digest("SHA-256", bytes);
     return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
   } catch (error) {
-    return error.name;
+    return `${error.name} ${error.status ?? ""}: ${error.message}`;
   }
 }"""
 
@@ -123,6 +123,9 @@ async def test_the_studio_reads_an_s3_artifact_through_the_redirect_without_leak
             to_s3: list[Request] = []
             page.on("request", lambda r: to_s3.append(r) if r.url.startswith(s3_endpoint) else None)
             await page.goto(base_url + "/")  # the studio's page, under its CSP
+            # Its start-up has asked who is there (no one: the sign-in form) before the
+            # token is put where the page keeps it.
+            await page.wait_for_selector("#sign-in", state="visible")
 
             # What a bucket must allow for browsers to read what S3 sends (README.md,
             # "Downloads from S3"); moto's server answers any origin without it.

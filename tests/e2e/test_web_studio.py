@@ -390,6 +390,31 @@ def test_sign_in_when_accounts_are_required_and_the_token_goes_everywhere(
             assert refused.status_code == 401, "signing out ended the session on the server"
 
 
+# A pair stored while the start-up's GET /auth/me is on its way (as a sign-in finishing
+# meanwhile, or a test putting its token in place) lands just before that call's 401 does.
+STORE_A_PAIR_WHILE_ASKING = """(() => {
+  const fetchAsTheStudioDoes = window.fetch.bind(window);
+  window.fetch = async (input, init) => {
+    const response = await fetchAsTheStudioDoes(input, init);
+    if (String(input).endsWith("/api/v1/auth/me")) {
+      sessionStorage.setItem("cadenza.access_token", "stored-meanwhile");
+    }
+    return response;
+  };
+})();"""
+
+
+def test_a_late_401_at_start_up_keeps_a_pair_stored_meanwhile(
+    browser: Browser, gateway_requiring_accounts: str
+) -> None:
+    for studio in studio_at(browser, gateway_requiring_accounts):
+        studio.page.add_init_script(STORE_A_PAIR_WHILE_ASKING)
+        page = studio.open()
+        page.wait_for_selector("#sign-in:not([hidden])")
+        kept = page.evaluate("() => sessionStorage.getItem('cadenza.access_token')")
+        assert kept == "stored-meanwhile", "the 401 answered a call made without it"
+
+
 def test_every_effect_starts_with_values_the_form_and_the_api_accept(
     studio: Studio, api: httpx.Client
 ) -> None:

@@ -7,11 +7,14 @@ import { session } from "./session.js";
 
 /** The caller ({id, role, via, email}), or null when the server wants a sign-in. */
 export async function whoAmI() {
+  const asked = session.accessToken;
   try {
     return await getJson("/api/v1/auth/me");
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) {
-      session.clear(); // whatever was stored no longer counts
+      // What was stored no longer counts, unless a pair was stored while we asked (a
+      // sign-in that finished meanwhile): a late 401 must not throw that away.
+      if (session.accessToken === asked) session.clear();
       return null;
     }
     throw error;
