@@ -28,6 +28,7 @@ from cadenza.devstack.platform import Platform
 from cadenza.devstack.testing import write_noise, write_tone
 
 from . import terminal
+from .conftest import MAX_UPLOAD_BYTES
 
 pytestmark = pytest.mark.platform
 
@@ -454,6 +455,22 @@ def test_a_servers_problem_is_said_once_on_one_line(platform: Platform, tmp_path
     code, text = terminal.run("master", str(silence), url=platform.url)
     assert code == 1 and text.count("digital silence") == 1
     assert text.strip().splitlines()[-1].startswith("error: job ")
+
+
+def test_a_file_over_the_upload_limit_is_said_so_not_as_a_broken_connection(
+    platform: Platform, tmp_path: Path
+) -> None:
+    big = tmp_path / "big.wav"
+    big.write_bytes(os.urandom(MAX_UPLOAD_BYTES + (1 << 20)))
+    code, text = terminal.run("upload", str(big), url=platform.url)
+    assert code == 1, text
+    # The server answers 413 from the declared length and closes: the sender sees a broken
+    # connection (and rarely, with the whole body already in the socket buffers, the 413).
+    said = (
+        "error: big.wav is 9.0 MiB, over the server's upload limit of 8.0 MiB",
+        "error: the upload is larger than the limit of 8519680 bytes for this endpoint",
+    )
+    assert text.strip().splitlines() in ([said[0]], [said[1]]), text
 
 
 def test_render_and_models(platform: Platform, tmp_path: Path) -> None:

@@ -79,8 +79,11 @@ class AsyncCadenza:
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = await self._http.request(method, path, **kwargs)
-        except httpx.TransportError as e:
+        except (httpx.ConnectError, httpx.ConnectTimeout) as e:
             raise CadenzaError(0, f"cannot reach the API at {self.base_url}: {e}") from e
+        except httpx.TransportError as e:
+            reason = str(e) or f"closed by the server ({type(e).__name__})"
+            raise CadenzaError(0, f"the connection to {self.base_url} broke off: {reason}") from e
         raise_for(response)
         return response
 
@@ -92,10 +95,39 @@ class AsyncCadenza:
     async def upload(self, path: str | Path) -> Upload:
         """Send an audio file; the server decodes it to check it is audio."""
         file = Path(path)
-        # httpx streams the multipart body from the open file, block by block.
-        with file.open("rb") as f:  # noqa: ASYNC230
-            data = await self._json("POST", "/api/v1/uploads", files={"file": (file.name, f)})
+        size = 0
+        try:
+            # httpx streams the multipart body from the open file, block by block.
+            with file.open("rb") as f:  # noqa: ASYNC230
+                size = os.fstat(f.fileno()).st_size
+                data = await self._json("POST", "/api/v1/uploads", files={"file": (file.name, f)})
+        except CadenzaError as e:
+            if e.status == 0 and (refusal := await self._upload_refusal(file.name, size)):
+                raise refusal from e
+            raise
         return Upload.of(data)
+
+    async def _upload_refusal(self, name: str, size: int) -> CadenzaError | None:
+        """Why the server closed the connection while file `name` was on its way, if its size is
+        the reason: the server answers 413 from the declared length and closes before the
+        body has been sent, which a sender only sees as a broken connection. The limits come
+        from GET /api/v1/auth/me."""
+        try:
+            me = await self._json("GET", "/api/v1/auth/me")
+        except CadenzaError:
+            return None
+        limit = me.get("limits", {}).get("max_upload_bytes")
+        if isinstance(limit, int) and size > limit:
+            return CadenzaError(
+                413,
+                f"{name} is {_mib(size)}, over the server's upload limit of {_mib(limit)}",
+            )
+        left = me.get("storage", {}).get("remaining_bytes")
+        if isinstance(left, int) and size > left:
+            return CadenzaError(
+                413, f"{name} is {_mib(size)}, more than the {_mib(left)} left of your quota"
+            )
+        return None
 
     async def submit(self, body: dict[str, Any], *, idempotency_key: str | None = None) -> Job:
         """POST /api/v1/jobs with a body from `cadenza.client.requests` (or your own)."""
@@ -245,3 +277,7 @@ def _target(dest: Path, name: str) -> Path:
     target = dest / name if dest.is_dir() else dest
     target.parent.mkdir(parents=True, exist_ok=True)
     return target
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MiB"
