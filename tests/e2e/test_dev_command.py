@@ -214,11 +214,10 @@ def test_dev_up_serves_and_ctrl_c_stops_everything(tmp_path: Path, dev_up: list[
     output = run.printed
     assert code == 0, output.decode()
     assert output.rstrip().endswith(b"stopped")
-    # FastStream's supervisor logs (with a traceback) and restarts a pull consumer whose
-    # fetch raised asyncio's TimeoutError, which nats-py sometimes does while stopping;
-    # that is benign. Any other traceback is ours.
-    benign = output.count(b"raised an exception, retrying")
-    assert output.count(b"Traceback") == benign, output.decode()
+    # No traceback from start to stop (FastStream's restart of a pull loop whose fetch
+    # raised asyncio's TimeoutError is left out of the logs: cadenza.runtime.bus).
+    assert b"Traceback" not in output, output.decode()
+    assert b"raised an exception" not in output, output.decode()
     _, alive = psutil.wait_procs(started, timeout=60)
     assert names(alive) == ""
     assert names(run.started()) == ""

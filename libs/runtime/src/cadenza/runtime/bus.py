@@ -74,12 +74,37 @@ def make_broker(
         settings.nats_servers,
         security=nats_security(settings),
         name=name,
+        logger=broker_logger(),
         connect_timeout=settings.nats_connect_timeout_s,
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
         log_level=logging.DEBUG,
         graceful_timeout=graceful_timeout_s,
     )
+
+
+class EmptyFetchRestarts(logging.Filter):
+    """Leaves out what FastStream's task supervisor says when a pull consumer's loop ended
+    on an empty fetch. nats-py's fetch() sometimes raises asyncio's own TimeoutError (its
+    subclass nats.errors.TimeoutError is what FastStream's loop expects and ignores); the
+    supervisor then starts the loop again, which is right, but logs it as an ERROR with a
+    traceback. Restarts for any other exception are kept, as are all other records."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message.startswith("callback for ") and message.endswith(" is being executed..."):
+            return False  # said at INFO each time one of its tasks ends
+        error = record.exc_info[1] if record.exc_info else None
+        return not (type(error) is TimeoutError and "raised an exception, retrying" in message)
+
+
+def broker_logger() -> logging.Logger:
+    """The logger the brokers write to: through the service's handlers and format (not
+    FastStream's own coloured one), without the supervisor's restarts of an empty fetch."""
+    logger = logging.getLogger("cadenza.bus.faststream")
+    if not any(isinstance(f, EmptyFetchRestarts) for f in logger.filters):
+        logger.addFilter(EmptyFetchRestarts())
+    return logger
 
 
 async def nats_answers(broker: NatsBroker, timeout_s: float = 2.0) -> bool:
