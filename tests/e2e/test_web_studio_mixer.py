@@ -7,22 +7,32 @@ CSP violation or script error, and nothing wider than a 360 px screen."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, Request
 
+from cadenza.contracts import ArtifactRef
+from cadenza.contracts.effects import EffectsCompleted
+from cadenza.contracts.jobs import JobSubmitted
 from cadenza.devstack.music import song_midi
 from cadenza.devstack.platform import Platform
 from cadenza.devstack.testing import write_noise
+from cadenza.gateway.db import create_pool
+from cadenza.gateway.projection import Projection
+from cadenza.runtime.storage.local import LocalObjectStore
 
 from .conftest import upload, wait_for_status
 from .studio_page import Studio, launched_chromium
@@ -526,3 +536,153 @@ def test_which_files_are_stems_and_what_the_original_is(
     studio.open()
     studio.wait_for_studio()
     assert studio.page.evaluate(STEMS_OF, job) == wanted
+
+
+# The mixer's bounds (js/stem-mixer.js): MAX_STEMS and MAX_DECODED_BYTES.
+MAX_STEMS = 32
+MAX_DECODED_BYTES = 512 * 1024 * 1024
+# Declared above the studio's waveform limit (artifacts.js, 64 MiB), so that without a
+# session the result list only streams a stem into its <audio> ("media" requests) and every
+# fetch() of it is the mixer's.
+PAST_THE_WAVEFORM_LIMIT = 100 * 1024 * 1024
+
+
+def projected_job(
+    platform: Platform, owner: str, upload_id: str, outputs: dict[str, ArtifactRef]
+) -> str:
+    """A finished effects job with these outputs, put straight into the platform's jobs
+    projection (the events the workers would send, applied as its gateway would), so that an
+    artifact's declared size and duration are what the test says and no worker runs."""
+    job_id = uuid.uuid4()
+    submitted = JobSubmitted(
+        job_id=job_id,
+        owner=owner,
+        correlation_id=job_id,
+        kind="effects",
+        input={"upload_id": upload_id},
+        params={},
+        stages=["effects"],
+    )
+    done = EffectsCompleted.caused_by(submitted, stage="effects", outputs=outputs)
+
+    async def apply() -> None:
+        pool = await create_pool(platform.postgres.dsn, 1)
+        try:
+            for event in (submitted, done):
+                await Projection(pool).apply(event)
+        finally:
+            await pool.close()
+
+    # In a thread of its own: Playwright's sync API runs an event loop in this one.
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, apply()).result()
+    return str(job_id)
+
+
+@pytest.fixture(scope="module")
+def short_stem(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Half a second of stereo noise stored as an artifact (its ref), the uploaded track to
+    go with it, and who owns what a development-mode page lists."""
+    folder = tmp_path_factory.mktemp("bounds")
+    path = write_noise(folder / "stem.wav", 0.5, seed=22)
+    store = LocalObjectStore(platform.storage_dir, fsync=False)
+    stored = store.put_file_sync(f"bounds/{uuid.uuid4()}/stem.wav", path, "audio/wav")
+    ref = ArtifactRef(
+        uri=stored.uri,
+        media_type="audio/wav",
+        bytes=stored.bytes,
+        sha256=stored.sha256,
+        duration_s=0.5,
+        sample_rate=44100,
+        channels=2,
+    )
+    with httpx.Client(base_url=platform.url, timeout=60) as api:
+        owner = api.get("/api/v1/auth/me").json()["id"]
+        upload_id = upload(api, path).json()["id"]
+    return {"ref": ref, "owner": owner, "upload_id": upload_id}
+
+
+def fetches(page: Page) -> Counter[str]:
+    """From now on, per URL path, how many fetch() requests the page sends for it."""
+    counted: Counter[str] = Counter()
+
+    def seen(request: Request) -> None:
+        if request.resource_type == "fetch":
+            counted[urlsplit(request.url).path] += 1
+
+    page.on("request", seen)
+    return counted
+
+
+def artifacts_fetched(counted: Counter[str], job_id: str) -> dict[str, int]:
+    prefix = f"/api/v1/jobs/{job_id}/artifacts/"
+    return {p.removeprefix(prefix): n for p, n in counted.items() if p.startswith(prefix)}
+
+
+def test_the_mixer_takes_the_first_32_stems_and_fetches_no_other(
+    studio: Studio, platform: Platform, short_stem: dict[str, Any]
+) -> None:
+    ref: ArtifactRef = short_stem["ref"]
+    names = [f"stem-{n:02}.wav" for n in range(1, MAX_STEMS + 2)]
+    outputs = dict.fromkeys(names[:-1], ref)
+    # The 33rd, which the mixer leaves out: no waveform either, so no fetch() at all is its.
+    outputs[names[-1]] = ref.model_copy(update={"bytes": PAST_THE_WAVEFORM_LIMIT})
+    job_id = projected_job(platform, short_stem["owner"], short_stem["upload_id"], outputs)
+
+    counted = fetches(studio.page)
+    page = open_mixer(studio, job_id)
+    rows = page.eval_on_selector_all(f"{MIXER} li.mixer-stem", "r => r.map((x) => x.dataset.stem)")
+    assert rows == [name.removesuffix(".wav") for name in names[:MAX_STEMS]]
+    said = page.inner_text(f"{MIXER} p.muted")
+    assert said.endswith("playing together, the first 32."), said
+    assert "stem-33" not in said
+    assert page.inner_text("#mixer-status") == "Ready: 32 stems, 0:01."
+    fetched = artifacts_fetched(counted, job_id)
+    assert names[-1] not in fetched, fetched
+    assert sorted(fetched) == names[:MAX_STEMS]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "refused"),
+    [(1024.0, False), (1024.5, True)],
+    ids=["at 512 MiB: mixed", "past 512 MiB: refused before a fetch"],
+)
+def test_the_mixer_decodes_no_more_than_512_mib(
+    studio: Studio,
+    platform: Platform,
+    short_stem: dict[str, Any],
+    seconds: float,
+    refused: bool,
+) -> None:
+    """Two stereo stems at 32768 Hz, each declaring `seconds`: decoded as 32-bit samples
+    they hold 2 × seconds × 32768 × 2 × 4 bytes, 512 MiB exactly at 1024 s."""
+    assert MAX_DECODED_BYTES == 2 * 1024 * 32768 * 2 * 4
+    declared = short_stem["ref"].model_copy(
+        update={"duration_s": seconds, "sample_rate": 32768, "bytes": PAST_THE_WAVEFORM_LIMIT}
+    )
+    outputs = {"bass.wav": declared, "drums.wav": declared}
+    job_id = projected_job(platform, short_stem["owner"], short_stem["upload_id"], outputs)
+
+    counted = fetches(studio.page)
+    page = studio.open()
+    studio.wait_for_studio()
+    page.click(f'#jobs-body tr[data-job-id="{job_id}"] button')
+    state = page.wait_for_selector(f'{MIXER}[data-state="{"error" if refused else "ready"}"]')
+    assert state is not None
+    status = page.inner_text("#mixer-status")
+    fetched = artifacts_fetched(counted, job_id)
+    original = f"/api/v1/uploads/{short_stem['upload_id']}/content"
+    if refused:
+        assert status == "Too long to mix in the page: download the stems below."
+        assert fetched == {}
+        assert page.is_disabled(f"{MIXER} button.mixer-play")
+        # The stems are still there to download, one by one.
+        assert page.locator('a[data-download="bass.wav"]').count() == 1
+    else:
+        # What was declared decides: the files themselves are half a second long.
+        # The original (its size from its metadata) would pass the bound: it is left out,
+        # unfetched, and the stems are mixed.
+        assert status == "Ready: 2 stems, 0:01. The original is too long to hold beside the stems."
+        assert sorted(fetched) == ["bass.wav", "drums.wav"]
+        assert page.is_disabled(f"{MIXER} button.mixer-ab")
+    assert counted[original] == 0, counted
