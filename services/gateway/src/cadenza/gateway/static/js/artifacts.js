@@ -4,6 +4,10 @@
 // streams with Range requests. Signed in, the API wants an Authorization header, which
 // <audio> and <a> cannot send: the bytes are fetched with it into a Blob, and the player,
 // the waveform and the link all use that one Blob URL.
+//
+// Each artifact of the job on screen is fetched once: the player, its waveform, its link and
+// the stem mixer all ask `artifactBlob` for it, which keeps the Blob's promise until the job
+// on screen changes (or whoever is signed in does).
 
 import { fetchBlob } from "./api.js";
 import { formatBytes, formatSeconds, h } from "./dom.js";
@@ -17,6 +21,33 @@ const WAVEFORM_MAX_BYTES = 64 * 1024 * 1024;
 // Signed in, playing means holding the whole file in memory as a Blob; past this, download.
 const PLAYER_BLOB_MAX_BYTES = 512 * 1024 * 1024;
 
+// URL → promise of its Blob, for the job on screen, fetched as `blobsOf` (the email signed
+// in, "" in development mode): a Blob one account fetched is never handed to another.
+let blobs = new Map();
+let blobsOf = "";
+
+/** The artifact's bytes, fetched once while its job is on screen (a failure is not kept). */
+export function artifactBlob(url) {
+  const who = session.email || "";
+  if (who !== blobsOf) forgetArtifactBlobs();
+  blobsOf = who;
+  let blob = blobs.get(url);
+  if (!blob) {
+    blob = fetchBlob(url);
+    blobs.set(url, blob);
+    const kept = blobs;
+    blob.catch(() => {
+      if (kept.get(url) === blob) kept.delete(url);
+    });
+  }
+  return blob;
+}
+
+/** Another job is shown: what was fetched for the last one is let go. */
+export function forgetArtifactBlobs() {
+  blobs = new Map();
+}
+
 export function isPlayable(artifact) {
   return PLAYABLE.test(artifact.media_type);
 }
@@ -29,8 +60,11 @@ function describe(artifact) {
   return facts.join(" · ");
 }
 
-/** A download link; signed in, the first click fetches the bytes with credentials. */
-export function downloadLink(url, filename, track) {
+/**
+ * A download link; signed in, the first click fetches the bytes with credentials (through
+ * `fetchIt`: a job's artifact through `artifactBlob`).
+ */
+export function downloadLink(url, filename, track, fetchIt = fetchBlob) {
   const link = h(
     "a",
     { className: "button", href: url, download: filename, dataset: { download: filename } },
@@ -43,7 +77,7 @@ export function downloadLink(url, filename, track) {
       event.preventDefault();
       link.setAttribute("aria-busy", "true");
       try {
-        const blobUrl = URL.createObjectURL(await fetchBlob(url));
+        const blobUrl = URL.createObjectURL(await fetchIt(url));
         track(blobUrl);
         link.href = blobUrl;
         link.dataset.blob = "true";
@@ -68,6 +102,7 @@ export class ArtifactList {
     this.generation += 1; // loads still in flight for the old list are dropped
     for (const url of this.objectUrls) URL.revokeObjectURL(url);
     this.objectUrls = [];
+    forgetArtifactBlobs();
     this.list.replaceChildren();
     this.heading.hidden = true;
   }
@@ -85,7 +120,7 @@ export class ArtifactList {
   #card(artifact) {
     const slug = artifact.name.replace(/[^\w-]/g, "_");
     const titleId = `artifact-${slug}-title`;
-    const link = downloadLink(artifact.url, artifact.name, this.#track);
+    const link = downloadLink(artifact.url, artifact.name, this.#track, artifactBlob);
     const card = h(
       "li",
       { className: "artifact", dataset: { artifact: artifact.name } },
@@ -120,7 +155,7 @@ export class ArtifactList {
         return;
       }
       if (session.signedIn) {
-        blob = await fetchBlob(artifact.url);
+        blob = await artifactBlob(artifact.url);
         if (!current()) return;
         const blobUrl = URL.createObjectURL(blob);
         this.#track(blobUrl);
@@ -135,7 +170,7 @@ export class ArtifactList {
         return;
       }
       note.textContent = "Drawing the waveform…";
-      const bytes = blob ? await blob.arrayBuffer() : await (await fetchBlob(artifact.url)).arrayBuffer();
+      const bytes = await (blob || (await artifactBlob(artifact.url))).arrayBuffer();
       if (!current()) return;
       const peakDb = await drawWaveform(canvas, bytes);
       if (!current()) return;

@@ -3,12 +3,13 @@
 // with a playhead, "download this mix" (rendered offline, saved as WAV) and A/B against the
 // original track, at the same position, with one key.
 //
-// Every stem is fetched with the page's credentials (api.js follows a signed S3 redirect)
-// and decoded at the stems' own sample rate, so that the mix heard and the mix saved are
+// Every stem is fetched with the page's credentials (api.js follows a signed S3 redirect),
+// once: the result list's players ask for the same Blob (artifacts.js, artifactBlob); and
+// decoded at the stems' own sample rate, so that the mix heard and the mix saved are
 // the same samples as the stems added up at their gains.
 
-import { fetchBlob, getJson } from "./api.js";
-import { isPlayable } from "./artifacts.js";
+import { getJson } from "./api.js";
+import { artifactBlob, isPlayable } from "./artifacts.js";
 import { announce, formatSeconds, h } from "./dom.js";
 import { effectiveGains, renderMix, wavOfBuffer } from "./mix-graph.js";
 import { MixTransport } from "./mix-transport.js";
@@ -81,7 +82,7 @@ function decodedBytes(artifact, sampleRate) {
 }
 
 async function decode(url, sampleRate) {
-  const bytes = await (await fetchBlob(url)).arrayBuffer();
+  const bytes = await (await artifactBlob(url)).arrayBuffer();
   // An offline context needs no user gesture, plays nothing, and decodes at its rate.
   return new OfflineAudioContext(1, 1, sampleRate).decodeAudioData(bytes);
 }
