@@ -211,6 +211,20 @@ def test_an_update_whose_history_the_server_lacks_is_refused(vocals: bytes) -> N
         shared_mix.apply_update(vocals, later)
 
 
+def test_removing_a_track_is_accepted(vocals: bytes) -> None:
+    update = edit(vocals, on_tracks(lambda t: t.pop("vocals")))
+    assert shared_mix.as_json(shared_mix.apply_update(vocals, update)) == {}
+
+
+def test_an_update_deleting_changes_that_do_not_exist_yet_is_refused(vocals: bytes) -> None:
+    """Such a deletion would wait in every replica holding the raw update and remove client
+    5's next edits there, but not in the state the server re-encodes."""
+    # No structs; a delete set of one client (5) and one range (clock 0, length 1000).
+    ahead = bytes([0, 1, 5, 1, 0, 1000 & 0x7F | 0x80, 1000 >> 7])
+    with pytest.raises(MixUpdateRejectedError, match="deletes changes the shared mix does not"):
+        shared_mix.apply_update(vocals, ahead)
+
+
 def test_a_late_joiner_gets_exactly_what_it_lacks(vocals: bytes) -> None:
     joiner = replica(shared_mix.new_state())
     step_2 = shared_mix.diff(vocals, joiner.get_state())

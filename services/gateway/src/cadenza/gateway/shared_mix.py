@@ -19,7 +19,7 @@ at most about 1 MiB of at most ``MAX_CLIENTS`` clients and walks at most
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, TypedDict
 
 from pycrdt import Array, Doc, Map, get_update
@@ -101,8 +101,8 @@ def apply_update(state: bytes, update: bytes) -> bytes:
         if type(error).__name__ != "PanicException":
             raise
         raise MixUpdateRejectedError("the mix update is not a Yjs update") from None
-    clients = _varint(doc.get_state())
-    if clients > MAX_CLIENTS:
+    vector = _clocks(doc.get_state())
+    if len(vector) > MAX_CLIENTS:
         raise MixUpdateRejectedError(
             f"the shared mix has been edited by {MAX_CLIENTS} clients (browser sessions),"
             " its limit; no new one can edit it"
@@ -115,6 +115,15 @@ def apply_update(state: bytes, update: bytes) -> bytes:
             "the mix update depends on changes the shared mix does not have;"
             " sync with the current state first"
         )
+    # Deletions of what does not exist yet would stay pending in every replica that keeps
+    # the raw update and silently remove a client's next edits there: none may be. The
+    # update's structs are all within the vector now, so this diff is its delete set alone.
+    for client, clock, length in _delete_set(get_update(update, doc.get_state())):
+        if clock + length > vector.get(client, 0):
+            raise MixUpdateRejectedError(
+                "the mix update deletes changes the shared mix does not have;"
+                " sync with the current state first"
+            )
     if len(merged) > MAX_STATE_BYTES:
         raise MixUpdateRejectedError(
             f"the shared mix would be {len(merged)} bytes with this update;"
@@ -246,15 +255,41 @@ def _number(value: object, low: float, high: float, what: str) -> float:
     return float(value)
 
 
-def _varint(data: bytes) -> int:
-    """The unsigned LEB128 number at the start of ``data`` (a state vector's entry count)."""
-    number = shift = 0
-    for byte in data[:10]:
-        number |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            break
-        shift += 7
-    return number
+class _Varints:
+    """Unsigned LEB128 numbers read one after the other (lib0's varUint)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.at = data, 0
+
+    def next(self) -> int:
+        number = shift = 0
+        while True:
+            if self.at >= len(self.data) or shift > 63:
+                raise MixUpdateRejectedError("the mix update is not a Yjs update: it is cut short")
+            byte = self.data[self.at]
+            self.at += 1
+            number |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                return number
+            shift += 7
+
+
+def _clocks(vector: bytes) -> dict[int, int]:
+    """A state vector: client → the clock up to which its changes are in."""
+    numbers = _Varints(vector)
+    pairs = [(numbers.next(), numbers.next()) for _ in range(numbers.next())]
+    return dict(pairs)
+
+
+def _delete_set(update: bytes) -> Iterator[tuple[int, int, int]]:
+    """(client, clock, length) of each range an update without structs deletes."""
+    numbers = _Varints(update)
+    if numbers.next() != 0:
+        raise MixUpdateRejectedError("the mix update depends on changes the shared mix lacks")
+    for _ in range(numbers.next()):
+        client = numbers.next()
+        for _ in range(numbers.next()):
+            yield client, numbers.next(), numbers.next()
 
 
 def _kind(value: object) -> str:
