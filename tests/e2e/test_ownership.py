@@ -120,6 +120,13 @@ def alice_and_bob(platform: Platform, tmp_path_factory: pytest.TempPathFactory) 
             json={"url": "http://127.0.0.1:9/alice", "event_types": ["job.completed"]},
         )
         assert webhook.status_code == 201, webhook.text
+        workspace = api.post("/api/v1/projects", json={"name": f"Alice's band {suffix}"})
+        assert workspace.status_code == 201, workspace.text
+        invitation = api.post(
+            f"/api/v1/projects/{workspace.json()['id']}/invitations",
+            json={"email": f"carol-{suffix}@example.com", "role": "artist"},
+        )
+        assert invitation.status_code == 201, invitation.text
         done = wait_for_status(api, job["id"])
         assert done["status"] == "completed", done
         assert wait_for_status(api, separation["id"])["status"] == "completed"
@@ -140,6 +147,9 @@ def alice_and_bob(platform: Platform, tmp_path_factory: pytest.TempPathFactory) 
             "key_id": key["id"],
             "webhook_id": webhook.json()["id"],
             "user_id": alice["id"],
+            "workspace_id": workspace.json()["id"],
+            "account_id": alice["id"],
+            "invitation_id": invitation.json()["id"],
         },
         "names": {"/api/v1/jobs/{job_id}/artifacts/{name}": "processed.wav"},
     }
@@ -149,6 +159,8 @@ def fill(path: str, ids: dict[str, str]) -> str:
     names = {"{name}": "midi" if "/songs/" in path else "processed.wav"}
     if path.startswith("/api/jobs/"):  # Music Assistant's: separation jobs only
         ids = {**ids, "job_id": ids["separation_id"]}
+    if path.startswith("/api/v1/projects/"):  # a workspace, not a pipeline job's "project"
+        ids = {**ids, "project_id": ids["workspace_id"]}
 
     def value(match: re.Match[str]) -> str:
         token = match.group(0)
@@ -183,7 +195,9 @@ def test_every_route_with_an_id_answers_another_user_as_if_it_did_not_exist(
                     continue
                 walked.add(route)
                 real_url, fake_url = fill(path, ids), fill(path, fake)
-                body = {"role": "producer"} if method == "patch" else None
+                body = BODIES.get(route, {"role": "producer"} if method == "patch" else None)
+                if isinstance(body, dict) and body.get("account_id") == "{account_id}":
+                    body = {"account_id": ids["account_id"]}
                 # The owner's DELETE would remove what the routes after it read.
                 as_owner = (
                     api.request(route[0], real_url, headers=headers(alice), json=body)
@@ -211,7 +225,20 @@ def test_every_route_with_an_id_answers_another_user_as_if_it_did_not_exist(
     assert every - covered == set(), "a new route needs its ownership check here"
 
 
+# Requests that must be well formed for the ownership check to be what answers them.
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("PATCH", "/api/v1/projects/{project_id}"): {"description": "mine now"},
+    ("POST", "/api/v1/projects/{project_id}/invitations"): {
+        "email": "mallory@example.com",
+        "role": "artist",
+    },
+    ("POST", "/api/v1/projects/{project_id}/transfer"): {"account_id": "{account_id}"},
+}
+
 BODY_ROUTES = {
+    ("POST", "/api/v1/projects"),
+    ("GET", "/api/v1/projects"),
+    ("GET", "/api/v1/invitations"),
     ("POST", "/api/v1/uploads"),
     ("POST", "/api/v1/jobs"),
     ("GET", "/api/v1/jobs"),
@@ -241,6 +268,9 @@ def test_routes_that_take_ids_in_the_body_or_list_things_do_not_reveal_them(
         assert ids["song_id"] not in {hit["song"]["id"] for hit in found}
         assert api.get("/api/v1/auth/api-keys").json()["items"] == []
         assert api.get("/api/v1/webhooks").json()["items"] == []
+        assert api.get("/api/v1/projects").json()["items"] == []
+        assert api.get("/api/v1/projects", params={"archived": "true"}).json()["items"] == []
+        assert api.get("/api/v1/invitations").json()["items"] == []
 
         def same_as_made_up(url: str, make: Any) -> None:
             real, made = api.post(url, json=make(ids)), api.post(url, json=make(fake))

@@ -18,7 +18,7 @@ from nats.aio.msg import Msg
 from nats.js.api import PubAck
 
 from cadenza.contracts import JobCancelled
-from cadenza.contracts.envelope import Event
+from cadenza.contracts.envelope import Envelope, Event
 from cadenza.devstack.nats import NatsServer
 from cadenza.devstack.testing import stream_messages
 from cadenza.gateway.db import create_pool, migrate
@@ -35,7 +35,7 @@ class GatedBus(Bus):
         self.gate = asyncio.Event()
         self.refuse: set[uuid.UUID] = set()
 
-    async def publish(self, event: Event) -> PubAck:
+    async def publish(self, event: Envelope) -> PubAck:
         await self.gate.wait()
         if event.event_id in self.refuse:
             raise TimeoutError("nats: timeout (no PubAck)")

@@ -27,8 +27,9 @@ def derive_id(cause: uuid.UUID, step: str) -> uuid.UUID:
     return uuid.uuid5(cause, step)
 
 
-class Event(BaseModel):
-    """Base of every event on the bus: the envelope from docs/architecture.md.
+class Envelope(BaseModel):
+    """What every message on the bus carries, whatever it is about: its id (the publish's
+    `Nats-Msg-Id`), the request it belongs to, what caused it, when, and the schema version.
 
     Unknown fields are ignored so that a producer may add optional fields without
     breaking older consumers; `schema_version` changes only for breaking changes.
@@ -39,12 +40,19 @@ class Event(BaseModel):
     subject: ClassVar[str]
 
     event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
-    job_id: uuid.UUID
-    owner: str = Field(pattern=OWNER_PATTERN)
     correlation_id: uuid.UUID
     causation_id: uuid.UUID | None = None
     occurred_at: AwareDatetime = Field(default_factory=utc_now)
     schema_version: int = SCHEMA_VERSION
+
+
+class Event(Envelope):
+    """Base of every job's event: the envelope from docs/architecture.md, with the job it
+    belongs to and the principal that asked for it. (A project's events are
+    `cadenza.contracts.projects.ProjectEvent`.)"""
+
+    job_id: uuid.UUID
+    owner: str = Field(pattern=OWNER_PATTERN)
 
     @classmethod
     def caused_by(cls, cause: Event, *, step: str = "", **fields: Any) -> Self:

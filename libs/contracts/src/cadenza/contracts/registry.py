@@ -13,7 +13,7 @@ from cadenza.contracts.composition import (
     CompositionRequested,
 )
 from cadenza.contracts.effects import EffectsCompleted, EffectsFailed, EffectsRequested
-from cadenza.contracts.envelope import Event
+from cadenza.contracts.envelope import Envelope, Event
 from cadenza.contracts.jobs import (
     JobCancelled,
     JobDeleted,
@@ -28,6 +28,7 @@ from cadenza.contracts.model_catalog import (
     ModelPullFailed,
     ModelPullRequested,
 )
+from cadenza.contracts.projects import PROJECT_BY_SUBJECT
 from cadenza.contracts.render import (
     MasterCompleted,
     MasterFailed,
@@ -85,3 +86,7 @@ BY_SUBJECT: dict[str, type[Event]] = {cls.subject: cls for cls in EVENT_TYPES}
 def decode_event(subject: str, payload: bytes | str) -> Event:
     """Parse a bus message into its typed event; KeyError for a subject we do not know."""
     return BY_SUBJECT[subject].model_validate_json(payload)
+
+
+# Every message the outbox may hold: a job's events and a project's.
+ANY_BY_SUBJECT: dict[str, type[Envelope]] = {**BY_SUBJECT, **PROJECT_BY_SUBJECT}

@@ -60,6 +60,17 @@ JOBS = StreamSpec(
 
 ALL_STREAMS: tuple[StreamSpec, ...] = (EFFECTS, SEPARATION, COMPOSITION, RENDER, CATALOG, JOBS)
 
+# Projects (workspaces): membership, settings, invitations. Not a job's: no worker consumes
+# it and the jobs projection does not read it; the gateway folds it into the projects tables.
+PROJECTS = StreamSpec(
+    name="PROJECTS",
+    subjects=("project.>",),
+    description="Projects: settings, members, invitations, ownership",
+    # A project's whole history rebuilds it: kept as long as projects are.
+    max_age_s=0,
+)
+WORKSPACE_STREAMS: tuple[StreamSpec, ...] = (PROJECTS,)
+
 # The server's notices that a consumer delivered a message its maximum number of times,
 # kept so the dead-letter keeper sees every one even if it was down when it was sent.
 MAX_DELIVERIES_ADVISORIES = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>"
@@ -93,7 +104,7 @@ def subject_matches(pattern: str, subject: str) -> bool:
 
 
 def stream_for_subject(subject: str) -> StreamSpec:
-    for spec in ALL_STREAMS:
+    for spec in (*ALL_STREAMS, *WORKSPACE_STREAMS):
         if any(subject_matches(pattern, subject) for pattern in spec.subjects):
             return spec
     raise KeyError(f"no stream captures subject {subject!r}")

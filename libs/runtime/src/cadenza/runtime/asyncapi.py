@@ -47,11 +47,13 @@ from cadenza.contracts.jobs import (
 from cadenza.contracts.live import OPEN_QUEUE as LIVE_QUEUE
 from cadenza.contracts.live import OPEN_SUBJECT as LIVE_OPEN
 from cadenza.contracts.pipeline import kinds_after
+from cadenza.contracts.projects import PROJECT_EVENT_TYPES, ProjectEvent
 from cadenza.contracts.registry import EVENT_TYPES
 from cadenza.contracts.routing import KIND_COMMANDS
 from cadenza.contracts.streams import (
     ALL_STREAMS,
     OPERATIONS_STREAMS,
+    WORKSPACE_STREAMS,
     StreamSpec,
     stream_for_subject,
     subject_matches,
@@ -172,19 +174,37 @@ def publishers() -> dict[str, tuple[str, ...]]:
     return {subject: tuple(lines) for subject, lines in found.items()}
 
 
+# Which request makes each of a project's events.
+PROJECT_ROUTES: dict[str, str] = {
+    "project.created": "`POST /api/v1/projects`",
+    "project.updated": "`PATCH /api/v1/projects/{project_id}`",
+    "project.archived": "`POST /api/v1/projects/{project_id}/archive`",
+    "project.restored": "`POST /api/v1/projects/{project_id}/restore`",
+    "project.invitation.sent": "`POST /api/v1/projects/{project_id}/invitations`",
+    "project.invitation.accepted": "`POST /api/v1/invitations/{invitation_id}/accept`",
+    "project.invitation.declined": "`POST /api/v1/invitations/{invitation_id}/decline`",
+    "project.invitation.revoked": "`DELETE /api/v1/projects/{project_id}/invitations/{id}`",
+    "project.member.role_changed": "`PATCH /api/v1/projects/{project_id}/members/{account_id}`",
+    "project.member.removed": "`DELETE …/members/{account_id}` or `POST …/leave`",
+    "project.ownership.transferred": "`POST /api/v1/projects/{project_id}/transfer`",
+}
+
+
 def _bullets(lines: Iterable[str]) -> str:
     return "\n".join(f"- {line}" for line in lines)
 
 
 def _retention(spec: StreamSpec) -> str:
+    kept = f"kept {spec.max_age_s / 86400:g} days" if spec.max_age_s else "kept for good"
     return (
         f"`{spec.name}` ({', '.join(f'`{s}`' for s in spec.subjects)}): {spec.description}; "
-        f"kept {spec.max_age_s / 86400:g} days, duplicate window {spec.duplicate_window_s:g} s"
+        f"{kept}, duplicate window {spec.duplicate_window_s:g} s"
     )
 
 
 def overview() -> str:
     envelope = ", ".join(f"`{name}`" for name in Event.model_fields)
+    project_envelope = ", ".join(f"`{name}`" for name in ProjectEvent.model_fields)
     return f"""Every event on Cadenza's NATS JetStream bus. Commands (`<domain>.requested`) \
 are each taken by one worker's durable pull consumer; facts (`<domain>.completed`, \
 `<domain>.failed`, `job.*`) say what happened. Each event's channel is named by its subject \
@@ -197,6 +217,12 @@ within the stream's duplicate window. Consumers ignore fields they do not know; 
 
 Streams (file storage, limits retention):
 {_bullets(_retention(spec) for spec in ALL_STREAMS)}
+
+Projects (workspaces) have events of their own (`project.*`), with the envelope \
+({project_envelope}): the gateway decides each change to a project (who may do what) and \
+publishes what it decided, numbered per project by `sequence`; no worker consumes them, and \
+`cadenza-replay rebuild` folds them, in that order, into the projects' tables:
+{_bullets(_retention(spec) for spec in WORKSPACE_STREAMS)}
 
 For operations, not events:
 {_bullets(_retention(spec) for spec in OPERATIONS_STREAMS)}
@@ -261,6 +287,17 @@ def describe_bus() -> NatsBroker:
             title=event.subject,
             description=_event_description(event, published_by[event.subject], consumers),
             schema=event,
+        )
+    for project_event in PROJECT_EVENT_TYPES:
+        broker.publisher(
+            project_event.subject,
+            title=project_event.subject,
+            description=f"{inspect.getdoc(project_event) or project_event.__name__}"
+            f"\n\nStream: `{stream_for_subject(project_event.subject).name}`."
+            f"\n\nPublished by:\n- {GATEWAY}: {PROJECT_ROUTES[project_event.subject]}"
+            "\n\nConsumed by: none (folded by the gateway as it decides, and by"
+            " `cadenza-replay rebuild`).",
+            schema=project_event,
         )
     for subscription in everyone:
         stream = subscription.stream

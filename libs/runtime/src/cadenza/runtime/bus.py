@@ -20,7 +20,7 @@ from nats.js.api import (
 from nats.js.errors import BucketNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
-from cadenza.contracts.envelope import Event
+from cadenza.contracts.envelope import Envelope
 from cadenza.contracts.streams import ALL_STREAMS, StreamSpec, stream_for_subject
 from cadenza.runtime.settings import BusSettings
 
@@ -173,7 +173,7 @@ class Bus:
         self.broker = broker
         self.timeout_s = timeout_s
 
-    async def publish(self, event: Event) -> PubAck:
+    async def publish(self, event: Envelope) -> PubAck:
         ack = await self.broker.publish(
             event.model_dump_json().encode(),
             subject=event.subject,

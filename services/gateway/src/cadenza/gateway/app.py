@@ -15,7 +15,7 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from cadenza.contracts.streams import ALL_STREAMS, OPERATIONS_STREAMS
+from cadenza.contracts.streams import ALL_STREAMS, OPERATIONS_STREAMS, WORKSPACE_STREAMS
 from cadenza.gateway import repository
 from cadenza.gateway.api.routes import (
     admin,
@@ -29,6 +29,7 @@ from cadenza.gateway.api.routes import (
     live_audio,
     models,
     music,
+    projects,
     songs,
     soundfonts,
     uploads,
@@ -92,7 +93,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         connection = await broker.connect()
         js = connection.jetstream()
         await ensure_streams(
-            js, ALL_STREAMS + OPERATIONS_STREAMS, replicas=settings.nats_stream_replicas
+            js,
+            ALL_STREAMS + OPERATIONS_STREAMS + WORKSPACE_STREAMS,
+            replicas=settings.nats_stream_replicas,
         )
         cancellations = Cancellations(js)
         projection = Projection(pool)
@@ -221,8 +224,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, auth, admin, ws, live_audio, asyncapi, effects):
         app.include_router(module.router)
     # Everything else answers only an authenticated caller (or the development principal).
-    for module in (uploads, jobs, songs, music, models, soundfonts, webhooks):
+    for module in (uploads, jobs, songs, music, models, soundfonts, webhooks, projects):
         app.include_router(module.router, dependencies=[Depends(get_caller)])
+    app.include_router(projects.invitations, dependencies=[Depends(get_caller)])
     if settings.compat_routes_on:  # the seeds' clients (docs/compat.md)
         app.include_router(compat.probes)
         app.include_router(compat_ws.router)

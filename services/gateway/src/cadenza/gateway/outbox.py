@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import asyncpg
 from prometheus_client import Gauge
 
-from cadenza.contracts.envelope import Event
-from cadenza.contracts.registry import BY_SUBJECT
+from cadenza.contracts.envelope import Envelope
+from cadenza.contracts.registry import ANY_BY_SUBJECT
 from cadenza.runtime.bus import Bus
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 PENDING = Gauge("cadenza_outbox_pending_events", "Accepted events not yet confirmed by JetStream")
 
 
-async def stage(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
+async def stage(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
     """Inside the caller's transaction: remember `events` until JetStream has them."""
     # clock_timestamp, not now(): the relay's grace runs from here, not from the start of a
     # transaction that may have waited on locks.
@@ -58,7 +58,7 @@ class Outbox:
         """Events this process is publishing or has had confirmed: not the relay's to send."""
         return [*self._publishing, *self._confirmed]
 
-    async def publish_staged(self, events: Sequence[Event]) -> bool:
+    async def publish_staged(self, events: Sequence[Envelope]) -> bool:
         """Publish; False when the bus did not confirm them all (the relay retries those)."""
         ids = [e.event_id for e in events]
         self._publishing.update(ids)
@@ -120,7 +120,7 @@ class OutboxRelay:
                 self.outbox.held(),
             )
             for row in rows:
-                cls = BY_SUBJECT.get(row["subject"])
+                cls = ANY_BY_SUBJECT.get(row["subject"])
                 if cls is not None:
                     await self.bus.publish(cls.model_validate(row["payload"]))
                 else:

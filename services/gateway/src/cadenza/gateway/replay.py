@@ -3,7 +3,7 @@ a debugging subject, and rebuilding the jobs projection from the streams.
 
     cadenza-replay history JOB_ID [--json]
     cadenza-replay republish JOB_ID [--prefix debug.replay]
-    cadenza-replay rebuild --into postgresql://.../empty_db
+    cadenza-replay rebuild --into postgresql://.../empty_db   (jobs and projects)
     cadenza-replay compare postgresql://.../a postgresql://.../b
     cadenza-replay dead-letters
 
@@ -32,10 +32,12 @@ from nats.js.api import DeliverPolicy
 from pydantic import ValidationError
 
 from cadenza.contracts.envelope import Event
+from cadenza.contracts.projects import ProjectEvent, decode_project_event
 from cadenza.contracts.registry import decode_event
-from cadenza.contracts.streams import ALL_STREAMS, DEAD_LETTERS, StreamSpec
+from cadenza.contracts.streams import ALL_STREAMS, DEAD_LETTERS, PROJECTS, StreamSpec
 from cadenza.gateway.db import create_pool, migrate
 from cadenza.gateway.projection import Projection
+from cadenza.gateway.projects.projection import fold as fold_project_event
 from cadenza.runtime.bus import connect_options
 from cadenza.runtime.settings import BusSettings
 
@@ -135,13 +137,34 @@ async def republish(nc: Client, records: Sequence[Recorded], prefix: str) -> int
 
 
 async def rebuild(js: JetStreamContext, pool: asyncpg.Pool) -> int:
-    """Fold every event of the streams into the (empty, migrated) database behind `pool`."""
+    """Fold every event of the streams into the (empty, migrated) database behind `pool`:
+    the jobs projection, then the projects (each project's events in its own order)."""
     projection = Projection(pool)
     applied = 0
     for record in await recorded_events(js):
         if record.event is not None:
             await projection.apply(record.event)
             applied += 1
+    return applied + await rebuild_projects(js, pool)
+
+
+async def project_events(js: JetStreamContext) -> list[ProjectEvent]:
+    """The PROJECTS stream's events, each project's in the order they were decided."""
+    found: list[ProjectEvent] = []
+    async for msg in stream_messages(js, PROJECTS):
+        try:
+            found.append(decode_project_event(msg.subject, msg.data))
+        except (KeyError, ValidationError):
+            continue  # a subject or payload this version does not know
+    found.sort(key=lambda e: (str(e.project_id), e.sequence))
+    return found
+
+
+async def rebuild_projects(js: JetStreamContext, pool: asyncpg.Pool) -> int:
+    applied = 0
+    for event in await project_events(js):
+        async with pool.acquire() as conn, conn.transaction():
+            applied += await fold_project_event(conn, event)
     return applied
 
 
@@ -156,8 +179,28 @@ async def projection_rows(pool: asyncpg.Pool) -> list[dict[str, Any]]:
     return [dict(row) for row in rows]
 
 
+# The projects' tables, each with the columns that identify a row.
+PROJECT_TABLES: dict[str, tuple[str, ...]] = {
+    "projects": ("id",),
+    "project_members": ("project_id", "account_id"),
+    "project_invitations": ("id",),
+    "project_events": ("event_id",),
+}
+
+
+async def project_rows(pool: asyncpg.Pool, table: str) -> dict[tuple[Any, ...], dict[str, Any]]:
+    key = PROJECT_TABLES[table]
+    rows = await pool.fetch(f"SELECT * FROM {table}")
+    # Where an event landed in the table is the database's, not the project's.
+    return {
+        tuple(row[k] for k in key): {c: v for c, v in row.items() if c != "position"}
+        for row in rows
+    }
+
+
 async def compare(a: asyncpg.Pool, b: asyncpg.Pool) -> list[str]:
-    """Differences between two jobs projections, one line each (empty: identical)."""
+    """Differences between the projections of two databases (jobs, then projects), one
+    line each (empty: identical)."""
     left = {row["id"]: row for row in await projection_rows(a)}
     right = {row["id"]: row for row in await projection_rows(b)}
     problems = [f"job {job} only in the first" for job in sorted(left.keys() - right.keys())]
@@ -166,6 +209,16 @@ async def compare(a: asyncpg.Pool, b: asyncpg.Pool) -> list[str]:
         for column, value in left[job].items():
             if right[job][column] != value:
                 problems.append(f"job {job}: {column} {value!r} != {right[job][column]!r}")
+    for table in PROJECT_TABLES:
+        first, second = await project_rows(a, table), await project_rows(b, table)
+        problems += [f"{table} {k} only in the first" for k in sorted(first.keys() - second.keys())]
+        problems += [
+            f"{table} {k} only in the second" for k in sorted(second.keys() - first.keys())
+        ]
+        for k in sorted(first.keys() & second.keys()):
+            for column, value in first[k].items():
+                if second[k][column] != value:
+                    problems.append(f"{table} {k}: {column} {value!r} != {second[k][column]!r}")
     return problems
 
 

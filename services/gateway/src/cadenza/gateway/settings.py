@@ -146,6 +146,13 @@ class Settings(BusSettings, StorageSettings):
     webhook_secret_grace_s: float = Field(24 * 3600.0, ge=0)
     webhook_log_retention_s: float = Field(7 * 24 * 3600.0, gt=0)
 
+    # Projects (README.md, "Projects"): how many projects one account may own (archived
+    # ones count), how many members a project may have (pending invitations count), how
+    # long an invitation stays open.
+    projects_per_account: int = Field(50, ge=1, le=10_000)
+    members_per_project: int = Field(50, ge=2, le=1000)
+    invitation_ttl_s: float = Field(14 * 86_400.0, gt=0, le=365 * 86_400.0)
+
     # The seeds' own clients against Cadenza (docs/compat.md): Orpheus's /api/generate,
     # /api/status, /api/download and /api/health/*, Music Assistant's /api/jobs and
     # /api/health, the generation platform's WS /ws. Unset: on with AUTH_MODE=dev (the

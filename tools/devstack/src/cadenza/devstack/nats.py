@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cadenza.contracts.streams import ALL_STREAMS, DEAD_LETTERS
+from cadenza.contracts.streams import ALL_STREAMS, DEAD_LETTERS, WORKSPACE_STREAMS
 from cadenza.devstack import children
 from cadenza.devstack.children import OutputTail, ServiceFailedError, spawn, tail_of_file
 from cadenza.devstack.ports import free_port, port_open
@@ -18,7 +18,9 @@ from cadenza.devstack.ports import free_port, port_open
 SERVICE_USER = "cadenza"
 # What an anonymous connection may hear: every event stream's subjects, as published.
 TAP_SUBJECTS: tuple[str, ...] = tuple(
-    subject for spec in (*ALL_STREAMS, DEAD_LETTERS) for subject in spec.subjects
+    subject
+    for spec in (*ALL_STREAMS, *WORKSPACE_STREAMS, DEAD_LETTERS)
+    for subject in spec.subjects
 )
 
 
