@@ -1,0 +1,1 @@
+"""Projects: shared workspaces with per-project roles (README.md, "Projects")."""
