@@ -159,3 +159,38 @@ async def test_concurrent_appends_from_two_connections_both_end_up_in_the_state(
         for update in theirs:
             client.doc.apply_update(update)
         assert alice_json(client) == mix
+
+
+async def test_a_read_during_appends_and_compactions_sees_every_update_up_to_its_seq(
+    pool: asyncpg.Pool,
+) -> None:
+    project = uuid.uuid4()
+    alice = Client(shared_mix.new_state(), client_id=1)
+    count = mixes.COMPACT_EVERY * 2 + 10
+    updates = [alice.edit(set_control("t", "gain", i / count)) for i in range(count)]
+    vectors, state = [shared_mix.state_vector(shared_mix.new_state())], shared_mix.new_state()
+    for update in updates:
+        state = shared_mix.apply_update(state, update)
+        vectors.append(shared_mix.state_vector(state))
+    done = asyncio.Event()
+
+    async def write() -> None:
+        for update in updates:
+            await mixes.append(pool, project, update, "alice")
+        done.set()
+
+    async def read() -> list[int]:
+        seen = []
+        while not done.is_set():
+            seq, state = await mixes.read_state(pool, project)
+            if seq:
+                # The gain the seq-th update set: nothing folded away or missing.
+                assert shared_mix.state_vector(state) == vectors[seq]
+                assert shared_mix.as_json(state)["t"]["gain"] == (seq - 1) / count
+                seen.append(seq)
+        return seen
+
+    _, seen = await asyncio.gather(write(), read())
+    assert len(set(seen)) > 10
+    assert seen == sorted(seen)
+    assert (await mixes.read_state(pool, project))[0] == count

@@ -62,7 +62,12 @@ async def append(pool: asyncpg.Pool, project_id: uuid.UUID, update: bytes, actor
 async def read_state(pool: asyncpg.Pool, project_id: uuid.UUID) -> tuple[int, bytes]:
     """(the last accepted seq, the current state) of a project's mix; (0, the empty mix)
     when no one has edited it."""
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+    # One snapshot of the database: a compaction committing between the two reads would
+    # otherwise hide the updates it folded.
+    async with (
+        pool.acquire() as conn,
+        conn.transaction(isolation="repeatable_read", readonly=True),
+    ):
         stored = await _read(conn, project_id)
     state = await asyncio.to_thread(shared_mix.fold, stored.snapshot, stored.updates)
     return stored.last_seq, state
