@@ -10,10 +10,13 @@ control not set reads as its default.
 
 Every client update is applied to a copy of the state and the result is checked against the
 schema and the bounds below before it is accepted; a refused update leaves the state as it
-was (the state is immutable bytes). Costs are bounded before the work: an update is at most
-``MAX_UPDATE_BYTES`` and the state it produces at most ``MAX_STATE_BYTES``, so one check parses
-at most about 1 MiB of at most ``MAX_CLIENTS`` clients and walks at most
-``MAX_TRACKS × (5 + MAX_EFFECTS_PER_TRACK)`` values.
+was (the state is immutable bytes). The client that sent it holds a change no one else
+will, and its later updates build on it (they would be refused as depending on changes the
+mix lacks): it starts over with a new Y.Doc from the current state.
+
+Costs are bounded before the work: an update is at most ``MAX_UPDATE_BYTES`` and the state it
+produces at most ``MAX_STATE_BYTES``, so one check parses at most about 1 MiB of at most
+``MAX_CLIENTS`` clients and walks at most ``MAX_TRACKS × (5 + MAX_EFFECTS_PER_TRACK)`` values.
 """
 
 from __future__ import annotations
