@@ -51,6 +51,7 @@ from cadenza.gateway.open_sockets import OpenSockets
 from cadenza.gateway.openapi_document import install_openapi
 from cadenza.gateway.outbox import Outbox, OutboxRelay
 from cadenza.gateway.projection import Projection
+from cadenza.gateway.projects.rooms import ProjectRooms, install_room_subscribers
 from cadenza.gateway.quotas import Quotas
 from cadenza.gateway.retention import Ages, Retention
 from cadenza.gateway.services import Services
@@ -113,7 +114,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
         install_subscribers(broker, projection, job_feed, after_projection=webhook_deliveries)
         install_dead_letter_keeper(broker, Bus(broker), js)
+        rooms = ProjectRooms(broker)
+        install_room_subscribers(broker, rooms)
         await broker.start()
+        rooms.start()
         await deliverer.start()
         outbox = Outbox(pool, Bus(broker))
         relay = Periodic("outbox-relay", 1.0, OutboxRelay(outbox).relay_once)
@@ -157,8 +161,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             probes=probes,
             sockets=sockets,
             quotas=Quotas(settings),
+            rooms=rooms,
         )
         yield
+        await rooms.stop()
         await deliverer.stop()
         await sockets.stop()
         await lag.stop()
@@ -227,6 +233,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (uploads, jobs, songs, music, models, soundfonts, webhooks, projects):
         app.include_router(module.router, dependencies=[Depends(get_caller)])
     app.include_router(projects.invitations, dependencies=[Depends(get_caller)])
+    app.include_router(projects.sockets)  # credentials checked after the handshake
     if settings.compat_routes_on:  # the seeds' clients (docs/compat.md)
         app.include_router(compat.probes)
         app.include_router(compat_ws.router)

@@ -12,6 +12,7 @@ from cadenza.gateway.job_feed import JobFeed
 from cadenza.gateway.open_sockets import OpenSockets
 from cadenza.gateway.outbox import Outbox
 from cadenza.gateway.projection import Projection
+from cadenza.gateway.projects.rooms import ProjectRooms
 from cadenza.gateway.quotas import Quotas
 from cadenza.gateway.retention import Retention
 from cadenza.gateway.settings import Settings
@@ -42,3 +43,5 @@ class Services:
     # WebSockets open here, closed when their credentials end.
     sockets: OpenSockets
     quotas: Quotas
+    # Who is connected to each project, across replicas (cadenza.gateway.projects.rooms).
+    rooms: ProjectRooms

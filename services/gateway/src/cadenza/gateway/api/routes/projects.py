@@ -7,12 +7,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, WebSocket, status
 
 from cadenza.contracts.envelope import OWNER_PATTERN
 from cadenza.gateway.deps import PrincipalDep, ServicesDep, WriterDep
 from cadenza.gateway.pagination import next_link
 from cadenza.gateway.projects import membership, workspace
+from cadenza.gateway.projects.room_socket import serve_project_socket
 from cadenza.gateway.projects.schemas import (
     ActivityPage,
     InvitationCreate,
@@ -31,6 +32,7 @@ from cadenza.gateway.projects.schemas import (
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 invitations = APIRouter(prefix="/api/v1/invitations", tags=["projects"])
+sockets = APIRouter(tags=["projects"])
 
 AccountId = Annotated[str, Path(pattern=OWNER_PATTERN)]
 Limit = Annotated[int, Query(ge=1, le=100)]
@@ -265,3 +267,10 @@ async def decline_invitation(
     invitation_id: uuid.UUID, services: ServicesDep, caller: PrincipalDep
 ) -> InvitationView:
     return await membership.answer(services, caller, invitation_id, accept=False)
+
+
+@sockets.websocket("/api/v1/projects/{project_id}/ws")
+async def project_room(websocket: WebSocket, project_id: uuid.UUID, services: ServicesDep) -> None:
+    """A member's live connection to the project: presence, activity and every change as
+    it happens (cadenza.gateway.projects.room_socket says what goes each way)."""
+    await serve_project_socket(websocket, services, services.rooms, project_id)

@@ -1,0 +1,249 @@
+"""Project rooms over real WebSockets, with two gateway replicas on one NATS and one
+PostgreSQL: presence and project events reach every member within 250 ms whichever replica
+they are on; a removed member's socket is closed; presence is rate limited per connection."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from cadenza.devstack.nats import NatsServer
+from cadenza.devstack.ports import free_port
+from cadenza.gateway.app import create_app
+from cadenza.gateway.settings import Settings
+
+from .conftest import bearer, settings, sign_up
+
+WITHIN_S = 0.25
+
+
+@asynccontextmanager
+async def serving(config: Settings) -> AsyncIterator[str]:
+    """A gateway on a loopback port in this event loop; its base URL."""
+    app = create_app(config)
+    async with app.router.lifespan_context(app):
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app, host="127.0.0.1", port=port, log_config=None, lifespan="off", ws_max_size=65536
+            )
+        )
+        task = asyncio.create_task(server.serve())
+        while not server.started:  # noqa: ASYNC110 — uvicorn offers no event to wait on
+            await asyncio.sleep(0.02)
+        try:
+            yield f"127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            await task
+
+
+class Member:
+    def __init__(self, name: str, pair: dict[str, Any], host: str) -> None:
+        self.name = name
+        self.id: str = pair["user"]["id"]
+        self.token: str = pair["access_token"]
+        self.host = host
+        self.api = httpx.AsyncClient(base_url=f"http://{host}", headers=bearer(self.token))
+
+    @asynccontextmanager
+    async def room(self, project_id: str) -> AsyncIterator[Room]:
+        url = f"ws://{self.host}/api/v1/projects/{project_id}/ws?access_token={self.token}"
+        async with websockets.connect(url) as socket:
+            yield Room(socket)
+
+
+class Room:
+    def __init__(self, socket: ClientConnection) -> None:
+        self.socket = socket
+        self.heard: list[dict[str, Any]] = []
+
+    async def next(
+        self, kind: str, timeout_s: float = 5.0, by: str | None = None, **data: Any
+    ) -> dict[str, Any]:
+        """The next message of `kind` (from user `by`, whose data has `data`), skipping others."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            raw = await asyncio.wait_for(self.socket.recv(), deadline - time.monotonic())
+            message: dict[str, Any] = json.loads(raw)
+            self.heard.append(message)
+            if (
+                message["type"] == kind
+                and by in (None, message["user_id"])
+                and all(message["data"].get(k) == v for k, v in data.items())
+            ):
+                return message
+
+    async def send(self, kind: str, **data: Any) -> None:
+        await self.socket.send(json.dumps({"type": kind, "data": data}))
+
+
+@pytest.fixture
+async def two_gateways(
+    fresh_database: str, nats_server: NatsServer, tmp_path: Path
+) -> AsyncIterator[tuple[str, str]]:
+    config = settings(
+        fresh_database,
+        nats_server.url,
+        tmp_path / "store",
+        auth_mode="required",
+        auth_rate_limit_per_minute=1000,
+    )
+    async with AsyncExitStack() as stack:
+        first = await stack.enter_async_context(serving(config))
+        second = await stack.enter_async_context(serving(config))
+        yield first, second
+
+
+@pytest.fixture
+async def signed_up(two_gateways: tuple[str, str]) -> AsyncIterator[list[Member]]:
+    """Everyone `members` signs up, their API clients closed at the end."""
+    everyone: list[Member] = []
+    yield everyone
+    for member in everyone:
+        await member.api.aclose()
+
+
+async def members(hosts: tuple[str, str], everyone: list[Member], *names: str) -> list[Member]:
+    """Accounts named `names`, the first on the first replica, the next on the second, …"""
+    found = []
+    async with httpx.AsyncClient(base_url=f"http://{hosts[0]}") as api:
+        for i, name in enumerate(names):
+            pair = await sign_up(api, f"{name}-{uuid.uuid4().hex[:6]}@example.com")
+            found.append(Member(name, pair, hosts[i % 2]))
+    everyone.extend(found)
+    return found
+
+
+async def shared_project(owner: Member, *others: tuple[Member, str]) -> str:
+    created = await owner.api.post("/api/v1/projects", json={"name": "Late Set"})
+    assert created.status_code == 201, created.text
+    project_id: str = created.json()["id"]
+    for member, role in others:
+        invited = await owner.api.post(
+            f"/api/v1/projects/{project_id}/invitations",
+            json={"account_id": member.id, "role": role},
+        )
+        accepted = await member.api.post(f"/api/v1/invitations/{invited.json()['id']}/accept")
+        assert accepted.status_code == 200, accepted.text
+    return project_id
+
+
+async def test_presence_and_changes_reach_members_on_either_replica_within_250_ms(
+    two_gateways: tuple[str, str], signed_up: list[Member]
+) -> None:
+    ana, ben = await members(
+        two_gateways, signed_up, "ana", "ben"
+    )  # ana on the first, ben the second
+    project_id = await shared_project(ana, (ben, "producer"))
+    async with ana.room(project_id) as ana_room:
+        snapshot = await ana_room.next("session.snapshot")
+        assert snapshot["data"]["project"]["name"] == "Late Set"
+        assert {m["account_id"] for m in snapshot["data"]["members"]} == {ana.id, ben.id}
+        started = time.monotonic()
+        async with ben.room(project_id) as ben_room:
+            joined = await ana_room.next("presence", by=ben.id, state="joined")
+            assert time.monotonic() - started < 1.0  # the handshake and sign-in included
+            assert joined["user_id"] == ben.id and joined["timestamp"]
+            ben_snapshot = await ben_room.next("session.snapshot")
+            assert ana.id in {h["user_id"] for h in ben_snapshot["data"]["here"]}
+
+            # What ben looks at, told to ana (another replica), and back.
+            sent = time.monotonic()
+            await ben_room.send(
+                "presence", state="active", looking_at={"track": "vocals", "position_s": 42.5}
+            )
+            seen = await ana_room.next("presence", by=ben.id, state="active")
+            assert time.monotonic() - sent < WITHIN_S
+            assert seen["data"]["looking_at"] == {"track": "vocals", "position_s": 42.5}
+            sent = time.monotonic()
+            await ana_room.send("presence", state="idle")
+            assert await ben_room.next("presence", by=ana.id, state="idle")
+            assert time.monotonic() - sent < WITHIN_S
+
+            # A change decided through one replica reaches both rooms, as its event.
+            sent = time.monotonic()
+            patched = await ben.api.patch(f"/api/v1/projects/{project_id}", json={"tempo_bpm": 128})
+            assert patched.status_code == 403, "a producer does not manage the project"
+            changed = await ana.api.patch(f"/api/v1/projects/{project_id}", json={"tempo_bpm": 128})
+            assert changed.status_code == 200
+            for room in (ana_room, ben_room):
+                update = await room.next("project.updated")
+                assert update["user_id"] == ana.id
+                assert update["data"]["settings"]["tempo_bpm"] == 128
+                assert update["data"]["sequence"] == changed.json()["version"]
+            assert time.monotonic() - sent < WITHIN_S + 0.25  # two REST calls included
+        assert await ana_room.next("presence", by=ben.id, state="left")
+
+
+async def test_a_removed_member_is_disconnected_and_a_stranger_never_gets_in(
+    two_gateways: tuple[str, str], signed_up: list[Member]
+) -> None:
+    ana, ben, cy = await members(two_gateways, signed_up, "ana", "ben", "cy")
+    project_id = await shared_project(ana, (ben, "reviewer"))
+    async with ben.room(project_id) as ben_room:
+        await ben_room.next("session.snapshot")
+        removed = await ana.api.delete(f"/api/v1/projects/{project_id}/members/{ben.id}")
+        assert removed.status_code == 204
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ben_room.next("never", timeout_s=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+        assert "you were removed" in closed.value.rcvd.reason
+    assert (await ben.api.get(f"/api/v1/projects/{project_id}")).status_code == 404
+    for stranger, project in ((cy, project_id), (ana, str(uuid.uuid4()))):
+        async with stranger.room(project) as room:
+            with pytest.raises(websockets.ConnectionClosed) as refused:
+                await room.next("session.snapshot")
+            assert refused.value.rcvd is not None and refused.value.rcvd.code == 4404
+            assert refused.value.rcvd.reason == f"project {project} not found"
+
+
+async def test_presence_is_rate_limited_per_connection_and_others_are_still_heard(
+    two_gateways: tuple[str, str], signed_up: list[Member]
+) -> None:
+    ana, ben = await members(two_gateways, signed_up, "ana", "ben")
+    project_id = await shared_project(ana, (ben, "artist"))
+    async with ana.room(project_id) as ana_room, ben.room(project_id) as ben_room:
+        await ben_room.next("session.snapshot")
+        for i in range(60):
+            await ana_room.send("presence", state="active", looking_at={"position_s": float(i)})
+        refused = await ana_room.next("error")
+        assert "at most 10 presence updates a second" in refused["data"]["message"]
+        await ben_room.send("presence", state="idle")
+        assert await ana_room.next("presence", by=ben.id, state="idle")
+        heard = [m for m in ben_room.heard if m["type"] == "presence" and m["user_id"] == ana.id]
+        await asyncio.sleep(0.5)
+        while True:
+            try:
+                raw = await asyncio.wait_for(ben_room.socket.recv(), 0.3)
+            except TimeoutError:
+                break
+            message = json.loads(raw)
+            if message["type"] == "presence" and message["user_id"] == ana.id:
+                heard.append(message)
+        assert 20 <= len(heard) < 30, "the burst, and what refilled meanwhile, no more"
+        for bad, sentence in (
+            ({"type": "presence", "data": {"state": "asleep"}}, "state is 'active' or 'idle'"),
+            (
+                {"type": "presence", "data": {"looking_at": {"track": "x" * 200}}},
+                "looking_at.track",
+            ),
+            ({"type": "dance"}, "unknown message type 'dance'"),
+        ):
+            await asyncio.sleep(0.2)  # a token back
+            await ana_room.socket.send(json.dumps(bad))
+            assert sentence in (await ana_room.next("error"))["data"]["message"]
+        await ana_room.socket.send("not json")
+        assert "messages must be JSON" in (await ana_room.next("error"))["data"]["message"]
