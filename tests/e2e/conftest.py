@@ -6,7 +6,8 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 import websockets
 
 from cadenza.devstack.demucs_models import install_test_models
-from cadenza.devstack.platform import Platform
+from cadenza.devstack.platform import Platform, Service
 from cadenza.devstack.ports import free_port
 from cadenza.devstack.roformer_models import install_test_roformers
 
@@ -41,6 +42,23 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         },
     ) as running:
         yield running
+
+
+@contextmanager
+def second_gateway(platform: Platform, name: str, env: Mapping[str, str]) -> Iterator[str]:
+    """Another gateway on the platform's bus and database, with `env` over its settings;
+    its URL."""
+    port = free_port()
+    log_file = platform.log_dir / f"{name}.log" if platform.log_dir else None
+    service = Service(
+        name, "cadenza.gateway", port, {**platform.base_env(), "PORT": str(port), **env}, log_file
+    )
+    service.start()
+    try:
+        service.wait_ready(90)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        service.stop()
 
 
 @pytest.fixture

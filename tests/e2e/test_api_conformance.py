@@ -20,8 +20,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cadenza.devstack.platform import Platform, Service
-from cadenza.devstack.ports import free_port
+from cadenza.devstack.platform import Platform
+
+from .conftest import second_gateway
 
 pytestmark = pytest.mark.platform
 
@@ -43,24 +44,15 @@ MIN_LINKS_FOLLOWED = 35
 def strict_gateway(platform: Platform) -> Iterator[str]:
     """A second gateway on the platform's bus and database that requires credentials, without
     the sign-in rate limits (the fuzzer signs in far more often than a person)."""
-    port = free_port()
-    log_file = platform.log_dir / "gateway-conformance.log" if platform.log_dir else None
     env = {
-        **platform.base_env(),
-        "PORT": str(port),
         "AUTH_MODE": "required",
         "COMPAT_ROUTES": "true",  # the seeds' routes (docs/compat.md) are checked too
         "AUTH_RATE_LIMIT_PER_MINUTE": "0",
         "AUTH_FAILURES_PER_MINUTE": "0",
         "RATE_LIMIT_PER_MINUTE": "0",
     }
-    service = Service("gateway-conformance", "cadenza.gateway", port, env, log_file)
-    service.start()
-    try:
-        service.wait_ready(90)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        service.stop()
+    with second_gateway(platform, "gateway-conformance", env) as url:
+        yield url
 
 
 def api_key(base: str) -> str:

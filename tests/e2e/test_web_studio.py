@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,36 +16,16 @@ import pytest
 from playwright.sync_api import Browser
 
 from cadenza.devstack.music import song_midi
-from cadenza.devstack.platform import Platform, Service
-from cadenza.devstack.ports import free_port
 from cadenza.devstack.testing import write_noise, write_tone
 
-from .studio_page import Studio, assert_not_blank, launched_chromium
+from .studio_fixtures import browser, gateway_requiring_accounts, studio, studio_page
+from .studio_page import Studio, assert_not_blank
 
 pytestmark = pytest.mark.platform
 
+__all__ = ["browser", "gateway_requiring_accounts", "studio"]  # fixtures, shared
+
 PASSWORD = "a long pass phrase for the studio"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launched_chromium() as running:
-        yield running
-
-
-def studio_at(browser: Browser, base_url: str) -> Iterator[Studio]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    try:
-        studio = Studio(context.new_page(), base_url).watch()
-        yield studio
-        studio.assert_no_problems()
-    finally:
-        context.close()
-
-
-@pytest.fixture
-def studio(browser: Browser, platform: Platform) -> Iterator[Studio]:
-    yield from studio_at(browser, platform.url)
 
 
 def sha256_of(path: Path) -> str:
@@ -318,21 +297,6 @@ def test_the_main_flow_works_from_the_keyboard_alone(
     assert page.get_attribute("#job-summary", "data-job-id") == job_id
 
 
-@pytest.fixture(scope="module")
-def gateway_requiring_accounts(platform: Platform) -> Iterator[str]:
-    """A second gateway on the same bus and database, with AUTH_MODE=required."""
-    port = free_port()
-    log_file = platform.log_dir / "gateway-accounts.log" if platform.log_dir else None
-    env = {**platform.base_env(), "PORT": str(port), "AUTH_MODE": "required"}
-    service = Service("gateway-accounts", "cadenza.gateway", port, env, log_file)
-    service.start()
-    try:
-        service.wait_ready(90)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        service.stop()
-
-
 def test_sign_in_when_accounts_are_required_and_the_token_goes_everywhere(
     browser: Browser, gateway_requiring_accounts: str, tmp_path: Path
 ) -> None:
@@ -344,7 +308,7 @@ def test_sign_in_when_accounts_are_required_and_the_token_goes_everywhere(
         assert registered.status_code == 201, registered.text
         pair = api.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()
         api.headers["Authorization"] = f"Bearer {pair['access_token']}"
-        for studio in studio_at(browser, base):
+        with studio_page(browser, base) as studio:
             page = studio.open()
             page.wait_for_selector("#sign-in:not([hidden])")
             assert page.locator("#studio").is_hidden()
@@ -407,7 +371,7 @@ STORE_A_PAIR_WHILE_ASKING = """(() => {
 def test_a_late_401_at_start_up_keeps_a_pair_stored_meanwhile(
     browser: Browser, gateway_requiring_accounts: str
 ) -> None:
-    for studio in studio_at(browser, gateway_requiring_accounts):
+    with studio_page(browser, gateway_requiring_accounts) as studio:
         studio.page.add_init_script(STORE_A_PAIR_WHILE_ASKING)
         page = studio.open()
         page.wait_for_selector("#sign-in:not([hidden])")

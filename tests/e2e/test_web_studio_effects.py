@@ -19,9 +19,12 @@ from cadenza.contracts.effect_catalogue import EffectType, effect_catalogue
 from cadenza.devstack.platform import Platform
 from cadenza.devstack.testing import write_tone
 
-from .studio_page import Studio, launched_chromium
+from .studio_fixtures import browser, studio_page
+from .studio_page import Studio
 
 pytestmark = pytest.mark.platform
+
+__all__ = ["browser"]  # a fixture, shared by the studio's test modules
 
 EFFECTS = effect_catalogue().effects
 LIVE_EFFECTS = [effect for effect in EFFECTS if effect.live]
@@ -29,23 +32,12 @@ LIVE_RATE = 48000
 BLOCK_20_MS = 960
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launched_chromium() as running:
-        yield running
-
-
 @pytest.fixture
 def studio(browser: Browser, platform: Platform) -> Iterator[Studio]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    try:
-        studio = Studio(context.new_page(), platform.url).watch()
+    with studio_page(browser, platform.url) as studio:
         studio.open()
         studio.wait_for_studio()
         yield studio
-        studio.assert_no_problems()
-    finally:
-        context.close()
 
 
 @pytest.fixture(scope="module")

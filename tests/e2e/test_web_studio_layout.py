@@ -8,10 +8,8 @@ watched job."""
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 import pytest
@@ -21,44 +19,25 @@ from cadenza.devstack.platform import Platform
 from cadenza.devstack.testing import write_noise, write_tone
 
 from .conftest import upload
-from .studio_page import Studio, assert_not_blank, launched_chromium
-from .test_web_studio import gateway_requiring_accounts
+from .studio_fixtures import (
+    browser,
+    fill_sign_in,
+    gateway_requiring_accounts,
+    new_account,
+    studio,
+    studio_page,
+)
+from .studio_page import Studio, assert_not_blank
 
 pytestmark = pytest.mark.platform
 
-__all__ = ["gateway_requiring_accounts"]  # a fixture, shared with the studio's main tests
+__all__ = ["browser", "gateway_requiring_accounts", "studio"]  # fixtures, shared
 
 PASSWORD = "a long pass phrase for a small screen"
 PHONES = (360, 390)
 ACTIONS = ("effects", "separation", "master", "remix", "blend")
 SECTIONS = ("new-job", "current-job", "jobs", "catalog", "live")
 SLOW_CHAIN = [{"type": "pitch_shift", "semitones": 2}, {"type": "reverb"}]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launched_chromium() as running:
-        yield running
-
-
-def studio_in(
-    browser: Browser,
-    base_url: str,
-    width: int = 1280,
-    scheme: Literal["light", "dark"] = "light",
-) -> Iterator[Studio]:
-    context = browser.new_context(viewport={"width": width, "height": 800}, color_scheme=scheme)
-    try:
-        studio = Studio(context.new_page(), base_url).watch()
-        yield studio
-        studio.assert_no_problems()
-    finally:
-        context.close()
-
-
-@pytest.fixture
-def studio(browser: Browser, platform: Platform) -> Iterator[Studio]:
-    yield from studio_in(browser, platform.url)
 
 
 def record_job_row(page: Page, job_id: str) -> None:
@@ -189,18 +168,12 @@ def test_a_phone_sized_studio_has_no_sideways_scroll_and_stays_usable(
     browser: Browser, gateway_requiring_accounts: str, tmp_path: Path
 ) -> None:
     base = gateway_requiring_accounts
-    email = f"phone-{uuid.uuid4().hex[:8]}@example.com"
-    registered = httpx.post(
-        f"{base}/api/v1/auth/register", json={"email": email, "password": PASSWORD}, timeout=60
-    )
-    assert registered.status_code == 201, registered.text
-    for studio in studio_in(browser, base, width=PHONES[0], scheme="dark"):
+    email = new_account(base, "phone", PASSWORD)
+    with studio_page(browser, base, width=PHONES[0], height=800, color_scheme="dark") as studio:
         page = studio.open()
         page.wait_for_selector("#sign-in:not([hidden])")
         assert_fits(page, "sign-in")
-        page.fill("#sign-in-email", email)
-        page.fill("#sign-in-password", PASSWORD)
-        page.press("#sign-in-password", "Enter")
+        fill_sign_in(page, email, PASSWORD)
         studio.wait_for_studio()
         page.set_input_files("#file-input", str(write_tone(tmp_path / "phone.wav", 1.0)))
         page.wait_for_selector("#upload-status[data-upload-id]")
@@ -286,7 +259,7 @@ def test_dark_and_light_themes_follow_the_system_with_readable_text(
 ) -> None:
     seen: dict[str, dict[str, str]] = {}
     for scheme in ("light", "dark"):
-        for studio in studio_in(browser, platform.url, scheme=scheme):
+        with studio_page(browser, platform.url, height=800, color_scheme=scheme) as studio:
             page = studio.open()
             studio.wait_for_studio()
             page.wait_for_selector("#jobs-status:not(:empty)")

@@ -9,49 +9,24 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pretty_midi
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Page
 
 from cadenza.devstack.music import song_midi
-from cadenza.devstack.platform import Platform
 from cadenza.devstack.testing import write_noise, write_tone
 
-from .conftest import upload, wait_for_status
-from .studio_page import Studio, launched_chromium
+from .conftest import upload
+from .studio_fixtures import browser, finished_job, studio
+from .studio_page import Studio
 
 pytestmark = pytest.mark.platform
 
-WATCH_CSP = """
-window.cspViolations = [];
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.cspViolations.push(`${event.violatedDirective}: ${event.blockedURI}`);
-});
-"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launched_chromium() as running:
-        yield running
-
-
-@pytest.fixture
-def studio(browser: Browser, platform: Platform) -> Iterator[Studio]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.add_init_script(WATCH_CSP)
-    try:
-        studio = Studio(context.new_page(), platform.url).watch()
-        yield studio
-        studio.assert_no_problems()
-        assert studio.page.evaluate("() => window.cspViolations") == []
-    finally:
-        context.close()
+__all__ = ["browser", "studio"]  # fixtures, shared by the studio's test modules
 
 
 def add_song(api: httpx.Client, title: str, **midi: Any) -> tuple[dict[str, Any], bytes]:
@@ -128,16 +103,14 @@ def test_a_blend_preview_plays_under_a_piano_roll_of_every_note(
     suffix = uuid.uuid4().hex[:6]
     first, _ = add_song(api, f"Roll Waltz {suffix}", seed=71, tempo=96, bars=8)
     second, _ = add_song(api, f"Roll Hymn {suffix}", seed=72, tempo=76, bars=8, minor=True)
-    submitted = api.post(
-        "/api/v1/jobs",
-        json={
+    job = finished_job(
+        api,
+        {
             "kind": "blend",
             "params": {"songs": [first["id"], second["id"]], "length_bars": 8},
         },
+        timeout_s=240,
     )
-    assert submitted.status_code == 202, submitted.text
-    job = wait_for_status(api, submitted.json()["id"], timeout_s=240)
-    assert job["status"] == "completed", job
     midi = next(a for a in job["artifacts"] if a["name"] == "blend.mid")
     preview = next(a for a in job["artifacts"] if a["name"] == "preview.mp3")
     expected = note_counts(api.get(midi["url"]).content)
@@ -209,17 +182,15 @@ def test_a_master_shows_loudness_before_and_after_and_its_meter_moves(
 ) -> None:
     track = write_noise(tmp_path / "quiet.wav", 6.0, seed=21)
     uploaded = upload(api, track).json()
-    submitted = api.post(
-        "/api/v1/jobs",
-        json={
+    job = finished_job(
+        api,
+        {
             "kind": "master",
             "input": {"upload_id": uploaded["id"]},
             "params": {"preset": "broadcast"},
         },
+        timeout_s=120,
     )
-    assert submitted.status_code == 202, submitted.text
-    job = wait_for_status(api, submitted.json()["id"], timeout_s=120)
-    assert job["status"] == "completed", job
     details = job["stages"][0]["details"]
     print(f"master details: {details}")
 
@@ -267,17 +238,15 @@ def test_a_full_song_blend_shows_its_roll_over_the_master_with_its_loudness(
     suffix = uuid.uuid4().hex[:6]
     first, _ = add_song(api, f"Full Air {suffix}", seed=74, tempo=100, bars=4)
     second, _ = add_song(api, f"Full Jig {suffix}", seed=75, tempo=116, bars=4)
-    submitted = api.post(
-        "/api/v1/jobs",
-        json={
+    job = finished_job(
+        api,
+        {
             "kind": "pipeline",
             "preset": "full-song",
             "params": {"songs": [first["id"], second["id"]], "length_bars": 4},
         },
+        timeout_s=300,
     )
-    assert submitted.status_code == 202, submitted.text
-    job = wait_for_status(api, submitted.json()["id"], timeout_s=300)
-    assert job["status"] == "completed", job
     midi = next(a for a in job["artifacts"] if a["name"].endswith(".mid"))
     mastered = next(a for a in job["artifacts"] if a["name"].startswith("mastered."))
     expected = note_counts(api.get(midi["url"]).content)

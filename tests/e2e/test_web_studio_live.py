@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 import math
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 import soundfile as sf
@@ -22,6 +20,7 @@ from playwright.sync_api import Browser, Page, WebSocket
 from cadenza.devstack.platform import Platform
 from cadenza.devstack.ports import free_port
 
+from .studio_fixtures import new_account, sign_in, studio_page
 from .studio_page import Studio, launched_chromium
 
 pytestmark = pytest.mark.platform
@@ -48,14 +47,7 @@ def live_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform
 
 @pytest.fixture(scope="module")
 def account(live_platform: Platform) -> str:
-    email = f"live-{uuid.uuid4().hex[:8]}@example.com"
-    registered = httpx.post(
-        f"{live_platform.url}/api/v1/auth/register",
-        json={"email": email, "password": PASSWORD},
-        timeout=60,
-    )
-    assert registered.status_code == 201, registered.text
-    return email
+    return new_account(live_platform.url, "live", PASSWORD)
 
 
 @pytest.fixture(scope="module")
@@ -77,19 +69,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
 def studio(live_platform: Platform, account: str, browser: Browser) -> Iterator[Studio]:
     """A signed-in studio: the live socket has to carry the token (?access_token=). (The
     platform starts first: its start runs asyncio, which Playwright's sync API would block.)"""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    try:
-        studio = Studio(context.new_page(), live_platform.url).watch()
-        page = studio.open()
-        page.wait_for_selector("#sign-in:not([hidden])")
-        page.fill("#sign-in-email", account)
-        page.fill("#sign-in-password", PASSWORD)
-        page.press("#sign-in-password", "Enter")
-        studio.wait_for_studio()
+    with studio_page(browser, live_platform.url) as studio:
+        sign_in(studio, account, PASSWORD)
         yield studio
-        studio.assert_no_problems()
-    finally:
-        context.close()
 
 
 def text_frames_sent(page: Page) -> list[dict[str, Any]]:

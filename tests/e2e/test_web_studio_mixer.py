@@ -12,7 +12,6 @@ import io
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -34,29 +33,25 @@ from cadenza.gateway.db import create_pool
 from cadenza.gateway.projection import Projection
 from cadenza.runtime.storage.local import LocalObjectStore
 
-from .conftest import upload, wait_for_status
-from .studio_page import Studio, launched_chromium
-from .test_web_studio import gateway_requiring_accounts
+from .conftest import upload
+from .studio_fixtures import (
+    browser,
+    finished_job,
+    finished_separation,
+    gateway_requiring_accounts,
+    new_account,
+    sign_in,
+    studio,
+    studio_page,
+)
+from .studio_page import Studio
 
-__all__ = ["gateway_requiring_accounts"]  # a fixture, shared with the studio's main tests
+__all__ = ["browser", "gateway_requiring_accounts", "studio"]  # fixtures, shared
 
 pytestmark = pytest.mark.platform
 
-# Every CSP violation the page reports, beside the console errors Studio already collects.
-WATCH_CSP = """
-window.cspViolations = [];
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.cspViolations.push(`${event.violatedDirective}: ${event.blockedURI}`);
-});
-"""
 MIXER = "#mixer"
 TOLERANCE = 1e-3
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launched_chromium() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
@@ -66,18 +61,7 @@ def separation(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> 
     folder = tmp_path_factory.mktemp("mixer")
     track = write_noise(folder / "song.wav", 4.0, seed=20)
     with httpx.Client(base_url=platform.url, timeout=60) as api:
-        uploaded = upload(api, track).json()
-        submitted = api.post(
-            "/api/v1/jobs",
-            json={
-                "kind": "separation",
-                "input": {"upload_id": uploaded["id"]},
-                "params": {"model": "classical"},
-            },
-        )
-        assert submitted.status_code == 202, submitted.text
-        job = wait_for_status(api, submitted.json()["id"], timeout_s=120)
-        assert job["status"] == "completed", job
+        job = finished_separation(api, track)
         stems = {}
         for artifact in job["artifacts"]:
             if artifact["name"].endswith(".wav"):
@@ -86,24 +70,6 @@ def separation(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> 
         assert rate == 44100
     assert len(stems) >= 3, stems.keys()
     return {"job": job, "stems": stems, "track": track}
-
-
-def open_studio(browser: Browser, platform: Platform | str, width: int) -> tuple[Studio, Any]:
-    context = browser.new_context(viewport={"width": width, "height": 900}, accept_downloads=True)
-    context.add_init_script(WATCH_CSP)
-    base = platform if isinstance(platform, str) else platform.url
-    return Studio(context.new_page(), base).watch(), context
-
-
-@pytest.fixture
-def studio(browser: Browser, platform: Platform) -> Iterator[Studio]:
-    studio, context = open_studio(browser, platform, 1280)
-    try:
-        yield studio
-        studio.assert_no_problems()
-        assert studio.page.evaluate("() => window.cspViolations") == []
-    finally:
-        context.close()
 
 
 def open_mixer(studio: Studio, job_id: str) -> Page:
@@ -317,8 +283,7 @@ def test_play_pause_seek_share_one_start_and_a_switches_to_the_original(
 def test_the_mixer_fits_a_360_px_screen(
     browser: Browser, platform: Platform, separation: dict[str, Any]
 ) -> None:
-    studio, context = open_studio(browser, platform, 360)
-    try:
+    with studio_page(browser, platform.url, width=360) as studio:
         page = open_mixer(studio, separation["job"]["id"])
         widths = page.eval_on_selector(
             MIXER,
@@ -335,18 +300,6 @@ def test_the_mixer_fits_a_360_px_screen(
         page.wait_for_function(
             "() => Number(document.querySelector('#mixer').dataset.position) > 0.1"
         )
-        studio.assert_no_problems()
-        assert page.evaluate("() => window.cspViolations") == []
-    finally:
-        context.close()
-
-
-def finished(api: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
-    submitted = api.post("/api/v1/jobs", json=body)
-    assert submitted.status_code == 202, submitted.text
-    job = wait_for_status(api, submitted.json()["id"], timeout_s=180)
-    assert job["status"] == "completed", job
-    return job
 
 
 def test_a_renders_stems_at_unity_give_back_its_mix_which_is_the_original(
@@ -365,11 +318,11 @@ def test_a_renders_stems_at_unity_give_back_its_mix_which_is_the_original(
             )
             assert created.status_code in (200, 201), created.text
             songs.append(created.json()["song"]["id"])
-        blend = finished(
+        blend = finished_job(
             api,
             {"kind": "blend", "params": {"songs": songs, "length_bars": 4, "engine": "markov"}},
         )
-        render = finished(
+        render = finished_job(
             api,
             {
                 "kind": "render",
@@ -400,41 +353,26 @@ def test_signed_in_the_stems_and_the_original_are_fetched_with_the_token(
     browser: Browser, gateway_requiring_accounts: str, tmp_path: Path
 ) -> None:
     base = gateway_requiring_accounts
-    email = f"mixer-{uuid.uuid4().hex[:8]}@example.com"
     password = "a long pass phrase for the mixer"
+    email = new_account(base, "mixer", password)
     with httpx.Client(base_url=base, timeout=60) as api:
-        registered = api.post("/api/v1/auth/register", json={"email": email, "password": password})
-        assert registered.status_code == 201, registered.text
         pair = api.post("/api/v1/auth/login", json={"email": email, "password": password}).json()
         api.headers["Authorization"] = f"Bearer {pair['access_token']}"
         track = write_noise(tmp_path / "signed-in.wav", 2.0, seed=21)
-        uploaded = upload(api, track).json()
-        job = finished(
-            api,
-            {
-                "kind": "separation",
-                "input": {"upload_id": uploaded["id"]},
-                "params": {"model": "classical", "stems": ["bass", "drums"]},
-            },
-        )
+        job = finished_separation(api, track, stems=["bass", "drums"])
         stems = {
             a["name"].removesuffix(".wav"): sf.read(
                 io.BytesIO(api.get(a["url"]).content), always_2d=True
             )[0]
             for a in job["artifacts"]
         }
-        assert api.get(f"/api/v1/uploads/{uploaded['id']}/content").content == track.read_bytes()
+        upload_id = job["input"]["upload_id"]
+        assert api.get(f"/api/v1/uploads/{upload_id}/content").content == track.read_bytes()
     assert sorted(stems) == ["bass", "drums"]
 
-    studio, context = open_studio(browser, base, 1280)
-    try:
+    with studio_page(browser, base) as studio:
         counted = fetches(studio.page)
-        page = studio.open()
-        page.wait_for_selector("#sign-in:not([hidden])")
-        page.fill("#sign-in-email", email)
-        page.fill("#sign-in-password", password)
-        page.press("#sign-in-password", "Enter")
-        studio.wait_for_studio()
+        page = sign_in(studio, email, password)
         page.click(f'#jobs-body tr[data-job-id="{job["id"]}"] button')
         page.wait_for_selector(f'{MIXER}[data-state="ready"]')
         # Each stem fetched once, with the token, for its player and the mixer alike.
@@ -450,10 +388,6 @@ def test_signed_in_the_stems_and_the_original_are_fetched_with_the_token(
         page.click("#sign-out")
         page.wait_for_selector("#sign-in:not([hidden])")
         page.wait_for_function("() => document.querySelector('#mixer').dataset.playing === 'false'")
-        studio.assert_no_problems()
-        assert page.evaluate("() => window.cspViolations") == []
-    finally:
-        context.close()
 
 
 def wav(name: str) -> dict[str, Any]:
