@@ -7,15 +7,18 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import pytest
 from pycrdt import Doc, Map
 
+from cadenza.contracts.projects import ProjectSettings
 from cadenza.gateway import shared_mix
 from cadenza.gateway import shared_mix_repository as mixes
 from cadenza.gateway.db import create_pool, migrate
+from cadenza.gateway.projects import repository as projects
 from cadenza.gateway.shared_mix import MixUpdateRejectedError
 
 
@@ -25,6 +28,16 @@ async def pool(fresh_database: str) -> AsyncIterator[asyncpg.Pool]:
     await migrate(pool)
     yield pool
     await pool.close()
+
+
+async def a_project(pool: asyncpg.Pool) -> uuid.UUID:
+    """A project for the mix to belong to (its rows go with it)."""
+    project_id = uuid.uuid4()
+    async with pool.acquire() as conn:
+        await projects.insert_project(
+            conn, project_id, "alice", ProjectSettings(name="Mix"), datetime.now(UTC)
+        )
+    return project_id
 
 
 class Client:
@@ -51,9 +64,9 @@ def set_control(track: str, control: str, value: Any) -> Callable[[Map[Any]], No
 
 
 async def test_the_mix_survives_a_gateway_restart(fresh_database: str) -> None:
-    project = uuid.uuid4()
     first = await create_pool(fresh_database, size=2)
     await migrate(first)
+    project = await a_project(first)
     assert await mixes.read_state(first, project) == (0, shared_mix.new_state())
     alice = Client(shared_mix.new_state(), client_id=1)
     await mixes.append(first, project, alice.edit(set_control("vocals", "gain", 0.7)), "alice")
@@ -73,7 +86,7 @@ async def test_the_mix_survives_a_gateway_restart(fresh_database: str) -> None:
 
 
 async def test_a_refused_update_writes_nothing(pool: asyncpg.Pool) -> None:
-    project = uuid.uuid4()
+    project = await a_project(pool)
     alice = Client(shared_mix.new_state(), client_id=1)
     await mixes.append(pool, project, alice.edit(set_control("vocals", "gain", 0.7)), "alice")
     with pytest.raises(MixUpdateRejectedError, match=r"the gain of track 'vocals' is 3\.0"):
@@ -90,7 +103,7 @@ async def test_a_refused_update_writes_nothing(pool: asyncpg.Pool) -> None:
 async def test_compaction_folds_updates_into_the_snapshot_and_keeps_the_state(
     pool: asyncpg.Pool,
 ) -> None:
-    project, other = uuid.uuid4(), uuid.uuid4()
+    project, other = await a_project(pool), await a_project(pool)
     alice = Client(shared_mix.new_state(), client_id=1)
     expected = shared_mix.new_state()
     for i in range(mixes.COMPACT_EVERY * 2 + 30):
@@ -128,7 +141,7 @@ def alice_json(alice: Client) -> dict[str, shared_mix.TrackMix]:
 async def test_concurrent_appends_from_two_connections_both_end_up_in_the_state(
     fresh_database: str, pool: asyncpg.Pool
 ) -> None:
-    project = uuid.uuid4()
+    project = await a_project(pool)
     setup = Client(shared_mix.new_state(), client_id=1)
     start = (
         await mixes.append(pool, project, setup.edit(set_control("vocals", "gain", 1.0)), "alice")
@@ -164,7 +177,7 @@ async def test_concurrent_appends_from_two_connections_both_end_up_in_the_state(
 async def test_a_read_during_appends_and_compactions_sees_every_update_up_to_its_seq(
     pool: asyncpg.Pool,
 ) -> None:
-    project = uuid.uuid4()
+    project = await a_project(pool)
     alice = Client(shared_mix.new_state(), client_id=1)
     count = mixes.COMPACT_EVERY * 2 + 10
     updates = [alice.edit(set_control("t", "gain", i / count)) for i in range(count)]

@@ -1,11 +1,12 @@
 """Project rooms: the members connected to each project right now, across gateway replicas.
 
 Every replica hears every project's events (core NATS on `project.>`, the subjects the
-PROJECTS stream stores) and every presence change (core NATS on `PRESENCE_SUBJECTS`, kept
-by no stream: presence is of the moment), and pushes them to its own sockets of that
-project as AriaForge's messages, `{type, user_id, timestamp, data}`. Each replica keeps the
-whole roster (every connection's last presence) from those messages, so a newcomer's
-snapshot lists everyone; a replica re-announces its own connections every
+PROJECTS stream stores), every presence change (core NATS on `PRESENCE_SUBJECTS`, kept
+by no stream: presence is of the moment) and every accepted shared-mix update (core NATS
+on `MIX_SUBJECTS`; the updates themselves are kept in PostgreSQL), and pushes them to its
+own sockets of that project as AriaForge's messages, `{type, user_id, timestamp, data}`.
+Each replica keeps the whole roster (every connection's last presence) from those
+messages, so a newcomer's snapshot lists everyone; a replica re-announces its own connections every
 PRESENCE_REFRESH_S and forgets any connection not heard of for PRESENCE_TTL_S (a replica
 that died without saying its members left).
 
@@ -18,6 +19,7 @@ are closed (4403) as soon as any replica decided the removal.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -47,6 +49,9 @@ log = logging.getLogger(__name__)
 
 PRESENCE_PREFIX = "workspace.presence"
 PRESENCE_SUBJECTS = f"{PRESENCE_PREFIX}.*"
+# An accepted shared-mix update (already in PostgreSQL), for every replica's sockets.
+MIX_PREFIX = "workspace.mix"
+MIX_SUBJECTS = f"{MIX_PREFIX}.*"
 SEND_QUEUE_SIZE = 1000
 PRESENCE_REFRESH_S = 20.0
 PRESENCE_TTL_S = 60.0
@@ -82,6 +87,18 @@ class Presence(BaseModel):
     state: State
     looking_at: LookingAt | None = None
     at: float  # time.time() when it changed
+
+
+class MixHeard(BaseModel):
+    """A shared-mix update as replicas tell each other (base64 of the Yjs update)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    project_id: uuid.UUID
+    connection_id: uuid.UUID
+    user_id: str
+    seq: int
+    update: str
 
 
 def now_iso() -> str:
@@ -181,7 +198,30 @@ class ProjectRooms:
             presence.model_dump_json().encode(), subject=f"{PRESENCE_PREFIX}.{seat.project_id}"
         )
 
+    async def mixed(self, seat: Seat, seq: int, update: bytes) -> None:
+        """Tell every replica an update `seat` made to the shared mix was accepted."""
+        heard = MixHeard(
+            project_id=seat.project_id,
+            connection_id=seat.connection_id,
+            user_id=seat.user_id,
+            seq=seq,
+            update=base64.b64encode(update).decode(),
+        )
+        await self.broker.publish(
+            heard.model_dump_json().encode(), subject=f"{MIX_PREFIX}.{seat.project_id}"
+        )
+
     # ---- what the bus says -----------------------------------------------------------------
+
+    def heard_mix(self, heard: MixHeard) -> None:
+        """To every socket of the project but the one that made it (its client has it)."""
+        room = self.rooms.get(heard.project_id)
+        if room is None:
+            return
+        message = _message("mix.update", heard.user_id, {"seq": heard.seq, "update": heard.update})
+        for seat in room.seats.values():
+            if seat.connection_id != heard.connection_id:
+                seat.offer(message, lossy=False)
 
     def heard_presence(self, presence: Presence) -> None:
         room = self.rooms.setdefault(presence.project_id, Room())
@@ -306,6 +346,15 @@ def install_room_subscribers(broker: NatsBroker, rooms: ProjectRooms) -> None:
             log.warning("dropping a malformed presence message")
             return
         rooms.heard_presence(heard)
+
+    @broker.subscriber(MIX_SUBJECTS, title="project-rooms-mix")
+    async def mix(msg: NatsMessage) -> None:
+        try:
+            heard = MixHeard.model_validate_json(msg.body)
+        except ValidationError:
+            log.warning("dropping a malformed shared-mix message")
+            return
+        rooms.heard_mix(heard)
 
 
 def client_message(raw: str) -> Message:
