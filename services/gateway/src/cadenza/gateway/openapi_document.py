@@ -188,8 +188,41 @@ def _webhook_links(pointer: str) -> dict[str, Link]:
     }
 
 
+def _project_links(pointer: str) -> dict[str, Link]:
+    project_id = {"project_id": f"$response.body#{pointer}"}
+    return {
+        name: Link(target, project_id)
+        for name, target in (
+            ("GetProject", "get_project"),
+            ("UpdateProject", "update_project"),
+            ("ProjectActivity", "project_activity"),
+            ("ProjectMembers", "list_members"),
+            ("ProjectInvitations", "list_project_invitations"),
+            ("InviteMember", "invite_member"),
+            ("ArchiveProject", "archive_project"),
+            ("RestoreProject", "restore_project"),
+            ("LeaveProject", "leave_project"),
+        )
+    }
+
+
+def _invitation_links(pointer: str) -> dict[str, Link]:
+    invitation_id = {"invitation_id": f"$response.body#{pointer}"}
+    project = f"$response.body#{pointer.removesuffix('/id')}/project_id"
+    return {
+        "AcceptInvitation": Link("accept_invitation", invitation_id),
+        "DeclineInvitation": Link("decline_invitation", invitation_id),
+        "RevokeInvitation": Link("revoke_invitation", {**invitation_id, "project_id": project}),
+    }
+
+
 # (operation id, status) → links to the operations that take what it answered.
 LINKS: dict[tuple[str, str], dict[str, Link]] = {
+    ("create_project", "201"): _project_links("/id"),
+    ("get_project", "200"): _project_links("/id"),
+    ("list_projects", "200"): _project_links("/items/0/id"),
+    ("invite_member", "201"): _invitation_links("/id"),
+    ("my_invitations", "200"): _invitation_links("/items/0/id"),
     ("create_job", "202"): _job_links("/id"),
     ("generate", "202"): _job_links("/id"),
     ("get_job", "200"): {

@@ -99,7 +99,22 @@ class OwnershipTransfer(BaseModel):
 class InvitationCreate(BaseModel):
     """Invite an account by its id, or whoever signs in with an email address."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        # One of the two, as a string; the other absent or null.
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "required": ["account_id"],
+                    "properties": {"account_id": {"type": "string"}, "email": {"type": "null"}},
+                },
+                {
+                    "required": ["email"],
+                    "properties": {"email": {"type": "string"}, "account_id": {"type": "null"}},
+                },
+            ]
+        },
+    )
 
     account_id: str | None = Field(default=None, pattern=OWNER_PATTERN)
     email: str | None = Field(default=None, max_length=EMAIL_MAX, pattern=EMAIL_PATTERN)
