@@ -15,14 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
 import pytest
 import uvicorn
 import websockets
 from pycrdt import Doc, Map
 from websockets.asyncio.client import ClientConnection
 
+from cadenza.contracts.effects import EffectsFailed
+from cadenza.contracts.jobs import JobSubmitted
 from cadenza.devstack.nats import NatsServer
 from cadenza.devstack.ports import free_port
+from cadenza.devstack.testing import write_tone
 from cadenza.gateway import shared_mix, shared_mix_repository
 from cadenza.gateway.app import create_app
 from cadenza.gateway.db import create_pool
@@ -353,3 +357,70 @@ async def test_the_shared_mix_is_edited_live_converges_and_a_reviewer_cannot_tou
         await ana_room.socket.send(ana_mix.set("vocals", "gain", 7.0))
         assert "gain" in (await ana_room.next("error"))["data"]["message"]
         assert MixDoc(await ana_room.next("mix.reset"), client_id=5).as_json() == in_database
+
+
+async def test_a_projects_jobs_are_seen_by_its_members_started_by_makers_and_told_to_the_room(
+    two_gateways: tuple[str, str], signed_up: list[Member], nats_server: NatsServer, tmp_path: Path
+) -> None:
+    ana, ben, cy = await members(two_gateways, signed_up, "ana", "ben", "cy")
+    project_id = await shared_project(ana, (ben, "reviewer"))
+    tone = write_tone(tmp_path / "tone.wav", 1.0)
+    uploaded = await ana.api.post("/api/v1/uploads", files={"file": ("t.wav", tone.read_bytes())})
+    assert uploaded.status_code == 201, uploaded.text
+    job = {
+        "kind": "effects",
+        "input": {"upload_id": uploaded.json()["id"]},
+        "params": {"chain": [{"type": "gain", "gain_db": -3}]},
+        "project_id": project_id,
+    }
+    async with ben.room(project_id) as ben_room:
+        await ben_room.next("session.snapshot")
+        started = await ana.api.post("/api/v1/jobs", json=job)
+        assert started.status_code == 202, started.text
+        job_id = started.json()["id"]
+        assert started.json()["project_id"] == project_id
+        said = await ben_room.next("job.started")
+        assert said["user_id"] == ana.id and said["data"] == {"job_id": job_id, "kind": "effects"}
+
+        # Every member reads it; a reviewer neither starts nor cancels one; others see nothing.
+        assert (await ben.api.get(f"/api/v1/jobs/{job_id}")).json()["owner"] == ana.id
+        listed = await ben.api.get("/api/v1/jobs", params={"project_id": project_id})
+        assert [j["id"] for j in listed.json()["items"]] == [job_id]
+        assert (await ben.api.get("/api/v1/jobs")).json()["items"] == [], "not ben's own"
+        refused = await ben.api.post("/api/v1/jobs", json=job)
+        assert refused.status_code == 403
+        assert (
+            "only owners, admins, producers or artists may start jobs in the project"
+            in (refused.json()["detail"])
+        )
+        cancel = await ben.api.post(f"/api/v1/jobs/{job_id}/cancel")
+        assert cancel.status_code == 403
+        assert (await cy.api.get(f"/api/v1/jobs/{job_id}")).status_code == 404
+        stranger = await cy.api.get("/api/v1/jobs", params={"project_id": project_id})
+        assert stranger.status_code == 422
+        assert stranger.json()["errors"] == [
+            {"field": "project_id", "message": f"you are in no project {project_id}"}
+        ]
+        elsewhere = await cy.api.post("/api/v1/jobs", json=job)
+        assert elsewhere.status_code == 422
+
+        # The job's end (a worker's fact on the bus) is the room's activity too.
+        submitted = JobSubmitted(
+            job_id=uuid.UUID(job_id),
+            owner=ana.id,
+            correlation_id=uuid.uuid4(),
+            kind="effects",
+            input={},
+            params={},
+            stages=["effects"],
+        )
+        failed = EffectsFailed.caused_by(
+            submitted, stage="effects", code="invalid_input", reason="the file went away"
+        )
+        bus = await nats.connect(nats_server.url)
+        try:
+            await bus.jetstream().publish(failed.subject, failed.model_dump_json().encode())
+        finally:
+            await bus.close()
+        ended = await ben_room.next("job.failed")
+        assert ended["data"] == {"job_id": job_id, "reason": "the file went away"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
@@ -34,6 +35,8 @@ class JobSubmitted(Event):
     idempotency_key: str | None = Field(default=None, max_length=200)
     # sha256 of the request body as parsed: a key reused with another body is refused.
     request_sha256: str | None = Field(default=None, pattern="^[0-9a-f]{64}$")
+    # The project it was started in: its members see it (cadenza.contracts.projects).
+    project_id: uuid.UUID | None = None
 
 
 class JobProgress(Event):

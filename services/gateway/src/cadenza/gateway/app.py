@@ -112,9 +112,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         webhook_deliveries = queue_deliveries(
             pool, deliverer.wake, settings.webhook_max_pending_progress
         )
-        install_subscribers(broker, projection, job_feed, after_projection=webhook_deliveries)
-        install_dead_letter_keeper(broker, Bus(broker), js)
         rooms = ProjectRooms(broker)
+        install_subscribers(
+            broker,
+            projection,
+            job_feed,
+            after_projection=webhook_deliveries,
+            also_live=rooms.heard_job,
+        )
+        install_dead_letter_keeper(broker, Bus(broker), js)
         install_room_subscribers(broker, rooms)
         await broker.start()
         rooms.start()

@@ -66,6 +66,8 @@ class JobState:
     artifacts_expired_at: datetime | None = None
     # The owner deleted it: reads answer 404, the row stays as a tombstone for its key.
     deleted_at: datetime | None = None
+    # Started in a project: its members see it.
+    project_id: uuid.UUID | None = None
 
     @property
     def terminal(self) -> bool:
@@ -85,6 +87,7 @@ def new_job(event: JobSubmitted, idempotency_key: str | None = None) -> JobState
         created_at=event.occurred_at,
         updated_at=event.occurred_at,
         idempotency_key=idempotency_key or event.idempotency_key,
+        project_id=event.project_id,
     )
 
 

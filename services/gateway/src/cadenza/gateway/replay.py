@@ -170,7 +170,7 @@ async def rebuild_projects(js: JetStreamContext, pool: asyncpg.Pool) -> int:
 
 PROJECTION_COLUMNS = (
     "id, owner, kind, status, progress, stages, input, params, artifacts, error,"
-    " idempotency_key, created_at, updated_at, finished_at, deleted_at"
+    " idempotency_key, created_at, updated_at, finished_at, deleted_at, project_id"
 )
 
 

@@ -1,4 +1,5 @@
-"""SQL for uploads and the jobs projection. Every read is scoped by owner."""
+"""SQL for uploads and the jobs projection. Every read is scoped by owner: a job is read by
+its owner, or by a member of the project it was started in (`VISIBLE`)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,11 @@ from cadenza.gateway.job_state import JobState, StageState
 JOB_COLUMNS = (
     "id, owner, kind, status, progress, stages, input, params, artifacts, error,"
     " idempotency_key, created_at, updated_at, finished_at, pinned, artifacts_expired_at,"
-    " deleted_at"
+    " deleted_at, project_id"
+)
+# A job `$2` may read: its own, or one of a project it is a member of.
+VISIBLE = (
+    "(owner = $2 OR project_id IN (SELECT project_id FROM project_members WHERE account_id = $2))"
 )
 
 
@@ -41,13 +46,14 @@ def job_from_row(row: asyncpg.Record) -> JobState:
         pinned=row["pinned"],
         artifacts_expired_at=row["artifacts_expired_at"],
         deleted_at=row["deleted_at"],
+        project_id=row["project_id"],
     )
 
 
 async def insert_job(conn: asyncpg.Connection, job: JobState) -> bool:
     result = await conn.execute(
         f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES"
-        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         " ON CONFLICT DO NOTHING",
         job.id,
         job.owner,
@@ -66,6 +72,7 @@ async def insert_job(conn: asyncpg.Connection, job: JobState) -> bool:
         job.pinned,
         job.artifacts_expired_at,
         job.deleted_at,
+        job.project_id,
     )
     return bool(result.endswith(" 1"))
 
@@ -133,8 +140,9 @@ async def lock_job(conn: asyncpg.Connection, job_id: uuid.UUID) -> JobState | No
 
 
 async def get_job(pool: asyncpg.Pool, owner: str, job_id: uuid.UUID) -> JobState | None:
+    """The job if `owner` may read it (see VISIBLE)."""
     row = await pool.fetchrow(
-        f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 AND owner = $2 AND deleted_at IS NULL",
+        f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 AND {VISIBLE} AND deleted_at IS NULL",
         job_id,
         owner,
     )
@@ -148,7 +156,7 @@ async def job_history(
     first; None when the owner has no such job."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
         if not await conn.fetchval(
-            "SELECT true FROM jobs WHERE id = $1 AND owner = $2 AND deleted_at IS NULL",
+            f"SELECT true FROM jobs WHERE id = $1 AND {VISIBLE} AND deleted_at IS NULL",
             job_id,
             owner,
         ):
@@ -184,11 +192,16 @@ async def submitted_digest(pool: asyncpg.Pool, job_id: uuid.UUID) -> str | None:
 
 
 async def list_jobs(
-    pool: asyncpg.Pool, owner: str, limit: int, cursor: str | None
+    pool: asyncpg.Pool,
+    owner: str,
+    limit: int,
+    cursor: str | None,
+    project_id: uuid.UUID | None = None,
 ) -> tuple[list[JobState], str | None]:
-    """Newest first; returns a page and the cursor of the next one (None at the end)."""
-    args: list[Any] = [owner, limit + 1]
-    where = "owner = $1 AND deleted_at IS NULL"
+    """Newest first; returns a page and the cursor of the next one (None at the end): the
+    owner's jobs, or those of a project (the caller checked it is a member)."""
+    args: list[Any] = [owner if project_id is None else project_id, limit + 1]
+    where = ("owner = $1" if project_id is None else "project_id = $1") + " AND deleted_at IS NULL"
     if cursor:
         created, job_id = keyset_position(cursor)
         where += " AND (created_at, id) < ($3, $4)"

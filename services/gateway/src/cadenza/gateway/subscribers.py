@@ -48,6 +48,7 @@ def install_subscribers(
     projection: Projection,
     job_feed: JobFeed,
     after_projection: AfterProjection = _nothing_more,
+    also_live: Callable[[Event], None] | None = None,
 ) -> None:
     """`after_projection` runs once an event is applied (the webhooks' deliveries), before
     it is acknowledged: one durable consumer per stream reads each event once for both."""
@@ -87,6 +88,8 @@ def install_subscribers(
                 except Exception as e:  # the durable consumer records it later
                     log.warning("could not record %s before pushing it: %s", event.subject, e)
             job_feed.publish(event)
+            if also_live is not None:
+                also_live(event)  # the project rooms' activity
 
 
 def install_dead_letter_keeper(broker: NatsBroker, bus: Bus, js: JetStreamContext) -> None:

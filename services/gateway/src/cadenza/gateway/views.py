@@ -84,6 +84,8 @@ class JobView(BaseModel):
     artifacts_expired_at: datetime | None = Field(
         None, description="When retention removed the generated files"
     )
+    owner: str = Field(description="Who started it")
+    project_id: uuid.UUID | None = Field(None, description="The project it was started in")
 
     @classmethod
     def of(cls, job: JobState) -> JobView:
@@ -104,6 +106,8 @@ class JobView(BaseModel):
             finished_at=job.finished_at,
             pinned=job.pinned,
             artifacts_expired_at=job.artifacts_expired_at,
+            owner=job.owner,
+            project_id=job.project_id,
         )
 
 

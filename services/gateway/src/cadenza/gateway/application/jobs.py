@@ -36,6 +36,7 @@ from cadenza.gateway.job_requests import IDEMPOTENCY_NAMESPACE, AnyJobRequest, C
 from cadenza.gateway.job_requests.blend import song_count_problems
 from cadenza.gateway.job_state import JobState
 from cadenza.gateway.projection import Admission
+from cadenza.gateway.projects import access as project_access
 from cadenza.gateway.services import Services
 from cadenza.runtime.logging import job_context
 
@@ -68,6 +69,8 @@ async def submit(
     earlier = await _earlier(services, owner, idempotency_key, digest) if digest else None
     if earlier is not None:
         return Submitted(earlier, created=False)
+    if request.project_id is not None:
+        await project_access.may_start_jobs(services.pool, owner, request.project_id)
     resolved = await resolve_input(
         request.input, pool=services.pool, broker=services.broker, owner=owner
     )
@@ -208,11 +211,18 @@ async def read(services: Services, owner: str, job_id: uuid.UUID) -> JobState:
 
 
 async def page(
-    services: Services, owner: str, limit: int, cursor: str | None
+    services: Services,
+    owner: str,
+    limit: int,
+    cursor: str | None,
+    project_id: uuid.UUID | None = None,
 ) -> tuple[list[JobState], str | None]:
-    """Newest first; a page and the cursor of the next one (None at the end)."""
+    """Newest first; a page and the cursor of the next one (None at the end): the caller's
+    jobs, or every job of a project the caller is a member of."""
+    if project_id is not None:
+        await project_access.member_of(services.pool, owner, project_id)
     try:
-        return await repository.list_jobs(services.pool, owner, limit, cursor)
+        return await repository.list_jobs(services.pool, owner, limit, cursor, project_id)
     except ValueError as e:
         raise UnprocessableError.one("cursor", "not a cursor this API issued") from e
 
@@ -222,6 +232,15 @@ class HistoryEntry:
     subject: str
     occurred_at: Any
     payload: dict[str, Any]
+
+
+async def changeable(services: Services, caller: str, job_id: uuid.UUID) -> JobState:
+    """The job, if `caller` may cancel, pin or delete it: its owner, or in its project a
+    role that starts jobs (a reviewer reads it, no more)."""
+    job = await read(services, caller, job_id)
+    if job.owner != caller and job.project_id is not None:
+        await project_access.may_start_jobs(services.pool, caller, job.project_id)
+    return job
 
 
 async def history(services: Services, owner: str, job_id: uuid.UUID) -> list[HistoryEntry]:
@@ -235,7 +254,7 @@ async def history(services: Services, owner: str, job_id: uuid.UUID) -> list[His
 async def cancel(services: Services, owner: str, job_id: uuid.UUID) -> JobState:
     """Stop a queued or running job: workers are told at once (the cancellation store),
     the projection records it before this returns, then the fact is published."""
-    job = await read(services, owner, job_id)
+    job = await changeable(services, owner, job_id)
     if job.terminal:
         raise ConflictError(
             f"job {job_id} is already {job.status}; only queued or running jobs can be cancelled"
@@ -243,7 +262,7 @@ async def cancel(services: Services, owner: str, job_id: uuid.UUID) -> JobState:
     event = JobCancelled(
         event_id=derive_id(job_id, JobCancelled.subject),
         job_id=job_id,
-        owner=owner,
+        owner=job.owner,
         correlation_id=uuid.uuid4(),
     )
     await services.cancellations.cancel(job_id, event.reason)
@@ -254,11 +273,11 @@ async def cancel(services: Services, owner: str, job_id: uuid.UUID) -> JobState:
 
 async def pin(services: Services, owner: str, job_id: uuid.UUID, pinned: bool) -> JobState:
     """Keep a job and its files past the retention ages (or let retention have them)."""
-    job = await read(services, owner, job_id)
+    job = await changeable(services, owner, job_id)
     if job.artifacts_expired_at is not None and pinned:
         raise ConflictError(f"the files of job {job_id} were already removed; nothing to keep")
     event = JobPinned(
-        event_id=uuid.uuid4(), job_id=job_id, owner=owner, correlation_id=job_id, pinned=pinned
+        event_id=uuid.uuid4(), job_id=job_id, owner=job.owner, correlation_id=job_id, pinned=pinned
     )
     after = await services.projection.apply(event)
     await services.bus.publish(event)
@@ -282,7 +301,7 @@ async def artifact(services: Services, owner: str, job_id: uuid.UUID, name: str)
 async def delete(services: Services, owner: str, job_id: uuid.UUID) -> None:
     """Remove a finished job: its files go, its id answers 404 from then on (its history
     too), and its Idempotency-Key is not reused. A queued or running job is cancelled first."""
-    job = await read(services, owner, job_id)
+    job = await changeable(services, owner, job_id)
     if not job.terminal:
         raise ConflictError(
             f"job {job_id} is {job.status}; cancel it first "
@@ -291,7 +310,7 @@ async def delete(services: Services, owner: str, job_id: uuid.UUID) -> None:
     event = JobDeleted(
         event_id=derive_id(job_id, JobDeleted.subject),
         job_id=job_id,
-        owner=owner,
+        owner=job.owner,
         correlation_id=uuid.uuid4(),
     )
     await services.projection.apply(event)

@@ -42,6 +42,7 @@ def plan_job(request: AnyJobRequest, context: Context) -> tuple[JobSubmitted, li
         input=request.input.model_dump(mode="json") if request.input is not None else {},
         params=_dumped(request.resolved_params(context)),
         stages=list(request.stages),
+        project_id=request.project_id,
     )
     return submitted, request.commands(submitted, context)
 

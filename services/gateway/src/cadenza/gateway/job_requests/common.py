@@ -29,6 +29,12 @@ class JobRequestBase(Strict):
     # The parameter that says how outputs are encoded (a budget refusal names it).
     OUTPUT_PARAM: ClassVar[str] = "output"
 
+    project_id: uuid.UUID | None = Field(
+        default=None,
+        description="Start it in this project: its members see it (you need the owner,"
+        " admin, producer or artist role there)",
+    )
+
     def songs_to_resolve(self) -> tuple[str, list[str]] | None:
         """(the field they are under, the song ids or names) to look up in the catalog."""
         return None

@@ -16,7 +16,12 @@ import asyncpg
 
 from cadenza.contracts.projects import PROJECT_ROLES, ProjectEvent
 from cadenza.gateway import outbox
-from cadenza.gateway.application.errors import ConflictError, ForbiddenError, NotFoundError
+from cadenza.gateway.application.errors import (
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    UnprocessableError,
+)
 from cadenza.gateway.projects import projection, repository
 from cadenza.gateway.projects.repository import Project
 from cadenza.gateway.projects.roles import ALLOWED, WHILE_ARCHIVED, Action, allows
@@ -42,6 +47,26 @@ async def project_for_action(
     return project
 
 
+async def member_of(
+    pool: asyncpg.Pool | asyncpg.Connection, caller: str, project_id: uuid.UUID
+) -> Project:
+    """A project named in a request's field (a job's `project_id`): 422 naming the field
+    when the caller is not a member, exactly as for a project that does not exist."""
+    project = await repository.project_for(pool, caller, project_id)
+    if project is None:
+        raise UnprocessableError.one("project_id", f"you are in no project {project_id}")
+    return project
+
+
+async def may_start_jobs(
+    pool: asyncpg.Pool | asyncpg.Connection, caller: str, project_id: uuid.UUID
+) -> Project:
+    """The project, if the caller's role there starts (and cancels, pins, deletes) jobs."""
+    project = await member_of(pool, caller, project_id)
+    check(project, Action.START_JOBS)
+    return project
+
+
 def check(project: Project, action: Action) -> None:
     """403 unless the reader's role allows `action`; 409 if the project is archived and
     `action` changes it."""
@@ -54,7 +79,12 @@ def check(project: Project, action: Action) -> None:
 def require_role(project: Project, action: Action) -> None:
     role = project.role
     if role is None or not allows(role, action):
-        who = " or ".join(f"{r}s" for r in PROJECT_ROLES if r in ALLOWED[action])
+        allowed = [f"{r}s" for r in PROJECT_ROLES if r in ALLOWED[action]]
+        who = (
+            " or ".join(allowed)
+            if len(allowed) < 3
+            else f"{', '.join(allowed[:-1])} or {allowed[-1]}"
+        )
         raise ForbiddenError(
             f'you are {_a(role or "non-member")} in project "{project.settings.name}":'
             f" only {who} may {action.value}"

@@ -25,6 +25,7 @@ import json
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +36,8 @@ from faststream.nats.annotations import NatsMessage
 from prometheus_client import Gauge
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from cadenza.contracts.envelope import Event
+from cadenza.contracts.jobs import JobCancelled, JobSubmitted, StageCompleted, StageFailed
 from cadenza.contracts.projects import (
     MemberRemoved,
     MemberRoleChanged,
@@ -53,6 +56,8 @@ PRESENCE_SUBJECTS = f"{PRESENCE_PREFIX}.*"
 MIX_PREFIX = "workspace.mix"
 MIX_SUBJECTS = f"{MIX_PREFIX}.*"
 SEND_QUEUE_SIZE = 1000
+# Jobs whose project this replica remembers, to say when they end (oldest forgotten first).
+JOBS_REMEMBERED = 10_000
 PRESENCE_REFRESH_S = 20.0
 PRESENCE_TTL_S = 60.0
 ENVELOPE = frozenset(
@@ -144,6 +149,7 @@ class ProjectRooms:
         self.broker = broker
         self.clock = clock
         self.rooms: dict[uuid.UUID, Room] = {}
+        self._job_projects: OrderedDict[uuid.UUID, uuid.UUID] = OrderedDict()
         self._refresh: asyncio.Task[None] | None = None
 
     # ---- this replica's sockets ----------------------------------------------------------
@@ -212,6 +218,37 @@ class ProjectRooms:
         )
 
     # ---- what the bus says -----------------------------------------------------------------
+
+    def heard_job(self, event: Event) -> None:
+        """A project's job started or ended (the gateway's live feed hears every job fact):
+        activity for the project's room. Which project a job is in is learned from its
+        `job.submitted` (the last JOBS_REMEMBERED of them)."""
+        data: Message = {"job_id": str(event.job_id)}
+        if isinstance(event, JobSubmitted):
+            if event.project_id is None:
+                return
+            project_id = event.project_id
+            self._job_projects[event.job_id] = project_id
+            while len(self._job_projects) > JOBS_REMEMBERED:
+                self._job_projects.popitem(last=False)
+            kind, data = "job.started", {**data, "kind": event.kind}
+        else:
+            known = self._job_projects.get(event.job_id)
+            if known is None:
+                return
+            project_id = known
+            if isinstance(event, StageCompleted) and event.job_finished:
+                kind = "job.completed"
+            elif isinstance(event, StageFailed):
+                kind, data = "job.failed", {**data, "reason": event.reason}
+            elif isinstance(event, JobCancelled):
+                kind = "job.cancelled"
+            else:
+                return
+            self._job_projects.pop(event.job_id, None)
+        room = self.rooms.get(project_id)
+        if room is not None:
+            self._deliver(room, _message(kind, event.owner, data), lossy=False)
 
     def heard_mix(self, heard: MixHeard) -> None:
         """To every socket of the project but the one that made it (its client has it)."""

@@ -43,7 +43,7 @@ async def create_job(
     return JobView.of(submitted.job)
 
 
-@router.get("", summary="Your jobs, newest first")
+@router.get("", summary="Your jobs (or a project's), newest first")
 async def list_jobs(
     request: Request,
     response: Response,
@@ -51,8 +51,11 @@ async def list_jobs(
     owner: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    project_id: Annotated[
+        uuid.UUID | None, Query(description="Every job of this project (you are a member)")
+    ] = None,
 ) -> JobPage:
-    found, next_cursor = await jobs.page(services, owner, limit, cursor)
+    found, next_cursor = await jobs.page(services, owner, limit, cursor, project_id)
     return JobPage(
         items=[JobView.of(j) for j in found],
         next_cursor=next_cursor,
