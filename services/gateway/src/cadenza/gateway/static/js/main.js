@@ -9,6 +9,7 @@ import { JobForm } from "./job-form.js";
 import { JobsList } from "./jobs-list.js";
 import { LiveConnection } from "./live.js";
 import { LivePanel } from "./live-panel.js";
+import { ProjectsView } from "./projects-view.js";
 import { SIGNED_OUT } from "./session.js";
 import { showWatchedJobInTransport } from "./transport-display.js";
 
@@ -34,6 +35,7 @@ const form = new JobForm({
   },
 });
 const livePanel = new LivePanel({ effectTypes });
+const projects = new ProjectsView();
 showWatchedJobInTransport();
 const catalog = new CatalogBrowser({
   onAddToBlend: (song) => {
@@ -64,7 +66,7 @@ async function startStudio(me) {
   showAccount(me);
   show({ signIn: false });
   live.connect();
-  await Promise.all([form.loadModels(), jobsList.refresh(), catalog.search(), form.blend.search()]);
+  await Promise.all([form.loadModels(), jobsList.refresh(), catalog.search(), form.blend.search(), projects.start(me)]);
 }
 
 async function boot() {
@@ -89,6 +91,7 @@ setUpSignIn(boot);
 byId("sign-out").addEventListener("click", async () => {
   live.close();
   livePanel.stop();
+  projects.stop();
   await signOut();
   await boot();
 });
@@ -96,6 +99,7 @@ byId("sign-out").addEventListener("click", async () => {
 window.addEventListener(SIGNED_OUT, (event) => {
   live.close();
   livePanel.stop();
+  projects.stop();
   byId("sign-in-error").textContent = event.detail || "";
   boot();
 });

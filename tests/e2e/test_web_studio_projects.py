@@ -1,0 +1,314 @@
+"""The studio's Projects section in Chromium, two accounts in two browser contexts against the
+platform's gateway that requires accounts: a project made and shared through the page (an
+invitation by email, accepted from the invitee's "Invitations"), each member's presence dot
+on the other's page within 500 ms of their socket opening, the shared mixer — a fader moved
+with the keyboard on one page moves on the other, concurrent edits converge to one mix in
+both pages and in the database — a reviewer's read-only mixer, a removed member's page told
+so (the socket closed 4403) while the project answers them 404, and the owner's page at
+360 px without sideways scrolling. Every page is watched for script errors and CSP
+violations (studio_fixtures.studio_page)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page
+
+from cadenza.devstack.platform import Platform
+from cadenza.gateway import shared_mix, shared_mix_repository
+
+from .studio_fixtures import (  # noqa: F401  (fixtures)
+    browser,
+    gateway_requiring_accounts,
+    sign_in,
+    studio_page,
+)
+from .test_web_studio_layout import assert_fits, unlabelled_controls
+
+pytestmark = pytest.mark.platform
+
+PASSWORD = "projects-correct-horse-9"
+PRESENCE_WITHIN_S = 0.5
+
+# Every project WebSocket the page opens, with the time it opened (Date.now(), one clock
+# for both pages: the same machine).
+WATCH_SOCKETS = """
+window.projectSocketOpens = [];
+const NativeWebSocket = window.WebSocket;
+window.WebSocket = class extends NativeWebSocket {
+  constructor(url, protocols) {
+    super(url, protocols);
+    if (String(url).includes("/api/v1/projects/")) {
+      this.addEventListener("open", () => window.projectSocketOpens.push(Date.now()));
+    }
+  }
+};
+"""
+
+# When the dot of `account` first shows them present (not "away"): Date.now().
+WATCH_DOT = """(account) => {
+  window.presentAt = null;
+  const check = () => {
+    const dot = document.querySelector(
+      `#project-members li[data-account="${account}"] .presence-dot`);
+    if (window.presentAt === null && dot && dot.dataset.presence !== "away") {
+      window.presentAt = Date.now();
+    }
+  };
+  new MutationObserver(check).observe(
+    document.body, { subtree: true, childList: true, attributes: true });
+  check();
+}"""
+
+# The mixer as its controls show it: track → {gain, pan, mute, solo}.
+READ_MIXER = """() => Object.fromEntries(
+  [...document.querySelectorAll("#mix-tracks li[data-track]")].map((row) => [
+  row.dataset.track,
+  {
+    gain: Number(row.querySelector('input[name="gain"]').value),
+    pan: Number(row.querySelector('input[name="pan"]').value),
+    mute: row.querySelector('input[name="mute"]').checked,
+    solo: row.querySelector('input[name="solo"]').checked,
+  },
+]))"""
+
+# Move a control as a user would (an input event for a fader, a change for a box).
+SET_CONTROL = """([track, name, value]) => {
+  const input = document.querySelector(
+    `#mix-tracks li[data-track="${track}"] input[name="${name}"]`);
+  if (input.type === "checkbox") {
+    input.checked = value;
+    input.dispatchEvent(new Event("change", { bubbles: true }));
+  } else {
+    input.value = String(value);
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+}"""
+
+
+def account(base_url: str, prefix: str) -> tuple[str, str, str]:
+    """A new account: its email, id and an access token."""
+    email = f"{prefix}-{uuid.uuid4().hex[:8]}@example.com"
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        credentials = {"email": email, "password": PASSWORD}
+        registered = client.post("/api/v1/auth/register", json=credentials)
+        assert registered.status_code == 201, registered.text
+        login = client.post("/api/v1/auth/login", json=credentials)
+        assert login.status_code == 200, login.text
+    return email, registered.json()["id"], login.json()["access_token"]
+
+
+def api(base_url: str, token: str) -> httpx.Client:
+    return httpx.Client(base_url=base_url, timeout=60, headers={"Authorization": f"Bearer {token}"})
+
+
+def rounded(mix: dict[str, Any]) -> dict[str, Any]:
+    return {
+        track: {
+            "gain": round(float(c["gain"]), 2),
+            "pan": round(float(c["pan"]), 2),
+            "mute": bool(c["mute"]),
+            "solo": bool(c["solo"]),
+        }
+        for track, c in mix.items()
+    }
+
+
+def stored_mix(dsn: str, project_id: str) -> dict[str, Any]:
+    async def read() -> dict[str, Any]:
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+        try:
+            _, state = await shared_mix_repository.read_state(pool, uuid.UUID(project_id))
+        finally:
+            await pool.close()
+        return dict(shared_mix.as_json(state))
+
+    # Playwright's sync API runs an event loop in this thread: read from another one.
+    with ThreadPoolExecutor(1) as pool:
+        return rounded(pool.submit(asyncio.run, read()).result())
+
+
+def until(check: Any, timeout_s: float = 30, what: str = "the condition") -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout_s} s for {what}")
+        time.sleep(0.05)
+
+
+def member(account_id: str) -> str:
+    return f'#project-members li[data-account="{account_id}"]'
+
+
+def dot(account_id: str) -> str:
+    return f"{member(account_id)} .presence-dot"
+
+
+def open_project(page: Page, name: str) -> None:
+    page.get_by_role("link", name="Projects").click()
+    page.locator("#project-list button", has_text=name).click()
+    page.wait_for_selector("#project-room-status:has-text('Connected')")
+
+
+def add_track(page: Page, track: str) -> None:
+    page.fill("#mix-track-id", track)
+    page.press("#mix-track-id", "Enter")
+    page.wait_for_selector(f'#mix-tracks li[data-track="{track}"]')
+
+
+def test_two_members_share_a_project_see_each_other_and_mix_together(
+    browser: Browser,  # noqa: F811
+    gateway_requiring_accounts: str,  # noqa: F811
+    platform: Platform,
+) -> None:
+    url = gateway_requiring_accounts
+    owner_email, _, _ = account(url, "owner")
+    member_email, member_id, _ = account(url, "member")
+    name = f"Song {uuid.uuid4().hex[:6]}"
+    with studio_page(browser, url) as a, studio_page(browser, url) as b:
+        for studio in (a, b):
+            studio.page.context.add_init_script(WATCH_SOCKETS)
+        page_a = sign_in(a, owner_email, PASSWORD)
+
+        # A makes the project with the form and invites B by email, as a producer.
+        page_a.get_by_role("link", name="Projects").click()
+        page_a.locator("#project-create-box summary").click()
+        page_a.fill("#project-new-name", name)
+        page_a.fill("#project-new-tempo", "96")
+        page_a.fill("#project-new-key", "F# minor")
+        page_a.fill("#project-new-time", "6/8")
+        page_a.click("#project-create")
+        page_a.wait_for_selector(f"#project-view-title:has-text('{name}')")
+        assert "F# minor" in page_a.inner_text("#project-summary")
+        assert "6/8" in page_a.inner_text("#project-summary")
+        page_a.wait_for_selector("#project-room-status:has-text('Connected')")
+        project_id = page_a.get_attribute(".project-page", "data-project-id")
+        assert project_id
+        page_a.fill("#invite-who", member_email)
+        page_a.select_option("#invite-role", "producer")
+        page_a.click("#invite-send")
+        page_a.wait_for_selector(f"#project-invitations li:has-text('{member_email}')")
+        page_a.wait_for_selector("#project-activity li[data-type='project.invitation.sent']")
+
+        # B signs in, sees the invitation and accepts it: the project opens for B.
+        page_b = sign_in(b, member_email, PASSWORD)
+        page_b.wait_for_selector("#my-invitations:not([hidden])")
+        assert name in page_b.inner_text("#my-invitations-list")
+        page_b.get_by_role("button", name=f"Accept {name}").click()
+        page_b.wait_for_selector(f"#project-view-title:has-text('{name}')")
+        page_b.wait_for_selector("#project-room-status:has-text('Connected')")
+        assert "producer" in page_b.inner_text("#project-summary")
+        # A's page hears B join: the activity feed, the member list, B's dot.
+        page_a.wait_for_selector("#project-activity li[data-type='project.invitation.accepted']")
+        page_a.wait_for_selector(f"{dot(member_id)}:not([data-presence='away'])")
+
+        # Presence, measured: B leaves the project's page (A sees B away), comes back, and
+        # A's page shows B's dot within 500 ms of B's socket opening.
+        page_b.click("#project-back")
+        page_a.wait_for_selector(f"{dot(member_id)}[data-presence='away']")
+        page_a.evaluate(WATCH_DOT, member_id)
+        opened_before = len(page_b.evaluate("() => window.projectSocketOpens"))
+        open_project(page_b, name)
+        page_a.wait_for_function("() => window.presentAt !== null")
+        opened = page_b.evaluate("() => window.projectSocketOpens")[opened_before]
+        latency_s = (page_a.evaluate("() => window.presentAt") - opened) / 1000
+        print(f"presence: B's socket open → B's dot on A's page in {latency_s * 1000:.0f} ms")
+        assert latency_s < PRESENCE_WITHIN_S, latency_s
+        # And B's page shows A present (from the snapshot).
+        owner_row = f"#project-members li:has-text('{owner_email}')"
+        page_b.wait_for_selector(f"{owner_row} .presence-dot[data-presence='active']")
+
+        # The shared mixer: A adds two tracks, B's page shows them.
+        add_track(page_a, "vocals")
+        add_track(page_a, "drums")
+        page_b.wait_for_selector('#mix-tracks li[data-track="drums"]')
+        # A moves the vocals fader with the keyboard; B's fader follows.
+        page_a.focus('#mix-tracks li[data-track="vocals"] input[name="gain"]')
+        for _ in range(10):
+            page_a.keyboard.press("ArrowLeft")
+        page_b.wait_for_function(
+            "() => document.querySelector(`#mix-tracks li[data-track='vocals']"
+            " input[name='gain']`).value === '0.9'"
+        )
+        # Focusing the fader told the others what A looks at.
+        page_b.wait_for_selector(f"{owner_row} .presence-looking:has-text('vocals')")
+
+        # Concurrent edits, to different controls and to the same one, from both pages.
+        page_a.evaluate(SET_CONTROL, ["vocals", "gain", 0.3])
+        page_b.evaluate(SET_CONTROL, ["vocals", "gain", 1.2])
+        page_a.evaluate(SET_CONTROL, ["drums", "pan", -0.5])
+        page_b.evaluate(SET_CONTROL, ["drums", "mute", True])
+        page_b.evaluate(SET_CONTROL, ["vocals", "solo", True])
+        page_a.evaluate(SET_CONTROL, ["drums", "gain", 0.75])
+
+        def converged() -> dict[str, Any] | None:
+            seen_a = rounded(page_a.evaluate(READ_MIXER))
+            seen_b = rounded(page_b.evaluate(READ_MIXER))
+            if seen_a != seen_b:
+                return None
+            return seen_a if stored_mix(platform.postgres.dsn, project_id) == seen_a else None
+
+        final = until(converged, what="both pages and the database to hold one mix")
+        assert final["drums"] == {"gain": 0.75, "pan": -0.5, "mute": True, "solo": False}
+        assert final["vocals"]["gain"] in (0.3, 1.2)
+        assert final["vocals"]["solo"] is True
+
+
+def test_a_reviewer_reads_the_mix_and_a_removed_member_is_told_at_360_px(
+    browser: Browser,  # noqa: F811
+    gateway_requiring_accounts: str,  # noqa: F811
+) -> None:
+    url = gateway_requiring_accounts
+    owner_email, _, owner_token = account(url, "owner")
+    reviewer_email, reviewer_id, reviewer_token = account(url, "reviewer")
+    name = f"Review {uuid.uuid4().hex[:6]}"
+    with api(url, owner_token) as owner, api(url, reviewer_token) as reviewer:
+        created = owner.post("/api/v1/projects", json={"name": name, "key": "Eb major"})
+        assert created.status_code == 201, created.text
+        project_id = created.json()["id"]
+        invited = owner.post(
+            f"/api/v1/projects/{project_id}/invitations",
+            json={"account_id": reviewer_id, "role": "reviewer"},
+        )
+        assert invited.status_code == 201, invited.text
+        accepted = reviewer.post(f"/api/v1/invitations/{invited.json()['id']}/accept")
+        assert accepted.status_code == 200, accepted.text
+
+        # The owner's page at 360 px: the whole project view, no sideways scrolling.
+        with studio_page(browser, url, width=360, height=740) as a, studio_page(browser, url) as b:
+            page_a = sign_in(a, owner_email, PASSWORD)
+            open_project(page_a, name)
+            add_track(page_a, "bass")
+            page_a.wait_for_selector(member(reviewer_id))
+            assert_fits(page_a, "360 px, a project's page")
+            assert unlabelled_controls(page_a) == []
+
+            # The reviewer sees the mix but cannot change it.
+            page_b = sign_in(b, reviewer_email, PASSWORD)
+            open_project(page_b, name)
+            page_b.wait_for_selector('#mix-tracks li[data-track="bass"]')
+            assert page_b.is_disabled('#mix-tracks li[data-track="bass"] input[name="gain"]')
+            assert page_b.is_disabled('#mix-tracks li[data-track="bass"] input[name="mute"]')
+            assert page_b.is_hidden("#mix-add-track")
+            assert "reviewer" in page_b.inner_text("#mix-note")
+            assert page_b.is_hidden("#project-save")
+
+            # The owner removes the reviewer from the page: the reviewer's page says so,
+            # and the project answers them 404.
+            page_a.get_by_role("button", name=f"Remove {reviewer_email}").click()
+            page_b.wait_for_selector("#project-closed:has-text('You were removed from this')")
+            assert page_b.is_hidden(".project-body")
+            gone = reviewer.get(f"/api/v1/projects/{project_id}")
+            assert gone.status_code == 404, gone.text
+            page_a.wait_for_selector(member(reviewer_id), state="detached")
+            page_a.wait_for_selector("#project-activity li[data-type='project.member.removed']")
