@@ -127,6 +127,10 @@ def alice_and_bob(platform: Platform, tmp_path_factory: pytest.TempPathFactory) 
             json={"email": f"carol-{suffix}@example.com", "role": "artist"},
         )
         assert invitation.status_code == 201, invitation.text
+        comment = api.post(
+            f"/api/v1/projects/{workspace.json()['id']}/comments", json={"body": "private note"}
+        )
+        assert comment.status_code == 201, comment.text
         done = wait_for_status(api, job["id"])
         assert done["status"] == "completed", done
         assert wait_for_status(api, separation["id"])["status"] == "completed"
@@ -150,6 +154,7 @@ def alice_and_bob(platform: Platform, tmp_path_factory: pytest.TempPathFactory) 
             "workspace_id": workspace.json()["id"],
             "account_id": alice["id"],
             "invitation_id": invitation.json()["id"],
+            "comment_id": comment.json()["id"],
         },
         "names": {"/api/v1/jobs/{job_id}/artifacts/{name}": "processed.wav"},
     }
@@ -233,6 +238,12 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "role": "artist",
     },
     ("POST", "/api/v1/projects/{project_id}/transfer"): {"account_id": "{account_id}"},
+    ("POST", "/api/v1/projects/{project_id}/comments"): {"body": "mine now"},
+    ("POST", "/api/v1/projects/{project_id}/approvals"): {
+        "job_id": "00000000-0000-4000-8000-000000000000",
+        "artifact": "processed.wav",
+        "decision": "approved",
+    },
 }
 
 BODY_ROUTES = {

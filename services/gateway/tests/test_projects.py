@@ -15,6 +15,9 @@ import httpx
 import nats
 import pytest
 
+from cadenza.contracts import ArtifactRef
+from cadenza.contracts.effects import EffectsCompleted
+from cadenza.contracts.jobs import JobSubmitted
 from cadenza.devstack.nats import NatsServer
 from cadenza.devstack.postgres import Postgres
 from cadenza.gateway.db import create_pool, migrate
@@ -238,6 +241,9 @@ ACTIONS: dict[str, tuple[str, str, dict[str, Any] | None]] = {
     "remove a member": ("DELETE", "/api/v1/projects/{p}/members/{t}", None),
     "transfer": ("POST", "/api/v1/projects/{p}/transfer", {"account_id": "{t}"}),
     "leave": ("POST", "/api/v1/projects/{p}/leave", None),
+    "comment": ("POST", "/api/v1/projects/{p}/comments", {"body": "the bridge drags"}),
+    "read comments": ("GET", "/api/v1/projects/{p}/comments", None),
+    "read approvals": ("GET", "/api/v1/projects/{p}/approvals", None),
 }
 OK, NO, GONE, CONFLICT = 200, 403, 404, 409
 # What each role gets for each action (200 stands for any 2xx).
@@ -253,6 +259,9 @@ MATRIX: dict[str, dict[str, int]] = {
     "remove a member": {"owner": OK, "admin": OK, "producer": NO, "artist": NO, "reviewer": NO},
     "transfer": {"owner": OK, "admin": NO, "producer": NO, "artist": NO, "reviewer": NO},
     "leave": {"owner": CONFLICT, "admin": OK, "producer": OK, "artist": OK, "reviewer": OK},
+    "comment": {"owner": OK, "admin": OK, "producer": OK, "artist": OK, "reviewer": OK},
+    "read comments": {"owner": OK, "admin": OK, "producer": OK, "artist": OK, "reviewer": OK},
+    "read approvals": {"owner": OK, "admin": OK, "producer": OK, "artist": OK, "reviewer": OK},
 }
 
 
@@ -361,6 +370,15 @@ async def test_the_stream_rebuilds_the_same_projects_tables(
         "owner", "POST", f"/api/v1/projects/{pid}/transfer", json={"account_id": producer}
     )
     await world.call("admin", "POST", f"/api/v1/projects/{pid}/leave")
+    said = await world.call(
+        "producer",
+        "POST",
+        f"/api/v1/projects/{pid}/comments",
+        json={"body": "louder drums", "anchor": {"track": "drums", "start_s": 3}},
+    )
+    await world.call(
+        "producer", "POST", f"/api/v1/projects/{pid}/comments/{said.json()['id']}/resolve"
+    )
     other = await world.project(owner="artist", reviewer="reviewer")
     await world.call(
         "artist",
@@ -379,12 +397,150 @@ async def test_the_stream_rebuilds_the_same_projects_tables(
         await migrate(into)
         applied = await rebuild_projects(nc.jetstream(), into)
         assert applied == await world.services.pool.fetchval("SELECT count(*) FROM project_events")
-        # created, 2 × (invited, accepted), updated, transferred, left; created, invited,
-        # accepted, invited by email, archived.
-        assert applied == 8 + 5
+        # created, 2 × (invited, accepted), updated, transferred, left, commented, resolved;
+        # created, invited, accepted, invited by email, archived.
+        assert applied == 10 + 5
         assert await compare(world.services.pool, into) == []
     finally:
         await into.close()
         await nc.close()
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def a_finished_job(world: World, owner: str, project_id: str) -> str:
+    """A completed effects job of `owner` in the project, projected as the workers' facts
+    would make it (no worker runs here)."""
+    job_id = uuid.uuid4()
+    submitted = JobSubmitted(
+        job_id=job_id,
+        owner=world.people[owner].id,
+        correlation_id=job_id,
+        kind="effects",
+        input={"upload_id": str(uuid.uuid4())},
+        params={},
+        stages=["effects"],
+        project_id=uuid.UUID(project_id),
+    )
+    ref = ArtifactRef(
+        uri=f"file:///x/{job_id}/mix.wav", media_type="audio/wav", bytes=100, sha256="a" * 64
+    )
+    done = EffectsCompleted.caused_by(submitted, stage="effects", outputs={"mix.wav": ref})
+    for event in (submitted, done):
+        await world.services.projection.apply(event)
+    return str(job_id)
+
+
+async def test_comments_threads_resolution_and_reviewers_decisions(world: World) -> None:
+    pid = await world.project(producer="producer", reviewer="reviewer", artist="artist")
+    base = f"/api/v1/projects/{pid}"
+    anchored = await world.call(
+        "reviewer",
+        "POST",
+        f"{base}/comments",
+        json={
+            "body": "the vocal is late here",
+            "anchor": {"track": "vocals", "start_s": 12.5, "end_s": 14},
+        },
+    )
+    assert anchored.status_code == 201, anchored.text
+    comment = anchored.json()
+    anchor = {k: v for k, v in comment["anchor"].items() if v is not None}
+    assert anchor == {"track": "vocals", "start_s": 12.5, "end_s": 14.0}
+    assert comment["author"] == world.people["reviewer"].id and comment["resolved"] is False
+    reply = await world.call(
+        "producer",
+        "POST",
+        f"{base}/comments",
+        json={"body": "nudged it", "parent_id": comment["id"]},
+    )
+    assert reply.status_code == 201
+    deeper = await world.call(
+        "artist", "POST", f"{base}/comments", json={"body": "ok", "parent_id": reply.json()["id"]}
+    )
+    assert deeper.status_code == 422 and "reply to the comment it answers" in deeper.text
+    for bad in (
+        {"body": "x" * 2001},
+        {"body": "   "},
+        {"body": "late", "anchor": {"start_s": 5, "end_s": 4}},
+        {"body": "late", "anchor": {"artifact": "mix.wav"}},
+        {"body": "late", "parent_id": str(uuid.uuid4())},
+    ):
+        refused = await world.call("artist", "POST", f"{base}/comments", json=bad)
+        assert refused.status_code == 422, (bad, refused.text)
+
+    # Resolved by its author or a manager, not by another member.
+    other = await world.call("artist", "POST", f"{base}/comments/{comment['id']}/resolve")
+    assert other.status_code == 403 and "the comment's author" in other.json()["detail"]
+    resolved = await world.call("owner", "POST", f"{base}/comments/{comment['id']}/resolve")
+    assert resolved.json()["resolved"] is True
+    assert resolved.json()["resolved_by"] == world.people["owner"].id
+    again = await world.call("reviewer", "POST", f"{base}/comments/{comment['id']}/resolve")
+    assert again.status_code == 409
+    reopened = await world.call("reviewer", "POST", f"{base}/comments/{comment['id']}/reopen")
+    assert reopened.json()["resolved"] is False
+    listed = (await world.call("artist", "GET", f"{base}/comments")).json()["items"]
+    assert [(c["body"], c["parent_id"]) for c in listed] == [
+        ("the vocal is late here", None),
+        ("nudged it", comment["id"]),
+    ]
+
+    # Decisions: owners and reviewers, on an artifact of one of the project's jobs.
+    job_id = await a_finished_job(world, "producer", pid)
+    decide = {"job_id": job_id, "artifact": "mix.wav"}
+    changes = await world.call(
+        "reviewer",
+        "POST",
+        f"{base}/approvals",
+        json={**decide, "decision": "changes_requested", "note": "more low end"},
+    )
+    assert changes.status_code == 201, changes.text
+    assert changes.json()["sha256"] == "a" * 64, "the version decided on"
+    producer = await world.call(
+        "producer", "POST", f"{base}/approvals", json={**decide, "decision": "approved"}
+    )
+    assert producer.status_code == 403
+    assert "only owners or reviewers may approve or request changes" in producer.json()["detail"]
+    approved = await world.call(
+        "owner", "POST", f"{base}/approvals", json={**decide, "decision": "approved"}
+    )
+    assert approved.status_code == 201
+    for wrong, field in (
+        ({**decide, "artifact": "nope.wav"}, "artifact"),
+        ({**decide, "job_id": str(uuid.uuid4())}, "job_id"),
+    ):
+        refused = await world.call(
+            "reviewer", "POST", f"{base}/approvals", json={**wrong, "decision": "approved"}
+        )
+        assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == field
+    # A reviewer cannot start a job in the project.
+    started = await world.call(
+        "reviewer",
+        "POST",
+        "/api/v1/jobs",
+        json={
+            "kind": "effects",
+            "input": {"upload_id": str(uuid.uuid4())},
+            "params": {"chain": [{"type": "gain", "gain_db": 1}]},
+            "project_id": pid,
+        },
+    )
+    assert (
+        started.status_code == 403 and "may start jobs in the project" in started.json()["detail"]
+    )
+    page = (await world.call("artist", "GET", f"{base}/approvals")).json()
+    assert [a["decision"] for a in page["items"]] == ["approved", "changes_requested"]
+    assert [(a["decision"], a["artifact"]) for a in page["review_state"]] == [
+        ("approved", "mix.wav")
+    ]
+    # In the activity, as events, in the order decided.
+    activity = (await world.call("artist", "GET", f"{base}/activity", params={"limit": 7})).json()
+    assert [a["type"] for a in activity["items"]] == [
+        "project.approval.recorded",
+        "project.approval.recorded",
+        "project.comment.reopened",
+        "project.comment.resolved",
+        "project.comment.added",
+        "project.comment.added",
+        "project.invitation.accepted",
+    ]

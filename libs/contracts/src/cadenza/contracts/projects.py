@@ -9,9 +9,9 @@ project's events in order gives its state (what `cadenza-replay rebuild` does).
 from __future__ import annotations
 
 import uuid
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from cadenza.contracts.envelope import OWNER_PATTERN, Envelope
 
@@ -132,6 +132,94 @@ class OwnershipTransferred(ProjectEvent):
     to_account: str = Field(pattern=OWNER_PATTERN)
 
 
+COMMENT_MAX = 2000
+NOTE_MAX = 2000
+
+
+class CommentAnchor(BaseModel):
+    """Where a comment points: a track (a stem's or an artifact's name), or a job's artifact,
+    and a time range in seconds; all optional (a comment on the whole project has none)."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        allow_inf_nan=False,
+        # An artifact comes with its job; an end with a start (that it is no earlier than
+        # the start, no JSON Schema can say).
+        json_schema_extra={
+            "allOf": [
+                {
+                    "if": {
+                        "required": ["artifact"],
+                        "properties": {"artifact": {"type": "string"}},
+                    },
+                    "then": {"required": ["job_id"], "properties": {"job_id": {"type": "string"}}},
+                },
+                {
+                    "if": {"required": ["end_s"], "properties": {"end_s": {"type": "number"}}},
+                    "then": {
+                        "required": ["start_s"],
+                        "properties": {"start_s": {"type": "number"}},
+                    },
+                },
+            ]
+        },
+    )
+
+    track: str | None = Field(
+        default=None, min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$"
+    )
+    job_id: uuid.UUID | None = None
+    artifact: str | None = Field(
+        default=None, min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$"
+    )
+    start_s: float | None = Field(default=None, ge=0, le=86_400)
+    end_s: float | None = Field(default=None, ge=0, le=86_400)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.artifact is not None and self.job_id is None:
+            raise ValueError("an artifact is named with its job_id")
+        if self.end_s is not None and (self.start_s is None or self.end_s < self.start_s):
+            raise ValueError("end_s comes with a start_s no later than it")
+        return self
+
+
+class CommentAdded(ProjectEvent):
+    """A comment, or a reply to one (`parent_id`: threads are one level deep)."""
+
+    subject: ClassVar[str] = "project.comment.added"
+    comment_id: uuid.UUID
+    body: str = Field(min_length=1, max_length=COMMENT_MAX)
+    anchor: CommentAnchor | None = None
+    parent_id: uuid.UUID | None = None
+
+
+class CommentResolved(ProjectEvent):
+    subject: ClassVar[str] = "project.comment.resolved"
+    comment_id: uuid.UUID
+
+
+class CommentReopened(ProjectEvent):
+    subject: ClassVar[str] = "project.comment.reopened"
+    comment_id: uuid.UUID
+
+
+Decision = Literal["approved", "changes_requested"]
+
+
+class ApprovalRecorded(ProjectEvent):
+    """A reviewer's decision on one version of a job's artifact (its sha256)."""
+
+    subject: ClassVar[str] = "project.approval.recorded"
+    approval_id: uuid.UUID
+    job_id: uuid.UUID
+    artifact: str = Field(min_length=1, max_length=128)
+    sha256: str = Field(pattern="^[0-9a-f]{64}$")
+    decision: Decision
+    note: str = Field(default="", max_length=NOTE_MAX)
+
+
 PROJECT_EVENT_TYPES: tuple[type[ProjectEvent], ...] = (
     ProjectCreated,
     ProjectUpdated,
@@ -144,6 +232,10 @@ PROJECT_EVENT_TYPES: tuple[type[ProjectEvent], ...] = (
     MemberRoleChanged,
     MemberRemoved,
     OwnershipTransferred,
+    CommentAdded,
+    CommentResolved,
+    CommentReopened,
+    ApprovalRecorded,
 )
 
 PROJECT_BY_SUBJECT: dict[str, type[ProjectEvent]] = {t.subject: t for t in PROJECT_EVENT_TYPES}

@@ -187,6 +187,10 @@ PROJECT_ROUTES: dict[str, str] = {
     "project.member.role_changed": "`PATCH /api/v1/projects/{project_id}/members/{account_id}`",
     "project.member.removed": "`DELETE …/members/{account_id}` or `POST …/leave`",
     "project.ownership.transferred": "`POST /api/v1/projects/{project_id}/transfer`",
+    "project.comment.added": "`POST /api/v1/projects/{project_id}/comments`",
+    "project.comment.resolved": "`POST …/comments/{comment_id}/resolve`",
+    "project.comment.reopened": "`POST …/comments/{comment_id}/reopen`",
+    "project.approval.recorded": "`POST /api/v1/projects/{project_id}/approvals`",
 }
 
 

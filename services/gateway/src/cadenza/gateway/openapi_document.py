@@ -202,6 +202,9 @@ def _project_links(pointer: str) -> dict[str, Link]:
             ("ArchiveProject", "archive_project"),
             ("RestoreProject", "restore_project"),
             ("LeaveProject", "leave_project"),
+            ("ProjectComments", "list_comments"),
+            ("AddComment", "add_comment"),
+            ("ProjectApprovals", "list_approvals"),
         )
     }
 
@@ -222,6 +225,16 @@ LINKS: dict[tuple[str, str], dict[str, Link]] = {
     ("get_project", "200"): _project_links("/id"),
     ("list_projects", "200"): _project_links("/items/0/id"),
     ("invite_member", "201"): _invitation_links("/id"),
+    ("add_comment", "201"): {
+        name: Link(
+            target,
+            {"project_id": "$response.body#/project_id", "comment_id": "$response.body#/id"},
+        )
+        for name, target in (
+            ("ResolveComment", "resolve_comment"),
+            ("ReopenComment", "reopen_comment"),
+        )
+    },
     ("my_invitations", "200"): _invitation_links("/items/0/id"),
     ("create_job", "202"): _job_links("/id"),
     ("generate", "202"): _job_links("/id"),

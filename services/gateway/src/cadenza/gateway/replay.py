@@ -185,6 +185,8 @@ PROJECT_TABLES: dict[str, tuple[str, ...]] = {
     "project_members": ("project_id", "account_id"),
     "project_invitations": ("id",),
     "project_events": ("event_id",),
+    "project_comments": ("id",),
+    "project_approvals": ("id",),
 }
 
 

@@ -152,6 +152,9 @@ class Settings(BusSettings, StorageSettings):
     projects_per_account: int = Field(50, ge=1, le=10_000)
     members_per_project: int = Field(50, ge=2, le=1000)
     invitation_ttl_s: float = Field(14 * 86_400.0, gt=0, le=365 * 86_400.0)
+    # Comments (replies included) and reviewers' decisions one project may hold.
+    comments_per_project: int = Field(10_000, ge=1, le=1_000_000)
+    approvals_per_project: int = Field(10_000, ge=1, le=1_000_000)
 
     # The seeds' own clients against Cadenza (docs/compat.md): Orpheus's /api/generate,
     # /api/status, /api/download and /api/health/*, Music Assistant's /api/jobs and

@@ -11,6 +11,10 @@ import asyncpg
 from prometheus_client import Counter
 
 from cadenza.contracts.projects import (
+    ApprovalRecorded,
+    CommentAdded,
+    CommentReopened,
+    CommentResolved,
     InvitationAccepted,
     InvitationDeclined,
     InvitationRevoked,
@@ -25,7 +29,7 @@ from cadenza.contracts.projects import (
     ProjectUpdated,
 )
 from cadenza.gateway.projects import repository
-from cadenza.gateway.projects.repository import Invitation
+from cadenza.gateway.projects.repository import Approval, Comment, Invitation
 
 FOLDED = Counter(
     "cadenza_project_events_total",
@@ -81,5 +85,42 @@ async def _apply(conn: asyncpg.Connection, event: ProjectEvent) -> None:
             await repository.upsert_member(conn, project, event.account_id, event.role, at)
         case MemberRemoved():
             await repository.remove_member(conn, project, event.account_id)
+        case CommentAdded():
+            anchor = (
+                event.anchor.model_dump(mode="json", exclude_none=True) if event.anchor else None
+            )
+            await repository.insert_comment(
+                conn,
+                Comment(
+                    id=event.comment_id,
+                    project_id=project,
+                    author=event.actor,
+                    body=event.body,
+                    anchor=anchor,
+                    parent_id=event.parent_id,
+                    resolved_at=None,
+                    resolved_by=None,
+                    created_at=at,
+                ),
+            )
+        case CommentResolved():
+            await repository.set_resolved(conn, event.comment_id, event.actor, at)
+        case CommentReopened():
+            await repository.set_resolved(conn, event.comment_id, None, None)
+        case ApprovalRecorded():
+            await repository.insert_approval(
+                conn,
+                Approval(
+                    id=event.approval_id,
+                    project_id=project,
+                    job_id=event.job_id,
+                    artifact=event.artifact,
+                    sha256=event.sha256,
+                    decision=event.decision,
+                    reviewer=event.actor,
+                    note=event.note,
+                    created_at=at,
+                ),
+            )
         case OwnershipTransferred():
             await repository.transfer_owner(conn, project, event.from_account, event.to_account, at)

@@ -427,3 +427,143 @@ async def account_email(conn: asyncpg.Connection | asyncpg.Pool, account_id: str
         "SELECT email FROM users WHERE id = $1 AND NOT disabled", user_id
     )
     return email
+
+
+# ---- comments and approvals (migration 0013) ----------------------------------------------
+
+COMMENT_COLUMNS = (
+    "id, project_id, author, body, anchor, parent_id, resolved_at, resolved_by, created_at"
+)
+APPROVAL_COLUMNS = "id, project_id, job_id, artifact, sha256, decision, reviewer, note, created_at"
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: uuid.UUID
+    project_id: uuid.UUID
+    author: str
+    body: str
+    anchor: dict[str, Any] | None
+    parent_id: uuid.UUID | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Approval:
+    id: uuid.UUID
+    project_id: uuid.UUID
+    job_id: uuid.UUID
+    artifact: str
+    sha256: str
+    decision: str
+    reviewer: str
+    note: str
+    created_at: datetime
+
+
+async def comment(
+    conn: asyncpg.Connection | asyncpg.Pool, project_id: uuid.UUID, comment_id: uuid.UUID
+) -> Comment | None:
+    row = await conn.fetchrow(
+        f"SELECT {COMMENT_COLUMNS} FROM project_comments WHERE id = $1 AND project_id = $2",
+        comment_id,
+        project_id,
+    )
+    return Comment(**dict(row)) if row else None
+
+
+async def comments(
+    pool: asyncpg.Pool, project_id: uuid.UUID, limit: int, cursor: str | None
+) -> tuple[list[Comment], str | None]:
+    """Oldest first (a thread's replies after their comment, in time)."""
+    args: list[Any] = [project_id, limit + 1]
+    where = "project_id = $1"
+    if cursor:
+        created, comment_id = keyset_position(cursor)
+        where += " AND (created_at, id) > ($3, $4)"
+        args += [created, comment_id]
+    rows = await pool.fetch(
+        f"SELECT {COMMENT_COLUMNS} FROM project_comments WHERE {where}"
+        " ORDER BY created_at, id LIMIT $2",
+        *args,
+    )
+    page = [Comment(**dict(r)) for r in rows[:limit]]
+    return page, keyset_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+
+
+async def count_comments(conn: asyncpg.Connection, project_id: uuid.UUID) -> int:
+    found: int = await conn.fetchval(
+        "SELECT count(*) FROM project_comments WHERE project_id = $1", project_id
+    )
+    return found
+
+
+async def insert_comment(conn: asyncpg.Connection, found: Comment) -> None:
+    await conn.execute(
+        f"INSERT INTO project_comments ({COMMENT_COLUMNS}) VALUES"
+        " ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+        *(getattr(found, c) for c in COMMENT_COLUMNS.split(", ")),
+    )
+
+
+async def set_resolved(
+    conn: asyncpg.Connection, comment_id: uuid.UUID, by: str | None, at: datetime | None
+) -> None:
+    await conn.execute(
+        "UPDATE project_comments SET resolved_at = $2, resolved_by = $3 WHERE id = $1",
+        comment_id,
+        at,
+        by,
+    )
+
+
+async def approvals(
+    pool: asyncpg.Pool, project_id: uuid.UUID, limit: int, cursor: str | None
+) -> tuple[list[Approval], str | None]:
+    """Newest first."""
+    args: list[Any] = [project_id, limit + 1]
+    where = "project_id = $1"
+    if cursor:
+        created, approval_id = keyset_position(cursor)
+        where += " AND (created_at, id) < ($3, $4)"
+        args += [created, approval_id]
+    rows = await pool.fetch(
+        f"SELECT {APPROVAL_COLUMNS} FROM project_approvals WHERE {where}"
+        " ORDER BY created_at DESC, id DESC LIMIT $2",
+        *args,
+    )
+    page = [Approval(**dict(r)) for r in rows[:limit]]
+    return page, keyset_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+
+
+async def review_state(
+    conn: asyncpg.Connection | asyncpg.Pool, project_id: uuid.UUID, limit: int = 100
+) -> list[Approval]:
+    """Each artifact version's latest decision (the project's review state), newest first."""
+    rows = await conn.fetch(
+        f"SELECT {APPROVAL_COLUMNS} FROM ("
+        f"  SELECT DISTINCT ON (job_id, artifact, sha256) {APPROVAL_COLUMNS}"
+        "   FROM project_approvals WHERE project_id = $1"
+        "   ORDER BY job_id, artifact, sha256, created_at DESC, id DESC"
+        ") latest ORDER BY created_at DESC, id DESC LIMIT $2",
+        project_id,
+        limit,
+    )
+    return [Approval(**dict(r)) for r in rows]
+
+
+async def count_approvals(conn: asyncpg.Connection, project_id: uuid.UUID) -> int:
+    found: int = await conn.fetchval(
+        "SELECT count(*) FROM project_approvals WHERE project_id = $1", project_id
+    )
+    return found
+
+
+async def insert_approval(conn: asyncpg.Connection, found: Approval) -> None:
+    await conn.execute(
+        f"INSERT INTO project_approvals ({APPROVAL_COLUMNS}) VALUES"
+        " ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+        *(getattr(found, c) for c in APPROVAL_COLUMNS.split(", ")),
+    )

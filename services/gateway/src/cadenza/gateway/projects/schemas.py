@@ -10,13 +10,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cadenza.contracts.envelope import OWNER_PATTERN
 from cadenza.contracts.projects import (
+    COMMENT_MAX,
     DESCRIPTION_MAX,
     EMAIL_MAX,
     KEY_PATTERN,
     NAME_MAX,
+    NOTE_MAX,
     TEMPO_MAX_BPM,
     TEMPO_MIN_BPM,
     TIME_SIGNATURE_PATTERN,
+    CommentAnchor,
+    Decision,
     GrantableRole,
     ProjectRole,
     ProjectSettings,
@@ -161,5 +165,67 @@ class ActivityEntry(BaseModel):
 
 class ActivityPage(BaseModel):
     items: list[ActivityEntry]
+    next_cursor: str | None
+    next: str | None
+
+
+class CommentCreate(BaseModel):
+    """A comment on the project, anchored (a track or a job's artifact, a time range) or
+    not; a reply names its comment (`parent_id`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    body: str = Field(min_length=1, max_length=COMMENT_MAX, pattern=r"^[^\x00]*\S[^\x00]*$")
+    anchor: CommentAnchor | None = None
+    parent_id: uuid.UUID | None = None
+
+
+class CommentView(BaseModel):
+    id: uuid.UUID
+    project_id: uuid.UUID
+    author: str
+    body: str
+    anchor: CommentAnchor | None
+    parent_id: uuid.UUID | None
+    resolved: bool
+    resolved_by: str | None
+    resolved_at: datetime | None
+    created_at: datetime
+
+
+class CommentPage(BaseModel):
+    items: list[CommentView]
+    next_cursor: str | None
+    next: str | None
+
+
+class ApprovalCreate(BaseModel):
+    """A decision on the current version of one of the project's jobs' artifacts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: uuid.UUID
+    artifact: str = Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")
+    decision: Decision
+    note: str = Field(default="", max_length=NOTE_MAX, pattern=r"^[^\x00]*$")
+
+
+class ApprovalView(BaseModel):
+    id: uuid.UUID
+    project_id: uuid.UUID
+    job_id: uuid.UUID
+    artifact: str
+    sha256: str = Field(description="The artifact's version the decision is about")
+    decision: Decision
+    reviewer: str
+    note: str
+    created_at: datetime
+
+
+class ApprovalPage(BaseModel):
+    items: list[ApprovalView]
+    review_state: list[ApprovalView] = Field(
+        description="Each artifact version's latest decision (the 100 newest)"
+    )
     next_cursor: str | None
     next: str | None

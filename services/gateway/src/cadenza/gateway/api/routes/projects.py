@@ -12,10 +12,16 @@ from fastapi import APIRouter, Path, Query, Request, Response, WebSocket, status
 from cadenza.contracts.envelope import OWNER_PATTERN
 from cadenza.gateway.deps import PrincipalDep, ServicesDep, WriterDep
 from cadenza.gateway.pagination import next_link
-from cadenza.gateway.projects import membership, workspace
+from cadenza.gateway.projects import feedback, membership, workspace
 from cadenza.gateway.projects.room_socket import serve_project_socket
 from cadenza.gateway.projects.schemas import (
     ActivityPage,
+    ApprovalCreate,
+    ApprovalPage,
+    ApprovalView,
+    CommentCreate,
+    CommentPage,
+    CommentView,
     InvitationCreate,
     InvitationList,
     InvitationPage,
@@ -234,6 +240,107 @@ async def revoke_invitation(
     project_id: uuid.UUID, invitation_id: uuid.UUID, services: ServicesDep, caller: PrincipalDep
 ) -> None:
     await membership.revoke(services, caller, project_id, invitation_id)
+
+
+@router.post(
+    "/{project_id}/comments",
+    status_code=status.HTTP_201_CREATED,
+    summary="Comment (or reply) on the project, a track, an artifact or a time range",
+    responses=MANAGED,
+)
+async def add_comment(
+    project_id: uuid.UUID,
+    body: CommentCreate,
+    response: Response,
+    services: ServicesDep,
+    caller: PrincipalDep,
+) -> CommentView:
+    created = await feedback.add_comment(services, caller, project_id, body)
+    response.headers["Location"] = f"{router.prefix}/{project_id}/comments/{created.id}"
+    return created
+
+
+@router.get(
+    "/{project_id}/comments", summary="The project's comments, oldest first", responses=NOT_FOUND
+)
+async def list_comments(
+    project_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    caller: PrincipalDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> CommentPage:
+    found, next_cursor = await feedback.comments(services, caller, project_id, limit, cursor)
+    return CommentPage(
+        items=found, next_cursor=next_cursor, next=next_link(request, response, next_cursor)
+    )
+
+
+@router.post(
+    "/{project_id}/comments/{comment_id}/resolve",
+    summary="Resolve a comment (its author, the owner or an admin)",
+    responses=MANAGED,
+)
+async def resolve_comment(
+    project_id: uuid.UUID, comment_id: uuid.UUID, services: ServicesDep, caller: PrincipalDep
+) -> CommentView:
+    return await feedback.set_resolved(services, caller, project_id, comment_id, True)
+
+
+@router.post(
+    "/{project_id}/comments/{comment_id}/reopen",
+    summary="Reopen a resolved comment",
+    responses=MANAGED,
+)
+async def reopen_comment(
+    project_id: uuid.UUID, comment_id: uuid.UUID, services: ServicesDep, caller: PrincipalDep
+) -> CommentView:
+    return await feedback.set_resolved(services, caller, project_id, comment_id, False)
+
+
+@router.post(
+    "/{project_id}/approvals",
+    status_code=status.HTTP_201_CREATED,
+    summary="Approve, or request changes to, the current version of a job's artifact",
+    responses=MANAGED,
+)
+async def record_approval(
+    project_id: uuid.UUID,
+    body: ApprovalCreate,
+    response: Response,
+    services: ServicesDep,
+    caller: PrincipalDep,
+) -> ApprovalView:
+    created = await feedback.record_decision(services, caller, project_id, body)
+    response.headers["Location"] = f"{router.prefix}/{project_id}/approvals"
+    return created
+
+
+@router.get(
+    "/{project_id}/approvals",
+    summary="Reviewers' decisions, newest first, and each artifact version's latest",
+    responses=NOT_FOUND,
+)
+async def list_approvals(
+    project_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    caller: PrincipalDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> ApprovalPage:
+    found, state, next_cursor = await feedback.decisions(
+        services, caller, project_id, limit, cursor
+    )
+    return ApprovalPage(
+        items=found,
+        review_state=state,
+        next_cursor=next_cursor,
+        next=next_link(request, response, next_cursor),
+    )
 
 
 @invitations.get("", summary="Your pending invitations (to your account or your email)")
