@@ -11,6 +11,9 @@ violations (studio_fixtures.studio_page)."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+import re
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +22,8 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, WebSocketRoute
+from pycrdt import Doc, Map
 
 from cadenza.devstack.platform import Platform
 from cadenza.gateway import shared_mix, shared_mix_repository
@@ -312,3 +316,53 @@ def test_a_reviewer_reads_the_mix_and_a_removed_member_is_told_at_360_px(
             assert gone.status_code == 404, gone.text
             page_a.wait_for_selector(member(reviewer_id), state="detached")
             page_a.wait_for_selector("#project-activity li[data-type='project.member.removed']")
+
+
+def test_a_refused_change_starts_the_pages_mix_over_from_the_servers(
+    browser: Browser,  # noqa: F811
+    gateway_requiring_accounts: str,  # noqa: F811
+) -> None:
+    """mix.reset: the page's document starts over from the state it carries. A state the
+    server never had is put in front of the page (through Playwright's WebSocket route);
+    the page's next edit builds on it, the server refuses it and answers with its own
+    state, and the page comes back to that, saying why."""
+    url = gateway_requiring_accounts
+    email, _, token = account(url, "mixer")
+    name = f"Reset {uuid.uuid4().hex[:6]}"
+    with api(url, token) as owner:
+        created = owner.post("/api/v1/projects", json={"name": name})
+        assert created.status_code == 201, created.text
+    foreign: Doc[Any] = Doc()
+    foreign.get("tracks", type=Map)["strings"] = Map({"gain": 0.5, "effects": Map()})
+    foreign_state = base64.b64encode(foreign.get_update()).decode()
+    routes: list[WebSocketRoute] = []
+
+    def route(socket: WebSocketRoute) -> None:
+        socket.connect_to_server()
+        routes.append(socket)
+
+    with studio_page(browser, url) as studio:
+        page = sign_in(studio, email, PASSWORD)
+        page.route_web_socket(re.compile(r"/api/v1/projects/.*/ws"), route)
+        open_project(page, name)
+        add_track(page, "keys")
+        assert routes, "the project's socket went through the route"
+        reset = {
+            "type": "mix.reset",
+            "user_id": None,
+            "timestamp": "2026-01-01T00:00:00.000+00:00",
+            "data": {"seq": 0, "state": foreign_state, "reason": "a test's reason"},
+        }
+        routes[-1].send(json.dumps(reset))
+        page.wait_for_selector('#mix-tracks li[data-track="strings"]')
+        assert page.locator('#mix-tracks li[data-track="keys"]').count() == 0
+        assert "a test's reason" in page.inner_text("#mix-error")
+        # An edit on the foreign state: the server lacks what it builds on, refuses it and
+        # resets the page to what it holds.
+        page.evaluate(SET_CONTROL, ["strings", "gain", 0.25])
+        page.wait_for_selector('#mix-tracks li[data-track="keys"]')
+        assert page.locator('#mix-tracks li[data-track="strings"]').count() == 0
+        page.wait_for_function(
+            "() => !document.getElementById('mix-error').textContent.includes(\"a test's\")"
+        )
+        assert "was not kept" in page.inner_text("#mix-error")
