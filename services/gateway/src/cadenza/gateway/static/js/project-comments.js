@@ -1,12 +1,23 @@
-// A project's comments (anchored to a track and a time range, in threads, resolved or
-// open) and approvals (a reviewer's decision on an artifact). Hidden while the gateway has
-// no comments API (it answers 404 for the route).
+// A project's comments (anchored to a track and a time range; threads one level deep;
+// resolved or open), listed per track, and approvals (owners' and reviewers' decisions on a
+// version of a job's artifact). Kept live by the room's project.comment.* and
+// project.approval.recorded events. Hidden if the gateway has no comments API (404).
 
-import { announce, formatSeconds, formatTime, h } from "./dom.js";
+import { announce, formatTime, h } from "./dom.js";
 import { projectsApi } from "./projects-api.js";
 
 const BODY_MAX = 2000;
 const SHOWN = 200;
+const GENERAL = "";
+
+/** 95.5 → "1:35.5", 4 → "0:04": a time in a song, to the tenth of a second. */
+export function songTime(seconds) {
+  const tenths = Math.round(seconds * 10);
+  const minutes = Math.floor(tenths / 600);
+  const rest = (tenths % 600) / 10;
+  const whole = String(Math.floor(rest)).padStart(2, "0");
+  return `${minutes}:${whole}${tenths % 10 ? `.${tenths % 10}` : ""}`;
+}
 
 function range(anchor) {
   if (!anchor) return "";
@@ -14,27 +25,30 @@ function range(anchor) {
   if (anchor.track) parts.push(anchor.track);
   if (anchor.artifact) parts.push(anchor.artifact);
   if (anchor.start_s !== undefined && anchor.start_s !== null) {
-    const end = anchor.end_s !== undefined && anchor.end_s !== null ? `–${formatSeconds(anchor.end_s)}` : "";
-    parts.push(`${formatSeconds(anchor.start_s)}${end}`);
+    const end = anchor.end_s !== undefined && anchor.end_s !== null ? `–${songTime(anchor.end_s)}` : "";
+    parts.push(`${songTime(anchor.start_s)}${end}`);
   }
   return parts.join(", ");
 }
 
 export class ProjectComments {
-  constructor(projectId, { nameOf, tracks }) {
+  constructor(projectId, { nameOf, tracks, me }) {
     this.projectId = projectId;
     this.nameOf = nameOf;
     this.tracks = tracks;
+    this.me = me;
     this.role = "reviewer";
     this.archived = false;
     this.comments = new Map();
-    this.list = h("ol", { id: "project-comments", className: "project-comments", aria: { labelledby: "comments-title" } });
+    this.decisions = new Map();
+    this.trackChoices = h("datalist", { id: "comment-tracks" });
+    this.list = h("div", { id: "project-comments", className: "project-comments" });
     this.error = h("p", { id: "comments-error", className: "error", role: "alert" });
     this.form = this.commentForm(null);
     this.approvals = h("ul", { id: "project-approvals", className: "project-approvals", aria: { labelledby: "approvals-title" } });
     this.approvalForm = this.makeApprovalForm();
     this.element = h("section", { id: "project-comments-part", className: "project-part", hidden: true, aria: { labelledby: "comments-title" } },
-      h("h4", { id: "comments-title" }, "Comments"), this.form, this.error, this.list,
+      h("h4", { id: "comments-title" }, "Comments"), this.form, this.trackChoices, this.error, this.list,
       h("h4", { id: "approvals-title" }, "Approvals"), this.approvalForm, this.approvals);
   }
 
@@ -49,8 +63,9 @@ export class ProjectComments {
     try {
       const [comments, approvals] = await Promise.all([projectsApi.comments(this.projectId), projectsApi.approvals(this.projectId)]);
       this.comments = new Map((comments.items || []).map((c) => [c.id, c]));
+      this.decisions = new Map((approvals.items || []).map((a) => [a.id, a]));
       this.render();
-      this.approvals.replaceChildren(...(approvals.items || []).map((a) => this.approvalItem(a)));
+      this.renderApprovals();
       this.element.hidden = false;
     } catch (error) {
       // No such route yet (or the project is gone: the room says so).
@@ -59,17 +74,22 @@ export class ProjectComments {
     }
   }
 
-  /** A comment or approval event from the room. */
-  heard(type, data) {
+  /** A comment or approval event from the room ({type, user_id, timestamp, data}). */
+  heard({ type, user_id: actor, timestamp, data = {} }) {
     if (this.element.hidden) return;
     if (type === "project.approval.recorded") {
-      this.approvals.prepend(this.approvalItem(data));
+      const id = data.approval_id;
+      if (!this.decisions.has(id)) this.decisions.set(id, { ...data, id, reviewer: actor, created_at: timestamp });
+      this.renderApprovals();
       return;
     }
-    const id = data.comment_id || data.id;
+    const id = data.comment_id;
     const known = this.comments.get(id);
     if (type === "project.comment.added" && !known) {
-      this.comments.set(id, { id, ...data });
+      this.comments.set(id, {
+        id, author: actor, body: data.body, anchor: data.anchor || null,
+        parent_id: data.parent_id || null, resolved: false, created_at: timestamp,
+      });
     } else if (known && type === "project.comment.resolved") {
       known.resolved = true;
     } else if (known && type === "project.comment.reopened") {
@@ -84,7 +104,11 @@ export class ProjectComments {
     const fields = [h("div", { className: "field" }, h("label", { htmlFor: body.id }, parent ? "Reply" : "Comment"), body)];
     let track; let start; let end;
     if (!parent) {
-      track = h("input", { id: "comment-track", name: "track", type: "text", maxLength: 128, autocomplete: "off" });
+      track = h("input", { id: "comment-track", name: "track", type: "text", maxLength: 128, autocomplete: "off", list: "comment-tracks" });
+      track.addEventListener("focus", () => {
+        const tracks = this.tracks();
+        this.trackChoices.replaceChildren(...(tracks ? [...tracks.keys()].sort() : []).map((t) => h("option", { value: t })));
+      });
       start = h("input", { id: "comment-start", name: "start_s", type: "number", min: "0", max: "86400", step: "any", inputMode: "decimal" });
       end = h("input", { id: "comment-end", name: "end_s", type: "number", min: "0", max: "86400", step: "any", inputMode: "decimal" });
       fields.push(h("div", { className: "grid-3" },
@@ -106,7 +130,12 @@ export class ProjectComments {
         if (track.value.trim()) anchor.track = track.value.trim();
         if (start.value !== "") anchor.start_s = Number(start.value);
         if (end.value !== "") anchor.end_s = Number(end.value);
-        comment.anchor = anchor;
+        if (anchor.end_s !== undefined && (anchor.start_s === undefined || anchor.end_s < anchor.start_s)) {
+          this.error.textContent = "A time range ends no earlier than it starts: give both, the start first.";
+          end.focus();
+          return;
+        }
+        if (Object.keys(anchor).length) comment.anchor = anchor;
       }
       try {
         const made = await projectsApi.comment(this.projectId, comment);
@@ -121,25 +150,48 @@ export class ProjectComments {
     return form;
   }
 
+  /** The threads, a list per track (comments on no track first, as "General"). */
   render() {
     const all = [...this.comments.values()].slice(-SHOWN);
     const roots = all.filter((c) => !c.parent_id);
-    this.list.replaceChildren(...roots.map((root) => {
-      const replies = all.filter((c) => c.parent_id === root.id);
-      const resolved = Boolean(root.resolved || root.resolved_at);
-      const toggle = h("button", { type: "button", onclick: () => this.resolve(root, !resolved) }, resolved ? "Reopen" : "Resolve");
-      return h("li", { dataset: { comment: root.id, resolved: String(resolved) } },
-        this.line(root),
-        replies.length ? h("ol", { className: "comment-replies" }, ...replies.map((r) => h("li", { dataset: { comment: r.id } }, this.line(r)))) : null,
-        this.archived ? null : h("div", { className: "actions" }, toggle),
-        this.archived || resolved ? null : this.commentForm(root));
+    const groups = new Map();
+    for (const root of roots) {
+      const track = (root.anchor && root.anchor.track) || GENERAL;
+      if (!groups.has(track)) groups.set(track, []);
+      groups.get(track).push(root);
+    }
+    const keys = [...groups.keys()].sort();
+    const manager = this.role === "owner" || this.role === "admin";
+    this.list.replaceChildren(...keys.map((track, index) => {
+      const title = h("h5", { id: `comments-group-${index}` }, track === GENERAL ? "General" : `On ${track}`);
+      return h("div", { className: "comment-group", dataset: { track } }, title,
+        h("ol", { className: "comment-threads", aria: { labelledby: title.id } }, ...groups.get(track).map((root) => {
+          const replies = all.filter((c) => c.parent_id === root.id);
+          const resolved = Boolean(root.resolved);
+          const mayResolve = !this.archived && (manager || (this.me && root.author === this.me.id));
+          const toggle = h("button", { type: "button", className: "comment-resolve", onclick: () => this.resolve(root, !resolved) },
+            resolved ? "Reopen" : "Resolve");
+          return h("li", { dataset: { comment: root.id, resolved: String(resolved) } },
+            this.line(root),
+            resolved ? h("p", { className: "muted" }, "Resolved.") : null,
+            replies.length ? h("ol", { className: "comment-replies", aria: { label: "Replies" } },
+              ...replies.map((r) => h("li", { dataset: { comment: r.id } }, this.line(r)))) : null,
+            mayResolve ? h("div", { className: "actions" }, toggle) : null,
+            this.archived || resolved ? null : this.commentForm(root));
+        })));
     }));
+    if (!roots.length) this.list.replaceChildren(h("p", { className: "muted" }, "No comments yet."));
+  }
+
+  renderApprovals() {
+    const newest = [...this.decisions.values()].sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)));
+    this.approvals.replaceChildren(...newest.slice(0, SHOWN).map((a) => this.approvalItem(a)));
   }
 
   line(comment) {
     const where = range(comment.anchor);
     return h("p", {},
-      h("strong", {}, this.nameOf(comment.author || comment.actor || comment.author_id)),
+      h("strong", {}, this.nameOf(comment.author)),
       where ? h("span", { className: "muted" }, ` on ${where}`) : null,
       comment.created_at ? h("span", { className: "muted" }, ` · ${formatTime(comment.created_at)}`) : null,
       h("br"), comment.body || "");
@@ -167,7 +219,8 @@ export class ProjectComments {
       if (note.value.trim()) approval.note = note.value.trim();
       try {
         const recorded = await projectsApi.approve(this.projectId, approval);
-        this.approvals.prepend(this.approvalItem(recorded || approval));
+        this.decisions.set(recorded.id, recorded);
+        this.renderApprovals();
         announce(decision === "approved" ? "Approved" : "Changes requested");
       } catch (e) {
         error.textContent = e.message;
@@ -187,8 +240,8 @@ export class ProjectComments {
 
   approvalItem(a) {
     const what = a.decision === "approved" ? "approved" : "asked for changes to";
-    return h("li", { dataset: { decision: a.decision } },
-      h("strong", {}, this.nameOf(a.reviewer || a.actor || a.author)), ` ${what} ${a.artifact || "an artifact"}`,
+    return h("li", { dataset: { decision: a.decision, approval: a.id } },
+      h("strong", {}, this.nameOf(a.reviewer)), ` ${what} ${a.artifact}`,
       a.job_id ? h("span", { className: "muted" }, ` (job ${String(a.job_id).slice(0, 8)})`) : null,
       a.note ? ` — ${a.note}` : null);
   }

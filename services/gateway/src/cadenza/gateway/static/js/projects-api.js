@@ -37,11 +37,11 @@ export const projectsApi = {
   myInvitations: () => getJson("/api/v1/invitations"),
   answer: (invitationId, accept) =>
     postJson(`/api/v1/invitations/${encodeURIComponent(invitationId)}/${accept ? "accept" : "decline"}`, {}),
-  comments: (id) => getJson(at(id, "/comments")),
+  comments: (id) => getJson(at(id, "/comments?limit=100")),
   comment: (id, comment) => postJson(at(id, "/comments"), comment),
   resolveComment: (id, commentId, resolved) =>
     postJson(at(id, `/comments/${encodeURIComponent(commentId)}/${resolved ? "resolve" : "reopen"}`), {}),
-  approvals: (id) => getJson(at(id, "/approvals")),
+  approvals: (id) => getJson(at(id, "/approvals?limit=100")),
   approve: (id, approval) => postJson(at(id, "/approvals"), approval),
 };
 

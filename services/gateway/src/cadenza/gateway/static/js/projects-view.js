@@ -229,7 +229,7 @@ class ProjectPage {
       send: (bytes) => this.room.sendBinary(bytes),
       onLooking: (track) => this.look(track ? { track } : null),
     });
-    this.comments = new ProjectComments(project.id, { nameOf: (id) => this.nameOf(id), tracks: () => this.mixer.tracks() });
+    this.comments = new ProjectComments(project.id, { nameOf: (id) => this.nameOf(id), tracks: () => this.mixer.tracks(), me });
 
     this.body = h("div", { className: "project-body" },
       h("section", { className: "project-part", aria: { labelledby: "project-members-title" } },
@@ -331,7 +331,7 @@ class ProjectPage {
     } else if (type.startsWith("project.")) {
       this.addActivity({ type, actor: message.user_id, at: message.timestamp, data });
       if (type.startsWith("project.comment.") || type === "project.approval.recorded") {
-        this.comments.heard(type, data);
+        this.comments.heard(message);
       } else {
         this.scheduleReload();
       }
