@@ -239,6 +239,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("POST", "/api/v1/projects/{project_id}/transfer"): {"account_id": "{account_id}"},
     ("POST", "/api/v1/projects/{project_id}/comments"): {"body": "mine now"},
+    ("POST", "/api/v1/projects/{project_id}/mix/jobs"): {
+        "job_id": "00000000-0000-4000-8000-000000000000"
+    },
     ("POST", "/api/v1/projects/{project_id}/approvals"): {
         "job_id": "00000000-0000-4000-8000-000000000000",
         "artifact": "processed.wav",

@@ -14,13 +14,16 @@ import asyncpg
 import httpx
 import nats
 import pytest
+from pycrdt import Doc, Map
 
 from cadenza.contracts import ArtifactRef
 from cadenza.contracts.effects import EffectsCompleted
 from cadenza.contracts.jobs import JobSubmitted
 from cadenza.devstack.nats import NatsServer
 from cadenza.devstack.postgres import Postgres
+from cadenza.gateway import shared_mix_repository
 from cadenza.gateway.db import create_pool, migrate
+from cadenza.gateway.projects.mix_jobs import mix_settings
 from cadenza.gateway.replay import compare, rebuild_projects
 from cadenza.gateway.services import Services
 
@@ -408,7 +411,9 @@ async def test_the_stream_rebuilds_the_same_projects_tables(
         await admin.close()
 
 
-async def a_finished_job(world: World, owner: str, project_id: str) -> str:
+async def a_finished_job(
+    world: World, owner: str, project_id: str, names: tuple[str, ...] = ("mix.wav",)
+) -> str:
     """A completed effects job of `owner` in the project, projected as the workers' facts
     would make it (no worker runs here)."""
     job_id = uuid.uuid4()
@@ -422,10 +427,19 @@ async def a_finished_job(world: World, owner: str, project_id: str) -> str:
         stages=["effects"],
         project_id=uuid.UUID(project_id),
     )
-    ref = ArtifactRef(
-        uri=f"file:///x/{job_id}/mix.wav", media_type="audio/wav", bytes=100, sha256="a" * 64
-    )
-    done = EffectsCompleted.caused_by(submitted, stage="effects", outputs={"mix.wav": ref})
+    outputs = {
+        name: ArtifactRef(
+            uri=f"file:///x/{job_id}/{name}",
+            media_type="audio/wav",
+            bytes=100_000,
+            sha256="a" * 64,
+            duration_s=1.0,
+            sample_rate=44100,
+            channels=2,
+        )
+        for name in names
+    }
+    done = EffectsCompleted.caused_by(submitted, stage="effects", outputs=outputs)
     for event in (submitted, done):
         await world.services.projection.apply(event)
     return str(job_id)
@@ -544,3 +558,79 @@ async def test_comments_threads_resolution_and_reviewers_decisions(world: World)
         "project.comment.added",
         "project.invitation.accepted",
     ]
+
+
+def test_the_shared_mix_decides_which_stems_play_and_how_loud() -> None:
+    stems = ["bass.wav", "drums.wav", "other.wav", "vocals.wav"]
+    track = {"gain": 1.0, "pan": 0.0, "mute": False, "solo": False, "effects": {}}
+    tracks: dict[str, Any] = {
+        "vocals.wav": {**track, "gain": 0.5, "pan": -0.5},
+        "drums.wav": {**track, "mute": True},
+        "bass.wav": {**track, "gain": 1.5},
+    }
+    playing, gains, pans = mix_settings(stems, tracks)
+    assert playing == ["bass.wav", "other.wav", "vocals.wav"]
+    assert gains == {
+        "bass.wav": pytest.approx(3.52, abs=0.01),
+        "vocals.wav": pytest.approx(-6.02, abs=0.01),
+    }
+    assert pans == {"bass.wav": 0.0, "vocals.wav": -0.5}
+    tracks["vocals.wav"]["solo"] = True
+    tracks["drums.wav"]["solo"] = True  # muted: a muted solo stays silent
+    assert mix_settings(stems, tracks)[0] == ["vocals.wav"]
+    faint: Any = {**track, "gain": 0.0001}  # −80 dB: as quiet as a mix goes, −60
+    assert mix_settings(["x"], {"x": faint})[1] == {"x": -60.0}
+
+
+async def test_a_mix_job_from_the_shared_mix(world: World) -> None:
+    pid = await world.project(producer="producer", reviewer="reviewer")
+    source = await a_finished_job(
+        world, "producer", pid, names=("vocals.wav", "drums.wav", "bass.wav")
+    )
+    doc: Doc[Any] = Doc(client_id=7)
+    tracks = doc.get("tracks", type=Map)
+    tracks["vocals.wav"] = Map({"gain": 0.5, "pan": 0.25})
+    tracks["drums.wav"] = Map({"mute": True})
+    await shared_mix_repository.append(
+        world.services.pool, uuid.UUID(pid), doc.get_update(), world.people["producer"].id
+    )
+    seen = (await world.call("reviewer", "GET", f"/api/v1/projects/{pid}/mix")).json()
+    assert seen["seq"] == 1
+    assert seen["tracks"]["vocals.wav"] == {
+        "gain": 0.5,
+        "pan": 0.25,
+        "mute": False,
+        "solo": False,
+        "effects": {},
+    }
+
+    started = await world.call(
+        "producer",
+        "POST",
+        f"/api/v1/projects/{pid}/mix/jobs",
+        json={"job_id": source, "master": True},
+    )
+    assert started.status_code == 202, started.text
+    job = started.json()
+    assert job["kind"] == "mix" and [s["name"] for s in job["stages"]] == ["mix", "master"]
+    assert job["project_id"] == pid and job["owner"] == world.people["producer"].id
+    assert job["params"]["from_shared_mix"] == 1
+    assert job["params"]["gains_db"] == {"vocals.wav": pytest.approx(-6.02, abs=0.01)}
+    assert job["params"]["pans"] == {"vocals.wav": 0.25}
+    command = await world.services.pool.fetchval(
+        "SELECT payload FROM outbox WHERE subject = 'render.mix.requested'"
+        " AND payload->>'job_id' = $1",
+        job["id"],
+    )
+    if command is not None:  # not yet confirmed by JetStream (else it is already gone)
+        assert sorted(command["inputs"]) == ["bass.wav", "vocals.wav"], "drums are muted"
+
+    refused = await world.call(
+        "reviewer", "POST", f"/api/v1/projects/{pid}/mix/jobs", json={"job_id": source}
+    )
+    assert refused.status_code == 403
+    other = await world.project(producer="producer")
+    elsewhere = await world.call(
+        "producer", "POST", f"/api/v1/projects/{other}/mix/jobs", json={"job_id": source}
+    )
+    assert elsewhere.status_code == 422 and elsewhere.json()["errors"][0]["field"] == "job_id"

@@ -229,3 +229,27 @@ class ApprovalPage(BaseModel):
     )
     next_cursor: str | None
     next: str | None
+
+
+class TrackMixView(BaseModel):
+    gain: float = Field(description="Linear, 0–1.5")
+    pan: float = Field(description="−1 (left) .. 1 (right)")
+    mute: bool
+    solo: bool
+    effects: dict[str, float]
+
+
+class SharedMixView(BaseModel):
+    seq: int = Field(description="How many changes it has had (0: never edited)")
+    tracks: dict[str, TrackMixView] = Field(
+        description="By track id (a stem's artifact name, e.g. vocals.wav)"
+    )
+
+
+class MixJobCreate(BaseModel):
+    """Mix the stems of one of the project's jobs as the shared mix sets them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: uuid.UUID = Field(description="A job of the project with stems (a separation)")
+    master: bool = Field(default=False, description="Master the mix too (streaming preset)")

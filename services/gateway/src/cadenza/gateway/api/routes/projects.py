@@ -10,9 +10,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response, WebSocket, status
 
 from cadenza.contracts.envelope import OWNER_PATTERN
+from cadenza.gateway import shared_mix, shared_mix_repository
+from cadenza.gateway.api.params import job_location
 from cadenza.gateway.deps import PrincipalDep, ServicesDep, WriterDep
 from cadenza.gateway.pagination import next_link
-from cadenza.gateway.projects import feedback, membership, workspace
+from cadenza.gateway.projects import feedback, membership, mix_jobs, workspace
 from cadenza.gateway.projects.room_socket import serve_project_socket
 from cadenza.gateway.projects.schemas import (
     ActivityPage,
@@ -28,13 +30,16 @@ from cadenza.gateway.projects.schemas import (
     InvitationView,
     MemberList,
     MemberView,
+    MixJobCreate,
     OwnershipTransfer,
     ProjectCreate,
     ProjectPage,
     ProjectPatch,
     ProjectView,
     RoleChange,
+    SharedMixView,
 )
+from cadenza.gateway.views import JobView
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 invitations = APIRouter(prefix="/api/v1/invitations", tags=["projects"])
@@ -341,6 +346,37 @@ async def list_approvals(
         next_cursor=next_cursor,
         next=next_link(request, response, next_cursor),
     )
+
+
+@router.get(
+    "/{project_id}/mix",
+    summary="The project's shared mix as it is now (edited live over the project's socket)",
+    responses=NOT_FOUND,
+)
+async def get_shared_mix(
+    project_id: uuid.UUID, services: ServicesDep, caller: PrincipalDep
+) -> SharedMixView:
+    await workspace.read(services, caller, project_id)
+    seq, state = await shared_mix_repository.read_state(services.pool, project_id)
+    return SharedMixView.model_validate({"seq": seq, "tracks": shared_mix.as_json(state)})
+
+
+@router.post(
+    "/{project_id}/mix/jobs",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Mix a project job's stems as the shared mix sets them (and master it)",
+    responses={**MANAGED, 422: {"description": "No such job in the project, or no stems"}},
+)
+async def start_mix_job(
+    project_id: uuid.UUID,
+    body: MixJobCreate,
+    response: Response,
+    services: ServicesDep,
+    caller: WriterDep,
+) -> JobView:
+    job = await mix_jobs.start(services, caller, project_id, body)
+    response.headers["Location"] = job_location(job.id)
+    return JobView.of(job)
 
 
 @invitations.get("", summary="Your pending invitations (to your account or your email)")
