@@ -17,6 +17,7 @@ import re
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -26,6 +27,7 @@ from playwright.sync_api import Browser, Page, WebSocketRoute
 from pycrdt import Doc, Map
 
 from cadenza.devstack.platform import Platform
+from cadenza.devstack.testing import write_tone
 from cadenza.gateway import shared_mix, shared_mix_repository
 
 from .studio_fixtures import (  # noqa: F401  (fixtures)
@@ -277,6 +279,7 @@ def test_two_members_share_a_project_see_each_other_and_mix_together(
 def test_a_reviewer_reads_the_mix_and_a_removed_member_is_told_at_360_px(
     browser: Browser,  # noqa: F811
     gateway_requiring_accounts: str,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     url = gateway_requiring_accounts
     owner_email, _, owner_token = account(url, "owner")
@@ -329,12 +332,31 @@ def test_a_reviewer_reads_the_mix_and_a_removed_member_is_told_at_360_px(
             assert page_b.locator(f"{thread} .comment-resolve").count() == 0  # not theirs
             page_a.click(f"{thread} .comment-resolve")
             page_b.wait_for_selector(".comment-group[data-track='bass'] li[data-resolved='true']")
-            # A decision on a job the project does not have: the server's sentence shows.
-            page_b.fill("#approval-job", str(uuid.uuid4()))
-            page_b.fill("#approval-artifact", "mix.wav")
+            # The owner starts a job in the project from the project's page (the job form
+            # with the project chosen); the reviewer's page lists it when it ends, and
+            # the reviewer approves its artifact: the owner's page shows the decision.
+            page_a.click("#project-start-job")
+            assert page_a.input_value("#job-project") == project_id
+            page_a.set_input_files("#file-input", str(write_tone(tmp_path / "take.wav", 1.0)))
+            page_a.wait_for_selector("#upload-status[data-upload-id]")
+            page_a.click("#start-job")
+            a.wait_for_job_end()
+            page_b.wait_for_selector("#project-jobs li[data-status='completed']")
+            page_b.wait_for_selector("#project-activity li[data-type='job.completed']")
+            artifact = page_b.input_value("#approval-artifact")
+            assert artifact
+            page_b.fill("#approval-note", "Ship it")
             page_b.get_by_role("button", name="Approve", exact=True).click()
-            page_b.wait_for_selector("#approval-form .error:not(:empty)")
-            print("an approval refused:", page_b.inner_text("#approval-form .error"))
+            approved = f"#project-approvals li[data-decision='approved']:has-text('{artifact}')"
+            page_a.wait_for_selector(approved)
+            # The reviewer cannot start a job in the project: the server's sentence shows.
+            page_b.select_option("#job-project", project_id)
+            page_b.set_input_files("#file-input", str(write_tone(tmp_path / "mine.wav", 1.0)))
+            page_b.wait_for_selector("#upload-status[data-upload-id]")
+            page_b.click("#start-job")
+            page_b.wait_for_selector("#job-form-error:has-text('The job was not started')")
+            print("a reviewer's job refused:", page_b.inner_text("#job-form-error"))
+            assert "reviewer" in page_b.inner_text("#job-form-error")
             assert_fits(page_a, "360 px, a project's page with comments")
 
             # The owner removes the reviewer from the page: the reviewer's page says so,

@@ -186,7 +186,10 @@ export class JobForm {
         problem[1].focus();
         return;
       }
-      const job = await postJson("/api/v1/jobs", this.#request(upload));
+      const request = this.#request(upload);
+      const project = byId("job-project").value;
+      if (project) request.project_id = project;
+      const job = await postJson("/api/v1/jobs", request);
       this.onStarted(job);
     } catch (error) {
       this.error.replaceChildren(

@@ -35,7 +35,7 @@ const form = new JobForm({
   },
 });
 const livePanel = new LivePanel({ effectTypes });
-const projects = new ProjectsView();
+const projects = new ProjectsView({ onOpenJob: (id) => openJob(id) });
 showWatchedJobInTransport();
 const catalog = new CatalogBrowser({
   onAddToBlend: (song) => {

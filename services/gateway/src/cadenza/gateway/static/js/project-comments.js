@@ -41,6 +41,7 @@ export class ProjectComments {
     this.archived = false;
     this.comments = new Map();
     this.decisions = new Map();
+    this.jobs = [];
     this.trackChoices = h("datalist", { id: "comment-tracks" });
     this.list = h("div", { id: "project-comments", className: "project-comments" });
     this.error = h("p", { id: "comments-error", className: "error", role: "alert" });
@@ -207,15 +208,36 @@ export class ProjectComments {
     }
   }
 
+  /** The project's jobs (newest first): the finished ones' artifacts can be reviewed. */
+  setJobs(jobs) {
+    this.jobs = jobs.filter((j) => j.status === "completed" && (j.artifacts || []).length);
+    const chosen = this.jobSelect.value;
+    this.jobSelect.replaceChildren(...this.jobs.map((j) =>
+      h("option", { value: j.id }, `${j.kind} of ${formatTime(j.created_at)} (by ${this.nameOf(j.owner)})`)));
+    if (this.jobs.some((j) => j.id === chosen)) this.jobSelect.value = chosen;
+    this.showArtifacts();
+    this.approvalEmpty.hidden = this.jobs.length > 0;
+    this.approvalFields.hidden = this.jobs.length === 0;
+  }
+
+  showArtifacts() {
+    const job = this.jobs.find((j) => j.id === this.jobSelect.value);
+    const chosen = this.artifactSelect.value;
+    this.artifactSelect.replaceChildren(...(job ? job.artifacts : []).map((a) => h("option", { value: a.name }, a.name)));
+    if (job && job.artifacts.some((a) => a.name === chosen)) this.artifactSelect.value = chosen;
+  }
+
   makeApprovalForm() {
-    const job = h("input", { id: "approval-job", type: "text", required: true, maxLength: 36, autocomplete: "off" });
-    const artifact = h("input", { id: "approval-artifact", type: "text", required: true, maxLength: 128, autocomplete: "off" });
+    const job = h("select", { id: "approval-job", required: true, onchange: () => this.showArtifacts() });
+    const artifact = h("select", { id: "approval-artifact", required: true });
+    this.jobSelect = job;
+    this.artifactSelect = artifact;
     const note = h("input", { id: "approval-note", type: "text", maxLength: BODY_MAX, autocomplete: "off" });
     const error = h("p", { className: "error", role: "alert" });
     const decide = async (decision) => {
       error.textContent = "";
       if (!form.reportValidity()) return;
-      const approval = { job_id: job.value.trim(), artifact: artifact.value.trim(), decision };
+      const approval = { job_id: job.value, artifact: artifact.value, decision };
       if (note.value.trim()) approval.note = note.value.trim();
       try {
         const recorded = await projectsApi.approve(this.projectId, approval);
@@ -226,14 +248,15 @@ export class ProjectComments {
         error.textContent = e.message;
       }
     };
-    const form = h("form", { id: "approval-form", className: "grid-3" },
-      h("div", { className: "field" }, h("label", { htmlFor: job.id }, "Job id"), job),
+    this.approvalEmpty = h("p", { className: "muted" }, "No finished jobs in the project to review yet.");
+    this.approvalFields = h("div", { className: "grid-3", hidden: true },
+      h("div", { className: "field" }, h("label", { htmlFor: job.id }, "Job"), job),
       h("div", { className: "field" }, h("label", { htmlFor: artifact.id }, "Artifact"), artifact),
       h("div", { className: "field" }, h("label", { htmlFor: note.id }, "Note (optional)"), note),
       h("div", { className: "actions" },
         h("button", { type: "button", className: "primary", onclick: () => decide("approved") }, "Approve"),
-        h("button", { type: "button", onclick: () => decide("changes_requested") }, "Request changes")),
-      error);
+        h("button", { type: "button", onclick: () => decide("changes_requested") }, "Request changes")));
+    const form = h("form", { id: "approval-form" }, this.approvalEmpty, this.approvalFields, error);
     form.addEventListener("submit", (event) => event.preventDefault());
     return form;
   }

@@ -2,7 +2,8 @@
 // a project's page — its settings, members with presence dots, invitations, the shared
 // mixer, comments and approvals, and an activity feed, kept live by the project's room.
 
-import { announce, byId, formatTime, h } from "./dom.js";
+import { getJson } from "./api.js";
+import { announce, byId, formatPercent, formatTime, h } from "./dom.js";
 import { ProjectRoom } from "./project-room.js";
 import { GRANTABLE, MAKERS, MANAGERS, mayManage, projectsApi } from "./projects-api.js";
 import { ProjectComments } from "./project-comments.js";
@@ -11,6 +12,7 @@ import { SharedMixer } from "./shared-mixer.js";
 const IDLE_AFTER_MS = 60_000;
 const ACTIVITY_SHOWN = 100;
 const PRESENCE_WORDS = { here: "here", active: "active", idle: "idle", away: "away" };
+const JOBS_SHOWN = 20;
 
 /** The settings form's values as the API takes them (key: null clears it). */
 function settingsFrom(form) {
@@ -56,6 +58,10 @@ function describeEvent(type, data, nameOf) {
     case "project.comment.added": return `commented${data.anchor && data.anchor.track ? ` on ${data.anchor.track}` : ""}`;
     case "project.comment.resolved": return "resolved a comment";
     case "project.comment.reopened": return "reopened a comment";
+    case "job.started": return `started ${data.kind ? `a ${data.kind}` : "a"} job`;
+    case "job.completed": return "finished a job";
+    case "job.failed": return `had a job fail${data.reason ? `: ${data.reason}` : ""}`;
+    case "job.cancelled": return "cancelled a job";
     case "project.approval.recorded":
       return `${data.decision === "approved" ? "approved" : "asked for changes to"} ${data.artifact || "an artifact"}`;
     default: return type.replace(/^project\./, "").replaceAll(/[._]/g, " ");
@@ -63,7 +69,9 @@ function describeEvent(type, data, nameOf) {
 }
 
 export class ProjectsView {
-  constructor() {
+  /** @param {{onOpenJob: (id: string) => void}} options */
+  constructor({ onOpenJob } = {}) {
+    this.onOpenJob = onOpenJob || (() => {});
     this.me = null;
     this.list = byId("project-list");
     this.status = byId("projects-status");
@@ -85,7 +93,7 @@ export class ProjectsView {
 
   async start(me) {
     this.me = me;
-    await Promise.all([this.refresh(), this.refreshInvitations()]);
+    await this.refresh();
   }
 
   stop() {
@@ -94,18 +102,41 @@ export class ProjectsView {
   }
 
   async refresh() {
+    this.refreshInvitations();
     try {
       const page = await projectsApi.list(this.archived.checked);
       this.list.replaceChildren(...page.items.map((project) =>
         h("li", { dataset: { project: project.id } },
           h("button", { type: "button", className: "link-button", onclick: () => this.open(project.id) }, project.name),
           h("span", { className: "muted" }, ` ${project.your_role} · ${project.members} ${project.members === 1 ? "member" : "members"}`))));
+      if (!this.archived.checked) this.offerForJobs(page.items);
       this.status.textContent = page.items.length
         ? ""
         : this.archived.checked ? "No archived projects." : "No projects yet: create one below, or accept an invitation.";
     } catch (error) {
       this.status.textContent = `The projects could not be loaded: ${error.message}`;
     }
+  }
+
+  /** The job form's Project choice: the projects you may start jobs in (the server decides). */
+  offerForJobs(projects) {
+    const select = byId("job-project");
+    const chosen = select.value;
+    select.replaceChildren(h("option", { value: "" }, "None: only you see it"),
+      ...projects.filter((p) => MAKERS.has(p.your_role) || p.your_role === "reviewer")
+        .map((p) => h("option", { value: p.id }, `${p.name} (you: ${p.your_role})`)));
+    select.value = [...select.options].some((o) => o.value === chosen) ? chosen : "";
+  }
+
+  /** Preselect a project in the job form and go there. */
+  startJobIn(project) {
+    const select = byId("job-project");
+    if (![...select.options].some((o) => o.value === project.id)) {
+      select.append(h("option", { value: project.id }, `${project.name} (you: ${project.your_role})`));
+    }
+    select.value = project.id;
+    byId("new-job-title").scrollIntoView({ block: "start" });
+    select.focus();
   }
 
   async refreshInvitations() {
@@ -120,7 +151,7 @@ export class ProjectsView {
           try {
             await projectsApi.answer(invitation.id, accept);
             announce(accept ? `You joined ${name}` : `Invitation to ${name} declined`);
-            await Promise.all([this.refreshInvitations(), this.refresh()]);
+            await this.refresh();
             if (accept) await this.open(invitation.project_id);
           } catch (e) {
             error.textContent = e.message;
@@ -168,6 +199,8 @@ export class ProjectsView {
     this.current = new ProjectPage(project, this.me, {
       onBack: () => this.closeProject({ focusList: true }),
       onGone: () => this.refresh(),
+      onOpenJob: (id) => this.onOpenJob(id),
+      onStartJob: (p) => this.startJobIn(p),
     });
     this.view.replaceChildren(this.current.element);
     this.view.hidden = false;
@@ -195,10 +228,12 @@ export class ProjectsView {
 
 /** One open project. */
 class ProjectPage {
-  constructor(project, me, { onBack, onGone }) {
+  constructor(project, me, { onBack, onGone, onOpenJob, onStartJob }) {
     this.project = project;
     this.me = me;
     this.onGone = onGone;
+    this.onOpenJob = onOpenJob;
+    this.jobsTimer = 0;
     this.members = [];
     this.presence = new Map(); // account id → {state, looking_at}
     this.myState = "active";
@@ -230,12 +265,18 @@ class ProjectPage {
       onLooking: (track) => this.look(track ? { track } : null),
     });
     this.comments = new ProjectComments(project.id, { nameOf: (id) => this.nameOf(id), tracks: () => this.mixer.tracks(), me });
+    this.jobList = h("ul", { id: "project-jobs", className: "project-jobs", aria: { labelledby: "project-jobs-title" } });
+    this.jobsNote = h("p", { id: "project-jobs-note", className: "muted", aria: { live: "polite" } });
+    this.startJobButton = h("button", { type: "button", id: "project-start-job", onclick: () => onStartJob(this.project) }, "Start a job in this project");
 
     this.body = h("div", { className: "project-body" },
       h("section", { className: "project-part", aria: { labelledby: "project-members-title" } },
         h("h4", { id: "project-members-title" }, "Members"), this.memberList, this.memberError, this.inviteBox,
         h("div", { className: "actions" }, this.leaveButton)),
       this.mixer.element,
+      h("section", { id: "project-jobs-part", className: "project-part", aria: { labelledby: "project-jobs-title" } },
+        h("h4", { id: "project-jobs-title" }, "Jobs"), this.jobList, this.jobsNote,
+        h("div", { className: "actions" }, this.startJobButton)),
       this.comments.element,
       h("section", { className: "project-part", aria: { labelledby: "project-settings-title" } },
         h("h4", { id: "project-settings-title" }, "Settings"), this.settingsForm,
@@ -263,12 +304,13 @@ class ProjectPage {
   async start() {
     this.room.open();
     this.armIdle();
-    await Promise.all([this.loadMembers(), this.loadActivity(), this.loadInvitations(), this.comments.load()]);
+    await Promise.all([this.loadMembers(), this.loadActivity(), this.loadInvitations(), this.comments.load(), this.loadJobs()]);
   }
 
   stop() {
     window.clearTimeout(this.idleTimer);
     window.clearTimeout(this.reloadTimer);
+    window.clearTimeout(this.jobsTimer);
     this.mixer.destroy();
     this.room.close();
   }
@@ -297,6 +339,7 @@ class ProjectPage {
     this.archiveButton.hidden = !manager;
     this.archiveButton.textContent = p.archived ? "Restore the project" : "Archive the project";
     this.leaveButton.hidden = this.role === "owner";
+    this.startJobButton.hidden = !MAKERS.has(this.role) || p.archived;
     this.mixer.setReadOnly(!MAKERS.has(this.role) || p.archived, p.archived ? "archived project's member" : this.role);
     this.comments.setRole(this.role, p.archived);
   }
@@ -328,6 +371,10 @@ class ProjectPage {
       this.mixer.reset(data.state, data.reason);
     } else if (type === "error") {
       this.roomStatus.textContent = `The project's connection said: ${data.message}`;
+    } else if (type.startsWith("job.")) {
+      this.addActivity({ type, actor: message.user_id, at: message.timestamp, data });
+      window.clearTimeout(this.jobsTimer);
+      this.jobsTimer = window.setTimeout(() => this.loadJobs(), 100);
     } else if (type.startsWith("project.")) {
       this.addActivity({ type, actor: message.user_id, at: message.timestamp, data });
       if (type.startsWith("project.comment.") || type === "project.approval.recorded") {
@@ -537,6 +584,24 @@ class ProjectPage {
       announce(archive ? "Project archived" : "Project restored");
     } catch (e) {
       this.memberError.textContent = e.message;
+    }
+  }
+
+  // ---- jobs -----------------------------------------------------------------------------
+
+  async loadJobs() {
+    if (this.gone) return;
+    try {
+      const page = await getJson(`/api/v1/jobs?project_id=${encodeURIComponent(this.project.id)}&limit=${JOBS_SHOWN}`);
+      const jobs = page.items || [];
+      this.jobList.replaceChildren(...jobs.map((job) => h("li", { dataset: { jobId: job.id, status: job.status } },
+        h("span", {}, `${job.kind} · ${job.status}${job.status === "running" ? ` ${formatPercent(job.progress)}` : ""} · by ${this.nameOf(job.owner)} · ${formatTime(job.created_at)} `),
+        h("button", { type: "button", className: "link-button", onclick: () => this.onOpenJob(job.id) },
+          h("span", { className: "visually-hidden" }, `${job.kind} job of ${formatTime(job.created_at)}: `), "Open"))));
+      this.jobsNote.textContent = jobs.length ? "" : "No jobs in this project yet.";
+      this.comments.setJobs(jobs);
+    } catch (error) {
+      this.jobsNote.textContent = `The project's jobs could not be loaded: ${error.message}`;
     }
   }
 
