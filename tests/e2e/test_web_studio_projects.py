@@ -17,6 +17,7 @@ import re
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from cadenza.devstack.platform import Platform
 from cadenza.devstack.testing import write_tone
 from cadenza.gateway import shared_mix, shared_mix_repository
 
+from .conftest import upload, wait_for_status
 from .studio_fixtures import (  # noqa: F401  (fixtures)
     browser,
     gateway_requiring_accounts,
@@ -103,16 +105,27 @@ SET_CONTROL = """([track, name, value]) => {
 }"""
 
 
-def account(base_url: str, prefix: str) -> tuple[str, str, str]:
-    """A new account: its email, id and an access token."""
+def account(base_url: str, prefix: str) -> tuple[str, str]:
+    """A new account: its email and id. (Sign-ins are rate limited per address, 30 a
+    minute: a 429 is waited out as its Retry-After says.)"""
     email = f"{prefix}-{uuid.uuid4().hex[:8]}@example.com"
     with httpx.Client(base_url=base_url, timeout=60) as client:
-        credentials = {"email": email, "password": PASSWORD}
-        registered = client.post("/api/v1/auth/register", json=credentials)
-        assert registered.status_code == 201, registered.text
-        login = client.post("/api/v1/auth/login", json=credentials)
-        assert login.status_code == 200, login.text
-    return email, registered.json()["id"], login.json()["access_token"]
+        for _ in range(30):
+            registered = client.post(
+                "/api/v1/auth/register", json={"email": email, "password": PASSWORD}
+            )
+            if registered.status_code != 429:
+                break
+            time.sleep(float(registered.headers.get("Retry-After", "1")))
+    assert registered.status_code == 201, registered.text
+    return email, registered.json()["id"]
+
+
+def token_of(page: Page) -> str:
+    """The access token the page signed in with."""
+    token: str = page.evaluate("() => sessionStorage.getItem('cadenza.access_token')")
+    assert token
+    return token
 
 
 def api(base_url: str, token: str) -> httpx.Client:
@@ -166,6 +179,7 @@ def dot(account_id: str) -> str:
 
 def open_project(page: Page, name: str) -> None:
     page.get_by_role("link", name="Projects").click()
+    page.click("#refresh-projects")
     page.locator("#project-list button", has_text=name).click()
     page.wait_for_selector("#project-room-status:has-text('Connected')")
 
@@ -182,8 +196,8 @@ def test_two_members_share_a_project_see_each_other_and_mix_together(
     platform: Platform,
 ) -> None:
     url = gateway_requiring_accounts
-    owner_email, _, _ = account(url, "owner")
-    member_email, member_id, _ = account(url, "member")
+    owner_email, _ = account(url, "owner")
+    member_email, member_id = account(url, "member")
     name = f"Song {uuid.uuid4().hex[:6]}"
     with studio_page(browser, url) as a, studio_page(browser, url) as b:
         for studio in (a, b):
@@ -282,10 +296,18 @@ def test_a_reviewer_reads_the_mix_and_a_removed_member_is_told_at_360_px(
     tmp_path: Path,
 ) -> None:
     url = gateway_requiring_accounts
-    owner_email, _, owner_token = account(url, "owner")
-    reviewer_email, reviewer_id, reviewer_token = account(url, "reviewer")
+    owner_email, _ = account(url, "owner")
+    reviewer_email, reviewer_id = account(url, "reviewer")
     name = f"Review {uuid.uuid4().hex[:6]}"
-    with api(url, owner_token) as owner, api(url, reviewer_token) as reviewer:
+    with (
+        studio_page(browser, url, width=360, height=740) as a,
+        studio_page(browser, url) as b,
+        ExitStack() as clients,
+    ):
+        page_a = sign_in(a, owner_email, PASSWORD)
+        page_b = sign_in(b, reviewer_email, PASSWORD)
+        owner = clients.enter_context(api(url, token_of(page_a)))
+        reviewer = clients.enter_context(api(url, token_of(page_b)))
         created = owner.post("/api/v1/projects", json={"name": name, "key": "Eb major"})
         assert created.status_code == 201, created.text
         project_id = created.json()["id"]
@@ -297,77 +319,74 @@ def test_a_reviewer_reads_the_mix_and_a_removed_member_is_told_at_360_px(
         accepted = reviewer.post(f"/api/v1/invitations/{invited.json()['id']}/accept")
         assert accepted.status_code == 200, accepted.text
 
-        # The owner's page at 360 px: the whole project view, no sideways scrolling.
-        with studio_page(browser, url, width=360, height=740) as a, studio_page(browser, url) as b:
-            page_a = sign_in(a, owner_email, PASSWORD)
-            open_project(page_a, name)
-            add_track(page_a, "bass")
-            page_a.wait_for_selector(member(reviewer_id))
-            assert_fits(page_a, "360 px, a project's page")
-            assert unlabelled_controls(page_a) == []
+        # The owner's page at 360 px: the whole project, nothing scrolls sideways.
+        open_project(page_a, name)
+        add_track(page_a, "bass")
+        page_a.wait_for_selector(member(reviewer_id))
+        assert_fits(page_a, "360 px, a project's page")
+        assert unlabelled_controls(page_a) == []
 
-            # The reviewer sees the mix but cannot change it.
-            page_b = sign_in(b, reviewer_email, PASSWORD)
-            open_project(page_b, name)
-            page_b.wait_for_selector('#mix-tracks li[data-track="bass"]')
-            assert page_b.is_disabled('#mix-tracks li[data-track="bass"] input[name="gain"]')
-            assert page_b.is_disabled('#mix-tracks li[data-track="bass"] input[name="mute"]')
-            assert page_b.is_hidden("#mix-add-track")
-            assert "reviewer" in page_b.inner_text("#mix-note")
-            assert page_b.is_hidden("#project-save")
+        # The reviewer sees the mix but cannot change it.
+        open_project(page_b, name)
+        page_b.wait_for_selector('#mix-tracks li[data-track="bass"]')
+        assert page_b.is_disabled('#mix-tracks li[data-track="bass"] input[name="gain"]')
+        assert page_b.is_disabled('#mix-tracks li[data-track="bass"] input[name="mute"]')
+        assert page_b.is_hidden("#mix-add-track")
+        assert "reviewer" in page_b.inner_text("#mix-note")
+        assert page_b.is_hidden("#project-save")
 
-            # A comment on a time range of a track, from the owner's page, reaches the
-            # reviewer's; the reviewer replies, the owner resolves the thread.
-            page_a.fill("#comment-body", "The bass is late here")
-            page_a.fill("#comment-track", "bass")
-            page_a.fill("#comment-start", "1.5")
-            page_a.fill("#comment-end", "4")
-            page_a.click("#comment-form button[type=submit]")
-            thread = ".comment-group[data-track='bass'] li[data-resolved]"
-            page_b.wait_for_selector(f"{thread}:has-text('The bass is late here')")
-            assert "bass, 0:01.5–0:04" in page_b.inner_text(thread)
-            page_b.fill(f"{thread} .reply-form textarea", "Agreed, by a beat")
-            page_b.click(f"{thread} .reply-form button[type=submit]")
-            page_a.wait_for_selector(f"{thread} .comment-replies:has-text('Agreed, by a beat')")
-            assert page_b.locator(f"{thread} .comment-resolve").count() == 0  # not theirs
-            page_a.click(f"{thread} .comment-resolve")
-            page_b.wait_for_selector(".comment-group[data-track='bass'] li[data-resolved='true']")
-            # The owner starts a job in the project from the project's page (the job form
-            # with the project chosen); the reviewer's page lists it when it ends, and
-            # the reviewer approves its artifact: the owner's page shows the decision.
-            page_a.click("#project-start-job")
-            assert page_a.input_value("#job-project") == project_id
-            page_a.set_input_files("#file-input", str(write_tone(tmp_path / "take.wav", 1.0)))
-            page_a.wait_for_selector("#upload-status[data-upload-id]")
-            page_a.click("#start-job")
-            a.wait_for_job_end()
-            page_b.wait_for_selector("#project-jobs li[data-status='completed']")
-            page_b.wait_for_selector("#project-activity li[data-type='job.completed']")
-            artifact = page_b.input_value("#approval-artifact")
-            assert artifact
-            page_b.fill("#approval-note", "Ship it")
-            page_b.get_by_role("button", name="Approve", exact=True).click()
-            approved = f"#project-approvals li[data-decision='approved']:has-text('{artifact}')"
-            page_a.wait_for_selector(approved)
-            # The reviewer cannot start a job in the project: the server's sentence shows.
-            page_b.select_option("#job-project", project_id)
-            page_b.set_input_files("#file-input", str(write_tone(tmp_path / "mine.wav", 1.0)))
-            page_b.wait_for_selector("#upload-status[data-upload-id]")
-            page_b.click("#start-job")
-            page_b.wait_for_selector("#job-form-error:has-text('The job was not started')")
-            print("a reviewer's job refused:", page_b.inner_text("#job-form-error"))
-            assert "reviewer" in page_b.inner_text("#job-form-error")
-            assert_fits(page_a, "360 px, a project's page with comments")
+        # A comment on a time range of a track, from the owner's page, reaches the
+        # reviewer's; the reviewer replies, the owner resolves the thread.
+        page_a.fill("#comment-body", "The bass is late here")
+        page_a.fill("#comment-track", "bass")
+        page_a.fill("#comment-start", "1.5")
+        page_a.fill("#comment-end", "4")
+        page_a.click("#comment-form button[type=submit]")
+        thread = ".comment-group[data-track='bass'] li[data-resolved]"
+        page_b.wait_for_selector(f"{thread}:has-text('The bass is late here')")
+        assert "bass, 0:01.5–0:04" in page_b.inner_text(thread)
+        page_b.fill(f"{thread} .reply-form textarea", "Agreed, by a beat")
+        page_b.click(f"{thread} .reply-form button[type=submit]")
+        page_a.wait_for_selector(f"{thread} .comment-replies:has-text('Agreed, by a beat')")
+        assert page_b.locator(f"{thread} .comment-resolve").count() == 0  # not theirs
+        page_a.click(f"{thread} .comment-resolve")
+        page_b.wait_for_selector(".comment-group[data-track='bass'] li[data-resolved='true']")
+        # The owner starts a job in the project from the project's page (the job form
+        # with the project chosen); the reviewer's page lists it when it ends, and
+        # the reviewer approves its artifact: the owner's page shows the decision.
+        page_a.click("#project-start-job")
+        assert page_a.input_value("#job-project") == project_id
+        page_a.set_input_files("#file-input", str(write_tone(tmp_path / "take.wav", 1.0)))
+        page_a.wait_for_selector("#upload-status[data-upload-id]")
+        page_a.click("#start-job")
+        a.wait_for_job_end()
+        page_b.wait_for_selector("#project-jobs li[data-status='completed']")
+        page_b.wait_for_selector("#project-activity li[data-type='job.completed']")
+        artifact = page_b.input_value("#approval-artifact")
+        assert artifact
+        page_b.fill("#approval-note", "Ship it")
+        page_b.get_by_role("button", name="Approve", exact=True).click()
+        approved = f"#project-approvals li[data-decision='approved']:has-text('{artifact}')"
+        page_a.wait_for_selector(approved)
+        # The reviewer cannot start a job in the project: the server's sentence shows.
+        page_b.select_option("#job-project", project_id)
+        page_b.set_input_files("#file-input", str(write_tone(tmp_path / "mine.wav", 1.0)))
+        page_b.wait_for_selector("#upload-status[data-upload-id]")
+        page_b.click("#start-job")
+        page_b.wait_for_selector("#job-form-error:has-text('The job was not started')")
+        print("a reviewer's job refused:", page_b.inner_text("#job-form-error"))
+        assert "reviewer" in page_b.inner_text("#job-form-error")
+        assert_fits(page_a, "360 px, a project's page with comments")
 
-            # The owner removes the reviewer from the page: the reviewer's page says so,
-            # and the project answers them 404.
-            page_a.get_by_role("button", name=f"Remove {reviewer_email}").click()
-            page_b.wait_for_selector("#project-closed:has-text('You were removed from this')")
-            assert page_b.is_hidden(".project-body")
-            gone = reviewer.get(f"/api/v1/projects/{project_id}")
-            assert gone.status_code == 404, gone.text
-            page_a.wait_for_selector(member(reviewer_id), state="detached")
-            page_a.wait_for_selector("#project-activity li[data-type='project.member.removed']")
+        # The owner removes the reviewer from the page: the reviewer's page says so,
+        # and the project answers them 404.
+        page_a.get_by_role("button", name=f"Remove {reviewer_email}").click()
+        page_b.wait_for_selector("#project-closed:has-text('You were removed from this')")
+        assert page_b.is_hidden(".project-body")
+        gone = reviewer.get(f"/api/v1/projects/{project_id}")
+        assert gone.status_code == 404, gone.text
+        page_a.wait_for_selector(member(reviewer_id), state="detached")
+        page_a.wait_for_selector("#project-activity li[data-type='project.member.removed']")
 
 
 def test_a_refused_change_starts_the_pages_mix_over_from_the_servers(
@@ -379,11 +398,8 @@ def test_a_refused_change_starts_the_pages_mix_over_from_the_servers(
     the page's next edit builds on it, the server refuses it and answers with its own
     state, and the page comes back to that, saying why."""
     url = gateway_requiring_accounts
-    email, _, token = account(url, "mixer")
+    email, _ = account(url, "mixer")
     name = f"Reset {uuid.uuid4().hex[:6]}"
-    with api(url, token) as owner:
-        created = owner.post("/api/v1/projects", json={"name": name})
-        assert created.status_code == 201, created.text
     foreign: Doc[Any] = Doc()
     foreign.get("tracks", type=Map)["strings"] = Map({"gain": 0.5, "effects": Map()})
     foreign_state = base64.b64encode(foreign.get_update()).decode()
@@ -395,6 +411,9 @@ def test_a_refused_change_starts_the_pages_mix_over_from_the_servers(
 
     with studio_page(browser, url) as studio:
         page = sign_in(studio, email, PASSWORD)
+        with api(url, token_of(page)) as owner:
+            created = owner.post("/api/v1/projects", json={"name": name})
+            assert created.status_code == 201, created.text
         page.route_web_socket(re.compile(r"/api/v1/projects/.*/ws"), route)
         open_project(page, name)
         add_track(page, "keys")
@@ -418,3 +437,87 @@ def test_a_refused_change_starts_the_pages_mix_over_from_the_servers(
             "() => !document.getElementById('mix-error').textContent.includes(\"a test's\")"
         )
         assert "was not kept" in page.inner_text("#mix-error")
+
+
+# What the page's player applies to each stem: {stem: {gain, pan}} (the graph's own nodes).
+HEARD = """async () => {
+  const { currentProjectPlayer } = await import("/static/js/project-listen.js");
+  const player = currentProjectPlayer();
+  if (!player) return null;
+  return Object.fromEntries(player.stems.map((stem, i) => [stem.name, {
+    gain: Math.round(player.voices[i].gain.gain.value * 100) / 100,
+    pan: Math.round(player.voices[i].pan.pan.value * 100) / 100,
+  }]));
+}"""
+
+
+def test_what_a_member_hears_follows_the_others_faders(
+    browser: Browser,  # noqa: F811
+    gateway_requiring_accounts: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A separation run in the project: B loads its stems in the shared mixer and makes
+    them the mix's tracks; when A moves a stem's fader, mutes or solos one, the gain and
+    pan nodes B's page plays through follow."""
+    url = gateway_requiring_accounts
+    owner_email, _ = account(url, "owner")
+    member_email, member_id = account(url, "member")
+    name = f"Listen {uuid.uuid4().hex[:6]}"
+    with (
+        studio_page(browser, url) as a,
+        studio_page(browser, url) as b,
+        ExitStack() as clients,
+    ):
+        page_a = sign_in(a, owner_email, PASSWORD)
+        page_b = sign_in(b, member_email, PASSWORD)
+        owner = clients.enter_context(api(url, token_of(page_a)))
+        member = clients.enter_context(api(url, token_of(page_b)))
+        project_id = owner.post("/api/v1/projects", json={"name": name}).json()["id"]
+        invited = owner.post(
+            f"/api/v1/projects/{project_id}/invitations",
+            json={"account_id": member_id, "role": "artist"},
+        )
+        assert invited.status_code == 201, invited.text
+        accepted = member.post(f"/api/v1/invitations/{invited.json()['id']}/accept")
+        assert accepted.status_code == 200, accepted.text
+        uploaded = upload(owner, write_tone(tmp_path / "song.wav", 2.0)).json()
+        body = {
+            "kind": "separation",
+            "input": {"upload_id": uploaded["id"]},
+            "params": {"model": "classical"},
+            "project_id": project_id,
+        }
+        submitted = owner.post("/api/v1/jobs", json=body)
+        assert submitted.status_code == 202, submitted.text
+        job = wait_for_status(owner, submitted.json()["id"], timeout_s=180)
+        assert job["status"] == "completed", job
+
+        open_project(page_a, name)
+        open_project(page_b, name)
+        page_b.wait_for_selector("#project-listen:not([hidden])")
+        page_b.click("#listen-load")
+        page_b.wait_for_selector("#listen-status:has-text('stems loaded')")
+        page_b.click("#listen-use")
+        heard = page_b.evaluate(HEARD)
+        stems = sorted(heard)
+        assert len(stems) >= 2, heard
+        assert all(level == {"gain": 1.0, "pan": 0.0} for level in heard.values()), heard
+        first, second = stems[0], stems[1]
+        page_a.wait_for_selector(f'#mix-tracks li[data-track="{second}"]')
+
+        page_a.evaluate(SET_CONTROL, [first, "gain", 0.5])
+        page_a.evaluate(SET_CONTROL, [first, "pan", -0.4])
+        page_b.wait_for_function(
+            f"async () => JSON.stringify((await ({HEARD})())[{first!r}])"
+            " === JSON.stringify({gain: 0.5, pan: -0.4})"
+        )
+        # Solo the second: every other stem is silent; then mute it: all are.
+        page_a.evaluate(SET_CONTROL, [second, "solo", True])
+        page_b.wait_for_function(
+            f"async () => Object.entries((await ({HEARD})()))"
+            f".every(([name, level]) => level.gain === (name === {second!r} ? 1 : 0))"
+        )
+        page_a.evaluate(SET_CONTROL, [second, "mute", True])
+        page_b.wait_for_function(
+            f"async () => Object.values((await ({HEARD})())).every((level) => level.gain === 0)"
+        )

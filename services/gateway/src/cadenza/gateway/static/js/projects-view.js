@@ -600,6 +600,7 @@ class ProjectPage {
           h("span", { className: "visually-hidden" }, `${job.kind} job of ${formatTime(job.created_at)}: `), "Open"))));
       this.jobsNote.textContent = jobs.length ? "" : "No jobs in this project yet.";
       this.comments.setJobs(jobs);
+      this.mixer.player.setJobs(jobs);
     } catch (error) {
       this.jobsNote.textContent = `The project's jobs could not be loaded: ${error.message}`;
     }

@@ -7,6 +7,7 @@
 
 import * as Y from "./yjs.js";
 import { h } from "./dom.js";
+import { ProjectPlayer } from "./project-listen.js";
 
 const REMOTE = "server";
 const SEND_GAP_MS = 50;
@@ -64,8 +65,13 @@ export class SharedMixer {
     this.error = h("p", { id: "mix-error", className: "error", role: "alert" });
     this.list = h("ul", { id: "mix-tracks", className: "mix-tracks", aria: { labelledby: "mix-title" } });
     this.empty = h("p", { id: "mix-empty", className: "muted" }, "No tracks in the shared mix yet.");
+    this.player = new ProjectPlayer({
+      controls: () => new Map(Object.entries(this.toJSON())),
+      addTracks: (names) => this.addTracks(names),
+      canEdit: () => !this.readOnly,
+    });
     this.element = h("section", { id: "project-mixer", className: "project-part shared-mixer", aria: { labelledby: "mix-title" } },
-      h("h4", { id: "mix-title" }, "Shared mix"), this.note, this.adder, this.error, this.empty, this.list);
+      h("h4", { id: "mix-title" }, "Shared mix"), this.note, this.player.element, this.adder, this.error, this.empty, this.list);
     this.element.addEventListener("focusin", (event) => {
       const row = event.target.closest("[data-track]");
       this.onLooking(row ? row.dataset.track : null);
@@ -171,6 +177,20 @@ export class SharedMixer {
     this.trackInput.focus();
   }
 
+  /** Add tracks by name (a job's stems), those the mix lacks, as far as it has room. */
+  addTracks(names) {
+    const tracks = this.tracks();
+    if (!tracks || this.readOnly) return;
+    this.doc.transact(() => {
+      for (const name of names) {
+        if (tracks.has(name) || tracks.size >= MAX_TRACKS || !name || name.length > MAX_TRACK_ID_CHARS) continue;
+        const track = new Y.Map();
+        track.set("effects", new Y.Map());
+        tracks.set(name, track);
+      }
+    });
+  }
+
   /** Change one control of a track (a local edit: sent to the others). */
   set(trackId, control, value) {
     const track = this.tracks() && this.tracks().get(trackId);
@@ -213,6 +233,7 @@ export class SharedMixer {
       for (const input of [row.gain, row.pan, row.mute, row.solo]) input.disabled = this.readOnly;
     });
     this.empty.hidden = ids.length > 0;
+    this.player.follow();
   }
 
   makeRow(id) {
@@ -252,6 +273,7 @@ export class SharedMixer {
   }
 
   destroy() {
+    this.player.close();
     this.flush();
     window.clearTimeout(this.timer);
     if (this.doc) this.doc.destroy();
