@@ -365,8 +365,21 @@ async def test_a_projects_jobs_are_seen_by_its_members_started_by_makers_and_tol
     ana, ben, cy = await members(two_gateways, signed_up, "ana", "ben", "cy")
     project_id = await shared_project(ana, (ben, "reviewer"))
     tone = write_tone(tmp_path / "tone.wav", 1.0)
-    uploaded = await ana.api.post("/api/v1/uploads", files={"file": ("t.wav", tone.read_bytes())})
+    into = {"project_id": project_id}
+    files = {"file": ("t.wav", tone.read_bytes())}
+    uploaded = await ana.api.post("/api/v1/uploads", params=into, files=files)
     assert uploaded.status_code == 201, uploaded.text
+    assert uploaded.json()["project_id"] == project_id
+    upload_id = uploaded.json()["id"]
+    # The project's members read what is uploaded into it; a reviewer uploads nothing there.
+    assert (await ben.api.get(f"/api/v1/uploads/{upload_id}")).status_code == 200
+    content = await ben.api.get(f"/api/v1/uploads/{upload_id}/content")
+    assert content.status_code == 200 and content.content == tone.read_bytes()
+    assert (await cy.api.get(f"/api/v1/uploads/{upload_id}")).status_code == 404
+    refused = await ben.api.post("/api/v1/uploads", params=into, files=files)
+    assert refused.status_code == 403 and "may start jobs in the project" in refused.text
+    stranger = await cy.api.post("/api/v1/uploads", params=into, files=files)
+    assert stranger.status_code == 422 and "you are in no project" in stranger.text
     job = {
         "kind": "effects",
         "input": {"upload_id": uploaded.json()["id"]},

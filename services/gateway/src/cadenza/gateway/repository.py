@@ -229,11 +229,13 @@ class Upload:
     channels: int
     uri: str
     created_at: datetime
+    # Uploaded into a project: its members see it (and may use it in their jobs).
+    project_id: uuid.UUID | None = None
 
 
 UPLOAD_COLUMNS = (
     "id, owner, filename, media_type, format, bytes, sha256, duration_s, sample_rate,"
-    " channels, uri, created_at"
+    " channels, uri, created_at, project_id"
 )
 
 
@@ -262,7 +264,7 @@ async def delete_upload(pool: asyncpg.Pool, upload: Upload) -> None:
 async def _insert_upload(conn: asyncpg.Connection, upload: Upload) -> None:
     await conn.execute(
         f"INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES"
-        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         upload.id,
         upload.owner,
         upload.filename,
@@ -275,12 +277,14 @@ async def _insert_upload(conn: asyncpg.Connection, upload: Upload) -> None:
         upload.channels,
         upload.uri,
         upload.created_at,
+        upload.project_id,
     )
 
 
 async def get_upload(pool: asyncpg.Pool, owner: str, upload_id: uuid.UUID) -> Upload | None:
+    """The upload if `owner` may read it: its own, or one of a project it is a member of."""
     row = await pool.fetchrow(
-        f"SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = $1 AND owner = $2", upload_id, owner
+        f"SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = $1 AND {VISIBLE}", upload_id, owner
     )
     return Upload(**dict(row)) if row else None
 

@@ -24,6 +24,7 @@ class UploadView(BaseModel):
     sample_rate: int
     channels: int
     created_at: datetime
+    project_id: uuid.UUID | None = Field(None, description="The project it was uploaded into")
 
     @classmethod
     def of(cls, upload: Upload) -> UploadView:
@@ -38,6 +39,7 @@ class UploadView(BaseModel):
             sample_rate=upload.sample_rate,
             channels=upload.channels,
             created_at=upload.created_at,
+            project_id=upload.project_id,
         )
 
 

@@ -15,6 +15,7 @@ from cadenza.gateway import repository
 from cadenza.gateway.application.errors import NotFoundError
 from cadenza.gateway.file_checks import check_audio
 from cadenza.gateway.multipart_upload import UploadRejectedError, receive_form
+from cadenza.gateway.projects import access as project_access
 from cadenza.gateway.quotas import QuotaExceededError, Quotas
 from cadenza.gateway.services import Services
 from cadenza.runtime.storage import object_key
@@ -23,15 +24,25 @@ from cadenza.runtime.storage import object_key
 FRAMING_BYTES = 64 * 1024
 
 
-async def receive_upload(services: Services, request: Request, owner: str) -> repository.Upload:
+async def receive_upload(
+    services: Services, request: Request, owner: str, project_id: uuid.UUID | None = None
+) -> repository.Upload:
     """The stored, recorded upload; HTTPException (413, 415, 422, 429) or
-    QuotaExceededError (403) with a sentence otherwise. A refused file is not kept."""
-    upload, _ = await receive_upload_form(services, request, owner)
+    QuotaExceededError (403) with a sentence otherwise. A refused file is not kept. Into a
+    project, the caller's role there must start jobs (checked before a byte is read)."""
+    if project_id is not None:
+        await project_access.may_start_jobs(services.pool, owner, project_id)
+    upload, _ = await receive_upload_form(services, request, owner, project_id=project_id)
     return upload
 
 
 async def receive_upload_form(
-    services: Services, request: Request, owner: str, text_fields: frozenset[str] = frozenset()
+    services: Services,
+    request: Request,
+    owner: str,
+    text_fields: frozenset[str] = frozenset(),
+    *,
+    project_id: uuid.UUID | None = None,
 ) -> tuple[repository.Upload, dict[str, str]]:
     """As `receive_upload`, with the form's text fields named in `text_fields` (at most
     64 KiB together) beside the file."""
@@ -79,6 +90,7 @@ async def receive_upload_form(
         channels=info.channels,
         uri=stored.uri,
         created_at=datetime.now(UTC),
+        project_id=project_id,
     )
     try:
         await repository.insert_upload(

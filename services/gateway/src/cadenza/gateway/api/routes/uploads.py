@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel
 
 from cadenza.gateway.api.params import binary, multipart_form
@@ -39,9 +39,16 @@ UPLOAD_BODY = multipart_form(
     },
 )
 async def create_upload(
-    request: Request, response: Response, services: ServicesDep, owner: WriterDep
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    owner: WriterDep,
+    project_id: Annotated[
+        uuid.UUID | None,
+        Query(description="Into this project: its members see it (you start jobs there)"),
+    ] = None,
 ) -> UploadView:
-    upload = await uploads.receive_upload(services, request, owner)
+    upload = await uploads.receive_upload(services, request, owner, project_id)
     response.headers["Location"] = f"/api/v1/uploads/{upload.id}"
     return UploadView.of(upload)
 
