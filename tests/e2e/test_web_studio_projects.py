@@ -521,3 +521,32 @@ def test_what_a_member_hears_follows_the_others_faders(
         page_b.wait_for_function(
             f"async () => Object.values((await ({HEARD})())).every((level) => level.gain === 0)"
         )
+
+        # Comments on the waveform: A's comment on a range of the first stem is drawn
+        # over B's waveform of it; B drags across the second stem's waveform and
+        # comments on that range, which reaches A.
+        page_a.fill("#comment-body", "Too loud at the start")
+        page_a.fill("#comment-track", first)
+        page_a.fill("#comment-start", "0.5")
+        page_a.fill("#comment-end", "1.5")
+        page_a.click("#comment-form button[type=submit]")
+        drawn = f'#mix-tracks li[data-track="{first}"] canvas[data-ranges="0.5-1.5"]'
+        page_b.wait_for_selector(drawn)
+        wave = page_b.locator(f'#mix-tracks li[data-track="{second}"] canvas.mix-wave')
+        box = wave.bounding_box()
+        assert box, "the second stem's waveform is shown"
+        middle = box["y"] + box["height"] / 2
+        page_b.mouse.move(box["x"] + box["width"] * 0.25, middle)
+        page_b.mouse.down()
+        page_b.mouse.move(box["x"] + box["width"] * 0.75, middle)
+        page_b.mouse.up()
+        assert page_b.input_value("#comment-track") == second
+        start = float(page_b.input_value("#comment-start"))
+        end = float(page_b.input_value("#comment-end"))
+        assert abs(start - 0.5) <= 0.1 and abs(end - 1.5) <= 0.1, (start, end)
+        assert page_b.evaluate("() => document.activeElement.id") == "comment-body"
+        page_b.keyboard.type("The tail rings on")
+        page_b.click("#comment-form button[type=submit]")
+        page_a.wait_for_selector(
+            f".comment-group[data-track='{second}'] li:has-text('The tail rings on')"
+        )

@@ -32,7 +32,8 @@ function range(anchor) {
 }
 
 export class ProjectComments {
-  constructor(projectId, { nameOf, tracks, me }) {
+  constructor(projectId, { nameOf, tracks, me, onChange }) {
+    this.onChange = onChange || (() => {});
     this.projectId = projectId;
     this.nameOf = nameOf;
     this.tracks = tracks;
@@ -112,6 +113,7 @@ export class ProjectComments {
       });
       start = h("input", { id: "comment-start", name: "start_s", type: "number", min: "0", max: "86400", step: "any", inputMode: "decimal" });
       end = h("input", { id: "comment-end", name: "end_s", type: "number", min: "0", max: "86400", step: "any", inputMode: "decimal" });
+      this.fields = { body, track, start, end };
       fields.push(h("div", { className: "grid-3" },
         h("div", { className: "field" }, h("label", { htmlFor: track.id }, "On track (optional)"), track),
         h("div", { className: "field" }, h("label", { htmlFor: start.id }, "From second"), start),
@@ -182,6 +184,24 @@ export class ProjectComments {
         })));
     }));
     if (!roots.length) this.list.replaceChildren(h("p", { className: "muted" }, "No comments yet."));
+    this.onChange();
+  }
+
+  /** The time ranges comments on `track` point at: [{start_s, end_s, resolved}]. */
+  rangesFor(track) {
+    return [...this.comments.values()]
+      .filter((c) => !c.parent_id && c.anchor && c.anchor.track === track && c.anchor.start_s !== null && c.anchor.start_s !== undefined)
+      .map((c) => ({ start_s: c.anchor.start_s, end_s: c.anchor.end_s, resolved: Boolean(c.resolved) }));
+  }
+
+  /** A range picked on a track's waveform: the new comment's anchor, ready to write. */
+  prefill(track, start, end) {
+    if (this.element.hidden || this.archived) return;
+    this.fields.track.value = track;
+    this.fields.start.value = String(start);
+    this.fields.end.value = end > start ? String(end) : "";
+    this.fields.body.focus();
+    announce(`Commenting on ${track} from ${songTime(start)}${end > start ? ` to ${songTime(end)}` : ""}`);
   }
 
   renderApprovals() {

@@ -32,6 +32,7 @@ export class ProjectPlayer {
    */
   constructor(mix) {
     this.mix = mix;
+    this.onLoaded = mix.onLoaded || (() => {});
     this.jobs = [];
     this.stems = [];
     this.voices = [];
@@ -83,11 +84,18 @@ export class ProjectPlayer {
     }
     current = this;
     this.build();
+    this.onLoaded();
     const missing = this.missingTracks();
     this.useButton.hidden = missing.length === 0 || !this.mix.canEdit();
     this.playButton.disabled = false;
     this.status.textContent = `${this.stems.length} stems loaded: ${this.stems.map((s) => s.name).join(", ")}.`
       + (missing.length ? ` Not in the mix yet (heard at their defaults): ${missing.join(", ")}.` : "");
+  }
+
+  /** The decoded stem heard as `track`, if one is loaded. */
+  stemBuffer(track) {
+    const stem = this.stems.find((s) => s.name === track);
+    return stem ? stem.buffer : null;
   }
 
   missingTracks() {

@@ -263,8 +263,10 @@ class ProjectPage {
     this.mixer = new SharedMixer({
       send: (bytes) => this.room.sendBinary(bytes),
       onLooking: (track) => this.look(track ? { track } : null),
+      rangesFor: (track) => this.comments.rangesFor(track),
+      onRange: (track, start, end) => this.comments.prefill(track, start, end),
     });
-    this.comments = new ProjectComments(project.id, { nameOf: (id) => this.nameOf(id), tracks: () => this.mixer.tracks(), me });
+    this.comments = new ProjectComments(project.id, { nameOf: (id) => this.nameOf(id), tracks: () => this.mixer.tracks(), me, onChange: () => this.mixer.drawWaves() });
     this.jobList = h("ul", { id: "project-jobs", className: "project-jobs", aria: { labelledby: "project-jobs-title" } });
     this.jobsNote = h("p", { id: "project-jobs-note", className: "muted", aria: { live: "polite" } });
     this.startJobButton = h("button", { type: "button", id: "project-start-job", onclick: () => onStartJob(this.project) }, "Start a job in this project");

@@ -8,6 +8,7 @@
 import * as Y from "./yjs.js";
 import { h } from "./dom.js";
 import { ProjectPlayer } from "./project-listen.js";
+import { drawTrackWave, pickRanges } from "./track-waveform.js";
 
 const REMOTE = "server";
 const SEND_GAP_MS = 50;
@@ -38,11 +39,14 @@ let rows = 0;
 
 export class SharedMixer {
   /**
-   * @param {{send: (bytes: Uint8Array) => boolean, onLooking: (track: string|null) => void}} options
+   * @param {{send: (bytes: Uint8Array) => boolean, onLooking: (track: string|null) => void,
+   *   rangesFor: (track: string) => object[], onRange: (track: string, start: number, end: number) => void}} options
    */
-  constructor({ send, onLooking }) {
+  constructor({ send, onLooking, rangesFor, onRange }) {
     this.send = send;
     this.onLooking = onLooking;
+    this.rangesFor = rangesFor;
+    this.onRange = onRange;
     this.readOnly = true;
     this.pending = [];
     this.timer = 0;
@@ -69,6 +73,7 @@ export class SharedMixer {
       controls: () => new Map(Object.entries(this.toJSON())),
       addTracks: (names) => this.addTracks(names),
       canEdit: () => !this.readOnly,
+      onLoaded: () => this.drawWaves(),
     });
     this.element = h("section", { id: "project-mixer", className: "project-part shared-mixer", aria: { labelledby: "mix-title" } },
       h("h4", { id: "mix-title" }, "Shared mix"), this.note, this.player.element, this.adder, this.error, this.empty, this.list);
@@ -212,6 +217,7 @@ export class SharedMixer {
       if (!row) {
         row = this.makeRow(id);
         this.rows.set(id, row);
+        this.drawWave(id, row);
       }
       if (this.list.children[index] !== row.element) this.list.insertBefore(row.element, this.list.children[index] || null);
       const track = tracks.get(id);
@@ -236,6 +242,17 @@ export class SharedMixer {
     this.player.follow();
   }
 
+  /** Every track's waveform (a stem of that name loaded), with its comments' ranges. */
+  drawWaves() {
+    for (const [id, row] of this.rows) this.drawWave(id, row);
+  }
+
+  drawWave(id, row) {
+    const buffer = this.player.stemBuffer(id);
+    row.wave.hidden = !buffer;
+    if (buffer) drawTrackWave(row.wave, buffer, this.rangesFor(id));
+  }
+
   makeRow(id) {
     rows += 1;
     const key = `mix-${rows}`;
@@ -249,15 +266,18 @@ export class SharedMixer {
     pan.addEventListener("input", () => this.set(id, "pan", Number(pan.value)));
     mute.addEventListener("change", () => this.set(id, "mute", mute.checked));
     solo.addEventListener("change", () => this.set(id, "solo", solo.checked));
+    const wave = h("canvas", { className: "mix-wave", hidden: true, title: `Drag across ${id} to comment on that time range`, aria: { hidden: "true" } });
+    pickRanges(wave, () => (this.player.stemBuffer(id) || { duration: 0 }).duration, (start, end) => this.onRange(id, start, end));
     const element = h("li", { className: "mix-track", dataset: { track: id } },
       h("fieldset", {},
         h("legend", {}, id),
+        wave,
         h("div", { className: "mix-control" }, h("label", { htmlFor: gain.id }, `Gain of ${id}`), gain, gainOut),
         h("div", { className: "mix-control" }, h("label", { htmlFor: pan.id }, `Pan of ${id}`), pan, panOut),
         h("div", { className: "choices" },
           h("label", {}, mute, ` Mute ${id}`),
           h("label", {}, solo, ` Solo ${id}`))));
-    return { element, gain, pan, mute, solo, gainOut, panOut };
+    return { element, gain, pan, mute, solo, gainOut, panOut, wave };
   }
 
   /** The mix as plain data, unset controls at their defaults (as shared_mix.as_json). */
