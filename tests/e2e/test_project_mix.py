@@ -1,7 +1,8 @@
-"""A project's shared mix through to audio, against the whole platform: a producer separates
-a track in the project, two members set the mix over the project's socket (one mutes the
-drums while the other turns the vocals down and pans the bass), and the mix job renders
-exactly the sum of the stems the mix lets through, at their gains and pans."""
+"""Projects against the whole platform. The shared mix through to audio: a producer
+separates a track in the project, two members set the mix over the project's socket (one
+mutes the drums while the other turns the vocals down and pans the bass), and the mix job
+renders exactly the sum of the stems the mix lets through, at their gains and pans. And a
+private catalog song added into a project: its members read it, no one else does."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import soundfile as sf
 import websockets
 from pycrdt import Doc, Map
 
+from cadenza.devstack.music import song_midi
 from cadenza.devstack.platform import Platform
 from cadenza.devstack.testing import write_noise
 
@@ -141,3 +143,48 @@ def test_the_shared_mix_renders_the_stems_it_lets_through(
     assert difference < 1e-3, difference  # 16-bit output
     owner.close()
     producer.close()
+
+
+def test_a_song_added_into_a_project_is_its_members_and_no_one_elses(
+    accounts_gateway: str,
+) -> None:
+    owner, _, _ = signed_in(accounts_gateway, "owner")
+    producer, producer_id, _ = signed_in(accounts_gateway, "producer")
+    reviewer, reviewer_id, _ = signed_in(accounts_gateway, "reviewer")
+    stranger, _, _ = signed_in(accounts_gateway, "stranger")
+    project = owner.post("/api/v1/projects", json={"name": "Songbook"}).json()["id"]
+    for member, role in ((producer_id, "producer"), (reviewer_id, "reviewer")):
+        invited = owner.post(
+            f"/api/v1/projects/{project}/invitations", json={"account_id": member, "role": role}
+        ).json()
+        client = producer if member == producer_id else reviewer
+        client.post(f"/api/v1/invitations/{invited['id']}/accept").raise_for_status()
+
+    title = f"Band Rehearsal {uuid.uuid4().hex[:6]}"
+    midi = song_midi(seed=5)
+    files = {"midi": ("rehearsal.mid", midi, "audio/midi")}
+    refused = reviewer.post(
+        "/api/v1/songs", params={"project_id": project}, files=files, data={"title": title}
+    )
+    assert refused.status_code == 403, refused.text
+    added = producer.post(
+        "/api/v1/songs",
+        params={"project_id": project, "wait": "60"},
+        files=files,
+        data={"title": title},
+    )
+    assert added.status_code == 201, added.text
+    song = added.json()["song"]
+    assert song["project_id"] == project and song["public"] is False
+    for reader in (owner, reviewer):
+        assert reader.get(f"/api/v1/songs/{song['id']}").status_code == 200
+        found = reader.get("/api/v1/songs", params={"q": title}).json()["items"]
+        assert song["id"] in [hit["song"]["id"] for hit in found]
+    assert stranger.get(f"/api/v1/songs/{song['id']}").status_code == 404
+    found = stranger.get("/api/v1/songs", params={"q": title}).json()["items"]
+    assert song["id"] not in [hit["song"]["id"] for hit in found]
+    # Removed from the project, a member no longer reads its songs.
+    owner.delete(f"/api/v1/projects/{project}/members/{reviewer_id}").raise_for_status()
+    assert reviewer.get(f"/api/v1/songs/{song['id']}").status_code == 404
+    for client in (owner, producer, reviewer, stranger):
+        client.close()

@@ -45,8 +45,10 @@ class SongMetadata(BaseModel):
     tags: tuple[str, ...] = Field(default=(), max_length=MAX_TAGS)
     # Where the song comes from (a URL, "music21:bach/bwv66.6", "upload").
     source: str = Field(default="upload", max_length=500)
-    # Public songs are readable by everybody; others only by their owner.
+    # Public songs are readable by everybody; others only by their owner (and, in a
+    # project, by its members).
     public: bool = False
+    project_id: uuid.UUID | None = None
 
     @field_validator("tags", mode="before")
     @classmethod
@@ -125,11 +127,21 @@ class QueryError(BaseModel):
     detail: str
 
 
+# The most projects one query names (those the principal is a member of, most recent first).
+MAX_QUERY_PROJECTS = 1000
+
+
 class CatalogQuery(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: ClassVar[str]
     principal: str = Field(pattern=OWNER_PATTERN)
+    # The projects the principal is a member of: their songs are the principal's to read.
+    projects: tuple[uuid.UUID, ...] = Field(default=(), max_length=MAX_QUERY_PROJECTS)
+
+    def viewer(self) -> list[str]:
+        """Who reads: the principal first, then its projects (the catalog's VISIBLE rule)."""
+        return [self.principal, *(str(p) for p in self.projects)]
 
     @classmethod
     def subject(cls) -> str:
@@ -193,6 +205,7 @@ class SongView(BaseModel):
     source: str
     public: bool
     owner: str
+    project_id: uuid.UUID | None = None
     duration_s: float | None
     tempo_bpm: float | None
     key: str | None

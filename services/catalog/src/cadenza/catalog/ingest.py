@@ -304,6 +304,7 @@ def _new_song(
         id=song_id,
         owner=cmd.owner,
         public=meta.public,
+        project_id=meta.project_id,
         title=meta.title,
         artist=meta.artist,
         tags=meta.tags,

@@ -79,7 +79,7 @@ async def search(catalog: Catalog, query: SongSearch) -> BaseModel:
 
 
 async def get(catalog: Catalog, query: SongGet) -> BaseModel:
-    song = await repository.get_song(catalog.db, query.principal, query.song_id)
+    song = await repository.get_song(catalog.db, query.viewer(), query.song_id)
     if song is None:
         raise _not_found(query.song_id)
     return song
@@ -87,12 +87,12 @@ async def get(catalog: Catalog, query: SongGet) -> BaseModel:
 
 async def similar(catalog: Catalog, query: SongSimilar) -> BaseModel:
     async with catalog.db.acquire() as conn:
-        embedding = await repository.embedding_of(conn, query.principal, query.song_id)
+        embedding = await repository.embedding_of(conn, query.viewer(), query.song_id)
         if embedding is None:
             raise _not_found(query.song_id)
         hits = await repository.nearest(
             conn,
-            query.principal,
+            query.viewer(),
             embedding,
             query.k,
             exclude=query.song_id,
@@ -112,7 +112,7 @@ async def match(catalog: Catalog, query: SongMatch) -> BaseModel:
         async with local_file(catalog.store, query.file) as path:
             assert path is not None
             sha256 = await asyncio.to_thread(_sha256, path)
-            exact = await repository.visible_song_with_file(catalog.db, query.principal, sha256)
+            exact = await repository.visible_song_with_file(catalog.db, query.viewer(), sha256)
             if exact is not None:
                 return MatchResult(sha256=sha256, exact=exact, verdict="exact")
             try:
@@ -133,15 +133,15 @@ async def match(catalog: Catalog, query: SongMatch) -> BaseModel:
     offset_s = None
     async with catalog.db.acquire() as conn:
         if analysis.landmarks is not None and len(analysis.landmarks):
-            votes = await repository.fingerprint_votes(conn, query.principal, analysis.landmarks)
+            votes = await repository.fingerprint_votes(conn, query.viewer(), analysis.landmarks)
             if votes and is_same_recording(votes[0][1], len(analysis.landmarks)):
                 song_id, count, delta = votes[0]
-                recording = await repository.get_song(conn, query.principal, song_id)
+                recording = await repository.get_song(conn, query.viewer(), song_id)
                 recording_score = round(count / len(analysis.landmarks), 4)
                 offset_s = round(delta * FRAME_SECONDS, 3)
         hits = await repository.nearest(
             conn,
-            query.principal,
+            query.viewer(),
             analysis.embedding,
             query.k,
             ef_search=settings.hnsw_ef_search,

@@ -1,7 +1,8 @@
 """The catalog's tables (schema `catalog`): every SQL statement the service runs.
 
-A principal sees public songs and their own; every read takes the principal and applies
-that rule in SQL, so another owner's song is simply "not found".
+A principal sees public songs, their own and their projects'; every read takes the reader
+(`Reader`: the principal, or the principal and the ids of its projects) and applies that
+rule in SQL, so another owner's song is simply "not found".
 """
 
 from __future__ import annotations
@@ -22,9 +23,19 @@ from cadenza.runtime import database
 MIGRATIONS = "cadenza.catalog.migrations"
 MIGRATIONS_TABLE = "catalog_schema_migrations"
 
-VISIBLE = "(s.public OR s.owner = $1)"
+# $1 is the reader as text[]: the principal first, then the projects it is a member of.
+VISIBLE = "(s.public OR s.owner = ($1::text[])[1] OR s.project_id::text = ANY($1::text[]))"
+# The principal alone, or the principal and its projects (CatalogQuery.viewer()).
+Reader = str | Sequence[str]
+
+
+def reader(who: Reader) -> list[str]:
+    return [who] if isinstance(who, str) else list(who)
+
+
 SONG_COLUMNS = (
-    "s.id, s.owner, s.public, s.title, s.artist, s.tags, s.source, s.duration_s, s.tempo_bpm,"
+    "s.id, s.owner, s.public, s.project_id, s.title, s.artist, s.tags, s.source,"
+    " s.duration_s, s.tempo_bpm,"
     " s.key_tonic, s.mode, s.time_signature, s.analysis, s.near_duplicate_of, s.created_at,"
     " (SELECT coalesce(jsonb_agg(to_jsonb(a) - 'song_id' ORDER BY a.name), '[]'::jsonb)"
     "  FROM catalog.song_assets a WHERE a.song_id = s.id) AS assets"
@@ -65,6 +76,7 @@ class NewSong:
     near_duplicate_of: uuid.UUID | None
     near_duplicate_similarity: float | None
     ingest_job_id: uuid.UUID
+    project_id: uuid.UUID | None = None
 
 
 def song_view(row: asyncpg.Record) -> SongView:
@@ -93,6 +105,7 @@ def song_view(row: asyncpg.Record) -> SongView:
         source=row["source"],
         public=row["public"],
         owner=row["owner"],
+        project_id=row["project_id"],
         duration_s=row["duration_s"],
         tempo_bpm=row["tempo_bpm"],
         key=PITCH_CLASSES[tonic] if tonic is not None else None,
@@ -114,26 +127,26 @@ async def song_by_ingest_job(conn: asyncpg.Connection, job_id: uuid.UUID) -> Son
 
 
 async def get_song(
-    conn: asyncpg.Connection | asyncpg.Pool, principal: str, song_id: uuid.UUID
+    conn: asyncpg.Connection | asyncpg.Pool, principal: Reader, song_id: uuid.UUID
 ) -> SongView | None:
     row = await conn.fetchrow(
         f"SELECT {SONG_COLUMNS} FROM catalog.songs s WHERE {VISIBLE} AND s.id = $2",
-        principal,
+        reader(principal),
         song_id,
     )
     return song_view(row) if row else None
 
 
 async def visible_song_with_file(
-    conn: asyncpg.Connection | asyncpg.Pool, principal: str, sha256: str
+    conn: asyncpg.Connection | asyncpg.Pool, principal: Reader, sha256: str
 ) -> SongView | None:
     """The song (visible to `principal`) that already has this exact file; own songs first."""
     row = await conn.fetchrow(
         f"SELECT {SONG_COLUMNS} FROM catalog.songs s"
         f" JOIN catalog.song_assets f ON f.song_id = s.id"
         f" WHERE {VISIBLE} AND f.sha256 = $2"
-        " ORDER BY (s.owner = $1) DESC, s.created_at LIMIT 1",
-        principal,
+        " ORDER BY (s.owner = ($1::text[])[1]) DESC, s.created_at LIMIT 1",
+        reader(principal),
         sha256,
     )
     return song_view(row) if row else None
@@ -141,7 +154,7 @@ async def visible_song_with_file(
 
 async def nearest(
     conn: asyncpg.Connection,
-    principal: str,
+    principal: Reader,
     embedding: np.ndarray,
     k: int,
     *,
@@ -156,7 +169,7 @@ async def nearest(
             f"SELECT {SONG_COLUMNS}, 1 - (s.embedding <=> $2) AS similarity"
             f" FROM catalog.songs s WHERE {VISIBLE} AND s.id IS DISTINCT FROM $3"
             " ORDER BY s.embedding <=> $2 LIMIT $4",
-            principal,
+            reader(principal),
             embedding,
             exclude,
             k,
@@ -165,11 +178,11 @@ async def nearest(
 
 
 async def embedding_of(
-    conn: asyncpg.Connection, principal: str, song_id: uuid.UUID
+    conn: asyncpg.Connection, principal: Reader, song_id: uuid.UUID
 ) -> np.ndarray | None:
     value = await conn.fetchval(
         f"SELECT s.embedding FROM catalog.songs s WHERE {VISIBLE} AND s.id = $2",
-        principal,
+        reader(principal),
         song_id,
     )
     return None if value is None else np.asarray(value.to_numpy(), dtype=np.float32)
@@ -185,9 +198,9 @@ async def insert_song(
     inserted = await conn.fetchval(
         "INSERT INTO catalog.songs (id, owner, public, title, artist, tags, source, duration_s,"
         " tempo_bpm, key_tonic, mode, time_signature, analysis, embedding, search_trigrams,"
-        " near_duplicate_of, near_duplicate_similarity, ingest_job_id)"
+        " near_duplicate_of, near_duplicate_similarity, ingest_job_id, project_id)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
-        " $18) ON CONFLICT DO NOTHING RETURNING id",
+        " $18, $19) ON CONFLICT DO NOTHING RETURNING id",
         song.id,
         song.owner,
         song.public,
@@ -206,6 +219,7 @@ async def insert_song(
         song.near_duplicate_of,
         song.near_duplicate_similarity,
         song.ingest_job_id,
+        song.project_id,
     )
     if inserted is None:
         return False
@@ -248,7 +262,7 @@ async def search(
 ) -> tuple[list[tuple[SongView, float]], int]:
     """One page of visible songs matching the text and filters, best first; and the total."""
     where = [VISIBLE]
-    args: list[Any] = [query.principal]
+    args: list[Any] = [query.viewer()]
 
     def bind(value: Any) -> str:
         args.append(value)
@@ -301,7 +315,7 @@ async def search(
 
 async def fingerprint_votes(
     conn: asyncpg.Connection,
-    principal: str,
+    principal: Reader,
     landmarks: np.ndarray,
     *,
     candidates: int = 5,
@@ -318,7 +332,7 @@ async def fingerprint_votes(
         " SELECT DISTINCT ON (h.song_id) h.song_id, h.votes, h.delta"
         " FROM hits h JOIN catalog.songs s ON s.id = h.song_id"
         f" WHERE {VISIBLE} ORDER BY h.song_id, h.votes DESC",
-        principal,
+        reader(principal),
         [int(h) for h in landmarks[:, 0]],
         [int(f) for f in landmarks[:, 1]],
     )

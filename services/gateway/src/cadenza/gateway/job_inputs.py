@@ -12,7 +12,13 @@ import asyncpg
 from faststream.nats import NatsBroker
 
 from cadenza.contracts.artifacts import ArtifactRef
-from cadenza.contracts.catalog import SongGet, SongPage, SongSearch, SongView
+from cadenza.contracts.catalog import (
+    MAX_QUERY_PROJECTS,
+    SongGet,
+    SongPage,
+    SongSearch,
+    SongView,
+)
 from cadenza.contracts.composition import BlendSource
 from cadenza.gateway import repository
 from cadenza.gateway.application.errors import NotFoundError, UnprocessableError
@@ -24,6 +30,7 @@ from cadenza.gateway.job_requests.common import (
     UploadInput,
     input_ref,
 )
+from cadenza.gateway.projects.repository import project_ids_of
 from cadenza.gateway.repository import Upload
 
 # A "Title - Artist" string matches a catalog title at least this well (trigram score).
@@ -61,7 +68,8 @@ async def resolve_input(
             )
         return ResolvedInput(source=ArtifactRef.model_validate(ref))
     assert isinstance(given, SongInput)
-    song = await _get_song(broker, owner, given.song_id, "input.song_id")
+    projects = await project_ids_of(pool, owner, MAX_QUERY_PROJECTS)
+    song = await _get_song(broker, owner, given.song_id, "input.song_id", projects)
     midi = _song_midi(song, "input.song_id").midi
     if midi.duration_s is None and song.duration_s:
         midi = midi.model_copy(update={"duration_s": song.duration_s})
@@ -70,9 +78,16 @@ async def resolve_input(
     return ResolvedInput(source=midi, midi_tracks=tracks)
 
 
-async def _get_song(broker: NatsBroker, owner: str, song_id: uuid.UUID, field: str) -> SongView:
+async def _get_song(
+    broker: NatsBroker,
+    owner: str,
+    song_id: uuid.UUID,
+    field: str,
+    projects: tuple[uuid.UUID, ...] = (),
+) -> SongView:
+    query = SongGet(principal=owner, projects=projects, song_id=song_id)
     try:
-        return SongView.model_validate(await ask(broker, SongGet(principal=owner, song_id=song_id)))
+        return SongView.model_validate(await ask(broker, query))
     except NotFoundError as e:
         raise UnprocessableError.one(field, f"no catalog song with id {song_id}") from e
 
@@ -95,11 +110,13 @@ def _song_midi(song: SongView, field: str) -> BlendSource:
     )
 
 
-async def _find_by_title(broker: NatsBroker, owner: str, text: str, field: str) -> SongView:
+async def _find_by_title(
+    broker: NatsBroker, owner: str, text: str, field: str, projects: tuple[uuid.UUID, ...] = ()
+) -> SongView:
     title, _, artist = text.rpartition(" - ") if " - " in text else (text, "", "")
     title, artist = title.strip(), artist.strip()
     page = SongPage.model_validate(
-        await ask(broker, SongSearch(principal=owner, q=title[:200], limit=20))
+        await ask(broker, SongSearch(principal=owner, projects=projects, q=title[:200], limit=20))
     )
     hits = [
         hit for hit in page.items if not artist or artist.casefold() in hit.song.artist.casefold()
@@ -120,7 +137,11 @@ async def _find_by_title(broker: NatsBroker, owner: str, text: str, field: str) 
 
 
 async def resolve_songs(
-    broker: NatsBroker, owner: str, field: str, songs: list[str]
+    broker: NatsBroker,
+    owner: str,
+    field: str,
+    songs: list[str],
+    projects: tuple[uuid.UUID, ...] = (),
 ) -> tuple[BlendSource, ...]:
     """Each entry a song id or "Title - Artist" (or "Title"), in order; a 422 names the
     entry that matches nothing (or a song without MIDI)."""
@@ -132,11 +153,11 @@ async def resolve_songs(
         except ValueError:
             song_id = None
         if song_id is not None:
-            song = await _get_song(broker, owner, song_id, where)
+            song = await _get_song(broker, owner, song_id, where, projects)
         else:
             if not text.strip():
                 raise UnprocessableError.one(where, "an empty song name")
-            song = await _find_by_title(broker, owner, text, where)
+            song = await _find_by_title(broker, owner, text, where, projects)
         return _song_midi(song, where)
 
     outcomes = await asyncio.gather(

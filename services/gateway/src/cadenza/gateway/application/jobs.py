@@ -37,6 +37,7 @@ from cadenza.gateway.job_requests.blend import song_count_problems
 from cadenza.gateway.job_state import JobState
 from cadenza.gateway.projection import Admission
 from cadenza.gateway.projects import access as project_access
+from cadenza.gateway.projects.repository import project_ids_of
 from cadenza.gateway.services import Services
 from cadenza.runtime.logging import job_context
 
@@ -79,7 +80,8 @@ async def submit(
         field, names = wanted
         if problems := song_count_problems(names, field):
             raise UnprocessableError(problems)
-        songs = await resolve_songs(services.broker, owner, field, names)
+        projects = await project_ids_of(services.pool, owner)
+        songs = await resolve_songs(services.broker, owner, field, names, projects)
     job_id = (
         uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{owner}/{idempotency_key}")
         if idempotency_key

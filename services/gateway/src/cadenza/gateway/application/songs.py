@@ -43,6 +43,8 @@ from cadenza.gateway.errors import validation_errors
 from cadenza.gateway.file_checks import check_audio, check_midi
 from cadenza.gateway.job_state import JobState
 from cadenza.gateway.multipart_upload import ReceivedFile
+from cadenza.gateway.projects import access as project_access
+from cadenza.gateway.projects.repository import project_ids_of
 from cadenza.gateway.quotas import QuotaExceededError, Quotas
 from cadenza.gateway.services import Services
 from cadenza.gateway.text_checks import text_problem
@@ -157,6 +159,7 @@ async def add(
     paths: dict[str, Path],
     fields: dict[str, str],
     wait_s: float,
+    project_id: uuid.UUID | None = None,
 ) -> Ingest:
     """Check the received `midi` and/or `audio` files (both before either is stored: a
     refused request stores nothing), store them, and queue the catalog's ingest job; wait
@@ -174,6 +177,8 @@ async def add(
     first = midi_file or audio_file
     assert first is not None
     song_metadata = metadata(fields, Path(first.filename).stem or "Untitled")
+    if project_id is not None:
+        song_metadata = song_metadata.model_copy(update={"project_id": project_id})
     job_id = uuid.uuid4()
     checked_midi = checked_audio = None
     if midi_file is not None:
@@ -208,6 +213,7 @@ async def add(
         },
         params=song_metadata.model_dump(mode="json"),
         stages=[STAGE],
+        project_id=project_id,
     )
     command = CatalogIngestRequested.caused_by(
         submitted,
@@ -238,6 +244,12 @@ async def add(
     details = job.stages[0].details
     song = await read(services, owner, uuid.UUID(details["song_id"]))
     return Ingest(job, song=song, created=bool(details["created"]))
+
+
+async def check_project(services: Services, owner: str, project_id: uuid.UUID | None) -> None:
+    """Before a song's files are read: the caller adds songs to the project (a maker)."""
+    if project_id is not None:
+        await project_access.may_start_jobs(services.pool, owner, project_id)
 
 
 async def _wait_for(
@@ -272,6 +284,7 @@ async def search(
     try:
         query = SongSearch(
             principal=owner,
+            projects=await project_ids_of(services.pool, owner),
             q=q.strip() if q and q.strip() else None,
             tempo_min=tempo_min,
             tempo_max=tempo_max,
@@ -287,11 +300,14 @@ async def search(
 
 
 async def read(services: Services, owner: str, song_id: uuid.UUID) -> Any:
-    return await ask(services.broker, SongGet(principal=owner, song_id=song_id))
+    projects = await project_ids_of(services.pool, owner)
+    return await ask(services.broker, SongGet(principal=owner, projects=projects, song_id=song_id))
 
 
 async def similar(services: Services, owner: str, song_id: uuid.UUID, k: int) -> Any:
-    return await ask(services.broker, SongSimilar(principal=owner, song_id=song_id, k=k))
+    projects = await project_ids_of(services.pool, owner)
+    query = SongSimilar(principal=owner, projects=projects, song_id=song_id, k=k)
+    return await ask(services.broker, query)
 
 
 async def asset(services: Services, owner: str, song_id: uuid.UUID, name: str) -> SongAsset:
@@ -322,6 +338,7 @@ async def match(
             services.broker,
             SongMatch(
                 principal=owner,
+                projects=await project_ids_of(services.pool, owner),
                 file=ref,
                 filename=received.filename,
                 kind="midi" if is_midi else "audio",

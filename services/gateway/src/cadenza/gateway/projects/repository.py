@@ -567,3 +567,17 @@ async def insert_approval(conn: asyncpg.Connection, found: Approval) -> None:
         " ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
         *(getattr(found, c) for c in APPROVAL_COLUMNS.split(", ")),
     )
+
+
+async def project_ids_of(
+    conn: asyncpg.Connection | asyncpg.Pool, account_id: str, limit: int = 1000
+) -> tuple[uuid.UUID, ...]:
+    """The projects `account_id` is a member of, most recently joined first (at most
+    `limit`: what one catalog query names)."""
+    rows = await conn.fetch(
+        "SELECT project_id FROM project_members WHERE account_id = $1"
+        " ORDER BY joined_at DESC LIMIT $2",
+        account_id,
+        limit,
+    )
+    return tuple(r["project_id"] for r in rows)

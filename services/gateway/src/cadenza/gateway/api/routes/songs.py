@@ -86,13 +86,18 @@ async def add_song(
         float,
         Query(ge=0, le=songs.MAX_WAIT_S, description="Seconds to wait for the analysis (0: don't)"),
     ] = 0.0,
+    project_id: Annotated[
+        uuid.UUID | None,
+        Query(description="Into this project: its members read it (you start jobs there)"),
+    ] = None,
 ) -> Response:
+    await songs.check_project(services, owner, project_id)
     with tempfile.TemporaryDirectory(prefix="cadenza-song-") as tmp:
         paths = {"midi": Path(tmp) / "midi", "audio": Path(tmp) / "audio"}
         form = await _receive(
             request, paths, services.settings.max_upload_bytes, songs.METADATA_FIELDS
         )
-        added = await songs.add(services, owner, form.files, paths, form.fields, wait)
+        added = await songs.add(services, owner, form.files, paths, form.fields, wait, project_id)
     job = JobView.of(added.job)
     headers = {"Location": job_location(added.job.id)}
     if added.song is not None:
