@@ -415,8 +415,28 @@ def test_a_refused_change_starts_the_pages_mix_over_from_the_servers(
             created = owner.post("/api/v1/projects", json={"name": name})
             assert created.status_code == 201, created.text
         page.route_web_socket(re.compile(r"/api/v1/projects/.*/ws"), route)
-        open_project(page, name)
-        add_track(page, "keys")
+        # Keyboard only: to the Projects section, the list refreshed, the project opened,
+        # a track added and its fader and mute moved.
+        page.get_by_role("link", name="Projects").focus()
+        page.keyboard.press("Enter")
+        studio.tab_to("#refresh-projects")
+        page.keyboard.press("Enter")
+        page.wait_for_selector(f"#project-list button:has-text('{name}')")
+        studio.tab_to("#project-list button")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#project-room-status:has-text('Connected')")
+        assert page.evaluate("() => document.activeElement.id") == "project-view-title"
+        studio.tab_to("#mix-track-id")
+        page.keyboard.type("keys")
+        page.keyboard.press("Enter")
+        keys = '#mix-tracks li[data-track="keys"]'
+        page.wait_for_selector(keys)
+        assert page.evaluate("() => document.activeElement.name") == "gain"
+        page.keyboard.press("ArrowRight")
+        assert page.input_value(f"{keys} input[name='gain']") == "1.01"
+        studio.tab_to(f"{keys} input[name='mute']")
+        page.keyboard.press("Space")
+        assert page.is_checked(f"{keys} input[name='mute']")
         assert routes, "the project's socket went through the route"
         reset = {
             "type": "mix.reset",
