@@ -417,6 +417,14 @@ async def test_a_projects_jobs_are_seen_by_its_members_started_by_makers_and_tol
         elsewhere = await cy.api.post("/api/v1/jobs", json=job)
         assert elsewhere.status_code == 422
 
+        # Members follow it on the job feed; others are told it does not exist.
+        feed = await websockets.connect(f"ws://{ben.host}/api/v1/ws?access_token={ben.token}")
+        await feed.send(json.dumps({"action": "subscribe", "job_id": job_id}))
+        assert json.loads(await feed.recv())["type"] == "job.snapshot"
+        async with websockets.connect(f"ws://{cy.host}/api/v1/ws?access_token={cy.token}") as other:
+            await other.send(json.dumps({"action": "subscribe", "job_id": job_id}))
+            assert json.loads(await other.recv())["message"] == f"job {job_id} not found"
+
         # The job's end (a worker's fact on the bus) is the room's activity too.
         submitted = JobSubmitted(
             job_id=uuid.UUID(job_id),
@@ -437,3 +445,11 @@ async def test_a_projects_jobs_are_seen_by_its_members_started_by_makers_and_tol
             await bus.close()
         ended = await ben_room.next("job.failed")
         assert ended["data"] == {"job_id": job_id, "reason": "the file went away"}
+        assert json.loads(await feed.recv())["type"] == "job.failed"
+
+        # Removed from the project: the job feed says so and sends nothing more of it.
+        removed = await ana.api.delete(f"/api/v1/projects/{project_id}/members/{ben.id}")
+        assert removed.status_code == 204
+        told = json.loads(await asyncio.wait_for(feed.recv(), 5))
+        assert told["type"] == "error" and "no longer a member" in told["message"]
+        await feed.close()

@@ -112,7 +112,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         webhook_deliveries = queue_deliveries(
             pool, deliverer.wake, settings.webhook_max_pending_progress
         )
-        rooms = ProjectRooms(broker)
+        rooms = ProjectRooms(broker, on_member_removed=job_feed.revoke)
         install_subscribers(
             broker,
             projection,

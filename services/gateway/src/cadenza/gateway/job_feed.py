@@ -156,11 +156,15 @@ def terminal_message(job: JobState) -> Message | None:
 
 @dataclass
 class Watched:
-    owner: str
+    # The job's owner (whose events these are), known once the job is loaded; subscribers
+    # may be others (members of the job's project), each checked by the loader.
+    owner: str | None = None
     state: JobState | None = None
     buffer: list[Event] = field(default_factory=list)
     queues: set[SendQueue] = field(default_factory=set)
     loading: int = 0
+    # Who each queue reads for (to end a removed project member's subscriptions).
+    readers: dict[SendQueue, str] = field(default_factory=dict)
 
 
 class JobFeed:
@@ -200,7 +204,7 @@ class JobFeed:
             self._seen.popitem(last=False)
         self._remember(event)
         watched = self._watched.get(event.job_id)
-        if watched is None or watched.owner != event.owner:
+        if watched is None or (watched.owner is not None and watched.owner != event.owner):
             return
         if watched.state is None:
             watched.buffer.append(event)
@@ -219,49 +223,76 @@ class JobFeed:
             for queue in list(watched.queues):
                 _offer(queue, message)
 
-    async def subscribe(self, owner: str, job_id: uuid.UUID, queue: SendQueue) -> bool:
-        """Send `job_id`'s snapshot, then its events, to `queue`; False if no such job.
+    async def subscribe(self, reader: str, job_id: uuid.UUID, queue: SendQueue) -> bool:
+        """Send `job_id`'s snapshot, then its events, to `queue`; False if `reader` may not
+        read the job (the loader decides: its owner, or a member of its project) or there
+        is no such job.
 
         The queue joins only after its snapshot is queued (no await in between), so a
         subscriber never sees an event before its snapshot.
         """
         watched = self._watched.get(job_id)
-        if watched is not None and watched.owner != owner:
-            return False
         if watched is None:
-            watched = self._watched[job_id] = Watched(owner)
-        if watched.state is None:
-            watched.loading += 1
-            try:
+            watched = self._watched[job_id] = Watched()
+        watched.loading += 1
+        try:
+            job = await self._load(reader, job_id)
+            if job is not None and watched.state is None:
                 # Events heard before anyone watched: recorded, so the snapshot (and any
                 # read after it) includes them.
+                recorded = False
                 for event in list(self._recent.get(job_id, [])):
-                    if event.owner == owner:
+                    if event.owner == job.owner:
                         await self._record(event)
-                job = await self._load(owner, job_id)
-            finally:
-                watched.loading -= 1
-            if job is None:
-                self._forget_if_idle(job_id)
-                return False
-            if watched.state is None:
-                for event in [*self._recent.get(job_id, []), *watched.buffer]:
-                    if event.owner == owner:
-                        job = reduce(job, event)
-                watched.state, watched.buffer = job, []
+                        recorded = True
+                if recorded:
+                    job = await self._load(reader, job_id)
+        finally:
+            watched.loading -= 1
+        if job is None:
+            self._forget_if_idle(job_id)
+            return False
+        if watched.state is None:
+            watched.owner = job.owner
+            for event in [*self._recent.get(job_id, []), *watched.buffer]:
+                if event.owner == job.owner:
+                    job = reduce(job, event)
+            watched.state, watched.buffer = job, []
         assert watched.state is not None
         _offer(queue, snapshot_message(watched.state))
         if (final := terminal_message(watched.state)) is not None:
             _offer(queue, final)
         watched.queues.add(queue)
+        watched.readers[queue] = reader
         SUBSCRIPTIONS.inc()
         return True
+
+    def revoke(self, account: str, project_id: uuid.UUID) -> None:
+        """`account` left the project or was removed: its subscriptions to the project's
+        jobs that are not its own end here, with a message saying so."""
+        for job_id, watched in list(self._watched.items()):
+            state = watched.state
+            if state is None or state.project_id != project_id or state.owner == account:
+                continue
+            for queue, reader in list(watched.readers.items()):
+                if reader == account:
+                    _offer(
+                        queue,
+                        {
+                            "type": "error",
+                            "job_id": str(job_id),
+                            "message": f"job {job_id} not found: you are no longer a member"
+                            " of its project",
+                        },
+                    )
+                    self.unsubscribe(job_id, queue)
 
     def unsubscribe(self, job_id: uuid.UUID, queue: SendQueue) -> None:
         watched = self._watched.get(job_id)
         if watched is None or queue not in watched.queues:
             return
         watched.queues.discard(queue)
+        watched.readers.pop(queue, None)
         SUBSCRIPTIONS.dec()
         self._forget_if_idle(job_id)
 

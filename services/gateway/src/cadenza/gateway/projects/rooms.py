@@ -145,9 +145,18 @@ class Room:
 
 
 class ProjectRooms:
-    def __init__(self, broker: NatsBroker, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        broker: NatsBroker,
+        *,
+        clock: Callable[[], float] = time.time,
+        on_member_removed: Callable[[str, uuid.UUID], None] | None = None,
+    ) -> None:
         self.broker = broker
         self.clock = clock
+        # Told (account, project) when a member leaves or is removed (the job feed ends
+        # their subscriptions to the project's jobs).
+        self.on_member_removed = on_member_removed
         self.rooms: dict[uuid.UUID, Room] = {}
         self._job_projects: OrderedDict[uuid.UUID, uuid.UUID] = OrderedDict()
         self._refresh: asyncio.Task[None] | None = None
@@ -286,6 +295,8 @@ class ProjectRooms:
         return any(p.user_id == user_id for p in room.roster.values())
 
     def heard_event(self, event: ProjectEvent) -> None:
+        if isinstance(event, MemberRemoved) and self.on_member_removed is not None:
+            self.on_member_removed(event.account_id, event.project_id)
         room = self.rooms.get(event.project_id)
         if room is None:
             return
