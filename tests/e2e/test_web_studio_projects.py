@@ -570,3 +570,7 @@ def test_what_a_member_hears_follows_the_others_faders(
         page_a.wait_for_selector(
             f".comment-group[data-track='{second}'] li:has-text('The tail rings on')"
         )
+        # The mixer with its waveforms and the listening controls fits a phone too.
+        page_b.set_viewport_size({"width": 360, "height": 740})
+        assert_fits(page_b, "360 px, the shared mixer with stems loaded")
+        assert unlabelled_controls(page_b) == []
