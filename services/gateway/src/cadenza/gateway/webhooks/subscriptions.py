@@ -66,7 +66,10 @@ async def create(services: Services, owner: str, request: WebhookCreate) -> Webh
     except TargetRefusedError as e:
         raise UnprocessableError.one("url", f"the url {e}") from None
     job_id = request.job_id
-    if job_id is not None and await jobs_repository.get_job(services.pool, owner, job_id) is None:
+    # Webhooks follow the caller's own jobs (a project member reads others' jobs, but their
+    # facts go to their owner's webhooks).
+    job = await jobs_repository.get_job(services.pool, owner, job_id) if job_id else None
+    if job_id is not None and (job is None or job.owner != owner):
         raise UnprocessableError.one("job_id", f"you have no job {job_id}")
     subscription = Subscription(
         id=uuid.uuid4(),
