@@ -358,6 +358,10 @@ def test_a_reviewer_reads_the_mix_and_a_removed_member_is_told_at_360_px(
         assert page_a.input_value("#job-project") == project_id
         page_a.set_input_files("#file-input", str(write_tone(tmp_path / "take.wav", 1.0)))
         page_a.wait_for_selector("#upload-status[data-upload-id]")
+        # Uploaded into the project chosen for the job: the reviewer reads it too.
+        upload_id = page_a.get_attribute("#upload-status", "data-upload-id")
+        shared = reviewer.get(f"/api/v1/uploads/{upload_id}")
+        assert shared.status_code == 200 and shared.json()["project_id"] == project_id
         page_a.click("#start-job")
         a.wait_for_job_end()
         page_b.wait_for_selector("#project-jobs li[data-status='completed']")
@@ -368,10 +372,16 @@ def test_a_reviewer_reads_the_mix_and_a_removed_member_is_told_at_360_px(
         page_b.get_by_role("button", name="Approve", exact=True).click()
         approved = f"#project-approvals li[data-decision='approved']:has-text('{artifact}')"
         page_a.wait_for_selector(approved)
-        # The reviewer cannot start a job in the project: the server's sentence shows.
+        # The reviewer cannot upload into the project, nor start a job in it: the
+        # server's sentences show.
         page_b.select_option("#job-project", project_id)
         page_b.set_input_files("#file-input", str(write_tone(tmp_path / "mine.wav", 1.0)))
+        page_b.wait_for_selector("#upload-status:has-text('was not accepted')")
+        assert "reviewer" in page_b.inner_text("#upload-status")
+        page_b.select_option("#job-project", "")
+        page_b.set_input_files("#file-input", str(write_tone(tmp_path / "own.wav", 1.0)))
         page_b.wait_for_selector("#upload-status[data-upload-id]")
+        page_b.select_option("#job-project", project_id)
         page_b.click("#start-job")
         page_b.wait_for_selector("#job-form-error:has-text('The job was not started')")
         print("a reviewer's job refused:", page_b.inner_text("#job-form-error"))
@@ -574,3 +584,20 @@ def test_what_a_member_hears_follows_the_others_faders(
         page_b.set_viewport_size({"width": 360, "height": 740})
         assert_fits(page_b, "360 px, the shared mixer with stems loaded")
         assert unlabelled_controls(page_b) == []
+
+        # A mix job from the shared mix, started on the project's page: the first stem at
+        # half gain panned left, the second (soloed, then muted) left out.
+        page_a.click(f'#project-jobs li[data-job-id="{job["id"]}"] button[data-role="mix-job"]')
+        page_a.wait_for_selector("#project-jobs-note[data-mix-job-id]", state="attached")
+        mix_job = page_a.get_attribute("#project-jobs-note", "data-mix-job-id")
+        assert mix_job
+        mixed = wait_for_status(owner, mix_job, timeout_s=120)
+        assert mixed["status"] == "completed", mixed
+        first_file = next(
+            a["name"] for a in job["artifacts"] if a["name"].rsplit(".", 1)[0] == first
+        )
+        gains, pans = mixed["params"]["gains_db"], mixed["params"]["pans"]
+        assert gains.pop(first_file) == pytest.approx(-6.02, abs=0.01)
+        assert pans.pop(first_file) == -0.4
+        assert not any(name.startswith(f"{second}.") for name in gains), "muted: left out"
+        assert set(gains.values()) == {0.0} and set(pans.values()) == {0.0}, "the others"

@@ -578,6 +578,14 @@ def test_the_shared_mix_decides_which_stems_play_and_how_loud() -> None:
     tracks["vocals.wav"]["solo"] = True
     tracks["drums.wav"]["solo"] = True  # muted: a muted solo stays silent
     assert mix_settings(stems, tracks)[0] == ["vocals.wav"]
+    # Tracks named as the studio names them: without the extension (or a stage's prefix).
+    by_label: dict[str, Any] = {"vocals": {**track, "mute": True}, "bass": {**track, "pan": 1.0}}
+    assert mix_settings(stems, by_label) == (
+        ["bass.wav", "drums.wav", "other.wav"],
+        {"bass.wav": 0.0},
+        {"bass.wav": 1.0},
+    )
+    assert mix_settings(["separation-vocals.wav"], by_label, ("separation",))[0] == []
     faint: Any = {**track, "gain": 0.0001}  # −80 dB: as quiet as a mix goes, −60
     assert mix_settings(["x"], {"x": faint})[1] == {"x": -60.0}
 

@@ -2,8 +2,9 @@
 with the gains, pans, mutes and solos the members set together (`shared_mix`), and
 mastered if asked.
 
-A track of the shared mix is a stem by its artifact name ("vocals.wav"). Stems the mix does
-not name play at unity gain, centred; a muted track is left out; if any track is soloed,
+A track of the shared mix is a stem by its artifact name ("vocals.wav") or, as the studio
+names its tracks, without the extension ("vocals"). Stems the mix does not name play at
+unity gain, centred; a muted track is left out; if any track is soloed,
 only soloed unmuted tracks play. Gain is linear in the document (0–1.5) and in decibels in
 the mix command (−60..+12 dB: 0 is a mute). The job is an ordinary job of the caller in the
 project: the caller's role must start jobs there, and its budget and quota apply.
@@ -37,20 +38,35 @@ MAX_GAIN_DB = 12.0
 AUDIO_TYPES = ("audio/wav", "audio/x-wav", "audio/flac", "audio/x-flac")
 
 
+def track_of(
+    stem: str, tracks: dict[str, shared_mix.TrackMix], stages: tuple[str, ...] = ()
+) -> str | None:
+    """The mix's track for a stem artifact: its name ("vocals.wav"), or as the studio
+    labels it, without its extension and its stage's prefix ("vocals")."""
+    base = stem
+    for stage in stages:
+        base = base.removeprefix(f"{stage}-")
+    for name in (stem, stem.rsplit(".", 1)[0], base, base.rsplit(".", 1)[0]):
+        if name in tracks:
+            return name
+    return None
+
+
 def mix_settings(
-    stems: list[str], tracks: dict[str, shared_mix.TrackMix]
+    stems: list[str], tracks: dict[str, shared_mix.TrackMix], stages: tuple[str, ...] = ()
 ) -> tuple[list[str], dict[str, float], dict[str, float]]:
     """(the stems that play, gains in dB, pans) for `stems` under the mix's `tracks`."""
     soloed = {name for name, t in tracks.items() if t["solo"] and not t["mute"]}
     playing, gains, pans = [], {}, {}
     for stem in stems:
-        track = tracks.get(stem)
-        if track is None:
+        name = track_of(stem, tracks, stages)
+        if name is None:
             if soloed:
                 continue
             playing.append(stem)
             continue
-        if track["mute"] or track["gain"] <= 0 or (soloed and stem not in soloed):
+        track = tracks[name]
+        if track["mute"] or track["gain"] <= 0 or (soloed and name not in soloed):
             continue
         playing.append(stem)
         gains[stem] = max(MIN_GAIN_DB, min(MAX_GAIN_DB, 20 * math.log10(track["gain"])))
@@ -74,7 +90,8 @@ async def start(
     if not stems:
         raise UnprocessableError.one("job_id", f"job {request.job_id} has no stems to mix")
     seq, state = await shared_mix_repository.read_state(services.pool, project_id)
-    playing, gains, pans = mix_settings(sorted(stems), shared_mix.as_json(state))
+    stages = tuple(stage.name for stage in source.stages)
+    playing, gains, pans = mix_settings(sorted(stems), shared_mix.as_json(state), stages)
     if not playing:
         raise UnprocessableError.one(
             "job_id", "the shared mix mutes every stem of that job: nothing would be heard"

@@ -59,14 +59,16 @@ export async function fetchBlob(path, options = {}) {
 }
 
 /**
- * POST a file to /api/v1/uploads with upload progress (fetch cannot report it, so this is
- * an XMLHttpRequest). Resolves with the upload's metadata.
+ * POST a file to /api/v1/uploads (into a project, if given: its members see it) with upload
+ * progress (fetch cannot report it, so this is an XMLHttpRequest). Resolves with the
+ * upload's metadata.
  */
-export function uploadFile(file, onProgress) {
+export function uploadFile(file, onProgress, projectId = "") {
+  const url = projectId ? `/api/v1/uploads?project_id=${encodeURIComponent(projectId)}` : "/api/v1/uploads";
   const once = () =>
     new Promise((resolve, reject) => {
       const request = new XMLHttpRequest();
-      request.open("POST", "/api/v1/uploads");
+      request.open("POST", url);
       const token = session.accessToken;
       if (token) request.setRequestHeader("Authorization", `Bearer ${token}`);
       request.responseType = "json";

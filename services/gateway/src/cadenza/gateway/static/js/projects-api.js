@@ -43,6 +43,7 @@ export const projectsApi = {
     postJson(at(id, `/comments/${encodeURIComponent(commentId)}/${resolved ? "resolve" : "reopen"}`), {}),
   approvals: (id) => getJson(at(id, "/approvals?limit=100")),
   approve: (id, approval) => postJson(at(id, "/approvals"), approval),
+  mixJob: (id, jobId) => postJson(at(id, "/mix/jobs"), { job_id: jobId, master: false }),
 };
 
 /** Who may do what, as projects/roles.py decides it (the server checks again). */

@@ -599,13 +599,41 @@ class ProjectPage {
       this.jobList.replaceChildren(...jobs.map((job) => h("li", { dataset: { jobId: job.id, status: job.status } },
         h("span", {}, `${job.kind} · ${job.status}${job.status === "running" ? ` ${formatPercent(job.progress)}` : ""} · by ${this.nameOf(job.owner)} · ${formatTime(job.created_at)} `),
         h("button", { type: "button", className: "link-button", onclick: () => this.onOpenJob(job.id) },
-          h("span", { className: "visually-hidden" }, `${job.kind} job of ${formatTime(job.created_at)}: `), "Open"))));
+          h("span", { className: "visually-hidden" }, `${job.kind} job of ${formatTime(job.created_at)}: `), "Open"),
+        ...(this.mayMix(job) ? [" ", this.mixButton(job)] : []))));
       this.jobsNote.textContent = jobs.length ? "" : "No jobs in this project yet.";
       this.comments.setJobs(jobs);
       this.mixer.player.setJobs(jobs);
     } catch (error) {
       this.jobsNote.textContent = `The project's jobs could not be loaded: ${error.message}`;
     }
+  }
+
+  /** A finished job with stems, and a role that starts jobs: it can be mixed as the shared mix sets it. */
+  mayMix(job) {
+    const stems = (job.artifacts || []).filter((a) => /^audio\/(x-)?(wav|flac)$/.test(a.media_type));
+    return job.status === "completed" && stems.length > 1 && MAKERS.has(this.role) && !this.project.archived;
+  }
+
+  mixButton(job) {
+    const button = h("button", { type: "button", dataset: { role: "mix-job" } },
+      h("span", { className: "visually-hidden" }, `${job.kind} job of ${formatTime(job.created_at)}: `), "Mix as the shared mix sets it");
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        const started = await projectsApi.mixJob(this.project.id, job.id);
+        await this.loadJobs();
+        this.jobsNote.textContent = "Mix job started: it is in the list, and open above.";
+        this.jobsNote.dataset.mixJobId = started.id;
+        announce("Mix job started");
+        this.onOpenJob(started.id);
+      } catch (error) {
+        this.jobsNote.textContent = `The mix job was not started: ${error.message}`;
+      } finally {
+        button.disabled = false;
+      }
+    });
+    return button;
   }
 
   // ---- activity --------------------------------------------------------------------------

@@ -44,9 +44,11 @@ export class TrackUpload {
     this.upload = null;
     this.bar.value = 0;
     this.status.textContent = `Uploading ${file.name} (${formatBytes(file.size)})…`;
+    // Into the project chosen for the job, if any: its members can then hear the original.
+    const project = document.getElementById("job-project")?.value || "";
     this.pending = uploadFile(file, (fraction) => {
       this.bar.value = fraction;
-    }).then(
+    }, project).then(
       (upload) => {
         this.upload = upload;
         const channels = upload.channels === 1 ? "mono" : upload.channels === 2 ? "stereo" : `${upload.channels} channels`;
