@@ -227,7 +227,8 @@ async def test_a_project_from_creation_to_members_invitations_transfer_and_archi
 
 
 # Each action as (method, path template, body); {p} is the project, {t} a producer member
-# that managers may act on, {me} the caller.
+# that managers may act on, {j} a finished job of the project with stems (the target's),
+# {q} a queued one.
 ACTIONS: dict[str, tuple[str, str, dict[str, Any] | None]] = {
     "read": ("GET", "/api/v1/projects/{p}", None),
     "members": ("GET", "/api/v1/projects/{p}/members", None),
@@ -247,6 +248,15 @@ ACTIONS: dict[str, tuple[str, str, dict[str, Any] | None]] = {
     "comment": ("POST", "/api/v1/projects/{p}/comments", {"body": "the bridge drags"}),
     "read comments": ("GET", "/api/v1/projects/{p}/comments", None),
     "read approvals": ("GET", "/api/v1/projects/{p}/approvals", None),
+    "approve": (
+        "POST",
+        "/api/v1/projects/{p}/approvals",
+        {"job_id": "{j}", "artifact": "vocals.wav", "decision": "approved"},
+    ),
+    "read the mix": ("GET", "/api/v1/projects/{p}/mix", None),
+    "start a mix job": ("POST", "/api/v1/projects/{p}/mix/jobs", {"job_id": "{j}"}),
+    "read its jobs": ("GET", "/api/v1/jobs/{j}", None),
+    "cancel a job": ("POST", "/api/v1/jobs/{q}/cancel", None),
 }
 OK, NO, GONE, CONFLICT = 200, 403, 404, 409
 # What each role gets for each action (200 stands for any 2xx).
@@ -265,6 +275,11 @@ MATRIX: dict[str, dict[str, int]] = {
     "comment": {"owner": OK, "admin": OK, "producer": OK, "artist": OK, "reviewer": OK},
     "read comments": {"owner": OK, "admin": OK, "producer": OK, "artist": OK, "reviewer": OK},
     "read approvals": {"owner": OK, "admin": OK, "producer": OK, "artist": OK, "reviewer": OK},
+    "approve": {"owner": OK, "admin": NO, "producer": NO, "artist": NO, "reviewer": OK},
+    "read the mix": {"owner": OK, "admin": OK, "producer": OK, "artist": OK, "reviewer": OK},
+    "start a mix job": {"owner": OK, "admin": OK, "producer": OK, "artist": OK, "reviewer": NO},
+    "read its jobs": {"owner": OK, "admin": OK, "producer": OK, "artist": OK, "reviewer": OK},
+    "cancel a job": {"owner": OK, "admin": OK, "producer": OK, "artist": OK, "reviewer": NO},
 }
 
 
@@ -278,10 +293,13 @@ async def test_every_role_and_action_as_the_table_says_and_non_members_get_404(
             members = {r: r for r in ROLES if r != "owner"}
             pid = await world.project(**members, target="producer")
             target = world.people["target"].id
-            path = template.format(p=pid, t=target)
+            job = await a_finished_job(world, "target", pid, names=("vocals.wav", "drums.wav"))
+            queued = await a_finished_job(world, "target", pid, finished=False)
+            path = template.format(p=pid, t=target, j=job, q=queued)
+            values = {"{t}": target, "{j}": job}
             sent = None
             if body is not None:
-                sent = {k: (target if v == "{t}" else v) for k, v in body.items()}
+                sent = {k: values.get(v, v) if isinstance(v, str) else v for k, v in body.items()}
             answer = await world.call(role, method, path, json=sent)
             outcomes[(action, role)] = OK if answer.is_success else answer.status_code
             expected[(action, role)] = MATRIX[action].get(role, GONE)
@@ -412,7 +430,12 @@ async def test_the_stream_rebuilds_the_same_projects_tables(
 
 
 async def a_finished_job(
-    world: World, owner: str, project_id: str, names: tuple[str, ...] = ("mix.wav",)
+    world: World,
+    owner: str,
+    project_id: str,
+    names: tuple[str, ...] = ("mix.wav",),
+    *,
+    finished: bool = True,
 ) -> str:
     """A completed effects job of `owner` in the project, projected as the workers' facts
     would make it (no worker runs here)."""
@@ -440,7 +463,7 @@ async def a_finished_job(
         for name in names
     }
     done = EffectsCompleted.caused_by(submitted, stage="effects", outputs=outputs)
-    for event in (submitted, done):
+    for event in (submitted, done) if finished else (submitted,):
         await world.services.projection.apply(event)
     return str(job_id)
 
