@@ -12,6 +12,7 @@ import io
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +36,23 @@ PASSWORD = "a long pass phrase for the project"
 
 @pytest.fixture(scope="module")
 def accounts_gateway(platform: Platform) -> Iterator[str]:
-    with second_gateway(platform, "gateway-projects", {"AUTH_MODE": "required"}) as url:
+    # Several sign-ins a test from this address: more than the default sign-in rate allows.
+    env = {"AUTH_MODE": "required", "AUTH_RATE_LIMIT_PER_MINUTE": "600"}
+    with second_gateway(platform, "gateway-projects", env) as url:
         yield url
 
 
-def signed_in(base: str, name: str) -> tuple[httpx.Client, str, str]:
+@pytest.fixture
+def clients() -> Iterator[ExitStack]:
+    """Closes every client a test opens, whatever happens in it."""
+    with ExitStack() as stack:
+        yield stack
+
+
+def signed_in(clients: ExitStack, base: str, name: str) -> tuple[httpx.Client, str, str]:
     """A client of a new account, its id and its access token."""
     email = f"{name}-{uuid.uuid4().hex[:8]}@example.com"
-    client = httpx.Client(base_url=base, timeout=60)
+    client = clients.enter_context(httpx.Client(base_url=base, timeout=60))
     client.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
     pair = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()
     client.headers["Authorization"] = f"Bearer {pair['access_token']}"
@@ -64,10 +74,10 @@ async def edit_mix(base: str, project_id: str, token: str, client_id: int, edits
 
 
 def test_the_shared_mix_renders_the_stems_it_lets_through(
-    accounts_gateway: str, tmp_path: Path
+    accounts_gateway: str, tmp_path: Path, clients: ExitStack
 ) -> None:
-    owner, _, owner_token = signed_in(accounts_gateway, "owner")
-    producer, producer_id, producer_token = signed_in(accounts_gateway, "producer")
+    owner, _, owner_token = signed_in(clients, accounts_gateway, "owner")
+    producer, producer_id, producer_token = signed_in(clients, accounts_gateway, "producer")
     project = owner.post("/api/v1/projects", json={"name": "Remix night"}).json()["id"]
     invited = owner.post(
         f"/api/v1/projects/{project}/invitations",
@@ -141,17 +151,15 @@ def test_the_shared_mix_renders_the_stems_it_lets_through(
     difference = float(np.abs(rendered - np.clip(expected, -1, 1)).max())
     print(f"\nshared mix → mix job: max difference from the stems' sum {difference:.2e}")
     assert difference < 1e-3, difference  # 16-bit output
-    owner.close()
-    producer.close()
 
 
 def test_a_song_added_into_a_project_is_its_members_and_no_one_elses(
-    accounts_gateway: str,
+    accounts_gateway: str, clients: ExitStack
 ) -> None:
-    owner, _, _ = signed_in(accounts_gateway, "owner")
-    producer, producer_id, _ = signed_in(accounts_gateway, "producer")
-    reviewer, reviewer_id, _ = signed_in(accounts_gateway, "reviewer")
-    stranger, _, _ = signed_in(accounts_gateway, "stranger")
+    owner, _, _ = signed_in(clients, accounts_gateway, "owner")
+    producer, producer_id, _ = signed_in(clients, accounts_gateway, "producer")
+    reviewer, reviewer_id, _ = signed_in(clients, accounts_gateway, "reviewer")
+    stranger, _, _ = signed_in(clients, accounts_gateway, "stranger")
     project = owner.post("/api/v1/projects", json={"name": "Songbook"}).json()["id"]
     for member, role in ((producer_id, "producer"), (reviewer_id, "reviewer")):
         invited = owner.post(
@@ -186,5 +194,3 @@ def test_a_song_added_into_a_project_is_its_members_and_no_one_elses(
     # Removed from the project, a member no longer reads its songs.
     owner.delete(f"/api/v1/projects/{project}/members/{reviewer_id}").raise_for_status()
     assert reviewer.get(f"/api/v1/songs/{song['id']}").status_code == 404
-    for client in (owner, producer, reviewer, stranger):
-        client.close()

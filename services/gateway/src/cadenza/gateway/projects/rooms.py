@@ -64,7 +64,7 @@ ENVELOPE = frozenset(
     {"event_id", "correlation_id", "causation_id", "occurred_at", "schema_version", "project_id"}
 )
 
-SEATS = Gauge("cadenza_project_sockets", "Project WebSockets open on this gateway")
+SEATS = Gauge("cadenza_project_connections", "Project WebSockets open on this gateway")
 
 Message = dict[str, Any]
 State = Literal["joined", "active", "idle", "left"]
