@@ -120,3 +120,21 @@ def test_multi_stage_jobs_average_their_stages_and_finish_at_the_last() -> None:
     )
     assert job.status == "completed"
     assert sorted(job.artifacts) == ["processed.wav", "vocals.wav"]
+
+
+def test_a_pipelines_last_fact_folded_first_waits_for_the_earlier_stages() -> None:
+    """Each stage's fact comes on its own stream's consumer: the last one can be folded
+    before an earlier one, and the job ends only when both are in, with both outputs."""
+    start = submitted(["blend", "preview"])
+    blend = EffectsCompleted.caused_by(
+        start, step="blend", stage="blend", outputs={"blend.mid": REF}, job_finished=False
+    )
+    preview = EffectsCompleted.caused_by(start, stage="preview", outputs={"preview.mp3": REF})
+    for order in ([blend, preview], [preview, blend]):
+        job = new_job(start)
+        job = reduce(job, order[0])
+        assert job.status == "running", order[0].stage
+        job = reduce(job, order[1])
+        assert job.status == "completed"
+        assert sorted(job.artifacts) == ["blend.mid", "preview.mp3"]
+        assert job.finished_at == order[1].occurred_at

@@ -140,7 +140,13 @@ def reduce(job: JobState, event: Event) -> JobState:
             **job.artifacts,
             **{name: ref.model_dump(mode="json") for name, ref in event.outputs.items()},
         }
-        finished = event.job_finished or all(s.status == "completed" for s in stages)
+        # Finished when every stage is: the last stage's fact (job_finished) can be folded
+        # before an earlier stage's, which another stream's consumer carries; ending the
+        # job then would drop the earlier stage's outputs (a terminal job takes no more).
+        known = any(s.name == event.stage for s in stages)
+        finished = all(s.status == "completed" for s in stages) or (
+            event.job_finished and not known
+        )
         if not finished:
             # A routing slip handed the job on: the next stage's command is on its way.
             names = [s.name for s in stages]
