@@ -47,6 +47,16 @@ async def project_for_action(
     return project
 
 
+async def readable(
+    pool: asyncpg.Pool | asyncpg.Connection, caller: str, project_id: uuid.UUID
+) -> Project:
+    """The project as `caller` (a member) sees it; 404, as for an unknown id, otherwise."""
+    project = await repository.project_for(pool, caller, project_id)
+    if project is None:
+        raise not_found(project_id)
+    return project
+
+
 async def member_of(
     pool: asyncpg.Pool | asyncpg.Connection, caller: str, project_id: uuid.UUID
 ) -> Project:
@@ -95,12 +105,12 @@ def _a(role: str) -> str:
     return f"an {role}" if role[0] in "aeiou" else f"a {role}"
 
 
-def event(cls: type[E], project: Project, caller: str, step: int = 1, **fields: Any) -> E:
-    """The project's next event (`step` 2, 3… for the later ones of one change)."""
+def event(cls: type[E], project: Project, caller: str, **fields: Any) -> E:
+    """The project's next event."""
     return cls(
         project_id=project.id,
         actor=caller,
-        sequence=project.version + step,
+        sequence=project.version + 1,
         correlation_id=project.id,
         **fields,
     )

@@ -110,8 +110,7 @@ async def add_comment(
 async def comments(
     services: Services, caller: str, project_id: uuid.UUID, limit: int, cursor: str | None
 ) -> tuple[list[CommentView], str | None]:
-    if await repository.project_for(services.pool, caller, project_id) is None:
-        raise access.not_found(project_id)
+    await access.readable(services.pool, caller, project_id)
     try:
         found, next_cursor = await repository.comments(services.pool, project_id, limit, cursor)
     except ValueError as e:
@@ -178,17 +177,17 @@ async def record_decision(
             )
         ]
         await access.record(conn, decided)
-        state = await repository.review_state(conn, project_id, limit=1_000)
+        found = await repository.approval(conn, approval_id)
     await access.publish(services, decided)
-    return approval_view(next(a for a in state if a.id == approval_id))
+    assert found is not None
+    return approval_view(found)
 
 
 async def decisions(
     services: Services, caller: str, project_id: uuid.UUID, limit: int, cursor: str | None
 ) -> tuple[list[ApprovalView], list[ApprovalView], str | None]:
     """Every decision, newest first, and each artifact version's latest (the review state)."""
-    if await repository.project_for(services.pool, caller, project_id) is None:
-        raise access.not_found(project_id)
+    await access.readable(services.pool, caller, project_id)
     try:
         found, next_cursor = await repository.approvals(services.pool, project_id, limit, cursor)
     except ValueError as e:

@@ -62,8 +62,7 @@ def invitation_view(found: Invitation) -> InvitationView:
 
 async def members(services: Services, caller: str, project_id: uuid.UUID) -> list[MemberView]:
     async with services.pool.acquire() as conn:
-        if await repository.project_for(conn, caller, project_id) is None:
-            raise access.not_found(project_id)
+        await access.readable(conn, caller, project_id)
         found = await repository.members(conn, project_id)
     return [
         MemberView(account_id=m.account_id, email=m.email, role=m.role, joined_at=m.joined_at)
@@ -141,9 +140,7 @@ async def project_invitations(
     services: Services, caller: str, project_id: uuid.UUID, limit: int, cursor: str | None
 ) -> tuple[list[InvitationView], str | None]:
     """Every invitation of the project, oldest first (its managers' view)."""
-    project = await repository.project_for(services.pool, caller, project_id)
-    if project is None:
-        raise access.not_found(project_id)
+    project = await access.readable(services.pool, caller, project_id)
     access.require_role(project, Action.INVITE)  # archived or not: reading them is fine
     try:
         found, next_cursor = await repository.invitations_of_project(

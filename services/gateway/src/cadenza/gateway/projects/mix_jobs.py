@@ -28,7 +28,7 @@ from cadenza.gateway.application import jobs
 from cadenza.gateway.application.errors import UnprocessableError
 from cadenza.gateway.job_budget import estimate
 from cadenza.gateway.job_state import JobState
-from cadenza.gateway.projects import access, repository
+from cadenza.gateway.projects import access
 from cadenza.gateway.projects.roles import Action
 from cadenza.gateway.projects.schemas import MixJobCreate
 from cadenza.gateway.services import Services
@@ -77,10 +77,7 @@ def mix_settings(
 async def start(
     services: Services, caller: str, project_id: uuid.UUID, request: MixJobCreate
 ) -> JobState:
-    project = await repository.project_for(services.pool, caller, project_id)
-    if project is None:
-        raise access.not_found(project_id)
-    access.check(project, Action.START_JOBS)
+    access.check(await access.readable(services.pool, caller, project_id), Action.START_JOBS)
     source = await jobs_repository.get_job(services.pool, caller, request.job_id)
     if source is None or source.project_id != project_id:
         raise UnprocessableError.one("job_id", f"project has no job {request.job_id}")

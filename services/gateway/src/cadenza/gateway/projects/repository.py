@@ -519,6 +519,13 @@ async def set_resolved(
     )
 
 
+async def approval(conn: asyncpg.Connection, approval_id: uuid.UUID) -> Approval | None:
+    row = await conn.fetchrow(
+        f"SELECT {APPROVAL_COLUMNS} FROM project_approvals WHERE id = $1", approval_id
+    )
+    return Approval(**dict(row)) if row else None
+
+
 async def approvals(
     pool: asyncpg.Pool, project_id: uuid.UUID, limit: int, cursor: str | None
 ) -> tuple[list[Approval], str | None]:

@@ -13,6 +13,7 @@ from cadenza.contracts.projects import (
     ProjectRestored,
     ProjectUpdated,
 )
+from cadenza.gateway import shared_mix, shared_mix_repository
 from cadenza.gateway.application.errors import ConflictError, ForbiddenError, UnprocessableError
 from cadenza.gateway.cursors import offset_cursor, offset_position
 from cadenza.gateway.projects import access, repository
@@ -79,10 +80,16 @@ async def page(
 
 
 async def read(services: Services, caller: str, project_id: uuid.UUID) -> Project:
-    project = await repository.project_for(services.pool, caller, project_id)
-    if project is None:
-        raise access.not_found(project_id)
-    return project
+    return await access.readable(services.pool, caller, project_id)
+
+
+async def shared_mix_of(
+    services: Services, caller: str, project_id: uuid.UUID
+) -> tuple[int, dict[str, shared_mix.TrackMix]]:
+    """The shared mix as it is now: its sequence number and each track's settings."""
+    await access.readable(services.pool, caller, project_id)
+    seq, state = await shared_mix_repository.read_state(services.pool, project_id)
+    return seq, shared_mix.as_json(state)
 
 
 async def update(

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response, WebSocket, status
 
 from cadenza.contracts.envelope import OWNER_PATTERN
-from cadenza.gateway import shared_mix, shared_mix_repository
 from cadenza.gateway.api.params import job_location
 from cadenza.gateway.deps import PrincipalDep, ServicesDep, WriterDep
 from cadenza.gateway.pagination import next_link
@@ -356,9 +355,8 @@ async def list_approvals(
 async def get_shared_mix(
     project_id: uuid.UUID, services: ServicesDep, caller: PrincipalDep
 ) -> SharedMixView:
-    await workspace.read(services, caller, project_id)
-    seq, state = await shared_mix_repository.read_state(services.pool, project_id)
-    return SharedMixView.model_validate({"seq": seq, "tracks": shared_mix.as_json(state)})
+    seq, tracks = await workspace.shared_mix_of(services, caller, project_id)
+    return SharedMixView.model_validate({"seq": seq, "tracks": tracks})
 
 
 @router.post(
