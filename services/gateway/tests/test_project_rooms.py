@@ -219,7 +219,7 @@ async def test_a_removed_member_is_disconnected_and_a_stranger_never_gets_in(
             assert refused.value.rcvd.reason == f"project {project} not found"
 
 
-async def test_presence_is_rate_limited_per_connection_and_others_are_still_heard(
+async def test_presence_is_rate_limited_per_member_and_others_are_still_heard(
     two_gateways: tuple[str, str], signed_up: list[Member]
 ) -> None:
     ana, ben = await members(two_gateways, signed_up, "ana", "ben")
@@ -231,6 +231,12 @@ async def test_presence_is_rate_limited_per_connection_and_others_are_still_hear
             await ana_room.send("presence", state="active", looking_at={"position_s": float(i)})
         refused = await ana_room.next("error")
         assert "at most 10 presence updates a second" in refused["data"]["message"]
+        # Another socket of hers shares the budget (her sockets together are bounded).
+        async with ana.room(project_id) as again:
+            await again.next("session.snapshot")
+            for i in range(30):
+                await again.send("presence", state="active", looking_at={"position_s": 100.0 + i})
+            assert "at most 10 presence updates" in (await again.next("error"))["data"]["message"]
         await ben_room.send("presence", state="idle")
         assert await ana_room.next("presence", by=ben.id, state="idle")
 

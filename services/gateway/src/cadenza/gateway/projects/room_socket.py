@@ -14,8 +14,9 @@ the client's document must start over from (its later updates would build on the
 one).
 
 Bounds: frames of at most 64 KiB (the server's WebSocket limit); PRESENCE_PER_SECOND
-presence updates per connection (burst PRESENCE_BURST; more are answered with an error
-and dropped); MIX_PER_SECOND shared-mix updates per connection (burst MIX_BURST), each
+presence updates per member and project, all their sockets on this replica together
+(burst PRESENCE_BURST; more are answered with an error and dropped); MIX_PER_SECOND
+shared-mix updates per member and project likewise (burst MIX_BURST), each
 checked by `cadenza.gateway.shared_mix` (64 KiB, a 1 MiB document, 64 tracks…);
 SOCKETS_PER_MEMBER connections per member and project on this replica; the
 send queue of `rooms`. Credentials as for the REST API (or `?access_token=`): 4401
@@ -41,6 +42,8 @@ from cadenza.gateway.open_sockets import CredentialsEnded, until_ended
 from cadenza.gateway.projects import membership, repository, workspace
 from cadenza.gateway.projects.roles import ALLOWED, Action
 from cadenza.gateway.projects.rooms import (
+    MIX_PER_SECOND,
+    PRESENCE_PER_SECOND,
     SEND_QUEUE_SIZE,
     LookingAt,
     Message,
@@ -49,14 +52,9 @@ from cadenza.gateway.projects.rooms import (
     client_message,
     now_iso,
 )
-from cadenza.gateway.rate_limit import RateLimiter
 from cadenza.gateway.services import Services
 from cadenza.gateway.socket_auth import socket_principal
 
-PRESENCE_PER_SECOND = 10
-PRESENCE_BURST = 20
-MIX_PER_SECOND = 30
-MIX_BURST = 60
 SOCKETS_PER_MEMBER = 8
 
 
@@ -113,8 +111,7 @@ async def serve_project_socket(
         }
     )
     sender = asyncio.create_task(_send_loop(websocket, queue))
-    limiter = RateLimiter(PRESENCE_PER_SECOND * 60, PRESENCE_BURST, max_keys=1)
-    mixing = Mixing(services, rooms, RateLimiter(MIX_PER_SECOND * 60, MIX_BURST, max_keys=1))
+    mixing = Mixing(services, rooms)
 
     async def serve() -> None:
         while True:
@@ -133,7 +130,7 @@ async def serve_project_socket(
                 for answer in await mixing.change(seat, message["bytes"]):
                     seat.offer(answer, lossy=False)
                 continue
-            reply = await _handle(dict(message), seat, rooms, limiter)
+            reply = await _handle(dict(message), seat, rooms)
             if reply is not None:
                 seat.offer(reply, lossy=True)
 
@@ -151,9 +148,7 @@ async def serve_project_socket(
             await sender
 
 
-async def _handle(
-    frame: dict[str, Any], seat: Seat, rooms: ProjectRooms, limiter: RateLimiter
-) -> Message | None:
+async def _handle(frame: dict[str, Any], seat: Seat, rooms: ProjectRooms) -> Message | None:
     if frame.get("text") is None:
         return error("send JSON as text frames")
     try:
@@ -164,7 +159,7 @@ async def _handle(
     if kind == "ping":
         return {"type": "pong", "user_id": seat.user_id, "timestamp": now_iso(), "data": {}}
     if kind == "presence":
-        if limiter.take("presence"):
+        if rooms.presence_limits.take(seat.member):
             return error(
                 f"at most {PRESENCE_PER_SECOND} presence updates a second; this one was dropped"
             )
@@ -190,7 +185,6 @@ class Mixing:
 
     services: Services
     rooms: ProjectRooms
-    limiter: RateLimiter
 
     async def change(self, seat: Seat, update: bytes) -> list[Message]:
         """Keep and pass on a client's update; what to answer it."""
@@ -216,7 +210,7 @@ class Mixing:
             )
         if seat.archived:
             return "the project is archived: restore it to edit the mix"
-        if self.limiter.take("mix"):
+        if self.rooms.mix_limits.take(seat.member):
             return (
                 f"at most {MIX_PER_SECOND} changes a second (send them merged);"
                 " this one was dropped"

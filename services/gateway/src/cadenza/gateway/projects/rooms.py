@@ -47,6 +47,7 @@ from cadenza.contracts.projects import (
     ProjectRestored,
     decode_project_event,
 )
+from cadenza.gateway.rate_limit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,12 @@ PRESENCE_SUBJECTS = f"{PRESENCE_PREFIX}.*"
 MIX_PREFIX = "workspace.mix"
 MIX_SUBJECTS = f"{MIX_PREFIX}.*"
 SEND_QUEUE_SIZE = 1000
+# What one member may send to one project, all their sockets on this replica together
+# (each shared-mix update is checked against the whole document: CPU worth bounding).
+PRESENCE_PER_SECOND = 10
+PRESENCE_BURST = 20
+MIX_PER_SECOND = 30
+MIX_BURST = 60
 # Jobs whose project this replica remembers, to say when they end (oldest forgotten first).
 JOBS_REMEMBERED = 10_000
 PRESENCE_REFRESH_S = 20.0
@@ -129,6 +136,11 @@ class Seat:
         if not self.closing.done():
             self.closing.set_result((code, reason))
 
+    @property
+    def member(self) -> str:
+        """The key of this member in this project (their rate limits)."""
+        return f"{self.project_id}/{self.user_id}"
+
     def offer(self, message: Message, *, lossy: bool) -> None:
         try:
             self.queue.put_nowait(message)
@@ -158,6 +170,8 @@ class ProjectRooms:
         # their subscriptions to the project's jobs).
         self.on_member_removed = on_member_removed
         self.rooms: dict[uuid.UUID, Room] = {}
+        self.presence_limits = RateLimiter(PRESENCE_PER_SECOND * 60, PRESENCE_BURST)
+        self.mix_limits = RateLimiter(MIX_PER_SECOND * 60, MIX_BURST)
         self._job_projects: OrderedDict[uuid.UUID, uuid.UUID] = OrderedDict()
         self._refresh: asyncio.Task[None] | None = None
 
