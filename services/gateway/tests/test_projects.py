@@ -665,3 +665,37 @@ async def test_a_mix_job_from_the_shared_mix(world: World) -> None:
         "producer", "POST", f"/api/v1/projects/{other}/mix/jobs", json={"job_id": source}
     )
     assert elsewhere.status_code == 422 and elsewhere.json()["errors"][0]["field"] == "job_id"
+
+
+async def test_lists_page_by_their_cursor_in_their_order(world: World) -> None:
+    pid = await world.project(producer="producer")
+    base = f"/api/v1/projects/{pid}"
+    for n in range(3):
+        said = await world.call("producer", "POST", f"{base}/comments", json={"body": f"take {n}"})
+        assert said.status_code == 201
+    first = (await world.call("owner", "GET", f"{base}/comments", params={"limit": 2})).json()
+    rest = (
+        await world.call(
+            "owner", "GET", f"{base}/comments", params={"limit": 2, "cursor": first["next_cursor"]}
+        )
+    ).json()
+    bodies = [c["body"] for c in first["items"] + rest["items"]]
+    assert bodies == ["take 0", "take 1", "take 2"] and rest["next_cursor"] is None
+    job = await a_finished_job(world, "producer", pid)
+    for decision in ("changes_requested", "approved", "changes_requested"):
+        await world.call(
+            "owner",
+            "POST",
+            f"{base}/approvals",
+            json={"job_id": job, "artifact": "mix.wav", "decision": decision},
+        )
+    page = (await world.call("owner", "GET", f"{base}/approvals", params={"limit": 2})).json()
+    more = (
+        await world.call(
+            "owner", "GET", f"{base}/approvals", params={"limit": 2, "cursor": page["next_cursor"]}
+        )
+    ).json()
+    newest_first = [a["decision"] for a in page["items"] + more["items"]]
+    assert newest_first == ["changes_requested", "approved", "changes_requested"]
+    mine = (await world.call("producer", "GET", "/api/v1/projects", params={"limit": 1})).json()
+    assert [p["id"] for p in mine["items"]] == [pid] and mine["next_cursor"] is None

@@ -4,9 +4,10 @@ into them. Reads take the caller's account id and find only projects it is a mem
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
 
@@ -104,6 +105,45 @@ def _invitation(row: asyncpg.Record) -> Invitation:
 _MEMBERS = "(SELECT count(*) FROM project_members c WHERE c.project_id = p.id) AS members"
 
 
+class _Keyed(Protocol):
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+K = TypeVar("K", bound=_Keyed)
+
+
+async def _keyset_page(
+    pool: asyncpg.Pool,
+    select: str,
+    where: str,
+    key: Any,
+    limit: int,
+    cursor: str | None,
+    make: Callable[[asyncpg.Record], K],
+    *,
+    alias: str = "",
+    newest_first: bool = False,
+) -> tuple[list[K], str | None]:
+    """A page of `select … WHERE where` ($1 = `key`) in (created_at, id) order, from the
+    position `cursor` names; and the next page's cursor (None at the end)."""
+    column = f"{alias}." if alias else ""
+    args: list[Any] = [key, limit + 1]
+    if cursor:
+        created, row_id = keyset_position(cursor)
+        where += f" AND ({column}created_at, {column}id) {'<' if newest_first else '>'} ($3, $4)"
+        args += [created, row_id]
+    way = " DESC" if newest_first else ""
+    rows = await pool.fetch(
+        f"{select} WHERE {where} ORDER BY {column}created_at{way}, {column}id{way} LIMIT $2",
+        *args,
+    )
+    page = [make(r) for r in rows[:limit]]
+    return page, keyset_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+
+
 async def project_for(
     conn: asyncpg.Connection | asyncpg.Pool,
     account_id: str,
@@ -137,20 +177,17 @@ async def projects_of(
     pool: asyncpg.Pool, account_id: str, limit: int, cursor: str | None, *, archived: bool
 ) -> tuple[list[Project], str | None]:
     """The projects `account_id` is a member of, oldest first, a page at a time."""
-    args: list[Any] = [account_id, limit + 1]
-    where = "p.archived_at IS " + ("NOT NULL" if archived else "NULL")
-    if cursor:
-        created, project_id = keyset_position(cursor)
-        where += " AND (p.created_at, p.id) > ($3, $4)"
-        args += [created, project_id]
-    rows = await pool.fetch(
+    return await _keyset_page(
+        pool,
         f"SELECT {PROJECT_COLUMNS}, m.role, {_MEMBERS} FROM projects p"
-        " JOIN project_members m ON m.project_id = p.id AND m.account_id = $1"
-        f" WHERE {where} ORDER BY p.created_at, p.id LIMIT $2",
-        *args,
+        " JOIN project_members m ON m.project_id = p.id AND m.account_id = $1",
+        "p.archived_at IS " + ("NOT NULL" if archived else "NULL"),
+        account_id,
+        limit,
+        cursor,
+        _project,
+        alias="p",
     )
-    page = [_project(r) for r in rows[:limit]]
-    return page, keyset_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
 
 
 async def owned_count(conn: asyncpg.Connection, account_id: str) -> int:
@@ -228,19 +265,16 @@ async def invitation(
 async def invitations_of_project(
     pool: asyncpg.Pool, project_id: uuid.UUID, limit: int, cursor: str | None
 ) -> tuple[list[Invitation], str | None]:
-    args: list[Any] = [project_id, limit + 1]
-    where = "i.project_id = $1"
-    if cursor:
-        created, invitation_id = keyset_position(cursor)
-        where += " AND (i.created_at, i.id) > ($3, $4)"
-        args += [created, invitation_id]
-    rows = await pool.fetch(
-        f"SELECT {INVITATION_COLUMNS} FROM project_invitations i WHERE {where}"
-        " ORDER BY i.created_at, i.id LIMIT $2",
-        *args,
+    return await _keyset_page(
+        pool,
+        f"SELECT {INVITATION_COLUMNS} FROM project_invitations i",
+        "i.project_id = $1",
+        project_id,
+        limit,
+        cursor,
+        _invitation,
+        alias="i",
     )
-    page = [_invitation(r) for r in rows[:limit]]
-    return page, keyset_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
 
 
 async def invitations_for(
@@ -478,19 +512,15 @@ async def comments(
     pool: asyncpg.Pool, project_id: uuid.UUID, limit: int, cursor: str | None
 ) -> tuple[list[Comment], str | None]:
     """Oldest first (a thread's replies after their comment, in time)."""
-    args: list[Any] = [project_id, limit + 1]
-    where = "project_id = $1"
-    if cursor:
-        created, comment_id = keyset_position(cursor)
-        where += " AND (created_at, id) > ($3, $4)"
-        args += [created, comment_id]
-    rows = await pool.fetch(
-        f"SELECT {COMMENT_COLUMNS} FROM project_comments WHERE {where}"
-        " ORDER BY created_at, id LIMIT $2",
-        *args,
+    return await _keyset_page(
+        pool,
+        f"SELECT {COMMENT_COLUMNS} FROM project_comments",
+        "project_id = $1",
+        project_id,
+        limit,
+        cursor,
+        lambda r: Comment(**dict(r)),
     )
-    page = [Comment(**dict(r)) for r in rows[:limit]]
-    return page, keyset_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
 
 
 async def count_comments(conn: asyncpg.Connection, project_id: uuid.UUID) -> int:
@@ -530,19 +560,16 @@ async def approvals(
     pool: asyncpg.Pool, project_id: uuid.UUID, limit: int, cursor: str | None
 ) -> tuple[list[Approval], str | None]:
     """Newest first."""
-    args: list[Any] = [project_id, limit + 1]
-    where = "project_id = $1"
-    if cursor:
-        created, approval_id = keyset_position(cursor)
-        where += " AND (created_at, id) < ($3, $4)"
-        args += [created, approval_id]
-    rows = await pool.fetch(
-        f"SELECT {APPROVAL_COLUMNS} FROM project_approvals WHERE {where}"
-        " ORDER BY created_at DESC, id DESC LIMIT $2",
-        *args,
+    return await _keyset_page(
+        pool,
+        f"SELECT {APPROVAL_COLUMNS} FROM project_approvals",
+        "project_id = $1",
+        project_id,
+        limit,
+        cursor,
+        lambda r: Approval(**dict(r)),
+        newest_first=True,
     )
-    page = [Approval(**dict(r)) for r in rows[:limit]]
-    return page, keyset_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
 
 
 async def review_state(
