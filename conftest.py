@@ -14,6 +14,27 @@ from cadenza.devstack.ports import free_port
 from cadenza.devstack.postgres import Postgres
 
 
+# Suites too slow for `make test` (Docker image builds, compose, a NATS cluster losing nodes
+# under hundreds of jobs, the autoscaling harness) are marked `deployed`: the default run skips
+# them and says which make target runs them; `--deployed` (what those targets pass) runs them.
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--deployed",
+        action="store_true",
+        help="also run the tests marked deployed (Docker, compose, the NATS cluster, autoscaling)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--deployed"):
+        return
+    for item in items:
+        marker = item.get_closest_marker("deployed")
+        if marker is not None:
+            target = marker.kwargs.get("target", "its own make target")
+            item.add_marker(pytest.mark.skip(reason=f"slow deployed suite: run by make {target}"))
+
+
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
     server = NatsServer(tmp_path_factory.mktemp("nats"))
