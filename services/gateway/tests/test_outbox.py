@@ -170,3 +170,54 @@ def test_the_default_grace_outlasts_a_publish_waiting_for_its_ack() -> None:
     bus = Bus(make_broker(BusSettings(), name="unused"), timeout_s=5.0)
     relay = OutboxRelay(Outbox(pool=None, bus=bus))
     assert relay.grace_s > bus.timeout_s + 1.0
+
+
+async def test_a_relay_round_the_bus_stops_keeps_what_went_out(setup: Setup) -> None:
+    """The first row confirmed, the second not: the first is not sent again next round."""
+    s = setup
+    relay = OutboxRelay(Outbox(s.pool, s.bus), grace_s=0.0)
+    first, second, third = await accept(s.pool, 3)
+    s.bus.refuse.add(second.event_id)
+    s.bus.gate.set()
+    assert await relayed(relay) == 1
+    assert await left(s.pool) == {second.event_id, third.event_id}
+    s.bus.refuse.clear()
+    assert await relayed(relay) == 2
+    await settle(s)
+    assert sorted(s.wire.copies) == sorted(e.event_id for e in (first, second, third))
+
+
+async def test_two_replicas_relays_publish_each_row_once(
+    setup: Setup, fresh_database: str, fresh_nats: NatsServer
+) -> None:
+    """Two gateway replicas (each its own pool and NATS connection) relay the same outbox
+    at once, in small rounds: every row goes out once on the wire (what core subscribers,
+    such as each gateway's live feed, get: JetStream's dedup does not cover them)."""
+    s = setup
+    events = await accept(s.pool, 300)
+    s.bus.gate.set()
+    replicas = []
+    for name in ("replica-a", "replica-b"):
+        pool = await create_pool(fresh_database, size=2)
+        broker = make_broker(BusSettings(nats_url=fresh_nats.url), name=name)
+        await broker.connect()
+        replicas.append((pool, broker, OutboxRelay(Outbox(pool, Bus(broker)), grace_s=0.0)))
+    counts = [0, 0]
+
+    async def drain(index: int, relay: OutboxRelay) -> None:
+        while sent := await relay.relay_once(limit=10):
+            counts[index] += sent
+
+    try:
+        await asyncio.wait_for(
+            asyncio.gather(*(drain(i, relay) for i, (_, _, relay) in enumerate(replicas))), 60
+        )
+    finally:
+        for pool, broker, _ in replicas:
+            await broker.stop()
+            await pool.close()
+    await settle(s)
+    assert sum(counts) == len(events)
+    assert min(counts) > 0, f"both replicas relayed: {counts}"
+    assert sorted(s.wire.copies) == sorted(e.event_id for e in events), "one copy each"
+    assert await left(s.pool) == set()

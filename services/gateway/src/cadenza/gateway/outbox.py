@@ -122,7 +122,14 @@ class OutboxRelay:
             for row in rows:
                 cls = ANY_BY_SUBJECT.get(row["subject"])
                 if cls is not None:
-                    await self.bus.publish(cls.model_validate(row["payload"]))
+                    try:
+                        await self.bus.publish(cls.model_validate(row["payload"]))
+                    except Exception as e:
+                        # Stop here, but commit what went out: were the transaction rolled
+                        # back, the rows JetStream confirmed would go out a second time
+                        # (dropped by the stream as duplicates, not by core subscribers).
+                        log.warning("outbox relay stopped: the bus did not confirm: %s", e)
+                        break
                 else:
                     log.error(
                         "outbox holds an event of unknown subject %s; dropped", row["subject"]
