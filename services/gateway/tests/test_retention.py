@@ -4,6 +4,7 @@ and afterwards no record points at a missing file and no file is left without a 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -14,6 +15,7 @@ from typing import Any
 
 import asyncpg
 import nats
+from nats.aio.msg import Msg
 
 from cadenza.contracts import ArtifactRef
 from cadenza.contracts.effects import EffectsCompleted
@@ -202,5 +204,40 @@ async def test_retention_removes_what_is_old_keeps_what_is_pinned_and_agrees_wit
         ]
         ids = {uuid.UUID(json.loads(m.data)["job_id"]) for m in removals}
         assert {files_old, record_old, old_upload} <= ids
+    finally:
+        await nc.close()
+
+
+async def test_two_replicas_remove_each_thing_once_and_sweep_once_per_interval(
+    fresh_database: str, nats_server: NatsServer, tmp_path: Path
+) -> None:
+    """Two gateway replicas on one database, bus and store: swept at the same moment, each
+    expired job is removed once (one event each on the wire, where JetStream's dedup does
+    not reach); the scheduled sweep runs on one replica per interval."""
+    config = settings(fresh_database, nats_server.url, tmp_path / "store", auth_mode="dev")
+    nc = await nats.connect(nats_server.url)
+    heard: list[tuple[uuid.UUID, str]] = []
+
+    async def hear(msg: Msg) -> None:
+        body = json.loads(msg.data)
+        heard.append((uuid.UUID(body["job_id"]), body["what"]))
+
+    await nc.subscribe("job.retention_removed", cb=hear)
+    try:
+        async with running_gateway(config) as (a, _), running_gateway(config) as (b, _):
+            old = [await _finished_job(a, tmp_path, f"old-{i}") for i in range(6)]
+            await _age(a.pool, "jobs", "finished_at", old, 8)
+            swept = await asyncio.gather(a.retention.sweep(), b.retention.sweep())
+            assert sum(s.get("job", 0) for s in swept) == len(old)
+            await nc.flush()
+            await asyncio.sleep(0.3)
+            mine = sorted(h for h in heard if h[0] in set(old))
+            assert mine == sorted((j, what) for j in old for what in ("artifacts", "job"))
+
+            assert await a.retention.sweep_if_due(600) is not None
+            assert await b.retention.sweep_if_due(600) is None, "a swept within the interval"
+            assert await a.retention.sweep_if_due(600) is None
+            await a.pool.execute("UPDATE background_runs SET started_at = now() - interval '10m'")
+            assert await b.retention.sweep_if_due(600) is not None
     finally:
         await nc.close()

@@ -142,7 +142,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 orphan_grace_s=settings.retention_orphan_grace_s,
             ),
         )
-        schedule = Periodic("retention", settings.retention_interval_s, retention.sweep_and_log)
+        schedule = Periodic(
+            "retention",
+            settings.retention_interval_s,
+            lambda: retention.sweep_if_due(settings.retention_interval_s),
+        )
         schedule.start()
         lag = Periodic(
             "queue-lag",

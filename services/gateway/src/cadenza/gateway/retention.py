@@ -6,6 +6,10 @@ the record) and applied to the projection first, so no job points at a missing f
 the files go. A crash in between leaves files no record points at; the orphan pass of the
 next sweep removes them. Each removal is a `job.retention_removed` event and a count in
 `cadenza_retention_removed_total`.
+
+Across gateway replicas: a sweep holds a PostgreSQL advisory lock (one at a time, so each
+thing is removed once), and the scheduled one runs only if no replica started one within
+the interval (`background_runs`), so N replicas sweep once per interval, not N times.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ log = logging.getLogger(__name__)
 REMOVED = MetricCounter(
     "cadenza_retention_removed_total", "Things retention removed, by kind", ["what"]
 )
+SWEEPS = MetricCounter(
+    "cadenza_retention_sweeps_total", "Scheduled retention sweeps this replica ran"
+)
 FREED = MetricCounter("cadenza_retention_freed_bytes_total", "Bytes retention freed in storage")
 
 # Prefixes under an owner that belong to the catalog: never retention's to remove.
@@ -60,10 +67,17 @@ class Retention:
         self.ages = ages
         self._freed = 0
 
-    async def sweep_and_log(self) -> None:
+    async def sweep_if_due(self, interval_s: float) -> dict[str, int] | None:
+        """The scheduled sweep: None when another replica started one within most of
+        `interval_s` (the replicas' timers drift apart; a tenth of slack keeps one
+        replica's own next round due)."""
+        if not await retention_repository.claim_run(self.pool, "retention", 0.9 * interval_s):
+            return None
+        SWEEPS.inc()
         removed = await self.sweep()
         if any(removed.values()):
             log.info("retention sweep: %s", removed)
+        return removed
 
     async def sweep(self) -> dict[str, int]:
         """One pass; returns how many of each kind it removed (empty: another replica is

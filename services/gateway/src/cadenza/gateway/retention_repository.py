@@ -23,6 +23,20 @@ async def sweep_lock(pool: asyncpg.Pool) -> AsyncIterator[bool]:
                 await conn.execute("SELECT pg_advisory_unlock($1)", SWEEP_LOCK)
 
 
+async def claim_run(pool: asyncpg.Pool, name: str, interval_s: float) -> bool:
+    """Whether this replica is to run the scheduled duty `name` now: True (and the start
+    recorded, in one statement) unless some replica started it within `interval_s`."""
+    row = await pool.fetchval(
+        "INSERT INTO background_runs (name, started_at) VALUES ($1, now())"
+        " ON CONFLICT (name) DO UPDATE SET started_at = now()"
+        " WHERE background_runs.started_at < now() - make_interval(secs => $2)"
+        " RETURNING true",
+        name,
+        interval_s,
+    )
+    return bool(row)
+
+
 async def jobs_with_old_artifacts(
     pool: asyncpg.Pool, age_s: float, limit: int
 ) -> list[asyncpg.Record]:
