@@ -7,7 +7,7 @@ import ssl
 from typing import Any
 
 from faststream.nats import NatsBroker
-from faststream.nats.security import NatsCredentials, NatsSecurity
+from faststream.nats.security import NatsCredentials, NatsSecurity, NatsUserPassword
 from nats.js import JetStreamContext
 from nats.js.api import (
     DiscardPolicy,
@@ -46,23 +46,27 @@ def tls_context(settings: BusSettings) -> ssl.SSLContext | None:
 
 
 def nats_security(settings: BusSettings) -> NatsSecurity | None:
-    """TLS and credentials-file auth as FastStream takes them."""
+    """TLS, and credentials-file or user/password auth, as FastStream takes them."""
     context = tls_context(settings)
     if settings.nats_creds_file is not None:
         return NatsCredentials.from_file(settings.nats_creds_file, ssl_context=context)
+    if (user_password := settings.nats_user_password) is not None:
+        return NatsUserPassword(*user_password, ssl_context=context)
     return NatsSecurity(ssl_context=context) if context is not None else None
 
 
 def connect_options(settings: BusSettings) -> dict[str, Any]:
     """The same, as keyword arguments of nats.connect (for plain nats-py clients)."""
     options: dict[str, Any] = {
-        "servers": settings.nats_servers,
+        "servers": settings.nats_addresses,
         "connect_timeout": settings.nats_connect_timeout_s,
     }
     if (context := tls_context(settings)) is not None:
         options["tls"] = context
     if settings.nats_creds_file is not None:
         options["user_credentials"] = str(settings.nats_creds_file)
+    elif (user_password := settings.nats_user_password) is not None:
+        options["user"], options["password"] = user_password
     return options
 
 
@@ -71,7 +75,7 @@ def make_broker(
 ) -> NatsBroker:
     """A broker that reconnects forever: a NATS restart must not kill a service."""
     return NatsBroker(
-        settings.nats_servers,
+        settings.nats_addresses,
         security=nats_security(settings),
         name=name,
         logger=broker_logger(),

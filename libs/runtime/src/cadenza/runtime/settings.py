@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +46,24 @@ class BusSettings(CommonSettings):
     @property
     def nats_servers(self) -> list[str]:
         return [url.strip() for url in self.nats_url.split(",") if url.strip()]
+
+    @property
+    def nats_user_password(self) -> tuple[str, str] | None:
+        """The user and password of the first URL that has them. Given to the client for
+        every server, not left in the URL: nodes a cluster announces (INFO connect_urls)
+        join the client's list without them, and a reconnect there would log in as the
+        server's anonymous user (another account, without JetStream)."""
+        for url in self.nats_servers:
+            parsed = urlsplit(url)
+            if parsed.username is not None and parsed.password is not None:
+                return unquote(parsed.username), unquote(parsed.password)
+        return None
+
+    @property
+    def nats_addresses(self) -> list[str]:
+        """The servers without their user:password@ (`nats_user_password` gives them to the
+        client on their own); a token (a user without a password) stays in its URL."""
+        return [re.sub(r"//[^/@:]*:[^/@]*@", "//", url) for url in self.nats_servers]
 
     @property
     def nats_where(self) -> str:

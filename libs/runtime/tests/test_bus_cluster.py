@@ -1,0 +1,76 @@
+"""Clients of a three-node JetStream cluster (real nats-servers on loopback) fail over to
+the nodes they learn of, into the services' account, with the credentials of their URL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import nats.errors
+import nats.js.errors
+import pytest
+from nats.aio.client import Client
+
+from cadenza.devstack.nats_cluster import NatsCluster
+from cadenza.runtime.bus import connect_options, make_broker
+from cadenza.runtime.settings import BusSettings
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[NatsCluster]:
+    running = NatsCluster(tmp_path / "nats")
+    running.start()
+    yield running
+    running.stop()
+
+
+async def _reaches_jetstream(nc: Client, timeout_s: float = 30) -> float:
+    """Seconds until the client, connected again, has an answer from JetStream (a meta
+    leader elected after a node is lost can take seconds; in TAP there is no JetStream:
+    it never answers)."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while True:
+        try:
+            if nc.is_connected:
+                await nc.jetstream().account_info()
+                return loop.time() - started
+        except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.js.errors.Error):
+            pass
+        assert loop.time() - started < timeout_s, f"no JetStream at {nc.connected_url}"
+        await asyncio.sleep(0.2)
+
+
+async def test_clients_given_one_node_fail_over_to_the_others_with_its_credentials(
+    cluster: NatsCluster,
+) -> None:
+    # One node in the URL, as a Kubernetes service name gives it: the others come from the
+    # server's INFO (connect_urls), without user or password.
+    settings = BusSettings(nats_url=cluster.nodes[0].url)
+    broker = make_broker(settings, name="cluster-test")
+    plain = await nats.connect(**connect_options(settings), reconnect_time_wait=0.2)
+    try:
+        connection = await broker.connect()
+        await _reaches_jetstream(plain)
+        await _reaches_jetstream(connection)
+        assert len(plain.discovered_servers) >= 2, "the cluster's other nodes were announced"
+        cluster.kill_node(0)
+        # Elsewhere now, and still in CADENZA: without the URL's credentials a discovered
+        # node put the client in TAP (no_auth_user), where JetStream does not exist.
+        for client in (plain, connection):
+            await _reaches_jetstream(client)
+            assert client.connected_url is not None
+            assert client.connected_url.port != cluster.nodes[0].port
+    finally:
+        await broker.stop()
+        await plain.close()
+
+
+def test_the_urls_credentials_are_given_for_every_server() -> None:
+    settings = BusSettings(nats_url="nats://svc:p%40ss@a:4222, nats://b:4222, nats://tok@c:4222")
+    assert settings.nats_addresses == ["nats://a:4222", "nats://b:4222", "nats://tok@c:4222"]
+    assert connect_options(settings)["user"] == "svc"
+    assert connect_options(settings)["password"] == "p@ss"
+    assert BusSettings(nats_url="nats://tok@c:4222").nats_user_password is None
