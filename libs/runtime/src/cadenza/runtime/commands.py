@@ -70,6 +70,7 @@ def subscribe_commands(
             settings=settings,
             work=partial(work, cmd),
             fair=runtime.fair,
+            draining=runtime.draining,
         )
 
     # FastStream decodes the body by the handler's annotation: make it the concrete command

@@ -16,6 +16,7 @@ import uvicorn
 
 from cadenza.runtime.bus import Bus, ensure_streams, make_broker, nats_answers
 from cadenza.runtime.cancellation import Cancellations
+from cadenza.runtime.draining import HAND_BACK_S, Draining, stop_fetching
 from cadenza.runtime.fair import FairSlots
 from cadenza.runtime.heap import freeze_startup_heap, return_large_blocks_to_the_system
 from cadenza.runtime.logging import configure_logging
@@ -33,8 +34,13 @@ class WorkerRuntime:
         self.settings = settings
         self.name = name
         worker_metrics()  # a worker's families, exported from its start
+        # On SIGTERM the command at work gets this long to finish before it is handed back
+        # (cadenza.runtime.draining); with the hand-back's few seconds it stays well within
+        # k8s/'s terminationGracePeriodSeconds (60 s) at the default ACK_WAIT_S.
+        self.work_grace_s = max(settings.ack_wait_s, 15.0)
+        self.draining = Draining()
         self.broker = make_broker(
-            settings, name=name, graceful_timeout_s=max(settings.ack_wait_s, 15.0)
+            settings, name=name, graceful_timeout_s=self.work_grace_s + HAND_BACK_S
         )
         self.bus = Bus(self.broker)
         self.store: ObjectStore = store_from_settings(settings)
@@ -76,6 +82,13 @@ class WorkerRuntime:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        # Take no more work, hand back what has not started, give the work in hand its grace.
+        self.draining.begin()
+        abandon = asyncio.get_running_loop().call_later(self.work_grace_s, self.draining.abandon)
+        try:
+            await stop_fetching(self.broker)
+        except Exception:
+            log.warning("could not stop fetching", exc_info=True)
         for hook in self.draining_hooks:
             try:
                 await hook()
@@ -85,6 +98,7 @@ class WorkerRuntime:
             await self.broker.stop()  # waits for the commands in hand (graceful timeout)
         except Exception as e:  # NATS already gone: nothing left to drain
             log.warning("could not drain the NATS connection: %s", e)
+        abandon.cancel()
         for hook in reversed(self.shutdown_hooks):
             try:
                 await hook()

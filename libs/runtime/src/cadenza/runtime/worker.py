@@ -8,6 +8,9 @@ Error policy (docs/architecture.md, "Delivery rules"):
 - any other exception: nack with a backoff delay; on the last allowed delivery,
   publish `<domain>.failed` (code `gave_up`) and ack, so no job waits forever.
 - cancelled job: stop, ack, publish nothing (the gateway already recorded it).
+- worker stopping (SIGTERM): a command not yet at work, or one still at work when its
+  grace is over, is handed back (nak without delay) for another replica
+  (`cadenza.runtime.draining`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from cadenza.contracts.pipeline import PipelineCommand
 from cadenza.contracts.routing import PipelineError, next_command
 from cadenza.runtime.bus import Bus
 from cadenza.runtime.cancellation import Cancellations
+from cadenza.runtime.draining import Draining, HandedBackError
 from cadenza.runtime.fair import FairSlots
 from cadenza.runtime.heap import release_free_memory
 from cadenza.runtime.logging import job_context
@@ -106,6 +110,7 @@ class JobRun:
         heartbeat_s: float,
         stall_timeout_s: float = 600.0,
         progress_interval_s: float = 0.25,
+        draining: Draining | None = None,
     ) -> None:
         self.bus = bus
         self.msg = msg
@@ -115,6 +120,9 @@ class JobRun:
         self.heartbeat_s = heartbeat_s
         self.stall_timeout_s = stall_timeout_s
         self.progress_interval_s = progress_interval_s
+        # Set when the worker stops and this run may go back to JetStream (not its last
+        # delivery): its wait for a turn and its checkpoints then hand it back.
+        self.draining = draining
         self._loop = asyncio.get_running_loop()
         self._lock = threading.Lock()
         self.created = time.monotonic()
@@ -171,9 +179,12 @@ class JobRun:
         self._cpu_limit, self._cpu_what = seconds, what
 
     def checkpoint(self) -> None:
-        """Raise if the job was cancelled or ran past its CPU time; call it from the work's
-        thread often (between blocks, between the stages of a long chain)."""
+        """Raise if the job was cancelled, ran past its CPU time, or must go back because the
+        worker is stopping; call it from the work's thread often (between blocks, between
+        the stages of a long chain)."""
         self.check_cancelled()
+        if self.draining is not None:
+            self.draining.check_not_abandoned()
         if self._cpu_limit is None:
             return
         now = time.thread_time()
@@ -282,12 +293,16 @@ async def _turn(fair: FairSlots | None, owner: str, run: JobRun) -> AsyncIterato
             while not (await asyncio.wait({entering}, timeout=TURN_POLL_S))[0]:
                 run.keep_alive()
                 run.check_cancelled()
+                if run.draining is not None:
+                    run.draining.check_not_started()
         except BaseException:
             entering.cancel()
             with contextlib.suppress(BaseException):
                 await entering
             raise
         entering.result()
+        if run.draining is not None:  # its turn came as the worker began to stop
+            run.draining.check_not_started()
         worker_metrics().waited.labels(run.stage).observe(time.monotonic() - run.created)
         yield
 
@@ -310,6 +325,7 @@ async def handle_command(
     settings: WorkerSettings,
     work: Callable[[JobRun], Awaitable[Event]],
     fair: FairSlots | None = None,
+    draining: Draining | None = None,
 ) -> str:
     """Run `work` under the error policy above and publish the fact it returns.
 
@@ -317,7 +333,9 @@ async def handle_command(
     command, built from the fact's outputs; the fact says the job goes on.
     Progress not yet published is dropped: the fact that follows says more. With `fair`,
     the work waits for its turn among the accounts whose commands this process holds
-    (heartbeating meanwhile; a job cancelled while waiting never starts). Returns the
+    (heartbeating meanwhile; a job cancelled while waiting never starts). With `draining`,
+    a stopping worker hands the command back (nak, no delay) if it has not started, or if
+    its grace ran out at a checkpoint; never on its last delivery. Returns the
     outcome, for metrics and tests. `stage` labels metrics; progress and facts carry the
     command's own stage name when it has one (pipelines name their stages).
 
@@ -352,6 +370,11 @@ async def handle_command(
             log.info("skipping cancelled job")
             metrics.jobs.labels(metric_stage, "cancelled").inc()
             return "cancelled"
+        # On its last delivery a command is kept: handed back, it would not come back.
+        may_hand_back = draining if attempts < settings.max_deliver else None
+        if may_hand_back is not None and may_hand_back.started:
+            log.info("handed back: the worker is stopping")
+            raise NackMessage(delay=0)
         started = time.monotonic()
         log.info("started (delivery %d of at most %d)", attempts, settings.max_deliver)
         try:
@@ -363,6 +386,7 @@ async def handle_command(
                 cancellations=cancellations,
                 heartbeat_s=max(settings.ack_wait_s / 3, 0.5),
                 stall_timeout_s=settings.stall_timeout_s,
+                draining=may_hand_back,
             ) as run:
                 async with _turn(fair, command.owner, run):
                     fact = await work(run)
@@ -377,6 +401,9 @@ async def handle_command(
         except JobCancelledError:
             log.info("job cancelled while running; stopped")
             outcome, first = "cancelled", True
+        except HandedBackError as handed_back:
+            log.info("handed back: %s", handed_back)
+            raise NackMessage(delay=0) from handed_back
         except PermanentError as error:
             log.info("job failed permanently: %s", error)
             first = await fail(error.code, str(error))
