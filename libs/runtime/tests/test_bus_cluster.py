@@ -13,8 +13,10 @@ import nats.js.errors
 import pytest
 from nats.aio.client import Client
 
+from cadenza.contracts.streams import CANCELLATIONS_BUCKET
 from cadenza.devstack.nats_cluster import NatsCluster
-from cadenza.runtime.bus import connect_options, make_broker
+from cadenza.runtime.bus import connect_options, ensure_streams, key_value_bucket, make_broker
+from cadenza.runtime.cancellation import Cancellations
 from cadenza.runtime.settings import BusSettings
 
 
@@ -74,3 +76,41 @@ def test_the_urls_credentials_are_given_for_every_server() -> None:
     assert connect_options(settings)["user"] == "svc"
     assert connect_options(settings)["password"] == "p@ss"
     assert BusSettings(nats_url="nats://tok@c:4222").nats_user_password is None
+
+
+async def test_buckets_are_replicated_like_the_streams_and_outlive_their_leader(
+    cluster: NatsCluster,
+) -> None:
+    settings = BusSettings(nats_url=cluster.url)
+    nc = await nats.connect(**connect_options(settings), reconnect_time_wait=0.2)
+    try:
+        js = nc.jetstream()
+        # One made before, with one replica (as every bucket was): brought up to three.
+        await key_value_bucket(js, "older", ttl_s=60, replicas=1)
+        await ensure_streams(js, replicas=3)
+        await key_value_bucket(js, "older", ttl_s=60)
+        assert (await js.stream_info("KV_older")).config.num_replicas == 3
+        cancellations = Cancellations(js)
+        await cancellations.start()
+        try:
+            await cancellations.cancel("job-1", "asked")
+            info = await js.stream_info(f"KV_{CANCELLATIONS_BUCKET}")
+            assert info.config.num_replicas == 3
+            assert info.cluster is not None and info.cluster.leader is not None
+            # Its leader lost: the others elect one and still hold what it had.
+            cluster.kill_node(cluster.index_of(info.cluster.leader))
+            await _reaches_jetstream(nc)
+            deadline = asyncio.get_running_loop().time() + 30
+            while True:
+                try:
+                    # (While electing, the API may answer that the stream is not found.)
+                    entry = await (await js.key_value(CANCELLATIONS_BUCKET)).get("job-1")
+                    break
+                except (nats.errors.TimeoutError, nats.js.errors.Error):
+                    assert asyncio.get_running_loop().time() < deadline, "bucket lost"
+                    await asyncio.sleep(0.2)
+            assert entry.value == b"asked"
+        finally:
+            await cancellations.stop()
+    finally:
+        await nc.close()

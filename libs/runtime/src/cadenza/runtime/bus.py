@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import ssl
 from typing import Any
@@ -21,7 +22,7 @@ from nats.js.errors import BucketNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
 from cadenza.contracts.envelope import Envelope
-from cadenza.contracts.streams import ALL_STREAMS, StreamSpec, stream_for_subject
+from cadenza.contracts.streams import ALL_STREAMS, JOBS, StreamSpec, stream_for_subject
 from cadenza.runtime.settings import BusSettings
 
 log = logging.getLogger(__name__)
@@ -156,18 +157,37 @@ async def ensure_streams(
             await js.update_stream(config)
 
 
-async def key_value_bucket(
-    js: JetStreamContext, name: str, *, ttl_s: float, replicas: int = 1
-) -> KeyValue:
-    """A key-value bucket (latest value only, file storage), created on first use."""
+async def event_stream_replicas(js: JetStreamContext) -> int:
+    """How many replicas the event streams have (the JOBS stream's; 1 before it exists)."""
     try:
-        return await js.key_value(name)
+        info = await js.stream_info(JOBS.name)
+    except NotFoundError:
+        return 1
+    return info.config.num_replicas or 1
+
+
+async def key_value_bucket(
+    js: JetStreamContext, name: str, *, ttl_s: float, replicas: int | None = None
+) -> KeyValue:
+    """A key-value bucket (latest value only, file storage), created on first use.
+
+    It has as many replicas as the event streams unless `replicas` says otherwise, and one
+    created with fewer is brought up to them: a bucket on one node of a cluster is gone
+    (cancellations unknown, workers unable to start) while that node is down."""
+    wanted = replicas if replicas is not None else await event_stream_replicas(js)
+    try:
+        bucket = await js.key_value(name)
     except BucketNotFoundError:
         return await js.create_key_value(
             KeyValueConfig(
-                bucket=name, history=1, ttl=ttl_s, storage=StorageType.FILE, replicas=replicas
+                bucket=name, history=1, ttl=ttl_s, storage=StorageType.FILE, replicas=wanted
             )
         )
+    config = (await js.stream_info(f"KV_{name}")).config
+    if (config.num_replicas or 1) < wanted:
+        await js.update_stream(dataclasses.replace(config, num_replicas=wanted))
+        log.info("bucket %s now has %d replicas", name, wanted)
+    return bucket
 
 
 class Bus:

@@ -16,7 +16,7 @@ from cadenza.runtime.bus import key_value_bucket
 log = logging.getLogger(__name__)
 
 
-async def cancellations_bucket(js: JetStreamContext, replicas: int = 1) -> KeyValue:
+async def cancellations_bucket(js: JetStreamContext, replicas: int | None = None) -> KeyValue:
     return await key_value_bucket(js, CANCELLATIONS_BUCKET, ttl_s=WEEK_S, replicas=replicas)
 
 

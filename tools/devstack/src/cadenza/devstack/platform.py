@@ -23,6 +23,7 @@ from cadenza.devstack.children import (
     tail_of_file,
 )
 from cadenza.devstack.nats import NatsServer
+from cadenza.devstack.nats_cluster import NatsCluster
 from cadenza.devstack.ports import free_port
 from cadenza.devstack.postgres import Postgres
 
@@ -119,21 +120,37 @@ class Platform:
     log_dir: Path | None = None
     # JetStream fsync: "always" (acknowledged = on disk) or a period such as "2m".
     nats_sync_interval: str = "always"
+    # 3: a JetStream cluster of three nats-servers on loopback (`nats_cluster`), the
+    # services given all three (they fail over) and their streams 3 replicas.
+    nats_nodes: int = 1
     # How long each service may take to answer /health/ready (a loaded 2-core machine
     # imports torch and friends slowly).
     ready_timeout_s: float = 90
+    # The one nats-server; with a cluster, its first node.
     nats: NatsServer = field(init=False)
+    nats_cluster: NatsCluster | None = field(default=None, init=False)
     postgres: Postgres = field(init=False)
     services: dict[str, Service] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.resolve()
-        self.nats = NatsServer(self.data_dir / "nats", sync_interval=self.nats_sync_interval)
+        if self.nats_nodes > 1:
+            self.nats_cluster = NatsCluster(
+                self.data_dir / "nats", self.nats_nodes, self.nats_sync_interval
+            )
+            self.nats = self.nats_cluster.nodes[0]
+        else:
+            self.nats = NatsServer(self.data_dir / "nats", sync_interval=self.nats_sync_interval)
         self.postgres = Postgres(self.data_dir / "postgres")
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.gateway_port}"
+
+    @property
+    def nats_url(self) -> str:
+        """Where the services connect: the server, or every node of the cluster."""
+        return self.nats_cluster.url if self.nats_cluster else self.nats.url
 
     @property
     def storage_dir(self) -> Path:
@@ -166,18 +183,23 @@ class Platform:
             "STORAGE_QUOTA_BYTES": "0",
             "JWT_SECRET": self.jwt_secret(),
             **os.environ,
-            "NATS_URL": self.nats.url,
+            "NATS_URL": self.nats_url,
             "DATABASE_URL": self.postgres.dsn,
             "STORAGE_BACKEND": "local",
             "STORAGE_DIR": str(self.storage_dir),
             "MODEL_DIR": str(self.data_dir / "models"),
             "PYTHONUNBUFFERED": "1",
         }
+        if self.nats_cluster:
+            env["NATS_STREAM_REPLICAS"] = str(self.nats_nodes)
         env.update(self.extra_env)
         return env
 
     def start(self) -> None:
-        self.nats.start(self._log("nats"))
+        if self.nats_cluster:
+            self.nats_cluster.start(self.log_dir)
+        else:
+            self.nats.start(self._log("nats"))
         self.postgres.start()
         env = self.base_env()
         self.services["gateway"] = Service(
@@ -246,7 +268,10 @@ class Platform:
         children.stop_all((service.process for service in services), timeout_s)
         for service in services:
             service.process = None
-        self.nats.stop()
+        if self.nats_cluster:
+            self.nats_cluster.stop()
+        else:
+            self.nats.stop()
         self.postgres.stop()
 
     def __enter__(self) -> Self:
