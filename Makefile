@@ -13,7 +13,7 @@ SEED ?= 500
 # More arguments for pytest: `make test PYTEST_ARGS="tests/deploy -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: help install run test abuse faults fuzz lint fmt bench generate docs image compose-up k8s-render fresh-check clean
+.PHONY: help install run test abuse faults autoscale fuzz lint fmt bench generate docs image images compose-up k8s-render fresh-check clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -70,6 +70,16 @@ faults: install ## The fault suite alone (kill -9, restarts, poison) and kill -9
 	$(VENV)/bin/pytest tests/faults -s
 	$(PY) -m bench.kill_worker
 
+# KEDA's nats-jetstream rule, read from k8s/base's ScaledObjects, scales the separation and
+# render workers on the real consumer lag through a burst of jobs, at the manifests' real
+# periods (about 15 min; AUTOSCALE_TIME_SCALE=20 divides them), writing docs/autoscaling.svg
+# and .json; then the test of the same with every period divided by 20.
+AUTOSCALE_TIME_SCALE ?= 1
+autoscale: install ## A burst scales the workers 0 → N → 0 by KEDA's rule from k8s/ (docs/autoscaling.md), then its test
+	$(PY) -m cadenza.devstack.autoscaler --time-scale $(AUTOSCALE_TIME_SCALE) \
+		--data-dir $(DATA_DIR)/autoscale --out docs/autoscaling
+	$(VENV)/bin/pytest --deployed tests/faults/test_autoscaling.py -s
+
 fuzz: install ## A long schemathesis run of the whole API (FUZZ_EXAMPLES per operation, every check)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} $(VENV)/bin/pytest tests/e2e/test_api_fuzz.py \
 		tests/e2e/test_api_conformance.py
@@ -95,9 +105,17 @@ docs: install generate ## Regenerate docs/openapi.json and docs/asyncapi.json fr
 
 image: ## Build one service's image: make image SERVICE=gateway [TORCH_VARIANT=cu128] [CADENZA_TAG=dev]
 	@test -n "$(SERVICE)" || { echo "make image SERVICE=<a folder of services/>"; exit 1; }
-	docker build --build-arg SERVICE=$(SERVICE) \
+	@# Without a registry: PYTHON_IMAGE=cadenza-local-base:bookworm (tools/image/local_base.sh),
+	@# TORCH_WHEELS=cadenza-torch-wheels:local (tools/image/torch_wheels.sh), BUILD_NETWORK=host.
+	DOCKER_BUILDKIT=1 docker build --build-arg SERVICE=$(SERVICE) \
 		$(if $(TORCH_VARIANT),--build-arg TORCH_VARIANT=$(TORCH_VARIANT)) \
+		$(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE)) \
+		$(if $(TORCH_WHEELS),--build-arg TORCH_WHEELS=$(TORCH_WHEELS)) \
+		$(if $(BUILD_NETWORK),--network $(BUILD_NETWORK)) \
 		-t cadenza-$(SERVICE):$(or $(CADENZA_TAG),dev)$(if $(filter cu%,$(TORCH_VARIANT)),-cuda) .
+
+images: install ## Build every service's CPU image and run each as k8s/base runs it (Docker; root for the local base)
+	$(VENV)/bin/pytest --deployed tests/deploy/test_images.py -s
 
 compose-up: ## docker compose up --build -d (cp .env.example .env first; GPU=1 adds docker-compose.gpu.yml)
 	@test -f .env || { echo "no .env: cp .env.example .env and set the passwords"; exit 1; }
