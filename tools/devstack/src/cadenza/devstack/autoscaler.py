@@ -280,6 +280,25 @@ def run_burst(
         timeout_s = longest / time_scale + 900
     monitoring = f"http://127.0.0.1:{platform.nats.monitor_port}"
     samples: list[Sample] = []
+
+    def sample(now: float) -> dict[str, dict[str, int | None]]:
+        report = jsz(monitoring, EMBEDDED_ACCOUNT)
+        lags = {
+            name: {t.consumer: consumer_lag(report, t) for t in rule.triggers}
+            for name, rule in rules.items()
+        }
+        samples.append(
+            Sample(
+                round(now, 2),
+                lags,
+                {n: s.replicas for n, s in scalers.items()},
+                {n: p.ready for n, p in pools.items()},
+                {n: len(p.stopping) for n, p in pools.items()},
+            )
+        )
+        return lags
+
+    sample(clock.now())  # before the burst: no lag, no replica
     with httpx.Client(base_url=platform.url, timeout=30) as api:
         audio = _upload(api, write_noise(platform.data_dir / "burst.wav", 6.0))
         jobs: dict[str, str] = {}
@@ -300,22 +319,11 @@ def run_burst(
             while True:
                 now = clock.now()
                 report = jsz(monitoring, EMBEDDED_ACCOUNT)
-                lags = {
-                    name: {t.consumer: consumer_lag(report, t) for t in rule.triggers}
-                    for name, rule in rules.items()
-                }
                 for name, scaler in scalers.items():
-                    pools[name].scale_to(scaler.tick(now, lags[name]))
+                    lag = {t.consumer: consumer_lag(report, t) for t in rules[name].triggers}
+                    pools[name].scale_to(scaler.tick(now, lag))
                     pools[name].refresh()
-                samples.append(
-                    Sample(
-                        round(now, 2),
-                        lags,
-                        {n: s.replicas for n, s in scalers.items()},
-                        {n: p.ready for n, p in pools.items()},
-                        {n: len(p.stopping) for n, p in pools.items()},
-                    )
-                )
+                lags = sample(now)
                 if now >= next_check:
                     next_check = now + 2.0
                     for job_id in jobs.keys() - final.keys():
