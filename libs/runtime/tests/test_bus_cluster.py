@@ -4,6 +4,7 @@ the nodes they learn of, into the services' account, with the credentials of the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,10 +14,12 @@ import nats.js.errors
 import pytest
 from nats.aio.client import Client
 
+from cadenza.contracts.separation import CLASSICAL_INFO
 from cadenza.contracts.streams import CANCELLATIONS_BUCKET
 from cadenza.devstack.nats_cluster import NatsCluster
 from cadenza.runtime.bus import connect_options, ensure_streams, key_value_bucket, make_broker
 from cadenza.runtime.cancellation import Cancellations
+from cadenza.runtime.model_registry import ModelRegistry
 from cadenza.runtime.settings import BusSettings
 
 
@@ -114,3 +117,29 @@ async def test_buckets_are_replicated_like_the_streams_and_outlive_their_leader(
             await cancellations.stop()
     finally:
         await nc.close()
+
+
+async def test_the_model_registry_answers_what_it_knew_while_jetstream_does_not(
+    cluster: NatsCluster,
+) -> None:
+    """Every job submit reads the registry: during an election it answered 500 after 5 s."""
+    nc = await nats.connect(**connect_options(BusSettings(nats_url=cluster.url)))
+    try:
+        js = nc.jetstream(timeout=1)
+        await ensure_streams(js, replicas=3)
+        registry = ModelRegistry(js, cache_s=0.1)
+        await ModelRegistry(js).advertise([CLASSICAL_INFO])
+        assert set(await registry.available()) == {CLASSICAL_INFO.name}
+        never_answered = ModelRegistry(js, cache_s=0.1)
+        cluster.kill()  # no JetStream anywhere
+        await asyncio.sleep(0.2)
+        assert set(await registry.available()) == {CLASSICAL_INFO.name}
+        # Within `cache_s` again, without asking (not another timeout per call).
+        started = asyncio.get_running_loop().time()
+        assert set(await registry.available()) == {CLASSICAL_INFO.name}
+        assert asyncio.get_running_loop().time() - started < 0.05
+        with pytest.raises(nats.errors.Error):
+            await never_answered.available()
+    finally:
+        with contextlib.suppress(ConnectionResetError):  # no server left to say goodbye to
+            await nc.close()

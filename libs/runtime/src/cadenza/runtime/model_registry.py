@@ -4,10 +4,12 @@ entries within a time-to-live; the gateway reads them to answer and to validate.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from typing import ClassVar, Generic, Protocol, TypeVar, cast
 
+import nats.errors
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
@@ -22,6 +24,8 @@ from cadenza.contracts.streams import (
     SOUNDFONTS_TTL_S,
 )
 from cadenza.runtime.bus import key_value_bucket
+
+log = logging.getLogger(__name__)
 
 _KEY_UNSAFE = re.compile(r"[^-_=.a-zA-Z0-9]")
 
@@ -51,6 +55,7 @@ class Registry(Generic[Item]):
         self._kv: KeyValue | None = None
         self._cached: dict[str, Item] = {}
         self._cached_at = float("-inf")
+        self._answered = False
 
     async def _bucket(self) -> KeyValue:
         if self._kv is None:
@@ -68,9 +73,26 @@ class Registry(Generic[Item]):
             await kv.put(self._key(str(item.name)), item.model_dump_json().encode())
 
     async def available(self) -> dict[str, Item]:
-        """Items some worker advertised within the time-to-live, by name."""
+        """Items some worker advertised within the time-to-live, by name.
+
+        While JetStream does not answer (a NATS cluster electing a new leader after losing
+        a node takes seconds), the last answer stands for another `cache_s`, so callers
+        such as every job submit neither fail nor each wait out the timeout. Raises only
+        when there never was an answer."""
         if time.monotonic() - self._cached_at < self.cache_s:
             return self._cached
+        try:
+            found = await self._read()
+        except nats.errors.Error as e:  # nats.js.errors.Error included
+            if not self._answered:
+                raise
+            log.warning("%s bucket unavailable, using what it said before: %r", self.bucket, e)
+            self._cached_at = time.monotonic()
+            return self._cached
+        self._cached, self._cached_at, self._answered = found, time.monotonic(), True
+        return found
+
+    async def _read(self) -> dict[str, Item]:
         kv = await self._bucket()
         found: dict[str, Item] = {}
         # The stream's subjects, in one request: nats-py's `kv.keys()` watches the bucket with
@@ -91,7 +113,6 @@ class Registry(Generic[Item]):
                 except ValidationError:
                     continue
                 found[str(item.name)] = item
-        self._cached, self._cached_at = found, time.monotonic()
         return found
 
 

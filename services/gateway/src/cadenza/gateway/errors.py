@@ -13,6 +13,8 @@ from typing import Any
 from urllib.parse import quote
 
 import asyncpg
+import nats.errors
+import nats.js.errors
 from fastapi import FastAPI, Request, routing
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -365,6 +367,21 @@ def install_error_handlers(app: FastAPI) -> None:
             request,
             503,
             "the database is unavailable; try again in a few seconds (a submit "
+            "retried with the same Idempotency-Key never makes a second job)",
+            {"Retry-After": "5"},
+        )
+
+    # NATS did not answer a request (JetStream's API while a cluster elects a leader, or
+    # no server reachable): the bus is unavailable, not the gateway broken.
+    @app.exception_handler(nats.errors.TimeoutError)
+    @app.exception_handler(nats.errors.NoRespondersError)
+    @app.exception_handler(nats.js.errors.ServiceUnavailableError)
+    async def _bus_down(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("NATS unavailable on %s %s: %r", request.method, request.url.path, exc)
+        return problem(
+            request,
+            503,
+            "the event bus is unavailable; try again in a few seconds (a submit "
             "retried with the same Idempotency-Key never makes a second job)",
             {"Retry-After": "5"},
         )
