@@ -58,8 +58,12 @@ def subscribe_commands(
 ) -> None:
     """Run `work(command, run)` for each `command` and publish the fact it returns."""
     settings: WorkerSettings = runtime.settings
+    context = runtime.broker.context
 
-    async def handler(cmd: C, msg: NatsMessage) -> None:
+    async def handler(cmd: C) -> None:
+        # The message from FastStream's context, not as a `Context` parameter: FastDepends
+        # resolves such a parameter in a worker thread, two thread hops per command.
+        msg: NatsMessage = context.get_local("message")
         await handle_command(
             command=cmd,
             msg=msg,
@@ -75,7 +79,7 @@ def subscribe_commands(
 
     # FastStream decodes the body by the handler's annotation: make it the concrete command
     # (also what the generated AsyncAPI document shows).
-    handler.__annotations__ = {"cmd": command, "msg": NatsMessage, "return": None}
+    handler.__annotations__ = {"cmd": command, "return": None}
     runtime.broker.subscriber(
         command.subject,
         stream=JStream(stream.name, declare=False),

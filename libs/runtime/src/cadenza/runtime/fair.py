@@ -67,6 +67,11 @@ class FairSlots:
     def in_flight(self, owner: str) -> int:
         return self._holding[owner] + len(self._waiting.get(owner, ()))
 
+    def free_for(self, owner: str) -> bool:
+        """Whether `slot(owner)` would be granted at once: a slot is free, nobody waits
+        for one, and the owner holds fewer than its share."""
+        return self.held < self.capacity and not self._waiting and self._eligible(owner)
+
     @asynccontextmanager
     async def slot(self, owner: str, *, refuse_when_busy: bool = True) -> AsyncIterator[None]:
         """Hold one slot for `owner` while the block runs. Past `max_in_flight_per_owner`

@@ -7,7 +7,10 @@ after: a full collection then takes microseconds."""
 from __future__ import annotations
 
 import ctypes
+import functools
 import gc
+import math
+import time
 
 
 def freeze_startup_heap() -> int:
@@ -25,6 +28,7 @@ _M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD_BYTES = 1 << 20
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
     try:
         return ctypes.CDLL("libc.so.6")
@@ -45,8 +49,22 @@ def return_large_blocks_to_the_system() -> bool:
     )
 
 
-def release_free_memory() -> None:
-    """Give the heap's free pages back to the system (after a job or a live session)."""
+_last_release = -math.inf
+
+
+def release_free_memory(min_interval_s: float = 0.0) -> bool:
+    """Give the heap's free pages back to the system (after a job or a live session); with
+    `min_interval_s`, only if that was not done more recently. Returns whether it was done.
+
+    Trimming after every short job costs more than the job's own bookkeeping: the trim
+    walks the heap, and the next job faults the same pages back in. Workers busy with
+    short jobs trim at most once a second, and at once whenever they fall idle."""
+    global _last_release
+    now = time.monotonic()
+    if now - _last_release < min_interval_s:
+        return False
+    _last_release = now
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
+    return True

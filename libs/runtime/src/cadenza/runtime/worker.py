@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 # How often a command waiting for its turn heartbeats and looks for a cancellation.
 TURN_POLL_S = 0.5
+# How often a worker busy with one job after another gives free heap pages back.
+RELEASE_EVERY_S = 1.0
 
 
 class PermanentError(Exception):
@@ -130,7 +132,12 @@ class JobRun:
         self._last_sent = time.monotonic()
         self._pending: tuple[float, str | None] | None = None
         self._wake = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        # The helpers start only when needed: most jobs end before their first heartbeat
+        # and report no progress worth sending, and two tasks per job cost the event loop
+        # more than such a job's own bookkeeping (docs/benchmarks.md, "Where the time goes").
+        self._beat: asyncio.TimerHandle | None = None
+        self._beating: asyncio.Task[None] | None = None
+        self._progress: asyncio.Task[None] | None = None
         self._last_progress = -1.0
         self._last_report = time.monotonic()
         self._closing = False
@@ -141,10 +148,8 @@ class JobRun:
         self._cpu: dict[int, tuple[float, float]] = {}
 
     async def __aenter__(self) -> Self:
-        self._tasks = [
-            asyncio.create_task(self._heartbeat(), name="heartbeat"),
-            asyncio.create_task(self._publish_progress(), name="progress"),
-        ]
+        if self.msg is not None:
+            self._beat = self._loop.call_later(self.heartbeat_s, self._heartbeat)
         return self
 
     async def __aexit__(
@@ -158,9 +163,14 @@ class JobRun:
         # the cancellation when the reply arrives at the same moment, and the task runs on.
         self._closing = True
         self._wake.set()
-        heartbeat = self._tasks[0]
-        heartbeat.cancel()  # it sleeps or does a core publish: safe to cancel
-        _, late = await asyncio.wait(self._tasks, timeout=5.0)
+        if self._beat is not None:
+            self._beat.cancel()
+        if self._beating is not None:
+            self._beating.cancel()  # a core publish: safe to cancel
+        helpers = [task for task in (self._beating, self._progress) if task is not None]
+        if not helpers:
+            return
+        _, late = await asyncio.wait(helpers, timeout=5.0)
         for task in late:
             task.cancel()
 
@@ -199,6 +209,11 @@ class JobRun:
                 f"({self._cpu_what}) and was stopped"
             )
 
+    def at_work(self) -> None:
+        """The work begins (its turn came): the first progress event waits one interval from
+        now, so a short job that had to wait for its turn publishes none either."""
+        self._last_sent = time.monotonic()
+
     def keep_alive(self) -> None:
         """Waiting (for a turn, for a lock) is not stalling: keep heartbeating."""
         self._last_report = time.monotonic()
@@ -215,7 +230,14 @@ class JobRun:
             if due:
                 self._last_sent = now
         if due:
-            self._loop.call_soon_threadsafe(self._wake.set)
+            self._loop.call_soon_threadsafe(self._progress_due)
+
+    def _progress_due(self) -> None:
+        if self._closing:
+            return
+        if self._progress is None:
+            self._progress = asyncio.create_task(self._publish_progress(), name="progress")
+        self._wake.set()
 
     async def _publish_progress(self) -> None:
         while not self._closing:
@@ -246,25 +268,28 @@ class JobRun:
         except Exception:  # progress is best effort; the work must go on
             log.warning("could not publish progress", exc_info=True)
 
-    async def _heartbeat(self) -> None:
-        """Keep the message ours while the work reports progress; a stalled job stops
-        heartbeating so JetStream redelivers it (to this or another worker)."""
-        if self.msg is None:
+    def _heartbeat(self) -> None:
+        """Keep the message ours while the work reports progress (every `heartbeat_s`); a
+        stalled job stops heartbeating so JetStream redelivers it (to this or another
+        worker)."""
+        if self._closing:
             return
-        while not self._closing:
-            await asyncio.sleep(self.heartbeat_s)
-            if self._closing:
-                return
-            if time.monotonic() - self._last_report > self.stall_timeout_s:
-                log.error(
-                    "no progress for %.0fs: releasing the message for redelivery",
-                    self.stall_timeout_s,
-                )
-                return
-            try:
-                await self.msg.in_progress()
-            except Exception:
-                log.warning("heartbeat failed", exc_info=True)
+        if time.monotonic() - self._last_report > self.stall_timeout_s:
+            log.error(
+                "no progress for %.0fs: releasing the message for redelivery",
+                self.stall_timeout_s,
+            )
+            return
+        self._beating = asyncio.create_task(self._send_heartbeat(), name="heartbeat")
+
+    async def _send_heartbeat(self) -> None:
+        assert self.msg is not None
+        try:
+            await self.msg.in_progress()
+        except Exception:
+            log.warning("heartbeat failed", exc_info=True)
+        if not self._closing:
+            self._beat = self._loop.call_later(self.heartbeat_s, self._heartbeat)
 
 
 def _next_step(command: Event, fact: Event) -> Event | None:
@@ -283,7 +308,14 @@ def _next_step(command: Event, fact: Event) -> Event | None:
 async def _turn(fair: FairSlots | None, owner: str, run: JobRun) -> AsyncIterator[None]:
     """Hold one of the process's job slots, shared fairly between accounts."""
     if fair is None:
+        run.at_work()
         yield
+        return
+    if fair.free_for(owner):  # its turn now: no task and no timer to wait with
+        async with fair.slot(owner, refuse_when_busy=False):
+            worker_metrics().waited.labels(run.stage).observe(time.monotonic() - run.created)
+            run.at_work()
+            yield
         return
     async with contextlib.AsyncExitStack() as stack:
         entering = asyncio.ensure_future(
@@ -304,6 +336,7 @@ async def _turn(fair: FairSlots | None, owner: str, run: JobRun) -> AsyncIterato
         if run.draining is not None:  # its turn came as the worker began to stop
             run.draining.check_not_started()
         worker_metrics().waited.labels(run.stage).observe(time.monotonic() - run.created)
+        run.at_work()
         yield
 
 
@@ -444,5 +477,8 @@ async def handle_command(
         if first:
             metrics.jobs.labels(metric_stage, outcome).inc()
         metrics.job_seconds.labels(metric_stage).observe(time.monotonic() - started)
-        release_free_memory()  # what the job's buffers held goes back to the system
+        # What the job's buffers held goes back to the system: at once when nothing else is
+        # at work, else at most every RELEASE_EVERY_S (cadenza.runtime.heap).
+        idle = fair is None or (fair.held == 0 and fair.waiting == 0)
+        release_free_memory(0.0 if idle else RELEASE_EVERY_S)
         return outcome
