@@ -17,7 +17,13 @@ from nats.aio.client import Client
 from cadenza.contracts.separation import CLASSICAL_INFO
 from cadenza.contracts.streams import CANCELLATIONS_BUCKET
 from cadenza.devstack.nats_cluster import NatsCluster
-from cadenza.runtime.bus import connect_options, ensure_streams, key_value_bucket, make_broker
+from cadenza.runtime.bus import (
+    NOT_YET,
+    connect_options,
+    ensure_streams,
+    key_value_bucket,
+    make_broker,
+)
 from cadenza.runtime.cancellation import Cancellations
 from cadenza.runtime.model_registry import ModelRegistry
 from cadenza.runtime.settings import BusSettings
@@ -142,4 +148,25 @@ async def test_the_model_registry_answers_what_it_knew_while_jetstream_does_not(
             await never_answered.available()
     finally:
         with contextlib.suppress(ConnectionResetError):  # no server left to say goodbye to
+            await nc.close()
+
+
+async def test_streams_are_set_up_once_the_cluster_can(cluster: NatsCluster) -> None:
+    """Services starting with (or before) their cluster wait for it, not exit."""
+    nc = await nats.connect(**connect_options(BusSettings(nats_url=cluster.url)))
+    try:
+        cluster.kill_node(1)
+        cluster.kill_node(2)  # one node of three: no quorum, no JetStream
+        js = nc.jetstream(timeout=1)
+        setting_up = asyncio.create_task(ensure_streams(js, replicas=3))
+        await asyncio.sleep(3)
+        assert not setting_up.done(), "set up without a quorum?"
+        cluster.start_node(1)
+        await asyncio.wait_for(setting_up, 60)
+        assert (await js.stream_info("JOBS")).config.num_replicas == 3
+        cluster.kill_node(1)
+        with pytest.raises(NOT_YET):  # and it gives up in the end
+            await ensure_streams(js, replicas=3, patience_s=0.5)
+    finally:
+        with contextlib.suppress(ConnectionResetError):
             await nc.close()

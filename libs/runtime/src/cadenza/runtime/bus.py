@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import ssl
+import time
 from typing import Any
 
+import nats.errors
 from faststream.nats import NatsBroker
 from faststream.nats.security import NatsCredentials, NatsSecurity, NatsUserPassword
 from nats.js import JetStreamContext
@@ -18,7 +21,7 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.errors import BucketNotFoundError, NotFoundError, ServiceUnavailableError
 from nats.js.kv import KeyValue
 
 from cadenza.contracts.envelope import Envelope
@@ -142,19 +145,43 @@ def stream_config(spec: StreamSpec, replicas: int = 1) -> StreamConfig:
     )
 
 
+# What JetStream answers (or fails to) while it cannot yet: a cluster without a meta leader
+# (starting, or electing after losing a node), or busy creating replicated streams for
+# every service starting at once.
+NOT_YET = (nats.errors.TimeoutError, nats.errors.NoRespondersError, ServiceUnavailableError)
+
+
 async def ensure_streams(
-    js: JetStreamContext, specs: tuple[StreamSpec, ...] = ALL_STREAMS, replicas: int = 1
+    js: JetStreamContext,
+    specs: tuple[StreamSpec, ...] = ALL_STREAMS,
+    replicas: int = 1,
+    *,
+    patience_s: float = 120.0,
 ) -> None:
-    """Create each stream, or bring an existing one to the configuration in code."""
+    """Create each stream, or bring an existing one to the configuration in code; asks
+    again while JetStream cannot answer yet, for up to `patience_s`."""
+    deadline = time.monotonic() + patience_s
     for spec in specs:
         config = stream_config(spec, replicas)
-        try:
-            await js.stream_info(spec.name)
-        except NotFoundError:
-            await js.add_stream(config)
-            log.info("created stream %s", spec.name)
-        else:
-            await js.update_stream(config)
+        while True:
+            try:
+                await _ensure_stream(js, config)
+                break
+            except NOT_YET as e:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("JetStream cannot set up %s yet (%r); asking again", spec.name, e)
+                await asyncio.sleep(1.0)
+
+
+async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    try:
+        await js.stream_info(config.name or "")
+    except NotFoundError:
+        await js.add_stream(config)
+        log.info("created stream %s", config.name)
+    else:
+        await js.update_stream(config)
 
 
 async def event_stream_replicas(js: JetStreamContext) -> int:
