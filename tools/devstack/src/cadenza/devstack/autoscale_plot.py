@@ -22,11 +22,12 @@ class SampleLike(Protocol):
     ready: dict[str, int]
 
 
-def _nice_top(value: float) -> int:
-    for top in (1, 2, 4, 5, 8, 10, 15, 20, 25, 30, 40, 50, 60, 80, 100, 150, 200, 300, 500):
-        if value <= top:
-            return top
-    return int(value) + 1
+def _nice_step(span: float, ticks: int) -> float:
+    """A round step that divides `span` into at most `ticks` parts."""
+    for step in (1, 2, 5, 10, 15, 20, 25, 30, 50, 60, 100, 120, 200, 300, 500, 600, 1200):
+        if span / step <= ticks:
+            return step
+    return span / ticks
 
 
 def _steps(points: list[tuple[float, float]]) -> str:
@@ -52,7 +53,8 @@ def _panel(
         (lag or 0 for s in samples for lag in s.lag[name].values()),
         default=0,
     )
-    lag_top = _nice_top(max(max_lag, 1))
+    lag_step = _nice_step(max(max_lag, 1), 5)
+    lag_top = lag_step * -(-max(max_lag, 1) // lag_step)
     replica_top = max(int(rule["max_replicas"]), 1)
     plot_w = WIDTH - LEFT - RIGHT
     plot_h = PANEL_HEIGHT - TOP - BOTTOM
@@ -68,16 +70,16 @@ def _panel(
 
     thresholds = ", ".join(f"{t['consumer']} {t['lag_threshold']}" for t in rule["triggers"])
     svg = [
-        f'<text x="{LEFT}" y="{top + 22}" font-size="15" font-weight="bold">{escape(name)}'
-        f'</text><text x="{LEFT + 110}" y="{top + 22}" font-size="12">lagThreshold: '
+        f'<text x="{LEFT}" y="{top + 16}" font-size="15" font-weight="bold">{escape(name)}'
+        f'</text><text x="{LEFT + 110}" y="{top + 16}" font-size="12">lagThreshold: '
         f"{escape(thresholds)}; replicas {rule['min_replicas']}–{rule['max_replicas']}; "
         f"polling {rule['polling_interval_s']:.0f} s, cooldown "
         f"{rule['cooldown_period_s']:.0f} s</text>",
         f'<rect x="{LEFT}" y="{top + TOP}" width="{plot_w}" height="{plot_h}" '
         'fill="none" stroke="#888"/>',
     ]
-    for i in range(5):
-        v = lag_top * i / 4
+    for i in range(round(lag_top / lag_step) + 1):
+        v = lag_step * i
         svg.append(
             f'<text x="{LEFT - 6}" y="{y_lag(v) + 4:.1f}" font-size="11" '
             f'text-anchor="end">{v:g}</text>'
@@ -86,8 +88,9 @@ def _panel(
         f'<text x="{WIDTH - RIGHT + 6}" y="{y_rep(v) + 4:.1f}" font-size="11">{v}</text>'
         for v in range(replica_top + 1)
     )
-    for i in range(11):
-        t = duration * i / 10
+    time_step = _nice_step(duration, 12)
+    for i in range(int(duration // time_step) + 1):
+        t = time_step * i
         svg.append(
             f'<text x="{x(t):.1f}" y="{top + TOP + plot_h + 15}" font-size="11" '
             f'text-anchor="middle">{t:.0f}</text>'
@@ -110,7 +113,7 @@ def _panel(
             f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.5"/>'
         )
         svg.append(
-            f'<text x="{legend_x}" y="{top + TOP + 14}" font-size="11" fill="{colour}">'
+            f'<text x="{legend_x}" y="{top + TOP - 6}" font-size="11" fill="{colour}">'
             f"lag {escape(consumer)}</text>"
         )
         legend_x += 130
@@ -120,8 +123,8 @@ def _panel(
         f'<polyline points="{wanted}" fill="none" stroke="{REPLICAS_COLOUR}" stroke-width="2"/>'
         f'<polyline points="{ready}" fill="none" stroke="{READY_COLOUR}" stroke-width="1.5" '
         'stroke-dasharray="5,3"/>'
-        f'<text x="{legend_x}" y="{top + TOP + 14}" font-size="11">replicas wanted</text>'
-        f'<text x="{legend_x + 110}" y="{top + TOP + 14}" font-size="11" '
+        f'<text x="{legend_x}" y="{top + TOP - 6}" font-size="11">replicas wanted</text>'
+        f'<text x="{legend_x + 110}" y="{top + TOP - 6}" font-size="11" '
         f'fill="{READY_COLOUR}">replicas ready</text>'
     )
     return svg

@@ -104,12 +104,22 @@ class ReplicaPool:
             self.running.append(Replica(service, self.clock.now()))
         while len(self.running) > replicas:
             # The newest goes first (a ReplicaSet prefers the youngest pods when scaling in).
-            replica = self.running.pop()
-            stop = Stop(replica.service.name, self.clock.now(), self.rule.termination_grace_s)
-            self.stops.append(stop)
-            thread = threading.Thread(target=self._stop, args=(replica, stop), daemon=True)
-            thread.start()
-            self.stopping.append((replica, thread))
+            self.stop(self.running[-1])
+
+    def stop(self, replica: Replica) -> Stop:
+        """Take one replica out and stop it in the background, as the kubelet would."""
+        self.running.remove(replica)
+        stop = Stop(replica.service.name, self.clock.now(), self.rule.termination_grace_s)
+        self.stops.append(stop)
+        thread = threading.Thread(target=self._stop, args=(replica, stop), daemon=True)
+        thread.start()
+        self.stopping.append((replica, thread))
+        return stop
+
+    def wait_stopped(self) -> None:
+        for _, thread in self.stopping:
+            thread.join()
+        self.stopping = []
 
     def _stop(self, replica: Replica, stop: Stop) -> None:
         """SIGTERM, then SIGKILL once the grace period is over: what the kubelet does."""
@@ -144,9 +154,7 @@ class ReplicaPool:
 
     def stop_all(self) -> None:
         self.scale_to(0)
-        for _, thread in self.stopping:
-            thread.join()
-        self.stopping = []
+        self.wait_stopped()
 
 
 class Clock:
@@ -195,14 +203,14 @@ class BurstReport:
         return data
 
 
-def _submit(api: httpx.Client, body: dict[str, Any], key: str) -> str:
+def submit_job(api: httpx.Client, body: dict[str, Any], key: str) -> str:
     response = api.post("/api/v1/jobs", json=body, headers={"Idempotency-Key": key})
     if response.status_code != 202:
         raise RuntimeError(f"job refused ({response.status_code}): {response.text}")
     return str(response.json()["id"])
 
 
-def _upload(api: httpx.Client, path: Path) -> str:
+def upload_audio(api: httpx.Client, path: Path) -> str:
     with path.open("rb") as f:
         made = api.post("/api/v1/uploads", files={"file": (path.name, f)})
     if made.status_code != 201:
@@ -210,7 +218,7 @@ def _upload(api: httpx.Client, path: Path) -> str:
     return str(made.json()["id"])
 
 
-async def _facts(nats_url: str) -> tuple[dict[str, Counter[str]], int]:
+async def completed_facts(nats_url: str) -> tuple[dict[str, Counter[str]], int]:
     """Completed facts per job id for each kind, and failed / dead-lettered jobs."""
     from cadenza.gateway.replay import stream_messages
 
@@ -300,7 +308,7 @@ def run_burst(
 
     sample(clock.now())  # before the burst: no lag, no replica
     with httpx.Client(base_url=platform.url, timeout=30) as api:
-        audio = _upload(api, write_noise(platform.data_dir / "burst.wav", 6.0))
+        audio = upload_audio(api, write_noise(platform.data_dir / "burst.wav", 6.0))
         jobs: dict[str, str] = {}
         for i in range(max(separations, masters)):
             if i < separations:
@@ -309,10 +317,10 @@ def run_burst(
                     "input": {"upload_id": audio},
                     "params": {"model": "classical"},
                 }
-                jobs[_submit(api, separation, f"burst-separation-{i}")] = "separation"
+                jobs[submit_job(api, separation, f"burst-separation-{i}")] = "separation"
             if i < masters:
                 master = {"kind": "master", "input": {"upload_id": audio}}
-                jobs[_submit(api, master, f"burst-master-{i}")] = "master"
+                jobs[submit_job(api, master, f"burst-master-{i}")] = "master"
         final: dict[str, str] = {}
         next_check = 0.0
         try:
@@ -354,7 +362,7 @@ def run_burst(
         finally:
             for pool in pools.values():
                 pool.stop_all()
-    completed, failed = asyncio.run(_facts(platform.nats.url))
+    completed, failed = asyncio.run(completed_facts(platform.nats.url))
     counts = {kind: completed[kind][job] for job, kind in jobs.items()}
     return BurstReport(
         manifests=str(manifests),
@@ -416,6 +424,8 @@ def main(argv: list[str] | None = None) -> None:
             progress=True,
         )
     summary = report.summary()
+    # Every sample, beside the run's logs (too long for docs/): what the plot was drawn from.
+    (run_dir / "samples.json").write_text(json.dumps([asdict(s) for s in report.samples]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(summary, indent=1) + "\n")
     write_svg(report.samples, args.out.with_suffix(".svg"), rules=report.rules)
