@@ -149,6 +149,14 @@ def main() -> None:
         metavar="N",
         help="on the first start, import N songs of the music21 corpus (default: 500; 0: none)",
     )
+    parser.add_argument(
+        "--gateways",
+        type=int,
+        default=1,
+        choices=range(1, 9),
+        metavar="N",
+        help="N gateway replicas behind a round-robin proxy on --port (default: 1)",
+    )
     args = parser.parse_args()
 
     try:
@@ -171,6 +179,7 @@ def main() -> None:
         args.data_dir,
         gateway_port=args.port,
         extra_env={"LOG_FORMAT": "text"},
+        gateways=args.gateways,
     )
     print(f"starting nats-server, PostgreSQL, gateway and {', '.join(WORKERS)} ...", flush=True)
     code = 0

@@ -26,6 +26,7 @@ from cadenza.devstack.nats import NatsServer
 from cadenza.devstack.nats_cluster import NatsCluster
 from cadenza.devstack.ports import free_port
 from cadenza.devstack.postgres import Postgres
+from cadenza.devstack.round_robin_proxy import ProxyThread, RoundRobinProxy
 
 # Every worker service: its module, and the env var that sets its ops HTTP port.
 WORKERS: dict[str, str] = {
@@ -123,6 +124,10 @@ class Platform:
     # 3: a JetStream cluster of three nats-servers on loopback (`nats_cluster`), the
     # services given all three (they fail over) and their streams 3 replicas.
     nats_nodes: int = 1
+    # 2 or more: that many gateway replicas ("gateway", "gateway-2", ...) on ports of their
+    # own, behind a round-robin proxy on `gateway_port` (docs/architecture.md, "Running
+    # several gateways").
+    gateways: int = 1
     # How long each service may take to answer /health/ready (a loaded 2-core machine
     # imports torch and friends slowly).
     ready_timeout_s: float = 90
@@ -131,6 +136,7 @@ class Platform:
     nats_cluster: NatsCluster | None = field(default=None, init=False)
     postgres: Postgres = field(init=False)
     services: dict[str, Service] = field(default_factory=dict, init=False)
+    proxy: ProxyThread | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.resolve()
@@ -202,13 +208,12 @@ class Platform:
             self.nats.start(self._log("nats"))
         self.postgres.start()
         env = self.base_env()
-        self.services["gateway"] = Service(
-            "gateway",
-            "cadenza.gateway",
-            self.gateway_port,
-            {**env, "PORT": str(self.gateway_port)},
-            self._log("gateway"),
-        )
+        for replica in range(self.gateways):
+            name = "gateway" if replica == 0 else f"gateway-{replica + 1}"
+            port = self.gateway_port if self.gateways == 1 else free_port()
+            self.services[name] = Service(
+                name, "cadenza.gateway", port, {**env, "PORT": str(port)}, self._log(name)
+            )
         for name in self.workers:
             port = free_port()
             self.services[name] = Service(
@@ -223,6 +228,15 @@ class Platform:
         for service in self.services.values():
             if (code := service.exit_code()) is not None:
                 raise service.failed(f"exited with code {code} while starting")
+        if self.gateways > 1:
+            replicas = [s for s in self.services.values() if s.module == "cadenza.gateway"]
+            proxy = RoundRobinProxy(
+                [("127.0.0.1", s.port) for s in replicas],
+                host=env.get("HOST", "127.0.0.1"),
+                port=self.gateway_port,
+            )
+            self.proxy = ProxyThread(proxy)
+            self.proxy.start()
 
     def exited(self) -> dict[str, int]:
         """Services that were started and have exited since: name → exit code."""
@@ -264,6 +278,9 @@ class Platform:
 
     def stop(self, timeout_s: float = 20) -> None:
         """Services first (all at once), then nats-server and PostgreSQL."""
+        if self.proxy is not None:
+            self.proxy.stop()
+            self.proxy = None
         services = list(self.services.values())
         children.stop_all((service.process for service in services), timeout_s)
         for service in services:

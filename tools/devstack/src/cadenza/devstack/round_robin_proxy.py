@@ -163,7 +163,11 @@ class ProxyThread:
 
     def start(self) -> None:
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.proxy.start(), self._loop).result(10)
+        try:
+            asyncio.run_coroutine_threadsafe(self.proxy.start(), self._loop).result(10)
+        except BaseException:
+            self.stop()  # the port taken, say: no loop left behind
+            raise
 
     def stop(self) -> None:
         if not self._thread.is_alive():
