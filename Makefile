@@ -13,7 +13,7 @@ SEED ?= 500
 # More arguments for pytest: `make test PYTEST_ARGS="tests/deploy -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: help install run test abuse faults autoscale fuzz lint fmt bench generate docs image images compose-up k8s-render fresh-check clean
+.PHONY: help install run test abuse faults autoscale cluster fuzz lint fmt bench generate docs image images compose-up k8s-render fresh-check clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -79,6 +79,12 @@ autoscale: install ## A burst scales the workers 0 → N → 0 by KEDA's rule fr
 	$(PY) -m cadenza.devstack.autoscaler --time-scale $(AUTOSCALE_TIME_SCALE) \
 		--data-dir $(DATA_DIR)/autoscale --out docs/autoscaling
 	$(VENV)/bin/pytest --deployed tests/faults/test_autoscaling.py -s
+
+# The whole platform on a 3-node JetStream cluster on loopback (streams at 3 replicas), the
+# EFFECTS leader and then each node in turn killed (SIGKILL) under CLUSTER_JOBS jobs
+# (docs/reliability.md).
+cluster: install ## kill -9 NATS cluster nodes under 300 jobs: none lost or doubled (docs/reliability.md)
+	$(VENV)/bin/pytest --deployed tests/faults/test_nats_cluster.py -s
 
 fuzz: install ## A long schemathesis run of the whole API (FUZZ_EXAMPLES per operation, every check)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} $(VENV)/bin/pytest tests/e2e/test_api_fuzz.py \
