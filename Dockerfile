@@ -25,9 +25,23 @@
 #                  service's extras: a service's optional dependencies are what its GPU adds.
 #   TORCH_INDEX    where torch wheels come from: PyTorch's index (or a mirror of it), never
 #                  PyPI, whose torch is a CUDA build whatever the image is for
+#   TORCH_WHEELS   instead of TORCH_INDEX, for a machine that has the torch wheel but no route
+#                  to PyPI's or PyTorch's index for it: an image (or stage) holding wheels in
+#                  /wheels, e.g. one built from a local folder (tools/image/torch_wheels.sh:
+#                  `FROM scratch`, `COPY torch-*.whl /wheels/`). torch is then installed from
+#                  there alone (--no-index), in the variant TORCH_VARIANT names; for a CUDA
+#                  variant the folder must hold its nvidia-* wheels too. The default,
+#                  no-torch-wheels, is empty: TORCH_INDEX is used.
 
 ARG SERVICE
 ARG PYTHON_IMAGE=python:3.11.16-slim-trixie
+ARG TORCH_WHEELS=no-torch-wheels
+
+# ---- torch wheels from a local folder (TORCH_WHEELS), or none: mounted by the builder ----
+FROM ${PYTHON_IMAGE} AS no-torch-wheels
+RUN mkdir /wheels
+
+FROM ${TORCH_WHEELS} AS torch-wheels
 
 # ---- builder: the locked dependencies and our packages, into /opt/venv ----
 FROM ${PYTHON_IMAGE} AS builder
@@ -36,7 +50,11 @@ ARG UV_VERSION=0.13.9
 ARG TORCH_VARIANT=cpu
 ARG TORCH_INDEX=https://download.pytorch.org/whl
 
+# binutils: strip, for the slimming step at the end of this stage (the builder's only).
 RUN test -n "$SERVICE" || { echo "--build-arg SERVICE=<a folder of services/> is required" >&2; exit 1; } \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends binutils \
+ && rm -rf /var/lib/apt/lists/* \
  && pip install --no-cache-dir --disable-pip-version-check "uv==${UV_VERSION}"
 
 ENV UV_COMPILE_BYTECODE=1 \
@@ -64,15 +82,22 @@ RUN --mount=type=cache,target=/root/.cache/uv \
         --package "cadenza-${SERVICE}"
 
 # torch at the locked version, in the build TORCH_VARIANT names, from TORCH_INDEX only (no
-# fallback to PyPI), for a service that needs it (the lock says which). Its pure-Python
-# dependencies came from the lock file above: a CPU build needs nothing more (--no-deps), a
-# CUDA build also brings the nvidia-* runtime libraries and triton, from the same index.
+# fallback to PyPI), or from the TORCH_WHEELS image's wheels only when it has any, for a
+# service that needs it (the lock says which). Its pure-Python dependencies came from the lock
+# file above: a CPU build needs nothing more (--no-deps), a CUDA build also brings the nvidia-*
+# runtime libraries and triton, from the same index.
 RUN --mount=type=cache,target=/root/.cache/uv \
+    --mount=type=bind,from=torch-wheels,source=/wheels,target=/tmp/torch-wheels \
     if [ "$TORCH_VARIANT" != cpu ]; then extras=--all-extras; deps=; else extras=; deps=--no-deps; fi \
  && torch=$(python3 /usr/local/bin/locked-torch uv.lock "cadenza-${SERVICE}" $extras) \
+ && if ls /tmp/torch-wheels/torch-*.whl >/dev/null 2>&1; then \
+        source="--no-index --find-links /tmp/torch-wheels"; \
+    else \
+        source="--index-url ${TORCH_INDEX}/${TORCH_VARIANT}"; \
+    fi \
  && if [ -n "$torch" ]; then \
-        uv pip install --python /opt/venv/bin/python $deps \
-            --index-url "${TORCH_INDEX}/${TORCH_VARIANT}" "torch==${torch}+${TORCH_VARIANT}"; \
+        uv pip install --python /opt/venv/bin/python $deps $source \
+            "torch==${torch}+${TORCH_VARIANT}"; \
     fi
 
 # Then our own packages, installed as wheels (not editable): the runtime needs no source tree.
@@ -89,10 +114,26 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 assert (torch.version.cuda is None) == cpu, (sys.argv[1], torch.version.cuda)" "$TORCH_VARIANT"; \
     fi
 
+# What the runtime never reads, out of the venv: the packages' own test suites, torch's C++
+# headers (for building extensions, with a compiler the image does not have) and, in a CPU
+# image, the native libraries' symbol tables (strip-libraries: the dynamic symbols stay, and a
+# library whose stripped copy the loader would refuse stays as it was). Separation's CPU image
+# is 0.4 GB smaller (docs/deployment.md). The CUDA images' libraries are left as shipped:
+# nothing here can load them to check.
+COPY tools/image/strip_libraries.py /usr/local/bin/strip-libraries
+RUN find /opt/venv/lib -depth -type d -name tests -exec rm -rf {} + \
+ && rm -rf /opt/venv/lib/python3*/site-packages/torch/include \
+ && if [ "$TORCH_VARIANT" = cpu ]; then python3 /usr/local/bin/strip-libraries /opt/venv/lib; fi
+
 # ---- runtime: the interpreter, the venv, a non-root user; what every image shares ----
 FROM ${PYTHON_IMAGE} AS runtime
 
-RUN groupadd --system --gid 10001 cadenza \
+# libatomic1: pedalboard's native module (effects; every image's venv has it through
+# cadenza-audio) links libatomic.so.1, which the slim image does not have.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libatomic1 \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 cadenza \
  && useradd --system --uid 10001 --gid cadenza --create-home --shell /usr/sbin/nologin cadenza \
  && install -d -o cadenza -g cadenza /var/lib/cadenza/artifacts
 
@@ -139,7 +180,9 @@ CMD ["python", "-m", "cadenza.effects"]
 # finds one, else the CPU (the prod overlay sets DEVICE=cuda, so a GPU pod without a GPU fails
 # at start instead of crawling on the CPU). TORCH_THREADS=0: one torch thread per CPU of the
 # container's CPU limit (cgroup quota), not per CPU of the host. CADENZA_TORCH_VARIANT tells
-# the images apart.
+# the images apart. NUMBA_CACHE_DIR: bs_roformer imports librosa, whose cached numba functions
+# refuse to import without a writable cache folder (the read-only root has none; /tmp is a
+# volume).
 FROM worker AS service-separation
 ARG TORCH_VARIANT=cpu
 RUN install -d -o cadenza -g cadenza /var/lib/cadenza/models
@@ -147,6 +190,7 @@ ENV HTTP_PORT=8012 \
     MODEL_DIR=/var/lib/cadenza/models \
     USE_TORCH_HUB_CACHE=false \
     TORCH_HOME=/tmp/torch \
+    NUMBA_CACHE_DIR=/tmp/numba-cache \
     DEVICE=auto \
     TORCH_THREADS=0 \
     CADENZA_TORCH_VARIANT=${TORCH_VARIANT}

@@ -12,7 +12,9 @@ import itertools
 import json
 import re
 import runpy
+import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -141,11 +143,14 @@ def test_the_environment_an_image_sets_is_what_its_service_reads(service: str) -
     assert not unknown, f"{service} has no setting for {sorted(unknown)}"
 
 
-def builder_commands(service: str, variant: str, tmp_path: Path) -> list[list[str]]:
+def builder_commands(
+    service: str, variant: str, tmp_path: Path, wheels: Path | None = None
+) -> list[list[str]]:
     """The uv and python commands the builder stage's RUN lines would run with
     `--build-arg SERVICE=service --build-arg TORCH_VARIANT=variant`: each RUN goes through
     /bin/sh in the repository root, with stand-ins for uv and the venv's python that only
-    write down their arguments, and the real locked_torch.py reading the real uv.lock."""
+    write down their arguments, and the real locked_torch.py reading the real uv.lock.
+    `wheels`: the folder the TORCH_WHEELS image's /wheels is mounted from (else none)."""
     built = image(service, TORCH_VARIANT=variant)
     log = tmp_path / f"{service}-{variant}.log"
     bin_dir = tmp_path / "bin"
@@ -165,11 +170,13 @@ def builder_commands(service: str, variant: str, tmp_path: Path) -> list[list[st
         "TORCH_INDEX": default_of("TORCH_INDEX", stage),
     }
     for instruction, value in stage:
-        if instruction != "RUN" or "uv==" in value or value.startswith("mkdir"):
+        # Only the steps that install packages (not uv's own install, apt-get or the slimming).
+        if instruction != "RUN" or "uv==" in value or not re.search(r"\buv (sync|pip)\b", value):
             continue
         script = re.sub(r"^(--mount=\S+\s+)+", "", value)
         script = script.replace("/opt/venv/bin/python -c", f"{bin_dir}/python -c")
         script = script.replace("/usr/local/bin/locked-torch", "tools/image/locked_torch.py")
+        script = script.replace("/tmp/torch-wheels", str(wheels or tmp_path / "no-wheels"))
         subprocess.run(["/bin/sh", "-ec", script], env=env, cwd=ROOT, check=True)
     lines = log.read_text().splitlines() if log.exists() else []
     return [line.rstrip("\0").split("\0") for line in lines]
@@ -236,6 +243,79 @@ def test_torch_comes_from_pytorchs_index_in_the_variant_asked_for(
             ]
             first_sync = next(i for i, r in enumerate(runs) if "uv sync" in r)
             assert made and made[0] < first_sync, f"create {folder} (empty) before uv sync"
+
+
+@pytest.mark.parametrize("service", ["separation", "composition", "gateway"])
+def test_torch_comes_from_the_local_wheels_alone_when_given(service: str, tmp_path: Path) -> None:
+    """TORCH_WHEELS (an image whose /wheels the torch step mounts): when it holds a torch
+    wheel, torch is installed from there with no index at all; the default stage holds none,
+    and the step then uses TORCH_INDEX as before."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    locked = locked_version("torch")
+    (wheels / f"torch-{locked}-cp311-cp311-manylinux_2_28_x86_64.whl").write_bytes(b"")
+    installs = [
+        c
+        for c in builder_commands(service, "cpu", tmp_path, wheels)
+        if c[:3] == ["uv", "pip", "install"]
+    ]
+    if service not in TORCH_BY_DEFAULT:
+        assert installs == []
+        return
+    (install,) = installs
+    assert "--no-index" in install and "--index-url" not in install
+    assert install[install.index("--find-links") + 1] == str(wheels)
+    assert install[-1] == f"torch=={locked}" and "--no-deps" in install
+
+    torch_step = next(
+        v for i, v in image(service).builder.instructions if i == "RUN" and "uv pip" in v
+    )
+    assert "--mount=type=bind,from=torch-wheels,source=/wheels,target=/tmp/torch-wheels" in (
+        torch_step
+    )
+    assert global_args()["TORCH_WHEELS"] == "no-torch-wheels"
+    empty = image(service, TORCH_WHEELS="no-torch-wheels").stage("no-torch-wheels")
+    assert empty.instructions == [("RUN", "mkdir /wheels")], "the default holds no wheel"
+    local = image(service, TORCH_WHEELS="cadenza-torch-wheels:local").stage("torch-wheels")
+    assert local.base == "cadenza-torch-wheels:local"
+
+
+def test_the_venv_is_slimmed_after_every_install() -> None:
+    """Test suites and torch's headers leave every image's venv; a CPU image's libraries are
+    stripped by strip_libraries.py (the CUDA ones are left as shipped)."""
+    runs = [v for i, v in image("separation").builder.instructions if i == "RUN"]
+    slim = next(i for i, r in enumerate(runs) if "strip-libraries" in r)
+    assert slim == len(runs) - 1, "after the last install"
+    assert "-name tests" in runs[slim] and "torch/include" in runs[slim]
+    assert (
+        'if [ "$TORCH_VARIANT" = cpu ]; then python3 /usr/local/bin/strip-libraries' in (runs[slim])
+    )
+    copies = [v for i, v in image("separation").builder.instructions if i == "COPY"]
+    assert "tools/image/strip_libraries.py /usr/local/bin/strip-libraries" in copies
+
+
+def test_strip_libraries_keeps_what_the_loader_would_refuse(tmp_path: Path) -> None:
+    """Real wheels' libraries: numpy's extension loses its local symbols and still loads; the
+    OpenBLAS that auditwheel vendored (patchelf'd) would be refused by the loader once
+    stripped, so it is kept byte for byte."""
+    import ctypes
+
+    import numpy
+
+    site = Path(numpy.__file__).parents[1]
+    extension = next((site / "numpy" / "_core").glob("_multiarray_umath.*.so"))
+    blas = next((site / "numpy.libs").glob("libscipy_openblas*.so"))
+    work = tmp_path / "lib"
+    work.mkdir()
+    for lib in (extension, blas):
+        shutil.copy(lib, work / lib.name)
+    subprocess.run(
+        [sys.executable, ROOT / "tools" / "image" / "strip_libraries.py", work], check=True
+    )
+    assert (work / blas.name).read_bytes() == blas.read_bytes()
+    assert (work / extension.name).stat().st_size < extension.stat().st_size
+    ctypes.CDLL(str(work / blas.name))
+    ctypes.CDLL(str(work / extension.name))
 
 
 def test_the_lock_says_which_services_need_torch() -> None:
@@ -328,38 +408,46 @@ def test_catalog_image_warms_the_numba_cache_at_build_time() -> None:
             assert "warmup" not in " ".join(v for _, v in image(service).final), service
 
 
-def test_render_image_installs_the_fluidsynth_runtime_library() -> None:
-    """pyfluidsynth is only ctypes bindings: it loads libfluidsynth.so.3, which PyPI does not
-    ship. The render image installs Debian's libfluidsynth3, the library alone, as root."""
+# The Debian packages each image installs: the libraries its wheels load that PyPI does not
+# ship. pedalboard's native module links libatomic.so.1 (absent from the slim image);
+# pyfluidsynth is only ctypes bindings for libfluidsynth.so.3.
+SYSTEM_PACKAGES = {service: ["libatomic1"] for service in SERVICES} | {
+    "render": ["libatomic1", "libfluidsynth3"]
+}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_images_install_only_the_runtime_libraries_they_load(service: str) -> None:
+    """Runtime libraries alone, as root, each apt-get in one layer that fetches the lists
+    and removes them: no -dev packages, no recommends."""
     render = next(p for p in LOCK["package"] if p["name"] == SERVICES["render"].package)
     assert "pyfluidsynth" in {d["name"] for d in render["dependencies"]}
+    assert "pedalboard" in {
+        d["name"]
+        for p in LOCK["package"]
+        if p["name"] == "cadenza-audio"
+        for d in p["dependencies"]
+    }
 
-    final = image("render").final
+    final = image(service).final
     installs = [
         (i, v) for i, (ins, v) in enumerate(final) if ins == "RUN" and "apt-get install" in v
     ]
-    assert len(installs) == 1, "one apt-get install"
-    index, run = installs[0]
-    packages = [
-        word
-        for word in run.split("apt-get install", 1)[1].split("&&")[0].split()
-        if not word.startswith("-")
-    ]
-    assert packages == ["libfluidsynth3"], f"the runtime library only, not {packages}"
-    assert "--no-install-recommends" in run
-    assert re.search(r"\s-y\b|--yes\b|--assume-yes\b", run), "non-interactive"
-    assert not re.search(r"-dev\b", run), "no headers: nothing is compiled"
-    # The same layer fetches the lists and removes them: no stale or leftover apt lists.
-    assert run.index("apt-get update") < run.index("apt-get install")
-    assert "rm -rf /var/lib/apt/lists/*" in run
-    # apt needs root: before the image switches to its non-root user.
+    installed: list[str] = []
     user = [i for i, (ins, _) in enumerate(final) if ins == "USER"]
-    assert user and index < user[0]
-    # No other image needs a system package.
-    for service in SERVICES:
-        if service != "render":
-            text = " ".join(v for i, v in image(service).final if i == "RUN")
-            assert "apt-get" not in text and "libfluidsynth" not in text, service
+    for index, run in installs:
+        installed += [
+            word
+            for word in run.split("apt-get install", 1)[1].split("&&")[0].split()
+            if not word.startswith("-")
+        ]
+        assert "--no-install-recommends" in run
+        assert re.search(r"\s-y\b|--yes\b|--assume-yes\b", run), "non-interactive"
+        assert not re.search(r"-dev\b", run), "no headers: nothing is compiled"
+        assert run.index("apt-get update") < run.index("apt-get install")
+        assert "rm -rf /var/lib/apt/lists/*" in run
+        assert user and index < user[0], "apt needs root: before the image's USER"
+    assert installed == SYSTEM_PACKAGES[service]
 
 
 def test_make_image_builds_the_images_compose_runs() -> None:
