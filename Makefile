@@ -13,7 +13,7 @@ SEED ?= 500
 # More arguments for pytest: `make test PYTEST_ARGS="tests/deploy -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: help install run test abuse faults autoscale cluster fuzz lint fmt bench generate docs image images compose-up k8s-render fresh-check clean
+.PHONY: help install run test abuse faults autoscale cluster fuzz lint fmt bench generate docs image images compose-up compose-test k8s-render fresh-check clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -126,6 +126,18 @@ images: install ## Build every service's CPU image and run each as k8s/base runs
 compose-up: ## docker compose up --build -d (cp .env.example .env first; GPU=1 adds docker-compose.gpu.yml)
 	@test -f .env || { echo "no .env: cp .env.example .env and set the passwords"; exit 1; }
 	docker compose -f docker-compose.yml $(if $(GPU),-f docker-compose.gpu.yml) up --build -d
+
+# Without a registry (this machine): the local base and torch wheels, every service's image
+# (cached layers make a rebuild quick), the stand-ins; then docker-compose 1.29 up of the stack.
+compose-test: install ## docker-compose up of the whole stack on loopback, the API smoke, a worker killed under 100 jobs (docs/deployment.md)
+	tools/image/local_base.sh
+	tools/image/torch_wheels.sh
+	@for service in gateway effects separation catalog render composition; do \
+		PATH=/usr/bin:$$PATH $(MAKE) --no-print-directory image SERVICE=$$service \
+			PYTHON_IMAGE=cadenza-local-base:bookworm TORCH_WHEELS=cadenza-torch-wheels:local \
+			BUILD_NETWORK=host || exit 1; \
+	done
+	$(VENV)/bin/pytest --deployed tests/deploy/test_compose_up.py -s
 
 k8s-render: install ## Render every Kubernetes overlay to build/k8s/<overlay>.yaml (the venv's kubectl)
 	@mkdir -p build/k8s
