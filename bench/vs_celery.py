@@ -5,9 +5,12 @@ machine. Redis comes from Debian's redis-server, installed here if missing.
 
     .venv/bin/python -m bench.vs_celery [--jobs 200] [--in-flight 16]
 
-Every job comes from one account. Celery has no per-account limit, so the Cadenza worker gets
-as many jobs per account at once as it has slots (PER_ACCOUNT_CONCURRENCY = CONCURRENCY);
-`--per-account-concurrency 1` measures the services' default, one job per account at a time.
+Both stacks get one worker process per core: Celery's default prefork pool, and as many
+Cadenza effects workers sharing the durable consumer (replicas, as Kubernetes runs them;
+`--replicas 1` for one process). Every job comes from one account: Celery has no
+per-account limit, so each Cadenza worker takes as many of them at once as it has slots
+(PER_ACCOUNT_CONCURRENCY = CONCURRENCY); `--per-account-concurrency 1` measures the
+services' default, one job per account at a time.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -186,35 +190,62 @@ def report(
     }
 
 
+@dataclass(frozen=True)
+class BusStack:
+    nats_url: str
+    store_dir: Path
+    nats_pid: int
+    worker_pids: tuple[int, ...]
+
+
 @contextmanager
 def bus_and_worker(
-    root: Path, sync_interval: str, concurrency: int | None, per_account: int | None = None
-) -> Iterator[tuple[str, Path]]:
+    root: Path,
+    sync_interval: str,
+    concurrency: int | None,
+    per_account: int | None = None,
+    replicas: int = 1,
+    module: str = WORKERS["effects"],
+) -> Iterator[BusStack]:
+    """nats-server and `replicas` effects worker processes sharing its durable consumer."""
     nats_server = NatsServer(root / "nats", sync_interval=sync_interval)
     nats_server.start()
     store_dir = root / "artifacts"
-    port = free_port()
-    worker = Service(
-        "effects",
-        WORKERS["effects"],
-        port,
-        {
-            **os.environ,
-            "NATS_URL": nats_server.url,
-            "STORAGE_DIR": str(store_dir),
-            "HTTP_PORT": str(port),
-            "LOG_LEVEL": "WARNING",
-            **({"CONCURRENCY": str(concurrency)} if concurrency else {}),
-            **({"PER_ACCOUNT_CONCURRENCY": str(per_account)} if per_account else {}),
-        },
-        root / "effects.log",
-    )
+    workers: list[Service] = []
+    for replica in range(replicas):
+        port = free_port()
+        workers.append(
+            Service(
+                f"effects-{replica}",
+                module,
+                port,
+                {
+                    **os.environ,
+                    "NATS_URL": nats_server.url,
+                    "STORAGE_DIR": str(store_dir),
+                    "HTTP_PORT": str(port),
+                    "LOG_LEVEL": "WARNING",
+                    **({"CONCURRENCY": str(concurrency)} if concurrency else {}),
+                    **({"PER_ACCOUNT_CONCURRENCY": str(per_account)} if per_account else {}),
+                },
+                root / f"effects-{replica}.log",
+            )
+        )
     try:
-        worker.start()
-        worker.wait_ready(60)
-        yield nats_server.url, store_dir
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.wait_ready(60)
+        assert nats_server.process is not None
+        yield BusStack(
+            nats_server.url,
+            store_dir,
+            nats_server.process.pid,
+            tuple(worker.pid for worker in workers),
+        )
     finally:
-        worker.stop()
+        for worker in workers:
+            worker.stop()
         nats_server.stop()
 
 
@@ -235,6 +266,13 @@ def main() -> None:
         default=None,
         help="PER_ACCOUNT_CONCURRENCY of the Cadenza effects worker (default: its CONCURRENCY: "
         "every job here comes from one account, and Celery has no per-account limit)",
+    )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="Cadenza effects worker processes sharing the durable consumer (default: one per "
+        "core, as Celery's default prefork pool has)",
     )
     parser.add_argument(
         "--rounds",
@@ -260,13 +298,12 @@ def main() -> None:
             # The bus round trip needs only the bus and the worker, as Celery needs only
             # Redis and its worker: no gateway, no PostgreSQL projection competing for CPU.
             with (
-                bus_and_worker(root, args.nats_sync, concurrency, per_account) as (
-                    nats_url,
-                    store_dir,
-                ),
+                bus_and_worker(
+                    root, args.nats_sync, concurrency, per_account, args.replicas
+                ) as stack,
                 celery_worker(f"redis://127.0.0.1:{port}/0"),
             ):
-                stored = LocalObjectStore(store_dir).put_file_sync(
+                stored = LocalObjectStore(stack.store_dir).put_file_sync(
                     "bench/uploads/clip.wav", clip, "audio/wav"
                 )
                 source = ArtifactRef(
@@ -281,7 +318,9 @@ def main() -> None:
                 cadenza_rounds, celery_rounds = [], []
                 for _ in range(args.rounds):
                     cadenza_rounds.append(
-                        asyncio.run(cadenza_round(nats_url, source, per_round, args.in_flight))
+                        asyncio.run(
+                            cadenza_round(stack.nats_url, source, per_round, args.in_flight)
+                        )
                     )
                     celery_rounds.append(
                         celery_round(clip, root / "celery-store", per_round, args.in_flight)
@@ -310,6 +349,7 @@ def main() -> None:
             "nats_sync_interval": args.nats_sync,
             "cadenza_worker_concurrency": concurrency,
             "cadenza_per_account_concurrency": per_account,
+            "cadenza_worker_processes": args.replicas,
             # The machine may be shared: its load (1-minute average) before and after.
             "load_average": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
             "cadenza_bus": cadenza,
