@@ -8,15 +8,26 @@ the real-time run in docs/autoscaling.md)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from pathlib import Path
 
+import httpx
 import nats
 import pytest
 import yaml
 from nats.js.api import ConsumerConfig
 
-from cadenza.devstack.autoscaler import run_burst
+from cadenza.devstack.autoscaler import (
+    EMBEDDED_ACCOUNT,
+    Clock,
+    ReplicaPool,
+    completed_facts,
+    run_burst,
+    submit_job,
+    upload_audio,
+)
 from cadenza.devstack.keda import (
     HPA_SYNC_S,
     Autoscaler,
@@ -30,6 +41,7 @@ from cadenza.devstack.keda import (
 from cadenza.devstack.nats import NatsServer
 from cadenza.devstack.platform import Platform
 from cadenza.devstack.ports import free_port
+from cadenza.devstack.testing import write_noise
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "k8s" / "base"
@@ -196,3 +208,86 @@ def test_a_burst_scales_the_workers_from_zero_and_back_with_every_job_done_once(
     for stop in summary["stops"]:
         assert stop["within_grace"], stop
         assert stop["exit_code"] == 0, stop
+
+
+def _held(platform: Platform, consumer: str) -> int:
+    report = jsz(f"http://127.0.0.1:{platform.nats.monitor_port}", EMBEDDED_ACCOUNT)
+    for account in report["account_details"]:
+        for stream in account.get("stream_detail") or []:
+            for detail in stream.get("consumer_detail") or []:
+                if detail["name"] == consumer:
+                    return int(detail["num_ack_pending"])
+    return 0
+
+
+def _wait_finished(api: httpx.Client, jobs: list[str], timeout_s: float) -> dict[str, str]:
+    deadline = time.monotonic() + timeout_s
+    final: dict[str, str] = {}
+    while len(final) < len(jobs):
+        assert time.monotonic() < deadline, f"{len(jobs) - len(final)} jobs never finished"
+        for job_id in set(jobs) - final.keys():
+            status = api.get(f"/api/v1/jobs/{job_id}").json()["status"]
+            if status in ("completed", "failed", "cancelled"):
+                final[job_id] = status
+        time.sleep(0.5)
+    return final
+
+
+@pytest.mark.deployed(target="autoscale")
+@pytest.mark.platform
+@pytest.mark.timeout(900)
+def test_a_replica_scaled_in_under_load_hands_its_waiting_jobs_to_the_other(
+    tmp_path: Path,
+) -> None:
+    """A render replica holding mastering jobs (one at work, more waiting for their turn)
+    gets SIGTERM, as a scale-in sends it, while a second replica runs. It exits by itself
+    well within its grace, handing back what it had not started; every job completes once."""
+    rule = scaled_objects(render(BASE))["render"]
+    with Platform(
+        tmp_path / "data", gateway_port=free_port(), workers=(), log_dir=tmp_path / "logs"
+    ) as platform:
+        pool = ReplicaPool(rule, platform, Clock())
+        pool.scale_to(1)
+        (leaving,) = pool.running
+        leaving.service.wait_ready(platform.ready_timeout_s)
+        with httpx.Client(base_url=platform.url, timeout=30) as api:
+            audio = upload_audio(api, write_noise(tmp_path / "long.wav", 45.0))
+            jobs = [
+                submit_job(api, {"kind": "master", "input": {"upload_id": audio}}, f"m-{i}")
+                for i in range(10)
+            ]
+            deadline = time.monotonic() + 60
+            while _held(platform, "render-master") < 9:  # one at work, eight waiting
+                assert time.monotonic() < deadline, "the replica never held its window"
+                time.sleep(0.2)
+            pool.scale_to(2)
+            pool.running[-1].service.wait_ready(platform.ready_timeout_s)
+            held = _held(platform, "render-master")
+            stopping = time.monotonic()
+            stop = pool.stop(leaving)
+            pool.wait_stopped()
+            final = _wait_finished(api, jobs, timeout_s=600)
+            done_after = time.monotonic() - stopping
+        pool.stop_all()
+        completed, failed = asyncio.run(completed_facts(platform.nats.url))
+        log = (tmp_path / "logs" / f"{leaving.service.name}.log").read_text()
+    handed_back = log.count("handed back")
+    print(
+        "SCALE-IN",
+        {
+            "jobs_held_by_both": held,
+            "sigterm_to_exit_s": round(stop.seconds, 2),
+            "exit_code": stop.exit_code,
+            "handed_back": handed_back,
+            "completed": sum(status == "completed" for status in final.values()),
+            "sigterm_to_last_job_done_s": round(done_after, 1),
+        },
+    )
+    assert held >= 4, f"only {held} jobs held when the replica was told to stop"
+    assert stop.exit_code == 0, stop
+    # Its work's grace is max(ACK_WAIT_S, 15) = 30 s, then 5 s to hand back: within 60 s.
+    assert stop.seconds < rule.termination_grace_s, stop
+    assert handed_back >= 2, "the stopping replica handed nothing back"
+    assert set(final.values()) == {"completed"}
+    assert failed == 0
+    assert {job: completed["master"][job] for job in jobs} == dict.fromkeys(jobs, 1)
