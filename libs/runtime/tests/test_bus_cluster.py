@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -170,3 +173,47 @@ async def test_streams_are_set_up_once_the_cluster_can(cluster: NatsCluster) -> 
     finally:
         with contextlib.suppress(ConnectionResetError):
             await nc.close()
+
+
+# nats-py drops the stream writer of a connection it gave up on (stale, or a connect to the
+# frozen node that timed out) without closing it: a ResourceWarning when it is collected.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+async def test_clients_leave_a_node_that_stops_answering_within_seconds(
+    cluster: NatsCluster,
+) -> None:
+    """A node frozen (SIGSTOP: a paused VM, a partition) closes no connection: only the
+    client's pings notice. At nats-py's default (a ping every 2 min, 2 outstanding) the
+    services sat on a dead node for 4 minutes."""
+    settings = BusSettings(nats_url=cluster.url)
+    broker = make_broker(settings, name="frozen-test")
+    connection = await broker.connect()
+    try:
+        await _reaches_jetstream(connection)
+        ports = {node.port: index for index, node in enumerate(cluster.nodes)}
+        assert connection.connected_url is not None and connection.connected_url.port
+        index = ports[connection.connected_url.port]
+        # A plain client on the same node first (the others after it).
+        others = [n.url for i, n in enumerate(cluster.nodes) if i != index]
+        first = [cluster.nodes[index].url, *others]
+        plain = await nats.connect(
+            **connect_options(BusSettings(nats_url=",".join(first))), dont_randomize=True
+        )
+        process = cluster.nodes[index].process
+        assert process is not None
+        os.kill(process.pid, signal.SIGSTOP)
+        try:
+            started = asyncio.get_running_loop().time()
+            for client in (connection, plain):
+                while client.connected_url is None or client.connected_url.port == (
+                    cluster.nodes[index].port
+                ):
+                    assert asyncio.get_running_loop().time() - started < 45, "still there"
+                    await asyncio.sleep(0.2)
+                await _reaches_jetstream(client)
+        finally:
+            os.kill(process.pid, signal.SIGCONT)
+            await plain.close()
+    finally:
+        await broker.stop()
+        gc.collect()  # those writers' warnings here, not in whichever test runs next

@@ -31,6 +31,8 @@ from cadenza.runtime.settings import BusSettings
 log = logging.getLogger(__name__)
 
 MSG_ID_HEADER = "Nats-Msg-Id"
+# Pings without a PONG before a client leaves its server (NATS_STALE_AFTER_S / 3 apart).
+STALE_PINGS = 2
 
 
 def tls_context(settings: BusSettings) -> ssl.SSLContext | None:
@@ -64,6 +66,8 @@ def connect_options(settings: BusSettings) -> dict[str, Any]:
     options: dict[str, Any] = {
         "servers": settings.nats_addresses,
         "connect_timeout": settings.nats_connect_timeout_s,
+        "ping_interval": settings.nats_ping_interval_s,
+        "max_outstanding_pings": STALE_PINGS,
     }
     if (context := tls_context(settings)) is not None:
         options["tls"] = context
@@ -84,6 +88,8 @@ def make_broker(
         name=name,
         logger=broker_logger(),
         connect_timeout=settings.nats_connect_timeout_s,
+        ping_interval=settings.nats_ping_interval_s,
+        max_outstanding_pings=STALE_PINGS,
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
         log_level=logging.DEBUG,

@@ -27,6 +27,10 @@ class BusSettings(CommonSettings):
     # tls:// for TLS against the system's CAs.
     nats_url: str = "nats://127.0.0.1:4222"
     nats_connect_timeout_s: int = Field(5, ge=1)
+    # A server that stops answering without closing the connection (frozen, partitioned) is
+    # left after this many seconds without a PONG (a ping every third of it): the clients'
+    # default, a ping every 2 minutes with 2 outstanding, kept services on a dead node 4 min.
+    nats_stale_after_s: int = Field(15, ge=3)
     # Replicas for streams this process creates; 3 on a production NATS cluster.
     nats_stream_replicas: int = Field(1, ge=1, le=5)
     # A NATS credentials file (user JWT + NKey seed, decentralized auth).
@@ -46,6 +50,10 @@ class BusSettings(CommonSettings):
     @property
     def nats_servers(self) -> list[str]:
         return [url.strip() for url in self.nats_url.split(",") if url.strip()]
+
+    @property
+    def nats_ping_interval_s(self) -> int:
+        return max(1, self.nats_stale_after_s // 3)
 
     @property
     def nats_user_password(self) -> tuple[str, str] | None:
