@@ -63,7 +63,8 @@ COUNTED: dict[str, tuple[str, ...]] = {
     "tasks created": ("asyncio/base_events.py", "create_task"),
     "timers (call_at)": ("asyncio/base_events.py", "call_at"),
     "thread hops (run_in_executor)": ("asyncio/base_events.py", "run_in_executor"),
-    "thread hops (anyio)": ("anyio/to_thread.py", "run_sync"),
+    # A coroutine that waits once: each hop counts twice.
+    "thread hops (anyio.to_thread, counted twice)": ("anyio/to_thread.py", "run_sync"),
     "socket sends": ("~", "'send' of '_socket.socket'"),
     "socket receives": ("~", "'recv' of '_socket.socket'"),
     "heap trims asked (release_free_memory)": ("runtime/heap.py", "release_free_memory"),
