@@ -206,10 +206,15 @@ def test_compose_wires_the_services_together() -> None:
     volumes = set(compose()["volumes"])
 
     nats = services["nats"]
-    assert "-js" in nats["command"]
-    store = nats["command"][nats["command"].index("-sd") + 1]
     mounted = {target: source for source, target, *_ in (v.split(":") for v in nats["volumes"])}
-    assert mounted.get(store) in volumes, "JetStream files live on a named volume"
+    config_file = nats["command"][nats["command"].index("--config") + 1]
+    config = (ROOT / mounted[config_file]).read_text(encoding="utf-8")
+    jetstream = re.search(r"^jetstream \{(.*?)^\}", config, re.MULTILINE | re.DOTALL)
+    assert jetstream, "JetStream is enabled"
+    store = re.search(r"^\s*store_dir: (\S+)$", jetstream[1], re.MULTILINE)
+    assert store and mounted.get(store[1]) in volumes, "JetStream files live on a named volume"
+    # An acknowledged submit is on disk before the ack (the default fsyncs every 2 minutes).
+    assert re.search(r"^\s*sync_interval: always$", jetstream[1], re.MULTILINE)
     assert services["postgres"]["image"].startswith("pgvector/pgvector:")
     assert any(v.split(":")[0] in volumes for v in services["postgres"]["volumes"])
 
@@ -368,7 +373,9 @@ def test_loopback_override_puts_every_service_on_the_hosts_loopback() -> None:
             assert not any(f"{other}:" in value for other in names), f"{name}: {value}"
     # Each listens where the others look for it, on a port of its own.
     gateway = services["gateway"]["environment"]
-    assert gateway["NATS_URL"] == f"nats://127.0.0.1:{services['nats']['command'][6]}"
+    nats = services["nats"]["command"]
+    assert nats[:2] == compose()["services"]["nats"]["command"], "compose/nats.conf, and flags"
+    assert gateway["NATS_URL"] == f"nats://127.0.0.1:{nats[nats.index('-p') + 1]}"
     minio_port = services["minio"]["command"][3].rpartition(":")[2]
     assert gateway["S3_ENDPOINT_URL"] == f"http://127.0.0.1:{minio_port}"
     assert (

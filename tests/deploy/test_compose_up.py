@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -229,6 +230,17 @@ def api(stack: Stack) -> Iterator[httpx.Client]:
         yield client
 
 
+def get(api: httpx.Client, url: str, **params: Any) -> httpx.Response:
+    """A GET that waits out the gateway's rate limit (429 with Retry-After) like a polite
+    client: the kill test reads 100 jobs and downloads their outputs."""
+    for _ in range(30):
+        response = api.get(url, params=params)
+        if response.status_code != 429:
+            return response
+        time.sleep(float(response.headers.get("retry-after", "1")))
+    raise AssertionError(f"{url}: still rate-limited")
+
+
 def submit(api: httpx.Client, body: dict[str, Any]) -> str:
     response = api.post("/api/v1/jobs", json=body)
     assert response.status_code == 202, response.text
@@ -239,7 +251,7 @@ def submit(api: httpx.Client, body: dict[str, Any]) -> str:
 def finished(api: httpx.Client, job_id: str, timeout_s: float = 300) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while True:
-        job: dict[str, Any] = api.get(f"/api/v1/jobs/{job_id}").json()
+        job: dict[str, Any] = get(api, f"/api/v1/jobs/{job_id}").json()
         if job["status"] in ("completed", "failed", "cancelled"):
             assert job["status"] == "completed", job
             return job
@@ -253,11 +265,17 @@ def run_job(api: httpx.Client, body: dict[str, Any], timeout_s: float = 300) -> 
 
 def artifact_bytes(api: httpx.Client, job: dict[str, Any], name: str) -> bytes:
     artifact = next(a for a in job["artifacts"] if a["name"] == name)
-    response = api.get(artifact["url"])
+    response = get(api, artifact["url"])
     assert response.status_code == 200, response.text
     assert hashlib.sha256(response.content).hexdigest() == artifact["sha256"]
     assert len(response.content) == artifact["bytes"]
     return response.content
+
+
+def docker_time(value: str) -> datetime:
+    """Docker's RFC 3339 time with up to nanoseconds (trailing zeros dropped)."""
+    whole, _, fraction = value.rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{whole}.{fraction[:6].ljust(6, '0')}+00:00")
 
 
 def test_every_service_runs_as_composed(stack: Stack) -> None:
@@ -272,8 +290,20 @@ def test_every_service_runs_as_composed(stack: Stack) -> None:
         assert state["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
     init = stack.inspect("minio-init")["State"]
     assert (init["Status"], init["ExitCode"]) == ("exited", 0)
+    # depends_on's service_completed_successfully: no service started before the bucket was made.
+    for name in SERVICES:
+        assert docker_time(stack.inspect(name)["State"]["StartedAt"]) > docker_time(
+            init["FinishedAt"]
+        ), name
+    # The seed is in a profile: a plain `up` leaves it out.
+    assert not stack.compose("ps", "-q", "catalog-seed").stdout.strip()
     # deploy.resources applies in 1.29 too (without --compatibility).
     assert stack.inspect("separation")["HostConfig"]["Memory"] == 4 * 1024**3
+    # compose/nats.conf is what the server runs with: fsync before each ack, on the volume.
+    varz = httpx.get(f"http://127.0.0.1:{stack.ports['NATS_MONITOR_PORT']}/varz", timeout=10)
+    jetstream = varz.json()["jetstream"]["config"]
+    assert jetstream["sync_always"] is True, jetstream
+    assert jetstream["store_dir"].startswith("/data"), jetstream
     ready = httpx.get(f"{stack.url}/health/ready", timeout=10)
     assert ready.status_code == 200, ready.text
 
@@ -419,8 +449,23 @@ def consumer_state(stack: Stack, stream: str, durable: str) -> dict[str, int]:
     return asyncio.run(state())
 
 
+def jobs_of(api: httpx.Client, job_ids: list[str]) -> list[dict[str, Any]]:
+    """The jobs, as the API lists them (newest first, 100 a page), in `job_ids`' order."""
+    wanted, found = set(job_ids), dict[str, dict[str, Any]]()
+    cursor = None
+    while wanted - set(found):
+        page = get(api, "/api/v1/jobs", limit=100, **({"cursor": cursor} if cursor else {}))
+        assert page.status_code == 200, page.text
+        found |= {j["id"]: j for j in page.json()["items"] if j["id"] in wanted}
+        cursor = page.json()["next_cursor"]
+        if not cursor:
+            break
+    assert set(found) == wanted, f"{len(wanted - set(found))} jobs not listed"
+    return [found[j] for j in job_ids]
+
+
 def completed_count(api: httpx.Client, job_ids: list[str]) -> int:
-    return sum(api.get(f"/api/v1/jobs/{j}").json()["status"] == "completed" for j in job_ids)
+    return sum(job["status"] == "completed" for job in jobs_of(api, job_ids))
 
 
 def wait_until(api: httpx.Client, job_ids: list[str], at_least: int, timeout_s: float) -> int:
@@ -496,7 +541,7 @@ def test_a_worker_killed_under_100_jobs_loses_and_repeats_none(
 
     wait_until(api, job_ids, KILL_JOBS, timeout_s=900)
     stack.timings["kill test: 100 jobs submitted to all completed"] = time.monotonic() - start
-    jobs = [api.get(f"/api/v1/jobs/{j}").json() for j in job_ids]
+    jobs = jobs_of(api, job_ids)
     assert [j["status"] for j in jobs] == ["completed"] * KILL_JOBS
     # Every job's output is there, whole, and the same bytes (one input, one chain).
     digests = set()
