@@ -19,6 +19,7 @@ from cadenza.contracts.streams import EFFECTS
 from cadenza.devstack.nats import NatsServer
 from cadenza.devstack.testing import stream_messages
 from cadenza.runtime.commands import subscribe_commands
+from cadenza.runtime.draining import stop_fetching
 from cadenza.runtime.service import WorkerRuntime
 from cadenza.runtime.settings import WorkerSettings
 from cadenza.runtime.worker import JobRun
@@ -208,3 +209,22 @@ async def test_a_command_on_its_last_delivery_is_not_handed_back(
         stopped_after = await stop_first()
     assert await _completed(fresh_nats.url) == {command.job_id: 1}
     assert stopped_after > 1.5, "it must have worked on past its grace"
+
+
+async def test_a_worker_that_stopped_fetching_is_delivered_nothing_more(
+    fresh_nats: NatsServer, tmp_path: Path
+) -> None:
+    """Pins what stop_fetching reaches into FastStream for (its pull loops and their
+    subscriptions): the loop ends, the subscription goes, nats-server keeps the message."""
+    started: Started = []
+    worker = _worker(fresh_nats.url, tmp_path, "worker", started)
+    async with _running(worker):
+        await asyncio.sleep(0.5)  # its pull loop waits on a fetch
+        assert await stop_fetching(worker.broker) == 1
+        command = _command(0.0)
+        await worker.bus.publish(command)
+        await asyncio.sleep(1.0)
+        js = worker.broker.connection.jetstream()
+        info = await js.consumer_info(EFFECTS.name, "draining-test")
+        assert (info.num_pending, info.num_ack_pending) == (1, 0)
+        assert started == []
