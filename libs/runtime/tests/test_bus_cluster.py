@@ -162,12 +162,21 @@ async def test_streams_are_set_up_once_the_cluster_can(cluster: NatsCluster) -> 
         cluster.kill_node(2)  # one node of three: no quorum, no JetStream
         js = nc.jetstream(timeout=1)
         setting_up = asyncio.create_task(ensure_streams(js, replicas=3))
+        cancellations = Cancellations(js)
+        following = asyncio.create_task(cancellations.start())
         await asyncio.sleep(3)
         assert not setting_up.done(), "set up without a quorum?"
+        assert not following.done()
+        # Both back (a new stream of 3 replicas needs 3 nodes to place it on).
+        # (From this thread: a child dies with the thread that started it.)
         cluster.start_node(1)
+        cluster.start_node(2)
         await asyncio.wait_for(setting_up, 60)
+        await asyncio.wait_for(following, 60)
+        await cancellations.stop()
         assert (await js.stream_info("JOBS")).config.num_replicas == 3
         cluster.kill_node(1)
+        cluster.kill_node(2)
         with pytest.raises(NOT_YET):  # and it gives up in the end
             await ensure_streams(js, replicas=3, patience_s=0.5)
     finally:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import ssl
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import nats.errors
 from faststream.nats import NatsBroker
@@ -155,6 +157,24 @@ def stream_config(spec: StreamSpec, replicas: int = 1) -> StreamConfig:
 # (starting, or electing after losing a node), or busy creating replicated streams for
 # every service starting at once.
 NOT_YET = (nats.errors.TimeoutError, nats.errors.NoRespondersError, ServiceUnavailableError)
+START_PATIENCE_S = 120.0
+T = TypeVar("T")
+
+
+async def patiently(
+    what: str, attempt: Callable[[], Awaitable[T]], patience_s: float = START_PATIENCE_S
+) -> T:
+    """`attempt()`, again while JetStream cannot answer yet, for up to `patience_s` (for
+    what a service does as it starts)."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            return await attempt()
+        except NOT_YET as e:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("JetStream cannot %s yet (%r); asking again", what, e)
+            await asyncio.sleep(1.0)
 
 
 async def ensure_streams(
@@ -162,22 +182,18 @@ async def ensure_streams(
     specs: tuple[StreamSpec, ...] = ALL_STREAMS,
     replicas: int = 1,
     *,
-    patience_s: float = 120.0,
+    patience_s: float = START_PATIENCE_S,
 ) -> None:
     """Create each stream, or bring an existing one to the configuration in code; asks
     again while JetStream cannot answer yet, for up to `patience_s`."""
     deadline = time.monotonic() + patience_s
     for spec in specs:
         config = stream_config(spec, replicas)
-        while True:
-            try:
-                await _ensure_stream(js, config)
-                break
-            except NOT_YET as e:
-                if time.monotonic() > deadline:
-                    raise
-                log.warning("JetStream cannot set up %s yet (%r); asking again", spec.name, e)
-                await asyncio.sleep(1.0)
+        await patiently(
+            f"set up {spec.name}",
+            functools.partial(_ensure_stream, js, config),
+            max(0.0, deadline - time.monotonic()),
+        )
 
 
 async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:

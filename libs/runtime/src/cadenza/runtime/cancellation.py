@@ -11,7 +11,7 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 from cadenza.contracts.streams import CANCELLATIONS_BUCKET, WEEK_S
-from cadenza.runtime.bus import key_value_bucket
+from cadenza.runtime.bus import key_value_bucket, patiently
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,10 @@ class Cancellations:
         self._kv: KeyValue | None = None
 
     async def start(self) -> None:
-        self._kv = await cancellations_bucket(self.js)
-        watcher = await self._kv.watchall()
+        # At a service's start, as its streams: a cluster may not answer yet.
+        self._kv = await patiently("open the cancellations", lambda: cancellations_bucket(self.js))
+        kv = self._kv
+        watcher = await patiently("watch the cancellations", kv.watchall)
         seen: set[str] = set()
         # The watcher yields None once it has replayed what the bucket holds.
         while (entry := await watcher.updates(timeout=30)) is not None:  # type: ignore[no-untyped-call]
