@@ -3,7 +3,8 @@ and buckets at 3 replicas, `sync_interval: always`, the services given all three
 losing nodes under load: while CLUSTER_JOBS jobs (effects, and every tenth a master on the
 render service) are submitted through the API, the EFFECTS stream's leader is killed
 (SIGKILL) and later started again; then each node in turn is killed, started, and waited
-for until JetStream is current on it again.
+for until JetStream is current on it again; last, the EFFECTS leader is frozen (SIGSTOP)
+for 20 s, open connections and all, and thawed.
 
 Afterwards:
 - lost: every job whose submit the gateway acknowledged (202) has completed;
@@ -50,7 +51,9 @@ from cadenza.runtime.settings import BusSettings
 pytestmark = [pytest.mark.platform, pytest.mark.deployed(target="cluster")]
 
 JOBS_TO_SUBMIT = int(os.environ.get("CLUSTER_JOBS", "300"))
-SUBMIT_EVERY_S = float(os.environ.get("CLUSTER_SUBMIT_EVERY_S", "0.1"))
+SUBMIT_EVERY_S = float(os.environ.get("CLUSTER_SUBMIT_EVERY_S", "0.25"))
+# Longer than the clients' NATS_STALE_AFTER_S (15 s), so they must leave the frozen node.
+FROZEN_S = 20.0
 CHAIN = [
     {"type": "compressor", "threshold_db": -20, "ratio": 3},
     {"type": "reverb", "room_size": 0.6},
@@ -162,6 +165,24 @@ def _faults(cluster: NatsCluster, log: list[dict[str, Any]]) -> None:
                 "current_s": time.monotonic() - started,
             }
         )
+    # A node that stops answering without closing anything (SIGSTOP): clients must notice.
+    time.sleep(2.0)
+    leader = cluster.stream_leader(EFFECTS.name)
+    assert leader is not None
+    index = cluster.index_of(leader)
+    cluster.freeze_node(index)
+    elected = _new_leader(cluster, EFFECTS.name, leader)
+    time.sleep(max(0.0, FROZEN_S - elected))
+    cluster.thaw_node(index)
+    started = time.monotonic()
+    cluster.wait_current(index)
+    log.append(
+        {
+            "fault": f"SIGSTOP {leader}, the EFFECTS leader, for {FROZEN_S:.0f} s, then SIGCONT",
+            "new_leader_s": elected,
+            "current_s": time.monotonic() - started,
+        }
+    )
 
 
 def _wait_terminal(url: str, ids: list[str], timeout_s: float) -> dict[str, dict[str, Any]]:

@@ -9,7 +9,9 @@ node killed and started again comes back where its peers and the clients look fo
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +101,18 @@ class NatsCluster:
     def kill_node(self, index: int) -> None:
         """SIGKILL one node."""
         self.nodes[index].kill()
+
+    def freeze_node(self, index: int) -> None:
+        """SIGSTOP one node: it keeps its connections open and answers nothing (a paused VM,
+        a partition), until `thaw_node`."""
+        process = self.nodes[index].process
+        assert process is not None
+        os.kill(process.pid, signal.SIGSTOP)
+
+    def thaw_node(self, index: int) -> None:
+        process = self.nodes[index].process
+        assert process is not None
+        os.kill(process.pid, signal.SIGCONT)
 
     def running(self) -> list[int]:
         return [i for i, node in enumerate(self.nodes) if node.process is not None]
