@@ -8,8 +8,13 @@
 #   docker build --build-arg SERVICE=gateway -t cadenza-gateway:dev .
 #   docker build --build-arg SERVICE=separation --build-arg TORCH_VARIANT=cu128 \
 #       -t cadenza-separation:dev-cuda .
-# Needs BuildKit (the default builder since Docker 23): cache mounts, and a FROM that names a
-# stage through a build argument (only the stages the chosen service needs are built).
+# Needs BuildKit (the default builder since Docker 23; DOCKER_BUILDKIT=1 before): cache and
+# bind mounts, and a FROM that names a stage through a build argument (only the stages the
+# chosen service needs are built). Without a registry (tests/deploy/test_images.py, make
+# images): a local base and the local torch wheel, the build on the host's network:
+#   DOCKER_BUILDKIT=1 docker build --network host --build-arg SERVICE=separation \
+#       --build-arg PYTHON_IMAGE=cadenza-local-base:bookworm \
+#       --build-arg TORCH_WHEELS=cadenza-torch-wheels:local -t cadenza-separation:dev .
 #
 # Build arguments:
 #   SERVICE        gateway, effects, separation, catalog, render or composition (required)
