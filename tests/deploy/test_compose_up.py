@@ -147,6 +147,9 @@ def resolved_config(env: dict[str, str], path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    assert shutil.which("docker-compose"), (
+        "needs docker-compose (Debian: apt-get install docker-compose)"
+    )
     missing = [
         tag
         for tag in (LOCAL_BASE, *(f"cadenza-{name}:{TAG}" for name in SERVICES))
