@@ -57,11 +57,13 @@ SIZE_TARGETS_MB = {"gateway": 400, "separation": 1500}
 PG_SOCKET_DIR = "/run/postgresql"  # where a container finds PostgreSQL's socket
 TORCH_SERVICES = {"separation", "composition"}
 TORCH_SMOKE = "import torch; print(float(torch.tensor([1.0, 2, 3]) @ torch.tensor([1.0, 2, 3])))"
-# Each native library of the venv whose dependencies the loader would not find, as
-# <library>:<dependency>.
+# Each native library of the venv that the loader would refuse (<library>:ldd-failed: a strip
+# gone wrong is "not a dynamic executable") or whose dependencies it would not find
+# (<library>:<dependency>).
 UNRESOLVED_LIBRARIES = (
     "cd /opt/venv/lib/python3*/site-packages && find . -name '*.so*' -type f | while read -r f;"
-    ' do ldd "$f" 2>/dev/null | awk -v f="${f#./}" \'/not found/ {print f ":" $1}\'; done'
+    ' do out=$(ldd "$f" 2>&1) || echo "${f#./}:ldd-failed";'
+    ' printf \'%s\\n\' "$out" | awk -v f="${f#./}" \'/not found/ {print f ":" $1}\'; done'
 )
 # numba's OpenMP and TBB threading layers (it falls back to its own workqueue), and a second
 # libgfortran scipy's wheel ships but nothing loads (unresolved in the wheel as published).
