@@ -39,11 +39,10 @@ from bench.vs_celery import (
     celery_round,
     celery_worker,
     ensure_redis,
+    stored_clip,
 )
-from cadenza.contracts import ArtifactRef
 from cadenza.devstack.ports import free_port, wait_for_port
 from cadenza.devstack.testing import write_tone
-from cadenza.runtime.storage import LocalObjectStore
 
 # What to count in the event loop's profile: label → (file suffix, function name or a
 # fragment of a built-in's name[, the file suffix of a caller it must have]).
@@ -138,18 +137,7 @@ def cadenza_passes(root: Path, clip: Path, jobs: int, at_once: int) -> dict[str,
     with bus_and_worker(root, "always", None, 2, module="bench.profiled_worker") as stack:
         url, store_dir, nats_pid = stack.nats_url, stack.store_dir, stack.nats_pid
         (worker_pid,) = stack.worker_pids
-        stored = LocalObjectStore(store_dir).put_file_sync(
-            "bench/uploads/clip.wav", clip, "audio/wav"
-        )
-        source = ArtifactRef(
-            uri=stored.uri,
-            media_type="audio/wav",
-            bytes=stored.bytes,
-            sha256=stored.sha256,
-            duration_s=1.0,
-            sample_rate=44100,
-            channels=2,
-        )
+        source = stored_clip(store_dir, clip)
         nats_server, worker, client = (
             psutil.Process(nats_pid),
             psutil.Process(worker_pid),

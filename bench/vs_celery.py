@@ -46,6 +46,20 @@ from cadenza.runtime.storage import LocalObjectStore
 CHAIN = [{"type": "gain", "gain_db": -3}]
 
 
+def stored_clip(store_dir: Path, clip: Path) -> ArtifactRef:
+    """The 1 s stereo clip every job reads, put into the workers' local store."""
+    stored = LocalObjectStore(store_dir).put_file_sync("bench/uploads/clip.wav", clip, "audio/wav")
+    return ArtifactRef(
+        uri=stored.uri,
+        media_type="audio/wav",
+        bytes=stored.bytes,
+        sha256=stored.sha256,
+        duration_s=1.0,
+        sample_rate=44100,
+        channels=2,
+    )
+
+
 def ensure_redis() -> str:
     found = shutil.which("redis-server")
     if found:
@@ -304,18 +318,7 @@ def main() -> None:
                 ) as stack,
                 celery_worker(f"redis://127.0.0.1:{port}/0"),
             ):
-                stored = LocalObjectStore(stack.store_dir).put_file_sync(
-                    "bench/uploads/clip.wav", clip, "audio/wav"
-                )
-                source = ArtifactRef(
-                    uri=stored.uri,
-                    media_type="audio/wav",
-                    bytes=stored.bytes,
-                    sha256=stored.sha256,
-                    duration_s=1.0,
-                    sample_rate=44100,
-                    channels=2,
-                )
+                source = stored_clip(stack.store_dir, clip)
                 cadenza_rounds, celery_rounds = [], []
                 for _ in range(args.rounds):
                     cadenza_rounds.append(

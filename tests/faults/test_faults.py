@@ -19,7 +19,6 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
@@ -29,7 +28,7 @@ import pytest
 from cadenza.contracts.streams import EFFECTS, JOBS
 from cadenza.devstack.platform import Platform
 from cadenza.devstack.ports import free_port
-from cadenza.devstack.testing import write_tone
+from cadenza.devstack.testing import wait_terminal, write_tone
 from cadenza.gateway.db import create_pool, migrate
 from cadenza.gateway.replay import compare, rebuild, stream_messages
 
@@ -134,27 +133,6 @@ def _faults(platform: Platform, log: list[str]) -> None:
     effects.start()
 
 
-def _wait_terminal(url: str, ids: list[str], timeout_s: float) -> dict[str, dict[str, Any]]:
-    deadline = time.monotonic() + timeout_s
-    final: dict[str, dict[str, Any]] = {}
-    with httpx.Client(base_url=url, timeout=20) as api:
-        while time.monotonic() < deadline:
-            for job_id in ids:
-                if job_id in final:
-                    continue
-                try:
-                    job = api.get(f"/api/v1/jobs/{job_id}")
-                except httpx.HTTPError:
-                    break
-                if job.status_code == 200 and job.json()["status"] in ("completed", "failed"):
-                    final[job_id] = job.json()
-            if len(final) == len(ids):
-                return final
-            time.sleep(0.5)
-    missing = [i for i in ids if i not in final]
-    raise AssertionError(f"{len(missing)} accepted jobs never finished, e.g. {missing[:5]}")
-
-
 async def _facts(platform: Platform) -> tuple[Counter[str], Counter[str]]:
     """completed facts per job id in the EFFECTS stream, and terminal job facts."""
     nc = await nats.connect(platform.nats.url)
@@ -233,7 +211,7 @@ def test_every_accepted_job_ends_once_and_whole_through_kills_and_outages(
     accepted = sorted(set(submitter.accepted))
     assert len(accepted) >= 200, (len(accepted), submitter.refused)
     assert set(submitter.refused) <= {503}, f"outages answer 503, never 5xx: {submitter.refused}"
-    final = _wait_terminal(platform.url, accepted, timeout_s=240)
+    final = wait_terminal(platform.url, accepted, timeout_s=240)
     took = time.monotonic() - started
 
     statuses = Counter(job["status"] for job in final.values())

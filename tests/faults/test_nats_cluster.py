@@ -42,7 +42,7 @@ from cadenza.contracts.streams import ALL_STREAMS, EFFECTS, JOBS, RENDER
 from cadenza.devstack.nats_cluster import NatsCluster
 from cadenza.devstack.platform import Platform
 from cadenza.devstack.ports import free_port
-from cadenza.devstack.testing import write_tone
+from cadenza.devstack.testing import wait_terminal, write_tone
 from cadenza.gateway.db import create_pool, migrate
 from cadenza.gateway.replay import compare, rebuild, stream_messages
 from cadenza.runtime.bus import MSG_ID_HEADER, connect_options
@@ -185,27 +185,6 @@ def _faults(cluster: NatsCluster, log: list[dict[str, Any]]) -> None:
     )
 
 
-def _wait_terminal(url: str, ids: list[str], timeout_s: float) -> dict[str, dict[str, Any]]:
-    deadline = time.monotonic() + timeout_s
-    final: dict[str, dict[str, Any]] = {}
-    with httpx.Client(base_url=url, timeout=20) as api:
-        while time.monotonic() < deadline:
-            for job_id in ids:
-                if job_id in final:
-                    continue
-                try:
-                    job = api.get(f"/api/v1/jobs/{job_id}")
-                except httpx.HTTPError:
-                    break
-                if job.status_code == 200 and job.json()["status"] in ("completed", "failed"):
-                    final[job_id] = job.json()
-            if len(final) == len(ids):
-                return final
-            time.sleep(0.5)
-    missing = [i for i in ids if i not in final]
-    raise AssertionError(f"{len(missing)} acknowledged jobs never finished, e.g. {missing[:5]}")
-
-
 async def _stored(platform: Platform) -> tuple[Counter[str], Counter[str], Counter[str]]:
     """Completed and failed facts per job id, and each Nats-Msg-Id's copies, in every stream."""
     nc = await _connect(platform)
@@ -314,7 +293,7 @@ def test_no_acknowledged_job_is_lost_or_doubled_when_cluster_nodes_are_killed(
     accepted = sorted(submitter.accepted)
     assert len(accepted) >= JOBS_TO_SUBMIT * 0.9, (len(accepted), submitter.refused)
     assert set(submitter.refused) <= {503}, f"failovers answer 503, never 5xx: {submitter.refused}"
-    final = _wait_terminal(platform.url, accepted, timeout_s=300)
+    final = wait_terminal(platform.url, accepted, timeout_s=300)
     took = time.monotonic() - started
 
     # Lost: none — every acknowledged submit completed.

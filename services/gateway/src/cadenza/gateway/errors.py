@@ -244,6 +244,17 @@ def problem(
     )
 
 
+def _unavailable(request: Request, what: str) -> JSONResponse:
+    """503 for a dependency that did not answer (`what`: "the database", "the event bus")."""
+    return problem(
+        request,
+        503,
+        f"{what} is unavailable; try again in a few seconds (a submit retried with the "
+        "same Idempotency-Key never makes a second job)",
+        {"Retry-After": "5"},
+    )
+
+
 class ProblemError(Exception):
     """Raise from anywhere in a request to answer with a problem document; `extensions` are
     extra members (e.g. the failed `job`)."""
@@ -363,13 +374,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DatabaseUnavailableError)
     async def _database_down(request: Request, exc: Exception) -> JSONResponse:
         log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc)
-        return problem(
-            request,
-            503,
-            "the database is unavailable; try again in a few seconds (a submit "
-            "retried with the same Idempotency-Key never makes a second job)",
-            {"Retry-After": "5"},
-        )
+        return _unavailable(request, "the database")
 
     # NATS did not answer a request (JetStream's API while a cluster elects a leader, or
     # no server reachable): the bus is unavailable, not the gateway broken.
@@ -378,13 +383,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(nats.js.errors.ServiceUnavailableError)
     async def _bus_down(request: Request, exc: Exception) -> JSONResponse:
         log.warning("NATS unavailable on %s %s: %r", request.method, request.url.path, exc)
-        return problem(
-            request,
-            503,
-            "the event bus is unavailable; try again in a few seconds (a submit "
-            "retried with the same Idempotency-Key never makes a second job)",
-            {"Retry-After": "5"},
-        )
+        return _unavailable(request, "the event bus")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

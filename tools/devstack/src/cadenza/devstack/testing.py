@@ -1,9 +1,13 @@
-"""Helpers shared by the test suite and the benchmarks: test signals and stream reading."""
+"""Helpers shared by the test suite and the benchmarks: test signals, stream reading and
+waiting for jobs to end."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import nats.errors
 import numpy as np
 import soundfile as sf
@@ -128,3 +132,27 @@ def sdr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
     """Signal-to-distortion ratio in dB (plain energy ratio, no allowed distortions)."""
     noise = reference - estimate
     return float(10 * np.log10((np.sum(reference**2) + 1e-12) / (np.sum(noise**2) + 1e-12)))
+
+
+def wait_terminal(url: str, ids: list[str], timeout_s: float) -> dict[str, dict[str, Any]]:
+    """Each job's final view from the gateway at `url`, once every one of `ids` has completed
+    or failed; AssertionError naming the jobs still open after `timeout_s` (a gateway that
+    does not answer for a moment is asked again)."""
+    deadline = time.monotonic() + timeout_s
+    final: dict[str, dict[str, Any]] = {}
+    with httpx.Client(base_url=url, timeout=20) as api:
+        while time.monotonic() < deadline:
+            for job_id in ids:
+                if job_id in final:
+                    continue
+                try:
+                    job = api.get(f"/api/v1/jobs/{job_id}")
+                except httpx.HTTPError:
+                    break
+                if job.status_code == 200 and job.json()["status"] in ("completed", "failed"):
+                    final[job_id] = job.json()
+            if len(final) == len(ids):
+                return final
+            time.sleep(0.5)
+    missing = [i for i in ids if i not in final]
+    raise AssertionError(f"{len(missing)} accepted jobs never finished, e.g. {missing[:5]}")
