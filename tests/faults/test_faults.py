@@ -14,13 +14,11 @@ import json
 import os
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import asyncpg
 import httpx
 import nats
 import pytest
@@ -29,8 +27,9 @@ from cadenza.contracts.streams import EFFECTS, JOBS
 from cadenza.devstack.platform import Platform
 from cadenza.devstack.ports import free_port
 from cadenza.devstack.testing import wait_terminal, write_tone
-from cadenza.gateway.db import create_pool, migrate
-from cadenza.gateway.replay import compare, rebuild, stream_messages
+from cadenza.gateway.replay import stream_messages
+
+from .projection_check import rebuilt_differences
 
 pytestmark = pytest.mark.platform
 
@@ -153,24 +152,6 @@ async def _facts(platform: Platform) -> tuple[Counter[str], Counter[str]]:
         await nc.close()
 
 
-async def _rebuilt_matches(platform: Platform) -> list[str]:
-    admin = await asyncpg.connect(platform.postgres.dsn)
-    name = f"rebuilt_{uuid.uuid4().hex[:8]}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    rebuilt_dsn = platform.postgres.dsn.replace("/cadenza?", f"/{name}?")
-    live, rebuilt = await create_pool(platform.postgres.dsn, 2), await create_pool(rebuilt_dsn, 4)
-    nc = await nats.connect(platform.nats.url)
-    try:
-        await migrate(rebuilt)
-        await rebuild(nc.jetstream(), rebuilt)
-        return await compare(live, rebuilt)
-    finally:
-        await nc.close()
-        await live.close()
-        await rebuilt.close()
-
-
 def _redelivered(platform: Platform) -> set[str]:
     """Jobs the effects worker started more than once (its log says which delivery)."""
     assert platform.log_dir is not None
@@ -240,7 +221,7 @@ def test_every_accepted_job_ends_once_and_whole_through_kills_and_outages(
     ]
     assert leftovers == [], f"half-written files: {leftovers[:5]}"
 
-    assert asyncio.run(_rebuilt_matches(platform)) == [], "projection differs from the streams"
+    assert asyncio.run(rebuilt_differences(platform)) == [], "projection differs from the streams"
     redelivered = _redelivered(platform)
     assert redelivered, "the kills caught no job mid-run"
     report = {

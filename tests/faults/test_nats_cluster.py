@@ -25,7 +25,6 @@ import json
 import os
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -43,10 +42,11 @@ from cadenza.devstack.nats_cluster import NatsCluster
 from cadenza.devstack.platform import Platform
 from cadenza.devstack.ports import free_port
 from cadenza.devstack.testing import wait_terminal, write_tone
-from cadenza.gateway.db import create_pool, migrate
-from cadenza.gateway.replay import compare, rebuild, stream_messages
+from cadenza.gateway.replay import stream_messages
 from cadenza.runtime.bus import MSG_ID_HEADER, connect_options
 from cadenza.runtime.settings import BusSettings
+
+from .projection_check import rebuilt_differences
 
 pytestmark = [pytest.mark.platform, pytest.mark.deployed(target="cluster")]
 
@@ -232,24 +232,6 @@ async def _job_rows(platform: Platform) -> set[str]:
         await conn.close()
 
 
-async def _rebuilt_matches(platform: Platform) -> list[str]:
-    admin = await asyncpg.connect(platform.postgres.dsn)
-    name = f"rebuilt_{uuid.uuid4().hex[:8]}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    rebuilt_dsn = platform.postgres.dsn.replace("/cadenza?", f"/{name}?")
-    live, rebuilt = await create_pool(platform.postgres.dsn, 2), await create_pool(rebuilt_dsn, 4)
-    nc = await _connect(platform)
-    try:
-        await migrate(rebuilt)
-        await rebuild(nc.jetstream(), rebuilt)
-        return await compare(live, rebuilt)
-    finally:
-        await nc.close()
-        await live.close()
-        await rebuilt.close()
-
-
 def _redelivered(platform: Platform) -> set[str]:
     """Jobs a worker started more than once (its log says which delivery)."""
     assert platform.log_dir is not None
@@ -324,7 +306,7 @@ def test_no_acknowledged_job_is_lost_or_doubled_when_cluster_nodes_are_killed(
     ]
     assert leftovers == [], f"half-written files: {leftovers[:5]}"
 
-    assert asyncio.run(_rebuilt_matches(platform)) == [], "projection differs from the streams"
+    assert asyncio.run(rebuilt_differences(platform)) == [], "projection differs from the streams"
     replicas = asyncio.run(_stream_replicas(platform))
     assert not any("behind" in peer for peers in replicas.values() for peer in peers), replicas
     kinds = Counter(submitter.accepted.values())
