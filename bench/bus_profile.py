@@ -215,13 +215,24 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=400)
     parser.add_argument("--in-flight", type=int, default=16)
+    parser.add_argument(
+        "--keep-profile",
+        type=Path,
+        default=None,
+        help="copy the event loop's cProfile stats (pstats format) here, to read further",
+    )
+    parser.add_argument(
+        "--celery", action=argparse.BooleanOptionalAction, default=True, help="measure Celery too"
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="cadenza-profile-") as tmp:
         root = Path(tmp)
         clip = write_tone(root / "clip.wav", 1.0)
         cadenza = cadenza_passes(root, clip, args.jobs, args.in_flight)
-        celery = celery_pass(root, clip, args.jobs, args.in_flight)
+        if args.keep_profile is not None:
+            shutil.copyfile(root / "loop.pstats", args.keep_profile)
+        celery = celery_pass(root, clip, args.jobs, args.in_flight) if args.celery else None
     save(
         "bus_profile",
         {

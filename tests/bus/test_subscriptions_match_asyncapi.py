@@ -1,6 +1,7 @@
 """The AsyncAPI document names the subscriptions the services really make: each worker and
-the gateway, installed as they install themselves, subscribe with exactly the titles,
-subjects, durable names and streams that `cadenza.runtime.asyncapi.subscriptions()` lists."""
+the gateway, installed as they install themselves, subscribe (the workers' command
+consumers, the brokers' subscribers) with exactly the titles, subjects, durable names and
+streams that `cadenza.runtime.asyncapi.subscriptions()` lists."""
 
 from __future__ import annotations
 
@@ -59,6 +60,9 @@ async def test_the_services_subscribe_as_the_document_says(tmp_path: Path) -> No
         runtime = WorkerRuntime(settings_type(storage_dir=tmp_path / name), f"{name}-test")
         install(runtime)
         made |= declared(runtime.broker)
+        made |= {
+            (c.title, c.spec.subject, c.spec.durable, c.spec.stream) for c in runtime.consumers
+        }
         for hook in reversed(runtime.shutdown_hooks):  # e.g. separation's batcher thread
             await hook()
     gateway = NatsBroker()

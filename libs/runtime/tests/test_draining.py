@@ -19,7 +19,6 @@ from cadenza.contracts.streams import EFFECTS
 from cadenza.devstack.nats import NatsServer
 from cadenza.devstack.testing import stream_messages
 from cadenza.runtime.commands import subscribe_commands
-from cadenza.runtime.draining import stop_fetching
 from cadenza.runtime.service import WorkerRuntime
 from cadenza.runtime.settings import WorkerSettings
 from cadenza.runtime.worker import JobRun
@@ -87,7 +86,7 @@ def _worker(
 @contextlib.asynccontextmanager
 async def _running(runtime: WorkerRuntime) -> AsyncIterator[WorkerRuntime]:
     async with runtime:
-        await runtime.broker.start()
+        await runtime.start_consuming()
         yield runtime
 
 
@@ -105,7 +104,7 @@ async def _stopped_by_the_test(runtime: WorkerRuntime) -> AsyncIterator[Callable
         return time.monotonic() - began
 
     try:
-        await runtime.broker.start()
+        await runtime.start_consuming()
         yield stop
     finally:
         if not stopped:
@@ -214,13 +213,15 @@ async def test_a_command_on_its_last_delivery_is_not_handed_back(
 async def test_a_worker_that_stopped_fetching_is_delivered_nothing_more(
     fresh_nats: NatsServer, tmp_path: Path
 ) -> None:
-    """Pins what stop_fetching reaches into FastStream for (its pull loops and their
-    subscriptions): the loop ends, the subscription goes, nats-server keeps the message."""
+    """Its pull requests are still open on the server when it stops fetching: the inbox's
+    interest goes, and nats-server keeps the message for another replica."""
     started: Started = []
     worker = _worker(fresh_nats.url, tmp_path, "worker", started)
     async with _running(worker):
-        await asyncio.sleep(0.5)  # its pull loop waits on a fetch
-        assert await stop_fetching(worker.broker) == 1
+        await asyncio.sleep(0.5)  # its pull requests wait on the server
+        (consumer,) = worker.consumers
+        assert consumer.requested == consumer.capacity
+        await consumer.stop_fetching()
         command = _command(0.0)
         await worker.bus.publish(command)
         await asyncio.sleep(1.0)

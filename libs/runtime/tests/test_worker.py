@@ -13,9 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faststream import AckPolicy
-from faststream.nats import ConsumerConfig, JStream, PullSub
-from faststream.nats.annotations import NatsMessage
 
 from cadenza.contracts import (
     ArtifactRef,
@@ -30,9 +27,10 @@ from cadenza.contracts.render import MasterRequested
 from cadenza.contracts.streams import EFFECTS
 from cadenza.devstack.nats import NatsServer
 from cadenza.devstack.testing import stream_messages
+from cadenza.runtime.commands import subscribe_commands
 from cadenza.runtime.service import WorkerRuntime
 from cadenza.runtime.settings import WorkerSettings
-from cadenza.runtime.worker import JobRun, PermanentError, handle_command
+from cadenza.runtime.worker import JobRun, PermanentError
 
 Work = Callable[[EffectsRequested, JobRun, int], Awaitable[None]]
 REF = ArtifactRef(uri="file:///nowhere", media_type="audio/wav", bytes=1, sha256="0" * 64)
@@ -81,48 +79,40 @@ class Harness:
 
 @pytest.fixture
 async def harness(fresh_nats: NatsServer, tmp_path: Path) -> AsyncIterator[Harness]:
+    """A worker subscribed as the services are (subscribe_commands), four jobs at once."""
     settings = WorkerSettings(
         nats_url=fresh_nats.url,
         storage_dir=tmp_path,
         max_deliver=3,
         ack_wait_s=1.5,
         retry_backoff_s=(0.3, 0.6),
+        concurrency=4,
+        per_account_concurrency=4,
     )
     runtime = WorkerRuntime(settings, "test-worker")
     h = Harness(runtime)
 
-    @runtime.broker.subscriber(
-        EffectsRequested.subject,
-        stream=JStream(EFFECTS.name, declare=False),
-        durable="policy-test",
-        pull_sub=PullSub(batch_size=1, timeout=1.0),
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        config=ConsumerConfig(max_deliver=settings.max_deliver, ack_wait=settings.ack_wait_s),
-        max_workers=4,
-    )
-    async def handler(cmd: EffectsRequested, msg: NatsMessage) -> None:
+    async def work(cmd: EffectsRequested, run: JobRun) -> EffectsCompleted:
         h.attempts[cmd.job_id].append(time.monotonic())
         attempt = len(h.attempts[cmd.job_id])
-
-        async def work(run: JobRun) -> EffectsCompleted:
-            await h.behaviour[cmd.job_id](cmd, run, attempt)
-            return EffectsCompleted.caused_by(
-                cmd, stage=cmd.stage, outputs={cmd.prefixed("processed.wav"): REF}
-            )
-
-        await handle_command(
-            command=cmd,
-            msg=msg,
-            stage="effects",
-            failed=EffectsFailed,
-            bus=runtime.bus,
-            cancellations=runtime.cancellations,
-            settings=settings,
-            work=work,
+        await h.behaviour[cmd.job_id](cmd, run, attempt)
+        return EffectsCompleted.caused_by(
+            cmd, stage=cmd.stage, outputs={cmd.prefixed("processed.wav"): REF}
         )
 
+    subscribe_commands(
+        runtime,
+        command=EffectsRequested,
+        stream=EFFECTS,
+        durable="policy-test",
+        stage="effects",
+        failed=EffectsFailed,
+        work=work,
+        title="policy-test",
+        description="the error policy",
+    )
     async with runtime:
-        await runtime.broker.start()
+        await runtime.start_consuming()
         yield h
 
 
@@ -309,8 +299,6 @@ class FairWorker(WorkerRuntime):
 async def fair_runtime(fresh_nats: NatsServer, tmp_path: Path) -> AsyncIterator[FairWorker]:
     """A worker subscribed as the services are (subscribe_commands): one job at a time,
     eight more held waiting for their turn."""
-    from cadenza.runtime.commands import subscribe_commands
-
     settings = WorkerSettings(
         nats_url=fresh_nats.url,
         storage_dir=tmp_path,
@@ -339,7 +327,7 @@ async def fair_runtime(fresh_nats: NatsServer, tmp_path: Path) -> AsyncIterator[
         description="fairness between accounts",
     )
     async with runtime:
-        await runtime.broker.start()
+        await runtime.start_consuming()
         yield runtime
 
 

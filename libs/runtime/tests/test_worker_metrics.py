@@ -13,15 +13,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from faststream import AckPolicy
-from faststream.nats import ConsumerConfig, JStream, PullSub
-from faststream.nats.annotations import NatsMessage
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cadenza.contracts import ArtifactRef, EffectsCompleted, EffectsFailed, EffectsRequested
 from cadenza.contracts.streams import EFFECTS
 from cadenza.devstack.nats import NatsServer
+from cadenza.runtime.commands import subscribe_commands
 from cadenza.runtime.service import WorkerRuntime
 from cadenza.runtime.settings import WorkerSettings
 from cadenza.runtime.worker import JobRun, PermanentError, handle_command
@@ -97,40 +95,31 @@ async def test_a_command_jetstream_retried_is_one_job_and_two_retries(
 ) -> None:
     stage = f"effects-{uuid.uuid4().hex[:6]}"
     attempts: list[int] = []
-    finished = asyncio.Event()
 
-    @runtime.broker.subscriber(
-        EffectsRequested.subject,
-        stream=JStream(EFFECTS.name, declare=False),
+    async def work(cmd: EffectsRequested, run: JobRun) -> EffectsCompleted:
+        assert run.msg is not None
+        attempts.append(int(run.msg.metadata.num_delivered))
+        if len(attempts) < 3:
+            raise ConnectionError("storage did not answer")
+        return EffectsCompleted.caused_by(cmd, stage="effects", outputs={"out.wav": REF})
+
+    subscribe_commands(
+        runtime,
+        command=EffectsRequested,
+        stream=EFFECTS,
         durable="metrics-test",
-        pull_sub=PullSub(batch_size=1, timeout=1.0),
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        config=ConsumerConfig(max_deliver=runtime.settings.max_deliver, ack_wait=5),
+        stage=stage,
+        failed=EffectsFailed,
+        work=work,
+        title="metrics-test",
+        description="metrics of a retried command",
     )
-    async def handler(cmd: EffectsRequested, msg: NatsMessage) -> None:
-        attempts.append(int(msg.raw_message.metadata.num_delivered))
-
-        async def work(run: JobRun) -> EffectsCompleted:
-            if len(attempts) < 3:
-                raise ConnectionError("storage did not answer")
-            return EffectsCompleted.caused_by(cmd, stage="effects", outputs={"out.wav": REF})
-
-        outcome = await handle_command(
-            command=cmd,
-            msg=msg,
-            stage=stage,
-            failed=EffectsFailed,
-            bus=runtime.bus,
-            cancellations=runtime.cancellations,
-            settings=runtime.settings,
-            work=work,
-        )
-        if outcome == "completed":
-            finished.set()
-
-    await runtime.broker.start()
+    await runtime.start_consuming()
     await runtime.bus.publish(command())
-    await asyncio.wait_for(finished.wait(), 30)
+    for _ in range(300):  # counted once the fact is stored
+        if value("cadenza_jobs_total", stage=stage, outcome="completed"):
+            break
+        await asyncio.sleep(0.1)
     assert attempts == [1, 2, 3]
     assert value("cadenza_jobs_total", stage=stage, outcome="completed") == 1
     assert value("cadenza_job_retries_total", stage=stage) == 2
@@ -158,6 +147,7 @@ def names():
     return {f.name for f in text_string_to_metric_families(text)}
 
 assert not any(n.startswith("cadenza_") for n in names()), names()
+from cadenza.runtime.commands import subscribe_commands
 from cadenza.runtime.service import WorkerRuntime
 from cadenza.runtime.settings import WorkerSettings
 WorkerRuntime(WorkerSettings(storage_dir=sys.argv[1]), "probe")

@@ -47,7 +47,7 @@ async def worker(
     runtime = WorkerRuntime(settings, "catalog-test")
     install(runtime)
     async with runtime:
-        await runtime.broker.start()
+        await runtime.start_consuming()
         yield runtime
 
 
@@ -219,7 +219,7 @@ async def test_the_worker_reads_and_writes_through_s3(
     runtime = WorkerRuntime(settings, "catalog-s3-test")
     install(runtime)
     async with runtime:
-        await runtime.broker.start()
+        await runtime.start_consuming()
         data = song_midi(seed=10)
         fact = await ingest(runtime, data, "Through S3")
         ref = fact.outputs["song.mid"]

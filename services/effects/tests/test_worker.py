@@ -33,7 +33,7 @@ async def worker(fresh_nats: NatsServer, tmp_path: Path) -> AsyncIterator[Worker
     runtime = WorkerRuntime(settings, "effects-test")
     install(runtime)
     async with runtime:
-        await runtime.broker.start()
+        await runtime.start_consuming()
         yield runtime
 
 
@@ -163,7 +163,7 @@ async def test_the_worker_reads_and_writes_through_s3(
     runtime = WorkerRuntime(settings, "effects-s3-test")
     install(runtime)
     async with runtime:
-        await runtime.broker.start()
+        await runtime.start_consuming()
         ref = await store_input(runtime, write_tone(tmp_path / "in.wav", 1.5))
         assert ref.uri.startswith(f"s3://effects-{unique}/")
         command = EffectsRequested(

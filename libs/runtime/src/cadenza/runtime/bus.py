@@ -240,19 +240,32 @@ async def key_value_bucket(
 
 
 class Bus:
-    """Publishes events to JetStream with `Nats-Msg-Id` = event id (duplicates are dropped)."""
+    """Publishes events to JetStream with `Nats-Msg-Id` = event id (duplicates are dropped).
+
+    Through nats-py's JetStream context on the broker's connection, not the broker's own
+    publish: FastStream's publisher path (middlewares, a producer per call) cost the
+    workers' event loop more than the publish itself (docs/benchmarks.md)."""
 
     def __init__(self, broker: NatsBroker, *, timeout_s: float = 5.0) -> None:
         self.broker = broker
         self.timeout_s = timeout_s
+        self._js: tuple[object, JetStreamContext] | None = None
+
+    def _jetstream(self) -> JetStreamContext:
+        connection = self.broker.connection
+        if self._js is None or self._js[0] is not connection:
+            self._js = (connection, connection.jetstream(timeout=self.timeout_s))
+        return self._js[1]
 
     async def publish(self, event: Envelope) -> PubAck:
-        ack = await self.broker.publish(
+        return await self._jetstream().publish(
+            event.subject,
             event.model_dump_json().encode(),
-            subject=event.subject,
-            stream=stream_for_subject(event.subject).name,
-            headers={MSG_ID_HEADER: str(event.event_id), "content-type": "application/json"},
-            correlation_id=str(event.correlation_id),
             timeout=self.timeout_s,
+            stream=stream_for_subject(event.subject).name,
+            headers={
+                MSG_ID_HEADER: str(event.event_id),
+                "content-type": "application/json",
+                "correlation_id": str(event.correlation_id),
+            },
         )
-        return ack

@@ -1,5 +1,6 @@
-"""How a worker subscribes to its commands: one durable pull consumer, the same delivery
-rules for every service, and the error policy of `cadenza.runtime.worker`."""
+"""How a worker subscribes to its commands: one durable pull consumer
+(`cadenza.runtime.pull_consumer`), the same delivery rules for every service, and the error
+policy of `cadenza.runtime.worker`."""
 
 from __future__ import annotations
 
@@ -7,14 +8,13 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TypeVar
 
-from faststream import AckPolicy
-from faststream.nats import ConsumerConfig, JStream, PullSub
-from faststream.nats.annotations import NatsMessage
+from nats.aio.msg import Msg
 
 from cadenza.contracts.consumers import CommandConsumer
 from cadenza.contracts.envelope import Event
 from cadenza.contracts.jobs import StageCompleted, StageFailed
 from cadenza.contracts.streams import StreamSpec
+from cadenza.runtime.pull_consumer import ConsumerSpec, PullConsumer
 from cadenza.runtime.service import WorkerRuntime
 from cadenza.runtime.settings import WorkerSettings
 from cadenza.runtime.worker import JobRun, handle_command
@@ -55,15 +55,15 @@ def subscribe_commands(
     work: Callable[[C, JobRun], Awaitable[Event]],
     title: str,
     description: str,
-) -> None:
-    """Run `work(command, run)` for each `command` and publish the fact it returns."""
+) -> PullConsumer:
+    """Run `work(command, run)` for each `command` and publish the fact it returns. The
+    consumer starts with the runtime (`WorkerRuntime.start_consuming`)."""
     settings: WorkerSettings = runtime.settings
-    context = runtime.broker.context
 
-    async def handler(cmd: C) -> None:
-        # The message from FastStream's context, not as a `Context` parameter: FastDepends
-        # resolves such a parameter in a worker thread, two thread hops per command.
-        msg: NatsMessage = context.get_local("message")
+    async def handler(msg: Msg) -> None:
+        # A body that is not this command is naked like any failure: redelivered up to
+        # max_deliver, then dead-lettered with its job failed (cadenza.runtime.dead_letters).
+        cmd = command.model_validate_json(msg.data)
         await handle_command(
             command=cmd,
             msg=msg,
@@ -77,26 +77,23 @@ def subscribe_commands(
             draining=runtime.draining,
         )
 
-    # FastStream decodes the body by the handler's annotation: make it the concrete command
-    # (also what the generated AsyncAPI document shows).
-    handler.__annotations__ = {"cmd": command, "return": None}
-    runtime.broker.subscriber(
-        command.subject,
-        stream=JStream(stream.name, declare=False),
-        durable=durable,
-        pull_sub=PullSub(batch_size=1, timeout=5.0),
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        # No consumer-level BackOff: it would replace AckWait for every delivery. Retry
-        # delays come from the handler's nak(delay) instead (cadenza.runtime.worker).
-        config=ConsumerConfig(
+    # Commands held at once: those at work, and a window waiting for their turn.
+    holding = settings.concurrency + settings.fair_window
+    consumer = PullConsumer(
+        ConsumerSpec(
+            stream=stream.name,
+            durable=durable,
+            subject=command.subject,
+            # No consumer-level BackOff: it would replace AckWait for every delivery. Retry
+            # delays come from the handler's nak(delay) instead (cadenza.runtime.worker).
             max_deliver=settings.max_deliver,
-            ack_wait=settings.ack_wait_s,
-            max_ack_pending=max((settings.concurrency + settings.fair_window) * 2, 16),
+            ack_wait_s=settings.ack_wait_s,
+            max_ack_pending=max(holding * 2, 16),
         ),
-        # Commands held at once: those at work, and a window waiting for their turn.
-        max_workers=holding
-        if (holding := settings.concurrency + settings.fair_window) > 1
-        else None,
+        handler,
+        capacity=holding,
         title=title,
         description=description,
-    )(handler)
+    )
+    runtime.consumers.append(consumer)
+    return consumer

@@ -5,9 +5,11 @@ FAIR_WINDOW of them) heartbeated for the whole graceful timeout, then dropped th
 nak, so they came back only after AckWait: a minute or more before another replica could
 start them. Now, in order:
 
-1. it stops fetching: each pull loop is cancelled and its subscription unsubscribed, so
-   nats-server delivers nothing more to this process (a pending pull request whose reply
-   subject has no interest is not served; libs/runtime/tests/test_draining.py checks it);
+1. it stops fetching: each command consumer closes its inbox subscription
+   (`PullConsumer.stop_fetching`), so nats-server delivers nothing more to this process (a
+   pending pull request whose reply subject has no interest is not served;
+   libs/runtime/tests/test_draining.py checks it), and a message already on its way goes
+   straight back;
 2. what it holds but has not started goes back at once (nak without delay): another
    replica takes it on its next fetch;
 3. the command at work gets `work_grace_s` to finish; then it stops at its next checkpoint
@@ -20,12 +22,7 @@ last delivery a command is not handed back but kept, and finishes if it can.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from typing import Any
-
-from faststream.nats import NatsBroker
 
 log = logging.getLogger(__name__)
 
@@ -62,41 +59,3 @@ class Draining:
         """For the work in hand: raise once its grace is over."""
         if self.abandoned:
             raise HandedBackError("the worker is stopping and the work's grace is over")
-
-
-def _is_fetch_loop(task: asyncio.Task[Any]) -> bool:
-    coro = task.get_coro()
-    return getattr(coro, "__qualname__", "").endswith("._consume_pull")
-
-
-async def stop_fetching(broker: NatsBroker) -> int:
-    """Stop every pull subscriber of `broker` from taking more messages, leaving the
-    handlers at work running (their acks and naks use the message's own reply subject).
-    Returns how many subscriptions were closed.
-
-    FastStream's own stop() stops the loops only after the graceful wait, and drops without
-    a nak a message fetched meanwhile; it has no public pause, hence its attributes here
-    (`tasks`, `subscription`), pinned by libs/runtime/tests/test_draining.py."""
-    closed = 0
-    for subscriber in broker.subscribers:
-        if getattr(subscriber, "max_workers", None) is None:
-            # A plain pull loop runs its handlers inside itself (cancelling it would cancel
-            # the work) and fetches only between them: FastStream's stop() suffices.
-            continue
-        tasks: list[asyncio.Task[Any]] = getattr(subscriber, "tasks", [])
-        loops = [task for task in tasks if _is_fetch_loop(task)]
-        for task in loops:
-            tasks.remove(task)  # FastStream's supervisor restarts only the tasks it lists
-            task.cancel()
-        for task in loops:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        subscription = getattr(subscriber, "subscription", None)
-        if subscription is not None and loops:
-            try:
-                await subscription.unsubscribe()
-            except Exception as e:  # the connection is gone: nothing is delivered anyway
-                log.warning("could not unsubscribe while draining: %s", e)
-            subscriber.subscription = None  # type: ignore[attr-defined]
-            closed += 1
-    return closed

@@ -16,11 +16,12 @@ import uvicorn
 
 from cadenza.runtime.bus import Bus, ensure_streams, make_broker, nats_answers
 from cadenza.runtime.cancellation import Cancellations
-from cadenza.runtime.draining import HAND_BACK_S, Draining, stop_fetching
+from cadenza.runtime.draining import HAND_BACK_S, Draining
 from cadenza.runtime.fair import FairSlots
 from cadenza.runtime.heap import freeze_startup_heap, return_large_blocks_to_the_system
 from cadenza.runtime.logging import configure_logging
 from cadenza.runtime.metrics import ops_app, worker_metrics
+from cadenza.runtime.pull_consumer import PullConsumer
 from cadenza.runtime.settings import WorkerSettings
 from cadenza.runtime.storage import ObjectStore, store_from_settings
 
@@ -39,9 +40,9 @@ class WorkerRuntime:
         # k8s/'s terminationGracePeriodSeconds (60 s) at the default ACK_WAIT_S.
         self.work_grace_s = max(settings.ack_wait_s, 15.0)
         self.draining = Draining()
-        self.broker = make_broker(
-            settings, name=name, graceful_timeout_s=self.work_grace_s + HAND_BACK_S
-        )
+        self.broker = make_broker(settings, name=name)
+        # The durable command consumers (cadenza.runtime.commands), started by start_consuming.
+        self.consumers: list[PullConsumer] = []
         self.bus = Bus(self.broker)
         self.store: ObjectStore = store_from_settings(settings)
         self._cancellations: Cancellations | None = None
@@ -85,20 +86,24 @@ class WorkerRuntime:
         # Take no more work, hand back what has not started, give the work in hand its grace.
         self.draining.begin()
         abandon = asyncio.get_running_loop().call_later(self.work_grace_s, self.draining.abandon)
-        try:
-            await stop_fetching(self.broker)
-        except Exception:
-            log.warning("could not stop fetching", exc_info=True)
+        for consumer in self.consumers:
+            try:
+                await consumer.stop_fetching()
+            except Exception:
+                log.warning("could not stop fetching", exc_info=True)
         for hook in self.draining_hooks:
             try:
                 await hook()
             except Exception:
                 log.warning("draining hook failed", exc_info=True)
+        # The commands in hand: their grace, then a few seconds to hand themselves back.
+        for consumer in self.consumers:
+            await consumer.stop(self.work_grace_s + HAND_BACK_S)
+        abandon.cancel()
         try:
-            await self.broker.stop()  # waits for the commands in hand (graceful timeout)
+            await self.broker.stop()
         except Exception as e:  # NATS already gone: nothing left to drain
             log.warning("could not drain the NATS connection: %s", e)
-        abandon.cancel()
         for hook in reversed(self.shutdown_hooks):
             try:
                 await hook()
@@ -107,6 +112,12 @@ class WorkerRuntime:
         if self._cancellations:
             await self._cancellations.stop()
         await self.store.close()
+
+    async def start_consuming(self) -> None:
+        """Start the broker's own subscribers and the command consumers (once entered)."""
+        await self.broker.start()
+        for consumer in self.consumers:
+            await consumer.start(self.broker.connection)
 
     async def problems(self) -> dict[str, str]:
         """What is down, for /health/ready (empty when ready)."""
@@ -169,7 +180,7 @@ def run_worker(
         install(runtime)
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _dump_tasks)
         async with runtime:
-            await runtime.broker.start()
+            await runtime.start_consuming()
             frozen = freeze_startup_heap()
             return_large_blocks_to_the_system()
             log.info(

@@ -24,8 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Self
 
-from faststream.exceptions import NackMessage
-from faststream.nats.message import NatsMessage
+from nats.aio.msg import Msg
 
 from cadenza.contracts.envelope import Event
 from cadenza.contracts.jobs import FailureCode, JobProgress, StageCompleted, StageFailed
@@ -38,6 +37,7 @@ from cadenza.runtime.fair import FairSlots
 from cadenza.runtime.heap import release_free_memory
 from cadenza.runtime.logging import job_context
 from cadenza.runtime.metrics import worker_metrics
+from cadenza.runtime.pull_consumer import NakError
 from cadenza.runtime.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class JobRun:
         self,
         *,
         bus: Bus,
-        msg: NatsMessage | None,
+        msg: Msg | None,
         command: Event,
         stage: str,
         cancellations: Cancellations,
@@ -340,17 +340,17 @@ async def _turn(fair: FairSlots | None, owner: str, run: JobRun) -> AsyncIterato
         yield
 
 
-def _attempts(msg: NatsMessage | None) -> int:
+def _attempts(msg: Msg | None) -> int:
     try:
-        return int(msg.raw_message.metadata.num_delivered) if msg else 1
-    except Exception:  # not a JetStream message (e.g. an in-memory test broker)
+        return int(msg.metadata.num_delivered) if msg else 1
+    except Exception:  # not a JetStream message
         return 1
 
 
 async def handle_command(
     *,
     command: Event,
-    msg: NatsMessage | None,
+    msg: Msg | None,
     stage: str,
     failed: type[StageFailed],
     bus: Bus,
@@ -407,7 +407,7 @@ async def handle_command(
         may_hand_back = draining if attempts < settings.max_deliver else None
         if may_hand_back is not None and may_hand_back.started:
             log.info("handed back: the worker is stopping")
-            raise NackMessage(delay=0)
+            raise NakError(0.0)
         started = time.monotonic()
         log.info("started (delivery %d of at most %d)", attempts, settings.max_deliver)
         try:
@@ -436,7 +436,7 @@ async def handle_command(
             outcome, first = "cancelled", True
         except HandedBackError as handed_back:
             log.info("handed back: %s", handed_back)
-            raise NackMessage(delay=0) from handed_back
+            raise NakError(0.0) from handed_back
         except PermanentError as error:
             log.info("job failed permanently: %s", error)
             first = await fail(error.code, str(error))
@@ -471,7 +471,7 @@ async def handle_command(
                     exc_info=True,
                 )
                 metrics.retries.labels(metric_stage).inc()
-                raise NackMessage(delay=delay) from error
+                raise NakError(delay) from error
         else:
             outcome = "completed"
         if first:

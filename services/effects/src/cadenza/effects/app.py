@@ -14,7 +14,7 @@ from cadenza.contracts.consumers import EFFECTS_CONSUMER
 from cadenza.contracts.effect_chain import EffectChain
 from cadenza.contracts.effects import STAGE, EffectsCompleted, EffectsRequested
 from cadenza.effects.live_server import LiveServer
-from cadenza.effects.processing import BudgetError, ChainError, apply_chain
+from cadenza.effects.processing import BudgetError, ChainError, ProcessResult, apply_chain
 from cadenza.effects.settings import Settings
 from cadenza.runtime.artifacts import artifact_ref
 from cadenza.runtime.commands import subscribe_consumer
@@ -68,21 +68,26 @@ async def process_one(
             store.local_copy(source_key) as source,
             store.writer(output_key, cmd.output.media_type) as pending,
         ):
-            result = await asyncio.to_thread(
-                apply_chain,
-                source,
-                pending.path,
-                chain,
-                cmd.output,
-                block_frames=settings.block_frames,
-                on_progress=report,
-                checkpoint=checkpoint,
-                max_memory_bytes=min(
-                    settings.max_job_memory_mb << 20,
-                    cmd.limits.max_memory_bytes or (settings.max_job_memory_mb << 20),
-                ),
-                max_output_bytes=cmd.limits.max_output_bytes,
-            )
+
+            def process() -> ProcessResult:
+                result = apply_chain(
+                    source,
+                    pending.path,
+                    chain,
+                    cmd.output,
+                    block_frames=settings.block_frames,
+                    on_progress=report,
+                    checkpoint=checkpoint,
+                    max_memory_bytes=min(
+                        settings.max_job_memory_mb << 20,
+                        cmd.limits.max_memory_bytes or (settings.max_job_memory_mb << 20),
+                    ),
+                    max_output_bytes=cmd.limits.max_output_bytes,
+                )
+                pending.commit_here()  # on a local disk, in this thread: no second hop
+                return result
+
+            result = await asyncio.to_thread(process)
     except ObjectNotFoundError as e:
         raise PermanentError("the input audio is no longer in storage") from e
     except BudgetError as e:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,12 +29,22 @@ class ListedObject:
 
 @dataclass
 class PendingObject:
-    """A file being written for `key`; it becomes visible only when the block exits cleanly."""
+    """A file being written for `key`; it becomes visible only when the block exits cleanly,
+    or earlier, when the thread that wrote it calls `commit_here()`."""
 
     key: str
     media_type: str
     path: Path
     stored: StoredObject | None = field(default=None)
+    # Set by a store that can commit without the event loop (a local disk): the thread that
+    # wrote the file commits it too, one thread hop per output instead of two.
+    commit_sync: Callable[[], StoredObject] | None = field(default=None, repr=False)
+
+    def commit_here(self) -> None:
+        """From the thread that wrote the file, after it is complete: commit it now where
+        the store can (else the block's exit does, as always)."""
+        if self.commit_sync is not None and self.stored is None:
+            self.stored = self.commit_sync()
 
     def result(self) -> StoredObject:
         if self.stored is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import shutil
@@ -127,12 +128,13 @@ class LocalObjectStore(ObjectStore):
     @asynccontextmanager
     async def writer(self, key: str, media_type: str) -> AsyncIterator[PendingObject]:
         validate_key(key)
-        pending = PendingObject(key, media_type, self._tmp / uuid.uuid4().hex)
+        path = self._tmp / uuid.uuid4().hex
+        commit = functools.partial(self._commit, key, path, media_type, move=True)
+        pending = PendingObject(key, media_type, path, commit_sync=commit)
         try:
             yield pending
-            pending.stored = await asyncio.to_thread(
-                self._commit, key, pending.path, media_type, move=True
-            )
+            if pending.stored is None:
+                pending.stored = await asyncio.to_thread(commit)
         finally:
             pending.path.unlink(missing_ok=True)
 
