@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import soundfile as sf
@@ -21,6 +23,7 @@ from cadenza.contracts import (
 from cadenza.contracts.artifacts import ArtifactRef
 from cadenza.devstack.nats import NatsServer
 from cadenza.devstack.testing import rms_db, stream_messages, write_tone
+from cadenza.effects import app, processing
 from cadenza.effects.app import install
 from cadenza.effects.settings import Settings
 from cadenza.runtime.service import WorkerRuntime
@@ -185,3 +188,80 @@ async def test_the_worker_reads_and_writes_through_s3(
             info = sf.info(str(path))
         assert (info.format, info.samplerate, info.channels) == ("OGG", 44100, 2)
         assert info.duration == pytest.approx(1.5, abs=0.05)
+
+
+async def test_a_short_job_runs_on_the_event_loop_and_a_long_one_in_a_thread(
+    worker: WorkerRuntime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same chain over 1 s (priced well under INLINE_WORK_MS) and over 20 s: both
+    processed right (−6 dB), the first on the loop's own thread, the second in another."""
+    threads: list[int] = []
+    original = processing.apply_chain
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.get_ident())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(app, "apply_chain", watched)  # as app.py calls it
+    loop_thread = threading.get_ident()  # the worker runs in this test's event loop
+    for seconds in (1.0, 20.0):
+        source = write_tone(tmp_path / f"in-{seconds:g}.wav", seconds)
+        ref = await store_input(worker, source)
+        command = EffectsRequested(
+            job_id=uuid.uuid4(),
+            owner="alice",
+            correlation_id=uuid.uuid4(),
+            input=ref,
+            chain=[{"type": "gain", "gain_db": -6}],
+        )
+        await worker.bus.publish(command)
+        (fact,) = await facts_for(worker, command.job_id)
+        assert isinstance(fact, EffectsCompleted)
+        (out,) = fact.outputs.values()
+        audio, _ = sf.read(str(Path(out.uri.removeprefix("file://"))))
+        original_audio, _ = sf.read(str(source))
+        assert rms_db(audio) == pytest.approx(rms_db(original_audio) - 6.0, abs=0.1)
+    assert threads[0] == loop_thread, "1 s of gain is short: run on the event loop"
+    assert threads[1] != loop_thread, "20 s goes to a work thread"
+
+
+def _command_over(ref: ArtifactRef, chain: list[dict[str, Any]], **fields: Any) -> EffectsRequested:
+    return EffectsRequested(
+        job_id=uuid.uuid4(),
+        owner="alice",
+        correlation_id=uuid.uuid4(),
+        input=ref,
+        chain=chain,
+        **fields,
+    )
+
+
+def test_what_runs_inline_is_priced_before_it_starts() -> None:
+    settings = Settings()
+    wav = ArtifactRef(
+        uri="file:///store/in.wav",
+        media_type="audio/wav",
+        bytes=176_444,
+        sha256="0" * 64,
+        duration_s=1.0,
+        sample_rate=44100,
+        channels=2,
+    )
+    never: Callable[[], bool] = lambda: False  # noqa: E731
+    gain = [{"type": "gain", "gain_db": -3}]
+    assert app.runs_inline(_command_over(wav, gain), settings, never)
+    # A chain priced past the limit: pitch shifting (500 ns a sample, with its context).
+    assert not app.runs_inline(_command_over(wav, [{"type": "pitch_shift"}]), settings, never)
+    # Longer audio, a compressed input or output, or an input of unknown length.
+    long_wav = wav.model_copy(update={"duration_s": 10.0})
+    assert not app.runs_inline(_command_over(long_wav, gain), settings, never)
+    flac = wav.model_copy(update={"media_type": "audio/flac"})
+    assert not app.runs_inline(_command_over(flac, gain), settings, never)
+    to_mp3 = _command_over(wav, gain, output=OutputFormat(format="mp3"))
+    assert not app.runs_inline(to_mp3, settings, never)
+    unknown = wav.model_copy(update={"duration_s": None})
+    assert not app.runs_inline(_command_over(unknown, gain), settings, never)
+    # A live session open on this worker, or the setting at 0: a thread.
+    assert not app.runs_inline(_command_over(wav, gain), settings, lambda: True)
+    off = Settings(inline_work_ms=0)
+    assert not app.runs_inline(_command_over(wav, gain), off, never)

@@ -92,6 +92,7 @@ def subscribe_commands(
         ),
         handler,
         capacity=holding,
+        slots=settings.concurrency,
         title=title,
         description=description,
     )

@@ -34,7 +34,7 @@ from cadenza.runtime.bus import Bus
 from cadenza.runtime.cancellation import Cancellations
 from cadenza.runtime.draining import Draining, HandedBackError
 from cadenza.runtime.fair import FairSlots
-from cadenza.runtime.heap import release_free_memory
+from cadenza.runtime.heap import release_free_memory, release_when_idle
 from cadenza.runtime.logging import job_context
 from cadenza.runtime.metrics import worker_metrics
 from cadenza.runtime.pull_consumer import NakError
@@ -477,8 +477,12 @@ async def handle_command(
         if first:
             metrics.jobs.labels(metric_stage, outcome).inc()
         metrics.job_seconds.labels(metric_stage).observe(time.monotonic() - started)
-        # What the job's buffers held goes back to the system: at once when nothing else is
-        # at work, else at most every RELEASE_EVERY_S (cadenza.runtime.heap).
-        idle = fair is None or (fair.held == 0 and fair.waiting == 0)
-        release_free_memory(0.0 if idle else RELEASE_EVERY_S)
+        # What the job's buffers held goes back to the system: once nothing else has been at
+        # work for a moment, else at most every RELEASE_EVERY_S (cadenza.runtime.heap).
+        if fair is None:
+            release_free_memory()
+        elif fair.held == 0 and fair.waiting == 0:
+            release_when_idle(lambda: fair.held == 0 and fair.waiting == 0)
+        else:
+            release_free_memory(RELEASE_EVERY_S)
         return outcome

@@ -15,6 +15,10 @@ class Settings(WorkerSettings):
     # Frames per processing block (fewer for many channels: at most 262,144 samples a block);
     # memory per job is about a block × 4 bytes × a few, plus the chain's delay lines.
     block_frames: int = Field(1 << 16, ge=1024, le=1 << 20)
+    # A job expected to take at most this much CPU (its chain as effect_costs prices it, WAV
+    # in and out) runs on the event loop, not a work thread, while no live session is open:
+    # cheaper for such short work (cadenza.effects.app.runs_inline). 0: always a thread.
+    inline_work_ms: float = Field(5.0, ge=0, le=50)
     # Working memory one job's chain may need (delay lines, pitch-shift segments), whatever
     # its command allows; and one live session's, and all live sessions' together.
     max_job_memory_mb: int = Field(1024, ge=16)
