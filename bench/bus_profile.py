@@ -76,6 +76,12 @@ def cpu_s(process: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
+def minor_faults(pid: int) -> int:
+    """The process's minor page faults so far (Linux: /proc/<pid>/stat, field 10)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[7])
+
+
 def threads_s(process: psutil.Process) -> dict[int, float]:
     return {t.id: t.user_time + t.system_time for t in process.threads()}
 
@@ -150,7 +156,9 @@ def cadenza_passes(root: Path, clip: Path, jobs: int, at_once: int) -> dict[str,
                 # 1. plain
                 before = {p: cpu_s(p) for p in (nats_server, worker, client)}
                 before_threads = threads_s(worker)
+                faults_before = minor_faults(worker_pid)
                 wall = await in_flight(bus_client, jobs, at_once)
+                faults = minor_faults(worker_pid) - faults_before
                 after_threads = threads_s(worker)
                 spent = {p: (cpu_s(p) - before[p]) * 1000 / jobs for p in before}
                 loop_ms = (after_threads[worker_pid] - before_threads[worker_pid]) * 1000 / jobs
@@ -161,6 +169,8 @@ def cadenza_passes(root: Path, clip: Path, jobs: int, at_once: int) -> dict[str,
                     "worker: other threads (the work, fsyncs)": round(spent[worker] - loop_ms, 3),
                     "client": round(spent[client], 3),
                 }
+                # Pages the worker faulted in (a heap handed back and asked for again).
+                result["worker_minor_page_faults_per_job"] = round(faults / jobs, 1)
                 # 2. the event loop under cProfile
                 worker.send_signal(signal.SIGUSR2)
                 await asyncio.sleep(0.5)

@@ -220,7 +220,7 @@ async def test_a_worker_that_stopped_fetching_is_delivered_nothing_more(
     async with _running(worker):
         await asyncio.sleep(0.5)  # its pull requests wait on the server
         (consumer,) = worker.consumers
-        assert consumer.requested == consumer.slots + 1 == 2  # the slot and a lookout
+        assert consumer.requested == consumer.slots + 2 == 3  # the slot and two lookouts
         await consumer.stop_fetching()
         command = _command(0.0)
         await worker.bus.publish(command)
