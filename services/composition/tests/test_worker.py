@@ -38,7 +38,7 @@ async def worker(fresh_nats: NatsServer, tmp_path: Path) -> AsyncIterator[Worker
     runtime = WorkerRuntime(settings, "composition-test")
     install(runtime)
     async with runtime:
-        await runtime.broker.start()
+        await runtime.start_consuming()
         yield runtime
 
 

@@ -54,7 +54,7 @@ async def worker(fresh_nats: NatsServer, tmp_path: Path) -> AsyncIterator[Worker
     runtime = WorkerRuntime(settings, "render-test")
     install(runtime)
     async with runtime:
-        await runtime.broker.start()
+        await runtime.start_consuming()
         yield runtime
 
 

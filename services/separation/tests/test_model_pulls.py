@@ -74,7 +74,7 @@ async def worker(
     runtime = WorkerRuntime(settings, "separation-test")
     install(runtime)
     async with runtime:
-        await runtime.broker.start()
+        await runtime.start_consuming()
         yield runtime
 
 

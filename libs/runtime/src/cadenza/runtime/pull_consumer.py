@@ -22,7 +22,7 @@ whole window at once took a burst of jobs into its own queue while another repli
 room, a longer tail; this way the replicas take turns. Two lookouts, not one: one arrives
 while the other is being asked for again, so a replica working through a backlog never
 waits a round trip for its next command (bench.vs_celery, same runs: 1.32–1.39× Celery's
-throughput with two, 1.23–1.28× with one; docs/benchmarks.md).
+throughput with two, 1.22–1.28× with one; docs/benchmarks.md).
 
 A request expires after `expires_s` (nats-server says so with a 408 and how many of its
 messages it never sent); while one is open and idle, nats-server sends a heartbeat every
