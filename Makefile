@@ -127,8 +127,8 @@ compose-up: ## docker compose up --build -d (cp .env.example .env first; GPU=1 a
 	@test -f .env || { echo "no .env: cp .env.example .env and set the passwords"; exit 1; }
 	docker compose -f docker-compose.yml $(if $(GPU),-f docker-compose.gpu.yml) up --build -d
 
-# Without a registry (this machine): the local base and the torch wheel of /opt/wheels (the
-# Dockerfile installs torch==2.13.0, uv.lock's pin, from it), every service's image
+# Without a registry (this machine): the local base, the torch==2.13.0 wheel (uv.lock's pin)
+# from /opt/wheels, which the Dockerfile installs with --no-index, every service's image
 # (cached layers make a rebuild quick), the stand-ins; then docker-compose 1.29 up of the stack.
 compose-test: install ## docker-compose up of the whole stack on loopback, the API smoke, a worker killed under 100 jobs (docs/deployment.md)
 	tools/image/local_base.sh

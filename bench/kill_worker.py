@@ -33,13 +33,12 @@ import nats
 from nats.aio.msg import Msg
 
 from bench.common import save
-from bench.vs_celery import ensure_redis
-from cadenza.contracts import ArtifactRef, EffectsRequested
+from bench.vs_celery import ensure_redis, stored_clip
+from cadenza.contracts import EffectsRequested
 from cadenza.devstack.nats import NatsServer
 from cadenza.devstack.platform import WORKERS
 from cadenza.devstack.ports import free_port, wait_for_port
 from cadenza.devstack.testing import write_tone
-from cadenza.runtime.storage import LocalObjectStore
 
 CHAIN = [
     {"type": "compressor", "threshold_db": -20, "ratio": 3},
@@ -69,16 +68,7 @@ async def cadenza(
     server.start()
     store = root / "cadenza-store"
     (store / ".tmp").mkdir(parents=True)
-    stored = LocalObjectStore(store).put_file_sync("bench/clip.wav", clip, "audio/wav")
-    source = ArtifactRef(
-        uri=stored.uri,
-        media_type="audio/wav",
-        bytes=stored.bytes,
-        sha256=stored.sha256,
-        duration_s=20.0,
-        sample_rate=44100,
-        channels=2,
-    )
+    source = stored_clip(store, clip, 20.0)
     port = free_port()
     env = {
         **os.environ,

@@ -42,23 +42,17 @@ from cadenza.devstack.platform import WORKERS, Service
 from cadenza.devstack.ports import free_port, wait_for_port
 from cadenza.devstack.testing import write_tone
 from cadenza.effects.settings import Settings as EffectsSettings
+from cadenza.runtime.artifacts import artifact_ref
 from cadenza.runtime.storage import LocalObjectStore
 
 CHAIN = [{"type": "gain", "gain_db": -3}]
 
 
-def stored_clip(store_dir: Path, clip: Path) -> ArtifactRef:
-    """The 1 s stereo clip every job reads, put into the workers' local store."""
+def stored_clip(store_dir: Path, clip: Path, seconds: float = 1.0) -> ArtifactRef:
+    """The stereo 44.1 kHz clip every job reads (written by write_tone), put into the
+    workers' local store."""
     stored = LocalObjectStore(store_dir).put_file_sync("bench/uploads/clip.wav", clip, "audio/wav")
-    return ArtifactRef(
-        uri=stored.uri,
-        media_type="audio/wav",
-        bytes=stored.bytes,
-        sha256=stored.sha256,
-        duration_s=1.0,
-        sample_rate=44100,
-        channels=2,
-    )
+    return artifact_ref(stored, duration_s=seconds, sample_rate=44100, channels=2)
 
 
 def ensure_redis() -> str:

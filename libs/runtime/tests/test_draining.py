@@ -9,16 +9,18 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import nats
 
-from cadenza.contracts import ArtifactRef, EffectsCompleted, EffectsFailed, EffectsRequested
+from cadenza.contracts import ArtifactRef, EffectsCompleted, EffectsRequested
+from cadenza.contracts.consumers import EFFECTS_CONSUMER
 from cadenza.contracts.streams import EFFECTS
 from cadenza.devstack.nats import NatsServer
 from cadenza.devstack.testing import stream_messages
-from cadenza.runtime.commands import subscribe_commands
+from cadenza.runtime.commands import subscribe_consumer
 from cadenza.runtime.service import WorkerRuntime
 from cadenza.runtime.settings import WorkerSettings
 from cadenza.runtime.worker import JobRun
@@ -43,7 +45,7 @@ def _command(seconds: float) -> EffectsRequested:
 def _worker(
     nats_url: str, tmp_path: Path, name: str, started: Started, max_deliver: int = 5
 ) -> WorkerRuntime:
-    """Subscribed as the services are (subscribe_commands): one job at a time, eight more
+    """Subscribed as the services are (subscribe_consumer): one job at a time, eight more
     held waiting for their turn; the work checks in every 50 ms, as the workers do."""
     settings = WorkerSettings(
         nats_url=nats_url,
@@ -69,16 +71,8 @@ def _worker(
         await asyncio.to_thread(busy, run, seconds)
         return EffectsCompleted.caused_by(cmd, stage=cmd.stage, outputs={"processed.wav": REF})
 
-    subscribe_commands(
-        runtime,
-        command=EffectsRequested,
-        stream=EFFECTS,
-        durable="draining-test",
-        stage="effects",
-        failed=EffectsFailed,
-        work=work,
-        title="draining-test",
-        description="stopping workers",
+    subscribe_consumer(
+        runtime, replace(EFFECTS_CONSUMER, durable="draining-test", title="draining-test"), work
     )
     return runtime
 

@@ -9,6 +9,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,12 @@ from cadenza.contracts import (
     Event,
     JobProgress,
 )
+from cadenza.contracts.consumers import EFFECTS_CONSUMER
 from cadenza.contracts.pipeline import MasterStep, MixStep, RenderStep
 from cadenza.contracts.render import MasterRequested
-from cadenza.contracts.streams import EFFECTS
 from cadenza.devstack.nats import NatsServer
 from cadenza.devstack.testing import stream_messages
-from cadenza.runtime.commands import subscribe_commands
+from cadenza.runtime.commands import subscribe_consumer
 from cadenza.runtime.service import WorkerRuntime
 from cadenza.runtime.settings import WorkerSettings
 from cadenza.runtime.worker import JobRun, PermanentError
@@ -79,7 +80,7 @@ class Harness:
 
 @pytest.fixture
 async def harness(fresh_nats: NatsServer, tmp_path: Path) -> AsyncIterator[Harness]:
-    """A worker subscribed as the services are (subscribe_commands), four jobs at once."""
+    """A worker subscribed as the services are (subscribe_consumer), four jobs at once."""
     settings = WorkerSettings(
         nats_url=fresh_nats.url,
         storage_dir=tmp_path,
@@ -100,16 +101,8 @@ async def harness(fresh_nats: NatsServer, tmp_path: Path) -> AsyncIterator[Harne
             cmd, stage=cmd.stage, outputs={cmd.prefixed("processed.wav"): REF}
         )
 
-    subscribe_commands(
-        runtime,
-        command=EffectsRequested,
-        stream=EFFECTS,
-        durable="policy-test",
-        stage="effects",
-        failed=EffectsFailed,
-        work=work,
-        title="policy-test",
-        description="the error policy",
+    subscribe_consumer(
+        runtime, replace(EFFECTS_CONSUMER, durable="policy-test", title="policy-test"), work
     )
     async with runtime:
         await runtime.start_consuming()
@@ -297,7 +290,7 @@ class FairWorker(WorkerRuntime):
 
 @pytest.fixture
 async def fair_runtime(fresh_nats: NatsServer, tmp_path: Path) -> AsyncIterator[FairWorker]:
-    """A worker subscribed as the services are (subscribe_commands): one job at a time,
+    """A worker subscribed as the services are (subscribe_consumer): one job at a time,
     eight more held waiting for their turn."""
     settings = WorkerSettings(
         nats_url=fresh_nats.url,
@@ -315,16 +308,8 @@ async def fair_runtime(fresh_nats: NatsServer, tmp_path: Path) -> AsyncIterator[
         await asyncio.sleep(seconds)
         return EffectsCompleted.caused_by(cmd, stage=cmd.stage, outputs={"processed.wav": REF})
 
-    subscribe_commands(
-        runtime,
-        command=EffectsRequested,
-        stream=EFFECTS,
-        durable="fair-test",
-        stage="effects",
-        failed=EffectsFailed,
-        work=work,
-        title="fair-test",
-        description="fairness between accounts",
+    subscribe_consumer(
+        runtime, replace(EFFECTS_CONSUMER, durable="fair-test", title="fair-test"), work
     )
     async with runtime:
         await runtime.start_consuming()

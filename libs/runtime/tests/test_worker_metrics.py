@@ -10,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,9 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cadenza.contracts import ArtifactRef, EffectsCompleted, EffectsFailed, EffectsRequested
-from cadenza.contracts.streams import EFFECTS
+from cadenza.contracts.consumers import EFFECTS_CONSUMER
 from cadenza.devstack.nats import NatsServer
-from cadenza.runtime.commands import subscribe_commands
+from cadenza.runtime.commands import subscribe_consumer
 from cadenza.runtime.service import WorkerRuntime
 from cadenza.runtime.settings import WorkerSettings
 from cadenza.runtime.worker import JobRun, PermanentError, handle_command
@@ -103,16 +104,10 @@ async def test_a_command_jetstream_retried_is_one_job_and_two_retries(
             raise ConnectionError("storage did not answer")
         return EffectsCompleted.caused_by(cmd, stage="effects", outputs={"out.wav": REF})
 
-    subscribe_commands(
+    subscribe_consumer(
         runtime,
-        command=EffectsRequested,
-        stream=EFFECTS,
-        durable="metrics-test",
-        stage=stage,
-        failed=EffectsFailed,
-        work=work,
-        title="metrics-test",
-        description="metrics of a retried command",
+        replace(EFFECTS_CONSUMER, durable="metrics-test", title="metrics-test", stage=stage),
+        work,
     )
     await runtime.start_consuming()
     await runtime.bus.publish(command())
@@ -147,7 +142,7 @@ def names():
     return {f.name for f in text_string_to_metric_families(text)}
 
 assert not any(n.startswith("cadenza_") for n in names()), names()
-from cadenza.runtime.commands import subscribe_commands
+from cadenza.runtime.commands import subscribe_consumer
 from cadenza.runtime.service import WorkerRuntime
 from cadenza.runtime.settings import WorkerSettings
 WorkerRuntime(WorkerSettings(storage_dir=sys.argv[1]), "probe")

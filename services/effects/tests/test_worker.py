@@ -206,13 +206,8 @@ async def test_a_short_job_runs_on_the_event_loop_and_a_long_one_in_a_thread(
     loop_thread = threading.get_ident()  # the worker runs in this test's event loop
     for seconds in (1.0, 20.0):
         source = write_tone(tmp_path / f"in-{seconds:g}.wav", seconds)
-        ref = await store_input(worker, source)
-        command = EffectsRequested(
-            job_id=uuid.uuid4(),
-            owner="alice",
-            correlation_id=uuid.uuid4(),
-            input=ref,
-            chain=[{"type": "gain", "gain_db": -6}],
+        command = _command_over(
+            await store_input(worker, source), [{"type": "gain", "gain_db": -6}]
         )
         await worker.bus.publish(command)
         (fact,) = await facts_for(worker, command.job_id)

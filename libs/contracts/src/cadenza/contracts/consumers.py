@@ -34,7 +34,7 @@ class CommandConsumer(Generic[C, D, F]):
     # The stage its metrics are labelled with.
     stage: str
     durable: str
-    # The subscription's name in FastStream and in the AsyncAPI document.
+    # The subscription's name in the workers' logs and in the AsyncAPI document.
     title: str
     description: str
 

@@ -249,16 +249,10 @@ class Bus:
     def __init__(self, broker: NatsBroker, *, timeout_s: float = 5.0) -> None:
         self.broker = broker
         self.timeout_s = timeout_s
-        self._js: tuple[object, JetStreamContext] | None = None
-
-    def _jetstream(self) -> JetStreamContext:
-        connection = self.broker.connection
-        if self._js is None or self._js[0] is not connection:
-            self._js = (connection, connection.jetstream(timeout=self.timeout_s))
-        return self._js[1]
 
     async def publish(self, event: Envelope) -> PubAck:
-        return await self._jetstream().publish(
+        js = self.broker.connection.jetstream(timeout=self.timeout_s)
+        return await js.publish(
             event.subject,
             event.model_dump_json().encode(),
             timeout=self.timeout_s,

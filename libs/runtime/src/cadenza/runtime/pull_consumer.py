@@ -108,7 +108,6 @@ class PullConsumer:
         expires_s: float = 30.0,
         heartbeat_s: float = 2.0,
         title: str = "",
-        description: str = "",
     ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
@@ -119,7 +118,6 @@ class PullConsumer:
         self.expires_s = expires_s
         self.heartbeat_s = heartbeat_s
         self.title = title or spec.durable
-        self.description = description
         self.held = 0  # messages received and not yet settled
         self.requested = 0  # messages asked for and not yet received
         self.stopping = False
@@ -247,17 +245,19 @@ class PullConsumer:
                 "the pull requests of %s: %s %s", self.title, status, headers.get(DESCRIPTION, "")
             )
         if status == "409" and "deleted" in headers.get(DESCRIPTION, "").lower():
-            await self._recreate()
+            log.warning("the consumer %s was deleted: declaring it again", self.spec.durable)
+            await self._declare_again()
         await self._ask()
 
-    async def _recreate(self) -> None:
+    async def _declare_again(self) -> None:
+        """Declare the consumer again (deleted, or new to the server that answers now: a
+        cluster that lost it, a server restarted without its store)."""
         if self._nc is None:
             return
         try:
             await self._nc.jetstream().add_consumer(self.spec.stream, self.spec.config())
-            log.warning("the consumer %s was deleted: created it again", self.spec.durable)
         except Exception as e:
-            log.warning("could not create the consumer %s again: %s", self.spec.durable, e)
+            log.warning("could not declare the consumer %s again: %s", self.spec.durable, e)
 
     async def _ask(self) -> None:
         """Ask for what the work slots lack and, while the window has room, the lookouts."""
@@ -304,13 +304,5 @@ class PullConsumer:
                 self.requested = 0
                 self._last_heard = time.monotonic()
                 if reconnected:
-                    await self._recreate_quietly()
+                    await self._declare_again()
                 await self._ask()
-
-    async def _recreate_quietly(self) -> None:
-        """After a reconnect the consumer may be new to the server answering (a cluster
-        that lost it, a server restarted without its store): declare it again."""
-        if self._nc is None:
-            return
-        with contextlib.suppress(Exception):
-            await self._nc.jetstream().add_consumer(self.spec.stream, self.spec.config())

@@ -97,8 +97,7 @@ class WorkerRuntime:
             except Exception:
                 log.warning("draining hook failed", exc_info=True)
         # The commands in hand: their grace, then a few seconds to hand themselves back.
-        for consumer in self.consumers:
-            await consumer.stop(self.work_grace_s + HAND_BACK_S)
+        await asyncio.gather(*(c.stop(self.work_grace_s + HAND_BACK_S) for c in self.consumers))
         abandon.cancel()
         try:
             await self.broker.stop()

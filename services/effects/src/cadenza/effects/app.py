@@ -10,6 +10,7 @@ from functools import partial
 
 from cadenza.audio import AudioDecodeError
 from cadenza.contracts.artifacts import ArtifactRef
+from cadenza.contracts.audio_format import MEDIA_TYPES
 from cadenza.contracts.consumers import EFFECTS_CONSUMER
 from cadenza.contracts.effect_chain import EffectChain
 from cadenza.contracts.effect_costs import block_frames_for, chain_cpu_seconds
@@ -28,7 +29,6 @@ from cadenza.runtime.worker import JobRun, OverBudgetError, PermanentError
 # sample: measured with the worker's own code on the reference machine (1 s of stereo at
 # 44.1 kHz: about 1.1 ms besides the chain), rounded up.
 WAV_IO_NS_PER_SAMPLE = 15.0
-WAV_TYPES = frozenset({"audio/wav", "audio/x-wav", "audio/wave"})
 
 
 def estimated_work_s(cmd: EffectsRequested, settings: Settings) -> float | None:
@@ -41,7 +41,7 @@ def estimated_work_s(cmd: EffectsRequested, settings: Settings) -> float | None:
     for _, source, chain in cmd.work_items():
         if chain is None:
             continue
-        if source.media_type not in WAV_TYPES or not (
+        if source.media_type != MEDIA_TYPES["wav"] or not (
             source.duration_s and source.sample_rate and source.channels
         ):
             return None
